@@ -1,0 +1,150 @@
+"""The platform's managed PostgreSQL cluster: Debian binaries, our own data dir and port.
+
+The server process runs as the ``postgres`` system user and keeps running when
+``moor server`` dies; :meth:`Cluster.ensure_running` adopts it or starts it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from moorage.errors import ComponentFailed
+
+OS_USER = "postgres"
+
+
+def find_bin_dir() -> Path:
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
+    if not dirs:
+        raise ComponentFailed("PostgreSQL is not installed: run `apt-get install postgresql`.")
+    return Path(dirs[-1])
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", OS_USER, "--", *argv]
+
+
+class Cluster:
+    """One PostgreSQL cluster under ``root`` listening on ``listen`` (host list) and ``port``."""
+
+    def __init__(self, root: Path, port: int, listen: list[str]) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.sockets = root / "run"
+        self.port = port
+        self.listen = listen
+
+    def _run(self, argv: list[str], what: str) -> None:
+        proc = subprocess.run(_as_postgres(argv), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            log = self.root / "postgres.log"
+            raise ComponentFailed(
+                f"PostgreSQL {what} failed: {proc.stderr.strip() or proc.stdout.strip()} "
+                f"(see {log})"
+            )
+
+    def init(self) -> None:
+        """initdb once, then (re)write our settings and pg_hba every time."""
+        pw = pwd.getpwnam(OS_USER)
+        for d in (self.root, self.sockets):
+            d.mkdir(parents=True, exist_ok=True)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+            d.chmod(0o700)
+        if not (self.data / "PG_VERSION").exists():
+            bindir = find_bin_dir()
+            self._run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                ],
+                "initdb",
+            )
+        conf = (
+            f"listen_addresses = '{','.join(self.listen)}'\n"
+            f"port = {self.port}\n"
+            f"unix_socket_directories = '{self.sockets}'\n"
+            "password_encryption = scram-sha-256\n"
+            "max_connections = 200\n"
+        )
+        (self.data / "moorage.conf").write_text(conf)
+        main = self.data / "postgresql.conf"
+        if "include_if_exists = 'moorage.conf'" not in main.read_text():
+            with main.open("a") as fh:
+                fh.write("\ninclude_if_exists = 'moorage.conf'\n")
+        hba = (
+            "local all postgres trust\n"
+            "host all postgres 0.0.0.0/0 reject\n"
+            "host sameuser all 127.0.0.1/32 scram-sha-256\n"
+            "host sameuser all 172.16.0.0/12 scram-sha-256\n"
+            "host sameuser all 192.168.0.0/16 scram-sha-256\n"
+        )
+        (self.data / "pg_hba.conf").write_text(hba)
+        for f in ("moorage.conf", "pg_hba.conf"):
+            os.chown(self.data / f, pw.pw_uid, pw.pw_gid)
+
+    def running(self) -> bool:
+        try:
+            with self.connect():
+                return True
+        except ComponentFailed:
+            return False
+
+    def ensure_running(self) -> bool:
+        """Start the cluster unless it answers; True when it had to be started."""
+        if self.running():
+            return False
+        self.init()
+        bindir = find_bin_dir()
+        self._run(
+            [
+                str(bindir / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "postgres.log"),
+                "-o",
+                "-c config_file=" + str(self.data / "postgresql.conf"),
+            ],
+            "start",
+        )
+        return True
+
+    def stop(self) -> None:
+        self._run(
+            [str(find_bin_dir() / "pg_ctl"), "stop", "-m", "fast", "-D", str(self.data)], "stop"
+        )
+
+    def connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        try:
+            return psycopg.connect(
+                host=str(self.sockets),
+                port=self.port,
+                user="postgres",
+                dbname=dbname,
+                autocommit=True,
+                connect_timeout=5,
+            )
+        except psycopg.Error as exc:
+            raise ComponentFailed(f"The platform's PostgreSQL does not answer: {exc}") from exc
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,70 @@
+"""apps, apps:create, apps:info, apps:destroy."""
+
+from __future__ import annotations
+
+import click
+
+from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.errors import InvalidParams
+
+
+@cli.command("apps")
+@json_option
+def apps_list(as_json: bool) -> None:
+    """List your apps."""
+    apps = client().apps()
+    if as_json:
+        print_json(apps)
+        return
+    table(
+        ["name", "web url", "released"], [(a["name"], a["web_url"], a["released_at"]) for a in apps]
+    )
+
+
+@cli.command("apps:create")
+@click.argument("name")
+@json_option
+def apps_create(name: str, as_json: bool) -> None:
+    """Create an app named NAME (lowercase letters, digits, dashes; 3-30 characters)."""
+    app = client().app_create(name)
+    if as_json:
+        print_json(app)
+        return
+    out.print(f"Creating [bold]{app['name']}[/bold]... done\n{app['web_url']}")
+
+
+@cli.command("apps:info")
+@app_option
+@json_option
+def apps_info(app: str, as_json: bool) -> None:
+    """Show an app's details."""
+    c = client()
+    info = c.app(app)
+    formation = c.formation(app)
+    addons = c.addons(app)
+    if as_json:
+        print_json({**info, "formation": formation, "addons": addons})
+        return
+    dynos = ", ".join(f"{f['type']}: {f['quantity']}" for f in formation) or "none"
+    table(
+        ["", ""],
+        [
+            ("Name", info["name"]),
+            ("Owner", info["owner"]["email"]),
+            ("Web URL", info["web_url"]),
+            ("Dynos", dynos),
+            ("Add-ons", ", ".join(a["name"] for a in addons) or "none"),
+            ("Released", info["released_at"]),
+        ],
+    )
+
+
+@cli.command("apps:destroy")
+@app_option
+@click.option("--confirm", default=None, help="The app name again, to confirm.")
+def apps_destroy(app: str, confirm: str | None) -> None:
+    """Destroy an app: its dynos, network, images, add-ons and routes."""
+    if confirm != app:
+        raise InvalidParams(f"This deletes {app} and all its data. Confirm with --confirm {app}.")
+    client().app_delete(app)
+    out.print(f"Destroying [bold]{app}[/bold]... done")

@@ -1,0 +1,61 @@
+"""config, config:get, config:set, config:unset."""
+
+from __future__ import annotations
+
+import click
+
+from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.errors import InvalidParams
+from moorage.spec.names import validate_config_key
+
+
+@cli.command("config")
+@app_option
+@json_option
+def config_show(app: str, as_json: bool) -> None:
+    """Show the app's config vars."""
+    cfg = client().config(app)
+    if as_json:
+        print_json(cfg)
+        return
+    table(["key", "value"], sorted(cfg.items()))
+
+
+@cli.command("config:get")
+@click.argument("key")
+@app_option
+def config_get(key: str, app: str) -> None:
+    """Print one config var's value."""
+    click.echo(client().config(app).get(key, ""))
+
+
+@cli.command("config:set")
+@click.argument("pairs", nargs=-1, required=True)
+@app_option
+@json_option
+def config_set(pairs: tuple[str, ...], app: str, as_json: bool) -> None:
+    """Set KEY=VALUE pairs; makes a new release and restarts the dynos."""
+    changes: dict[str, str | None] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidParams(f"{pair!r} is not KEY=VALUE.")
+        changes[validate_config_key(key)] = value
+    cfg = client().config_update(app, changes)
+    if as_json:
+        print_json({k: cfg[k] for k in changes})
+        return
+    out.print(f"Setting {', '.join(changes)} and restarting [bold]{app}[/bold]... done")
+
+
+@cli.command("config:unset")
+@click.argument("keys", nargs=-1, required=True)
+@app_option
+@json_option
+def config_unset(keys: tuple[str, ...], app: str, as_json: bool) -> None:
+    """Remove config vars; makes a new release."""
+    cfg = client().config_update(app, {validate_config_key(k): None for k in keys})
+    if as_json:
+        print_json(sorted(cfg))
+        return
+    out.print(f"Unsetting {', '.join(keys)} and restarting [bold]{app}[/bold]... done")

@@ -1,0 +1,121 @@
+"""A typed client of the Moorage API (Heroku Platform API v3 shapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from moorage import errors
+from moorage.client.credentials import Credentials
+
+JSON = dict[str, Any]
+ACCEPT = "application/vnd.heroku+json; version=3"
+_BY_ID: dict[str, type[errors.MoorageError]] = {
+    cls.id: cls
+    for cls in (
+        errors.InvalidParams,
+        errors.Unauthorized,
+        errors.Forbidden,
+        errors.NotFound,
+        errors.Conflict,
+        errors.BuildFailed,
+        errors.RuntimeFailure,
+        errors.StackMissing,
+        errors.ComponentFailed,
+    )
+}
+
+
+class Client:
+    def __init__(self, creds: Credentials, timeout: float = 200.0) -> None:
+        headers = {"Accept": ACCEPT, "User-Agent": "moor"}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        self.api_url = creds.api_url
+        self.token = creds.token
+        self._http = httpx.Client(base_url=creds.api_url, headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            resp = self._http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise errors.ApiUnreachable(
+                f"Cannot reach the Moorage API at {self.api_url} ({exc.__class__.__name__}). "
+                "Is `moor server` running?"
+            ) from exc
+        if resp.status_code >= 400:
+            try:
+                data = resp.json()
+                err_id, message = data.get("id", ""), data.get("message", resp.text)
+            except ValueError:
+                err_id, message = "", resp.text or resp.reason_phrase
+            raise _BY_ID.get(err_id, errors.MoorageError)(str(message))
+        return resp.json() if resp.content else None
+
+    # -- resources --------------------------------------------------------------------------
+    def account(self) -> JSON:
+        result: JSON = self.request("GET", "/account")
+        return result
+
+    def info(self) -> JSON:
+        result: JSON = self.request("GET", "/moorage/info")
+        return result
+
+    def apps(self) -> list[JSON]:
+        result: list[JSON] = self.request("GET", "/apps")
+        return result
+
+    def app_create(self, name: str) -> JSON:
+        result: JSON = self.request("POST", "/apps", {"name": name})
+        return result
+
+    def app(self, app: str) -> JSON:
+        result: JSON = self.request("GET", f"/apps/{_q(app)}")
+        return result
+
+    def app_delete(self, app: str) -> JSON:
+        result: JSON = self.request("DELETE", f"/apps/{_q(app)}")
+        return result
+
+    def config(self, app: str) -> dict[str, str]:
+        result: dict[str, str] = self.request("GET", f"/apps/{_q(app)}/config-vars")
+        return result
+
+    def config_update(self, app: str, changes: dict[str, str | None]) -> dict[str, str]:
+        result: dict[str, str] = self.request("PATCH", f"/apps/{_q(app)}/config-vars", changes)
+        return result
+
+    def formation(self, app: str) -> list[JSON]:
+        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/formation")
+        return result
+
+    def formation_update(self, app: str, updates: list[JSON]) -> list[JSON]:
+        body = {"updates": updates}
+        result: list[JSON] = self.request("PATCH", f"/apps/{_q(app)}/formation", body)
+        return result
+
+    def releases(self, app: str) -> list[JSON]:
+        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/releases")
+        return result
+
+    def release(self, app: str, ident: str) -> JSON:
+        result: JSON = self.request("GET", f"/apps/{_q(app)}/releases/{_q(ident)}")
+        return result
+
+    def dynos(self, app: str) -> list[JSON]:
+        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/dynos")
+        return result
+
+    def addons(self, app: str) -> list[JSON]:
+        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/addons")
+        return result
+
+    def addon_create(self, app: str, plan: str) -> JSON:
+        result: JSON = self.request("POST", f"/apps/{_q(app)}/addons", {"plan": plan})
+        return result
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")

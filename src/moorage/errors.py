@@ -1,0 +1,130 @@
+"""Moorage's one error tree.
+
+Every error a user can cause or meet derives from :class:`MoorageError`. Each class carries
+the Heroku-style ``id`` (the ``{"id": ..., "message": ...}`` body of the API), the HTTP status
+the API answers with, and the exit code the CLI ends with. Third-party errors are translated
+at the adapter that meets them (``raise RuntimeFailure(...) from exc``), never deeper.
+
+::
+
+    MoorageError                      id=internal_error        500  exit 1
+    ├── InvalidParams                 id=invalid_params        422  exit 2
+    │   ├── InvalidName               id=invalid_params        422  exit 2
+    │   ├── InvalidConfigKey          id=invalid_params        422  exit 2
+    │   └── ImageNotPushed            id=invalid_params        422  exit 2
+    ├── Unauthorized                  id=unauthorized          401  exit 3
+    ├── Forbidden                     id=forbidden             403  exit 3
+    ├── NotFound                      id=not_found             404  exit 4
+    ├── Conflict                      id=conflict              409  exit 5
+    ├── BuildFailed                   id=build_failed          422  exit 6
+    ├── RuntimeFailure                id=runtime_error         503  exit 7
+    │   ├── StackMissing              id=stack_missing         503  exit 7
+    │   └── ComponentFailed           id=component_failed      503  exit 7
+    └── ApiUnreachable                id=api_unreachable       503  exit 8
+"""
+
+from __future__ import annotations
+
+
+class MoorageError(Exception):
+    """Base of every Moorage error; ``str(err)`` is the message shown to the user."""
+
+    id = "internal_error"
+    status = 500
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        """The Heroku-shaped error body."""
+        return {"id": self.id, "message": self.message}
+
+
+class InvalidParams(MoorageError):
+    """A request or command argument is malformed."""
+
+    id = "invalid_params"
+    status = 422
+    exit_code = 2
+
+
+class InvalidName(InvalidParams):
+    """An app, process type or add-on name breaks the naming rule."""
+
+
+class InvalidConfigKey(InvalidParams):
+    """A config var key is not a valid environment variable name."""
+
+
+class ImageNotPushed(InvalidParams):
+    """A release names a process type whose image is not in the registry."""
+
+
+class Unauthorized(MoorageError):
+    """No credentials, or credentials that match no token."""
+
+    id = "unauthorized"
+    status = 401
+    exit_code = 3
+
+
+class Forbidden(MoorageError):
+    """Valid credentials without access to the resource."""
+
+    id = "forbidden"
+    status = 403
+    exit_code = 3
+
+
+class NotFound(MoorageError):
+    """The named resource does not exist (or is not visible to the caller)."""
+
+    id = "not_found"
+    status = 404
+    exit_code = 4
+
+
+class Conflict(MoorageError):
+    """The resource already exists or is in a state that forbids the change."""
+
+    id = "conflict"
+    status = 409
+    exit_code = 5
+
+
+class BuildFailed(MoorageError):
+    """``docker build`` failed; the message names the failing step."""
+
+    id = "build_failed"
+    status = 422
+    exit_code = 6
+
+
+class RuntimeFailure(MoorageError):
+    """Docker Engine, nginx, the registry or PostgreSQL failed or is unreachable."""
+
+    id = "runtime_error"
+    status = 503
+    exit_code = 7
+
+
+class StackMissing(RuntimeFailure):
+    """The base image is missing; run ``moor stack:build``."""
+
+    id = "stack_missing"
+
+
+class ComponentFailed(RuntimeFailure):
+    """A supervised component (router, registry, database server) failed to start."""
+
+    id = "component_failed"
+
+
+class ApiUnreachable(MoorageError):
+    """The CLI cannot reach the platform's API."""
+
+    id = "api_unreachable"
+    status = 503
+    exit_code = 8

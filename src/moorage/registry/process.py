@@ -1,0 +1,89 @@
+"""Runs Docker Distribution (``docker-registry serve``) detached, adopting a running one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from moorage.errors import ComponentFailed
+from moorage.registry.config import render_config
+from moorage.registry.tokens import ensure_signing_key
+
+BINARY = "/usr/bin/docker-registry"
+
+
+class RegistryProcess:
+    def __init__(self, root: Path, port: int, realm: str) -> None:
+        self.root = root
+        self.port = port
+        self.realm = realm
+        self.key = root / "token.key"
+        self.cert = root / "token.crt"
+        self.pidfile = root / "registry.pid"
+
+    def prepare(self) -> None:
+        """Keys and config, created once (the config is rewritten, keeping its secret)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        ensure_signing_key(self.key, self.cert)
+        secret_file = self.root / "http.secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(32))
+            secret_file.chmod(0o600)
+        config = render_config(
+            storage=self.root / "data",
+            addr=f"127.0.0.1:{self.port}",
+            realm=self.realm,
+            cert=self.cert,
+            http_secret=secret_file.read_text().strip(),
+        )
+        (self.root / "config.yml").write_text(config)
+        (self.root / "config.yml").chmod(0o600)
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"docker-registry" in cmdline else None
+
+    def running(self) -> bool:
+        return self._pid() is not None
+
+    def ensure_running(self) -> bool:
+        """Start the registry unless ours runs; True when it was started."""
+        if self.running():
+            return False
+        self.prepare()
+        log = (self.root / "registry.log").open("ab")
+        proc = subprocess.Popen(
+            [BINARY, "serve", str(self.root / "config.yml")],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ComponentFailed(
+                    f"The registry exited at start (status {proc.returncode}); "
+                    f"see {self.root / 'registry.log'}."
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return True
+            except OSError:
+                time.sleep(0.1)
+        raise ComponentFailed(f"The registry did not listen on port {self.port} within 15 s.")
+
+    def stop(self) -> None:
+        pid = self._pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)

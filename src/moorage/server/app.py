@@ -1,0 +1,60 @@
+"""create_app(): the FastAPI application of the control plane."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from moorage import __version__
+from moorage.errors import MoorageError, Unauthorized
+from moorage.server.platform import Platform
+from moorage.server.routes import (
+    account,
+    addons,
+    apps,
+    config_vars,
+    dynos,
+    formation,
+    registry_auth,
+    releases,
+)
+
+log = logging.getLogger("moorage.server")
+
+
+def create_app(platform: Platform) -> FastAPI:
+    api = FastAPI(
+        title="Moorage Platform API",
+        version=__version__,
+        description="Heroku Platform API v3 shapes, served by Moorage.",
+    )
+    api.state.platform = platform
+    for module in (account, apps, config_vars, formation, releases, dynos, addons, registry_auth):
+        api.include_router(module.router)
+
+    @api.exception_handler(MoorageError)
+    async def _moorage_error(_: Request, exc: MoorageError) -> JSONResponse:
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="moorage"'}
+            if isinstance(exc, Unauthorized)
+            else None
+        )
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"Invalid request: {first.get('msg', 'malformed body')} at {where}."
+        return JSONResponse({"id": "invalid_params", "message": msg}, status_code=422)
+
+    @api.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        body = {"id": "internal_error", "message": "Internal server error; see the server log."}
+        return JSONResponse(body, status_code=500)
+
+    return api

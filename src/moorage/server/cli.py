@@ -1,0 +1,73 @@
+"""Server-side commands: ``moor server`` and ``moor setup`` (they import the server package)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import click
+import uvicorn
+
+from moorage.errors import MoorageError
+from moorage.server.app import create_app
+from moorage.server.platform import build, prepare_store, supervise
+from moorage.server.services import auth
+from moorage.settings import Settings
+
+
+@click.command("server")
+def server() -> None:
+    """Run the control plane: API, reconciler, and supervision of router, registry, PostgreSQL.
+
+    Killing it stops none of them; started again, it adopts what runs.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    try:
+        platform = build(settings)
+    except MoorageError as exc:
+        raise click.ClickException(exc.message) from exc
+    (settings.data_dir / "server.pid").write_text(str(os.getpid()))
+    stop = threading.Event()
+    assert platform.reconciler is not None
+    threading.Thread(
+        target=platform.reconciler.loop, args=(stop,), daemon=True, name="reconciler"
+    ).start()
+    threading.Thread(
+        target=supervise, args=(platform, stop), daemon=True, name="supervisor"
+    ).start()
+    try:
+        uvicorn.run(
+            create_app(platform),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        stop.set()
+
+
+@click.command("setup")
+@click.option("--email", default="admin@moorage.localhost", show_default=True)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the new token to this file (mode 0600) instead of printing it.",
+)
+def setup(email: str, token_file: Path | None) -> None:
+    """Create the state store, the first user and an API token for it."""
+    settings = Settings.from_env()
+    store = prepare_store(settings)
+    with store.session() as s:
+        user = auth.ensure_user(s, email)
+        token = auth.create_token(s, user, "created by moor setup")
+    if token_file is None:
+        click.echo(token)
+        return
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")

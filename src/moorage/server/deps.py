@@ -1,0 +1,43 @@
+"""Request dependencies: the platform object and the authenticated user."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, Request
+
+from moorage.server.platform import Platform
+from moorage.server.services import auth
+from moorage.server.store.models import User
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def token_from(request: Request) -> str | None:
+    """Bearer token, or the password of Basic auth (as ``docker login`` and git send it)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+def get_user(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> User:
+    with platform.store.session() as s:
+        return auth.authenticate(s, token_from(request))
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+UserDep = Annotated[User, Depends(get_user)]
+JsonBody = Annotated[Any, Body()]

@@ -1,0 +1,74 @@
+"""Wiring: the objects one running control plane shares (built once in ``moor server``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from moorage.addons.base import Provider
+from moorage.addons.postgres.cluster import Cluster
+from moorage.addons.postgres.provider import PostgresProvider
+from moorage.registry.client import RegistryClient
+from moorage.registry.process import RegistryProcess
+from moorage.registry.tokens import TokenIssuer
+from moorage.router.nginx import NginxRouter
+from moorage.runtime.docker import DockerRuntime
+from moorage.server.reconciler import Reconciler
+from moorage.server.store.db import Store, upgrade
+from moorage.settings import Settings
+
+log = logging.getLogger("moorage.server")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    store: Store
+    issuer: TokenIssuer
+    registry: RegistryClient
+    providers: dict[str, Provider]
+    reconciler: Reconciler | None = None
+    components: list[RegistryProcess | Cluster] = field(default_factory=list)
+
+
+def prepare_store(settings: Settings) -> Store:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o711)
+    upgrade(settings.database_url)
+    return Store(settings.database_url)
+
+
+def build(settings: Settings) -> Platform:
+    """Start (or adopt) the registry and PostgreSQL, and wire the reconciler."""
+    store = prepare_store(settings)
+    registry_proc = RegistryProcess(
+        settings.data_dir / "registry", settings.registry_port, f"{settings.api_url}/registry/token"
+    )
+    registry_proc.ensure_running()
+    issuer = TokenIssuer(registry_proc.key)
+    registry = RegistryClient(settings.registry_host, issuer, registry_proc.root / "data")
+    runtime = DockerRuntime(settings.instance, settings.registry_host, registry.pull_token)
+    gateway = runtime.host_gateway_ip()
+    cluster = Cluster(
+        settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]
+    )
+    cluster.ensure_running()
+    providers: dict[str, Provider] = {"postgresql": PostgresProvider(cluster, gateway)}
+    router = NginxRouter(settings.data_dir / "router", settings.router_port)
+    router.root.mkdir(parents=True, exist_ok=True)
+    platform = Platform(settings, store, issuer, registry, providers)
+    platform.reconciler = Reconciler(store, runtime, router, settings)
+    platform.components = [registry_proc, cluster]
+    return platform
+
+
+def supervise(platform: Platform, stop: threading.Event, interval: float = 5.0) -> None:
+    """Restart the registry or PostgreSQL when they die (the reconciler keeps nginx up)."""
+    while not stop.wait(interval):
+        for component in platform.components:
+            try:
+                if component.ensure_running():
+                    log.warning("restarted %s", type(component).__name__)
+            except Exception:
+                log.exception("cannot restart %s", type(component).__name__)

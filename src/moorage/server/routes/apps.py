@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from moorage.errors import InvalidParams
+from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.routes import converge
+from moorage.server.services import addons, serialize
+from moorage.server.services import apps as service
+
+router = APIRouter()
+
+
+@router.get("/apps")
+def list_apps(platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+    with platform.store.session() as s:
+        return [serialize.app(a, platform.settings) for a in service.list_for(s, user)]
+
+
+@router.post("/apps", status_code=status.HTTP_201_CREATED)
+def create_app(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> dict[str, Any]:
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        raise InvalidParams('An app name is required: {"name": "myapp"}.')
+    with platform.store.session() as s:
+        app = service.create(s, user, name)
+        out = serialize.app(app, platform.settings)
+    converge(platform)
+    return out
+
+
+@router.get("/apps/{ident}")
+def app_info(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        return serialize.app(service.get(s, user, ident), platform.settings)
+
+
+@router.delete("/apps/{ident}")
+def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    """Delete the app, deprovision its add-ons, then remove dynos, network, images and routes."""
+    with platform.store.session() as s:
+        app = service.get(s, user, ident)
+        out = serialize.app(app, platform.settings)
+        addons.destroy_all(app, platform.providers)
+        service.delete(s, app)
+    platform.registry.delete_app(out["name"])
+    converge(platform, wait=True)
+    return out

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from moorage.errors import InvalidParams
+from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.routes import converge
+from moorage.server.services import apps, serialize
+from moorage.server.services import formation as service
+
+router = APIRouter()
+
+
+@router.get("/apps/{ident}/formation")
+def list_formation(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+    with platform.store.session() as s:
+        return [serialize.formation(f) for f in apps.get(s, user, ident).formations]
+
+
+@router.get("/apps/{ident}/formation/{ptype}")
+def formation_info(ident: str, ptype: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        return serialize.formation(service.get(apps.get(s, user, ident), ptype))
+
+
+def _apply(
+    platform: PlatformDep, user: UserDep, ident: str, raw: list[Any]
+) -> list[dict[str, Any]]:
+    updates = [service.parse_update(u) for u in raw]
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        service.batch_update(s, app, user, updates, platform.registry)
+        touched = {u.type for u in updates}
+        out = [serialize.formation(f) for f in app.formations if f.type in touched]
+    converge(platform)
+    return out
+
+
+@router.patch("/apps/{ident}/formation")
+def batch_update(
+    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("updates"), list):
+        raise InvalidParams('Send {"updates": [{"type": "web", "quantity": 1}, ...]}.')
+    return _apply(platform, user, ident, body["updates"])
+
+
+@router.patch("/apps/{ident}/formation/{ptype}")
+def update_one(
+    ident: str, ptype: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidParams('Send {"quantity": N} and/or {"size": ...}, {"port": ...}.')
+    return _apply(platform, user, ident, [{**body, "type": ptype}])[0]

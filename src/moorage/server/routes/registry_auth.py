@@ -1,0 +1,41 @@
+"""Docker token auth for the registry: push/pull only on repositories of the caller's apps."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from moorage.errors import NotFound
+from moorage.registry.tokens import TOKEN_TTL, Access, parse_scope
+from moorage.server.deps import PlatformDep, token_from
+from moorage.server.services import apps, auth
+
+router = APIRouter()
+ALLOWED = ("pull", "push")
+
+
+@router.get("/registry/token")
+def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
+    scopes = request.query_params.getlist("scope")
+    granted: list[Access] = []
+    with platform.store.session() as s:
+        user = auth.authenticate(s, token_from(request))
+        for scope in scopes:
+            parsed = parse_scope(scope)
+            if parsed is None or parsed[0] != "repository":
+                continue
+            _, name, actions = parsed
+            app_name = name.split("/", 1)[0]
+            try:
+                apps.get(s, user, app_name)
+            except NotFound:
+                continue
+            allowed = tuple(a for a in actions if a in ALLOWED)
+            if allowed and name.count("/") == 1:
+                granted.append(Access("repository", name, allowed))
+        subject = user.email
+    token = platform.issuer.issue(subject, granted)
+    issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued}

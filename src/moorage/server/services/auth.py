@@ -1,0 +1,47 @@
+"""Users and API tokens. Tokens are random, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import InvalidParams, Unauthorized
+from moorage.server.store.models import ApiToken, User
+
+TOKEN_PREFIX = "moor_"  # noqa: S105 (a prefix, not a secret)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_user(session: Session, email: str) -> User:
+    if "@" not in email or len(email) > 254:
+        raise InvalidParams(f"{email!r} is not an email address.")
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def create_token(session: Session, user: User, description: str = "") -> str:
+    """Create a token for ``user`` and return it in clear (the only time it exists so)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), description=description))
+    session.flush()
+    return token
+
+
+def authenticate(session: Session, token: str | None) -> User:
+    """The user owning ``token``; the lookup is by hash, so no secret is compared in Python."""
+    if not token:
+        raise Unauthorized("No API token given. Run `moor login` (or set MOORAGE_API_KEY).")
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None:
+        raise Unauthorized("Invalid credentials provided. Run `moor login` with a valid token.")
+    return row.user

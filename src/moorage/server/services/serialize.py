@@ -1,0 +1,131 @@
+"""Store rows -> Heroku Platform API v3 shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from moorage.server.store.models import Addon, App, Formation, Release, User
+from moorage.settings import Settings
+from moorage.spec.dyno import Dyno
+
+
+def ts(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.email.split("@")[0],
+        "created_at": ts(user.created_at),
+        "updated_at": ts(user.created_at),
+        "allow_tracking": False,
+        "beta": False,
+        "verified": True,
+        "two_factor_authentication": False,
+        "default_organization": None,
+        "default_team": None,
+    }
+
+
+def app(a: App, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "owner": {"id": a.owner.id, "email": a.owner.email},
+        "created_at": ts(a.created_at),
+        "updated_at": ts(a.updated_at),
+        "released_at": ts(a.released_at),
+        "web_url": settings.web_url(a.name),
+        "git_url": None,
+        "maintenance": False,
+        "acm": False,
+        "archived_at": None,
+        "buildpack_provided_description": None,
+        "build_stack": {"id": "moorage-bookworm", "name": "container"},
+        "stack": {"id": "moorage-bookworm", "name": "container"},
+        "region": {"id": "local", "name": "local"},
+        "space": None,
+        "organization": None,
+        "team": None,
+        "internal_routing": None,
+        "repo_size": None,
+        "slug_size": None,
+        "generation": {"id": "moorage", "name": "moorage"},
+    }
+
+
+def app_ref(a: App) -> dict[str, str]:
+    return {"id": a.id, "name": a.name}
+
+
+def formation(f: Formation) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "app": app_ref(f.app),
+        "type": f.type,
+        "quantity": f.quantity,
+        "size": f.size,
+        "dyno_size": {"id": f.size, "name": f.size},
+        "command": f.command or "",
+        "port": f.port,
+        "created_at": ts(f.created_at),
+        "updated_at": ts(f.updated_at),
+    }
+
+
+def release(r: Release, current_version: int | None) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "app": app_ref(r.app),
+        "version": r.version,
+        "description": r.description,
+        "status": r.status,
+        "status_reason": r.status_reason or None,
+        "current": r.version == current_version,
+        "eligible_for_rollback": r.status == "succeeded",
+        "created_at": ts(r.created_at),
+        "updated_at": ts(r.updated_at),
+        "user": {"id": r.user.id, "email": r.user.email},
+        "slug": None,
+        "artifacts": [{"type": "oci-image", "id": ref} for ref in sorted(r.images.values())],
+        "images": dict(r.images),
+        "addon_plan_names": sorted({a.plan for a in r.app.addons}),
+        "output_stream_url": None,
+    }
+
+
+def dyno(d: Dyno, a: App, command: str) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "type": d.type,
+        "state": d.state,
+        "app": app_ref(a),
+        "release": {"version": d.release},
+        "size": "basic",
+        "command": command,
+        "created_at": d.created_at,
+        "updated_at": d.created_at,
+        "attach_url": None,
+        "exit_code": d.exit_code,
+    }
+
+
+def addon(ad: Addon) -> dict[str, Any]:
+    return {
+        "id": ad.id,
+        "name": ad.name,
+        "app": app_ref(ad.app),
+        "addon_service": {"id": ad.service, "name": ad.service},
+        "plan": {"id": ad.plan, "name": ad.plan},
+        "config_vars": sorted(ad.config),
+        "state": "provisioned",
+        "created_at": ts(ad.created_at),
+        "updated_at": ts(ad.updated_at),
+        "provider_id": ad.resource,
+        "web_url": None,
+        "billed_price": None,
+    }

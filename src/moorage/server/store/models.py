@@ -1,0 +1,113 @@
+"""The state store's tables (SQLAlchemy 2 declarative). Schema changes go through Alembic."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, dict[str, str]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ApiToken(Base):
+    """An API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    user: Mapped[User] = relationship()
+
+
+class App(Base):
+    __tablename__ = "apps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
+    owner: Mapped[User] = relationship()
+    formations: Mapped[list[Formation]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="Formation.type"
+    )
+    releases: Mapped[list[Release]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="Release.version"
+    )
+    addons: Mapped[list[Addon]] = relationship(back_populates="app", cascade="all, delete-orphan")
+
+
+class Formation(Base):
+    """Desired quantity and shape of one process type."""
+
+    __tablename__ = "formations"
+    __table_args__ = (UniqueConstraint("app_id", "type"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(30))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[str] = mapped_column(String(30), default="basic")
+    command: Mapped[str | None] = mapped_column(Text, default=None)
+    port: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship(back_populates="formations")
+
+
+class Release(Base):
+    """An immutable pairing of images (per process type) and a config snapshot."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    images: Mapped[dict[str, str]] = mapped_column(default=dict)
+    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship(back_populates="releases")
+    user: Mapped[User] = relationship()
+
+
+class Addon(Base):
+    """A provisioned add-on; ``config`` holds the vars it sets (e.g. DATABASE_URL)."""
+
+    __tablename__ = "addons"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    service: Mapped[str] = mapped_column(String(30))
+    plan: Mapped[str] = mapped_column(String(60))
+    resource: Mapped[str] = mapped_column(String(63))
+    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship(back_populates="addons")

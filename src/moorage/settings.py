@@ -1,0 +1,64 @@
+"""Platform settings, read once from the environment (``MOORAGE_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/moorage")
+    return Path.home() / ".local" / "share" / "moorage"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the platform keeps its state and which loopback ports it uses."""
+
+    data_dir: Path
+    database_url: str
+    domain: str
+    instance: str
+    api_host: str
+    api_port: int
+    router_port: int
+    registry_port: int
+    postgres_port: int
+    reconcile_interval: float
+    boot_timeout: float
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        data_dir = Path(e.get("MOORAGE_DATA_DIR") or _default_data_dir())
+        return cls(
+            data_dir=data_dir,
+            database_url=e.get("MOORAGE_DATABASE_URL") or f"sqlite:///{data_dir / 'state.db'}",
+            domain=e.get("MOORAGE_DOMAIN", "moorage.localhost"),
+            instance=e.get("MOORAGE_INSTANCE", "default"),
+            api_host=e.get("MOORAGE_API_HOST", "127.0.0.1"),
+            api_port=int(e.get("MOORAGE_API_PORT", "7070")),
+            router_port=int(e.get("MOORAGE_ROUTER_PORT", "7080")),
+            registry_port=int(e.get("MOORAGE_REGISTRY_PORT", "7050")),
+            postgres_port=int(e.get("MOORAGE_POSTGRES_PORT", "7432")),
+            reconcile_interval=float(e.get("MOORAGE_RECONCILE_INTERVAL", "2")),
+            boot_timeout=float(e.get("MOORAGE_BOOT_TIMEOUT", "60")),
+        )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def registry_host(self) -> str:
+        """The registry as image references name it (loopback: no TLS needed by Docker)."""
+        return f"127.0.0.1:{self.registry_port}"
+
+    def app_host(self, app: str) -> str:
+        return f"{app}.{self.domain}"
+
+    def web_url(self, app: str) -> str:
+        port = "" if self.router_port == 80 else f":{self.router_port}"
+        return f"http://{self.app_host(app)}{port}/"

@@ -1,0 +1,53 @@
+"""Name rules: the security boundary for everything that becomes a path, tag or container name."""
+
+from __future__ import annotations
+
+import re
+
+from moorage.errors import InvalidConfigKey, InvalidName
+
+APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
+PROCESS_TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
+CONFIG_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+RESERVED_CONFIG_KEYS = frozenset({"PORT", "DYNO"})
+
+
+def validate_app_name(name: str) -> str:
+    """Return ``name`` if it follows Heroku's rule, else raise :class:`InvalidName`."""
+    if not APP_NAME_RE.fullmatch(name) or name.endswith("-"):
+        raise InvalidName(
+            f"Name {name!r} is invalid: it must start with a lowercase letter and contain only "
+            "lowercase letters, digits and dashes, 3 to 30 characters, not ending with a dash."
+        )
+    return name
+
+
+def validate_process_type(name: str) -> str:
+    """Return ``name`` if it is a valid process type (``web``, ``worker``...)."""
+    if not PROCESS_TYPE_RE.fullmatch(name):
+        raise InvalidName(
+            f"Process type {name!r} is invalid: use lowercase letters, digits, '-' or '_', "
+            "starting with a letter, at most 30 characters."
+        )
+    return name
+
+
+def validate_config_key(key: str) -> str:
+    """Return ``key`` if it is a settable environment variable name."""
+    if not CONFIG_KEY_RE.fullmatch(key):
+        raise InvalidConfigKey(
+            f"Config var key {key!r} is invalid: use letters, digits and underscores, "
+            "not starting with a digit."
+        )
+    if key in RESERVED_CONFIG_KEYS:
+        raise InvalidConfigKey(f"Config var {key} is set by the platform and cannot be changed.")
+    return key
+
+
+def validate_config_value(key: str, value: str) -> str:
+    """Config values are strings without NUL bytes, at most 32 KiB."""
+    if "\x00" in value:
+        raise InvalidConfigKey(f"Config var {key} contains a NUL byte, which no process can read.")
+    if len(value.encode()) > 32 * 1024:
+        raise InvalidConfigKey(f"Config var {key} is longer than 32 KiB.")
+    return value
