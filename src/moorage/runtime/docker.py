@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import socket
 import time
@@ -105,10 +106,12 @@ class DockerRuntime:
 
     def host_gateway_ip(self) -> str:
         try:
-            ipam = self.client.networks.get("bridge").attrs["IPAM"]["Config"]
-        except (docker.errors.DockerException, KeyError) as exc:
+            config = self.client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+            if config.get("Gateway"):
+                return str(config["Gateway"])
+            return str(ipaddress.ip_network(config["Subnet"]).network_address + 1)
+        except (docker.errors.DockerException, KeyError, IndexError, ValueError) as exc:
             raise RuntimeFailure(f"Cannot read Docker's bridge network: {exc}") from exc
-        return str(ipam[0]["Gateway"])
 
     # -- actions ----------------------------------------------------------------------------
     def _ensure_network(self, app: str) -> str:
