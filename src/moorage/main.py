@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from moorage.cli import addons, apps, auth, config, container, ps, releases, stack  # noqa: F401
+from moorage.cli import addons, apps, auth, config, container, ps, releases  # noqa: F401
 from moorage.cli.base import cli
-from moorage.server.cli import server, setup
 
-cli.add_command(server)
-cli.add_command(setup)
+cli.lazy.update(
+    {
+        "server": "moorage.server.cli:server",
+        "setup": "moorage.server.cli:setup",
+        "stack:build": "moorage.cli.stack:stack_build",
+    }
+)
 
 
 def main() -> None:

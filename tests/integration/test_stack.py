@@ -63,9 +63,7 @@ def _built(client: docker.DockerClient, context: Path, dockerfile: str) -> Itera
         client.images.remove(tag, force=True)
 
 
-def test_stack_is_reused(
-    client: docker.DockerClient, stack: StackResult, tmp_path: Path
-) -> None:
+def test_stack_is_reused(client: docker.DockerClient, stack: StackResult, tmp_path: Path) -> None:
     again = build_stack(client, workdir=tmp_path, log=lambda _: None)
     assert not again.built
     assert not again.tagged_python

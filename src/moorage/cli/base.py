@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,12 +17,31 @@ from moorage.client import credentials
 from moorage.client.api import Client
 from moorage.errors import MoorageError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+_WIDTH = shutil.get_terminal_size((160, 24)).columns
+out = Console(highlight=False, width=_WIDTH)
+err = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
 class MoorGroup(click.Group):
-    """Turns every MoorageError into one clear line on stderr and the error's exit code."""
+    """Turns every MoorageError into one clear line on stderr and the error's exit code.
+
+    ``lazy`` maps command names to ``module:attribute``, imported only when run, so that
+    client commands start fast.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

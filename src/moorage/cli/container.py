@@ -5,11 +5,9 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import docker
-import docker.errors
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from moorage.cli.base import app_option, cli, client, err, out
@@ -17,8 +15,14 @@ from moorage.client.api import Client
 from moorage.errors import BuildFailed, ImageNotPushed, InvalidParams, RuntimeFailure, Unauthorized
 from moorage.spec.names import validate_process_type
 
+if TYPE_CHECKING:
+    import docker
+
 
 def _docker() -> docker.DockerClient:
+    import docker  # imported here: it costs 0.2 s at every start of `moor`
+    import docker.errors
+
     try:
         d = docker.from_env(timeout=600)
         d.ping()
@@ -96,7 +100,15 @@ def _push(d: docker.DockerClient, repo: str, token: str) -> None:
                 continue
             if layer not in tasks:
                 tasks[layer] = bar.add_task(layer, total=None)
-            if detail.get("total"):
+            if chunk.get("status") in ("Pushed", "Layer already exists"):
+                total = bar.tasks[tasks[layer]].total or 1
+                bar.update(
+                    tasks[layer],
+                    completed=total,
+                    total=total,
+                    description=f"{layer} {chunk['status']}",
+                )
+            elif detail.get("total"):
                 bar.update(
                     tasks[layer],
                     completed=detail.get("current", 0),
@@ -160,7 +172,7 @@ def container_release(types: tuple[str, ...], app: str) -> None:
     for ptype in map(validate_process_type, types):
         try:
             image_id = d.images.get(f"{registry}/{app}/{ptype}:latest").id
-        except docker.errors.ImageNotFound as exc:
+        except Exception as exc:  # docker.errors.ImageNotFound, imported lazily
             raise ImageNotPushed(
                 f"No {ptype} image for {app} here. "
                 f"Run `moor container:push {ptype} -a {app}` first."

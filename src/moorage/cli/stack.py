@@ -9,12 +9,12 @@ import click
 import docker
 import docker.errors
 
-from moorage.cli.base import cli, out
+from moorage.cli.base import out
 from moorage.errors import RuntimeFailure
 from moorage.stack.builder import STACK_IMAGE, build_stack
 
 
-@cli.command("stack:build")
+@click.command("stack:build")
 @click.option("--force", is_flag=True, help="Rebuild even when the image exists.")
 @click.option("--no-python-tag", is_flag=True, help="Do not tag the stack as python:3.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)

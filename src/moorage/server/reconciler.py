@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from moorage.errors import MoorageError
-from moorage.router.nginx import NginxRouter
+from moorage.router.base import Router
 from moorage.runtime.base import Runtime
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
@@ -49,9 +49,7 @@ class Backoff:
 
 
 class Reconciler:
-    def __init__(
-        self, store: Store, runtime: Runtime, router: NginxRouter, settings: Settings
-    ) -> None:
+    def __init__(self, store: Store, runtime: Runtime, router: Router, settings: Settings) -> None:
         self.store = store
         self.runtime = runtime
         self.router = router

@@ -263,8 +263,13 @@ def _run(
     tail: list[str] = []
     try:
         with subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, text=True, errors="replace",
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
         ) as proc:
             assert proc.stdout is not None
             for raw in proc.stdout:
@@ -284,8 +289,12 @@ def _debootstrap(rootfs: Path, mirror: str, log: Log) -> None:
     log(f"stack: debootstrap {SUITE} into {rootfs} from {mirror}")
     started = time.monotonic()
     argv = [
-        "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-        SUITE, str(rootfs), mirror,
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        SUITE,
+        str(rootfs),
+        mirror,
     ]
     env = {**os.environ, **CHROOT_ENV}
     hint = f"Check that {mirror} is reachable and serves {SUITE} (see the output above)."
@@ -323,8 +332,13 @@ def _install_host_cas(rootfs: Path, log: Log) -> None:
         (local / f"moorage-host-{index:03d}.crt").write_text(pem + "\n")
     log(f"stack: adding {len(missing)} host CA certificate(s) to the image")
     hint = "The stack's ca-certificates package is broken; rebuild with force."
-    _run(["chroot", str(rootfs), "update-ca-certificates"], log, "update-ca-certificates",
-         hint, CHROOT_ENV)
+    _run(
+        ["chroot", str(rootfs), "update-ca-certificates"],
+        log,
+        "update-ca-certificates",
+        hint,
+        CHROOT_ENV,
+    )
     absent = set(host) - set(_pem_bodies(_read(image_bundle)))
     if absent:
         raise RuntimeFailure(
@@ -375,8 +389,12 @@ def _python_tweaks(rootfs: Path) -> None:
 def _clean_rootfs(rootfs: Path) -> None:
     """Drop apt caches and host-specific files debootstrap copied in."""
     for pattern in (
-        "var/lib/apt/lists/*_*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb",
-        "var/cache/apt/archives/partial/*", "var/log/apt/*", "var/log/*.log",
+        "var/lib/apt/lists/*_*",
+        "var/cache/apt/*.bin",
+        "var/cache/apt/archives/*.deb",
+        "var/cache/apt/archives/partial/*",
+        "var/log/apt/*",
+        "var/log/*.log",
     ):
         for path in rootfs.glob(pattern):
             if path.is_file() or path.is_symlink():
@@ -405,7 +423,9 @@ def _remove_rootfs(rootfs: Path, log: Log) -> None:
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
     result = subprocess.run(
         ["rm", "-rf", "--one-file-system", "--", str(rootfs)],
-        check=False, capture_output=True, text=True,
+        check=False,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         log(f"stack: could not remove {rootfs} completely: {result.stderr.strip()}")

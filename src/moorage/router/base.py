@@ -1,0 +1,13 @@
+"""The router contract the reconciler relies on."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from moorage.spec.dyno import Route
+
+
+class Router(Protocol):
+    def apply(self, routes: list[Route]) -> bool:
+        """Serve exactly ``routes`` (reload gracefully); False when nothing changed."""
+        ...

@@ -1,0 +1,114 @@
+"""Fakes at the seams (runtime, router, registry) for unit tests; integration tests use the real ones."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+from moorage.errors import ImageNotPushed
+from moorage.registry.client import PushedImage
+from moorage.spec.dyno import Dyno, DynoSpec, Route
+
+
+class FakeRegistry:
+    host = "registry.test"
+
+    def __init__(self) -> None:
+        self.images: dict[str, PushedImage] = {}
+        self.deleted: list[str] = []
+
+    def push(self, app: str, ptype: str, n: int) -> str:
+        image = PushedImage(f"{app}/{ptype}", f"sha256:{'m' * 63}{n}", f"sha256:{'c' * 63}{n}")
+        self.images[f"{app}/{ptype}"] = image
+        return image.config_digest
+
+    def latest(self, app: str, ptype: str) -> PushedImage:
+        if f"{app}/{ptype}" not in self.images:
+            raise ImageNotPushed(
+                f"No image for {ptype}. Run `moor container:push {ptype} -a {app}` first."
+            )
+        return self.images[f"{app}/{ptype}"]
+
+    def reference(self, image: PushedImage) -> str:
+        return f"{self.host}/{image.repository}@{image.manifest_digest}"
+
+    def delete_app(self, app: str) -> None:
+        self.deleted.append(app)
+
+    def pull_token(self, repo: str) -> str:
+        return "t"
+
+
+class FakeRuntime:
+    """Keeps dynos in a dict; ``broken_images`` never become ready."""
+
+    def __init__(self) -> None:
+        self.dynos: dict[str, Dyno] = {}
+        self.retired: dict[str, Dyno] = {}
+        self.broken_images: set[str] = set()
+        self.removed_apps: list[str] = []
+        self.stopped: list[str] = []
+        self.restarts: list[str] = []
+        self._ids = itertools.count(1)
+
+    def list_dynos(self) -> list[Dyno]:
+        return list(self.dynos.values())
+
+    def start(self, spec: DynoSpec) -> Dyno:
+        dyno = Dyno(
+            id=f"c{next(self._ids)}",
+            app=spec.app,
+            type=spec.type,
+            number=spec.number,
+            release=spec.release,
+            fingerprint=spec.fingerprint(),
+            state="up",
+            ip=f"10.0.0.{len(self.dynos) + 2}",
+            port=spec.port,
+            created_at="now",
+        )
+        if spec.image in self.broken_images:
+            dyno = replace(dyno, state="crashed", exit_code=1)
+        self.dynos[spec.name] = dyno
+        return dyno
+
+    def wait_ready(self, dyno: Dyno, timeout: float) -> str | None:
+        return "exited with status 1" if dyno.state == "crashed" else None
+
+    def retire(self, dyno: Dyno) -> Dyno:
+        self.retired[dyno.id] = self.dynos.pop(dyno.name)
+        return dyno
+
+    def unretire(self, dyno: Dyno) -> None:
+        self.dynos[dyno.name] = self.retired.pop(dyno.id)
+
+    def stop(self, dyno_id: str, grace: float) -> None:
+        self.stopped.append(dyno_id)
+        self.retired.pop(dyno_id, None)
+        for name, d in list(self.dynos.items()):
+            if d.id == dyno_id:
+                del self.dynos[name]
+
+    def restart(self, dyno: Dyno) -> None:
+        self.restarts.append(dyno.name)
+
+    def remove_app(self, app: str) -> None:
+        self.removed_apps.append(app)
+        self.dynos = {n: d for n, d in self.dynos.items() if d.app != app}
+
+    def apps(self) -> set[str]:
+        return {d.app for d in self.dynos.values()}
+
+    def host_gateway_ip(self) -> str:
+        return "10.0.0.1"
+
+
+class FakeRouter:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self.applied = 0
+
+    def apply(self, routes: list[Route]) -> bool:
+        self.applied += 1
+        self.routes = routes
+        return True

@@ -1,0 +1,146 @@
+from fastapi.testclient import TestClient
+
+from moorage.server.platform import Platform
+from tests.unit.conftest import make_token
+
+
+def test_app_lifecycle_in_heroku_shapes(api: TestClient) -> None:
+    created = api.post("/apps", json={"name": "actors"})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["name"] == "actors" and body["web_url"].startswith("http://actors.")
+    assert api.get("/apps/actors").json()["id"] == body["id"]
+    assert [a["name"] for a in api.get("/apps").json()] == ["actors"]
+    assert api.delete("/apps/actors").status_code == 200
+    assert api.get("/apps/actors").status_code == 404
+
+
+def test_invalid_duplicate_and_unknown_apps(api: TestClient) -> None:
+    bad = api.post("/apps", json={"name": "Bad_Name"})
+    assert bad.status_code == 422 and bad.json()["id"] == "invalid_params"
+    assert "lowercase letter" in bad.json()["message"]
+    api.post("/apps", json={"name": "taken"})
+    dup = api.post("/apps", json={"name": "taken"})
+    assert dup.status_code == 409 and "already taken" in dup.json()["message"]
+    missing = api.get("/apps/nope-nope")
+    assert missing.status_code == 404 and missing.json() == {
+        "id": "not_found",
+        "message": "Couldn't find that app: nope-nope.",
+    }
+    assert (
+        api.post(
+            "/apps", content=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 422
+    )
+
+
+def test_tokens_are_required_and_checked(api: TestClient, platform: Platform) -> None:
+    assert api.get("/account", headers={"Authorization": ""}).status_code == 401
+    wrong = api.get("/account", headers={"Authorization": "Bearer moor_wrong"})
+    assert wrong.status_code == 401 and wrong.json()["id"] == "unauthorized"
+    assert api.get("/account").json()["email"] == "alice@example.test"
+
+
+def test_other_users_apps_are_invisible(api: TestClient, platform: Platform) -> None:
+    api.post("/apps", json={"name": "alices"})
+    bob = {"Authorization": f"Bearer {make_token(platform, 'bob@example.test')}"}
+    assert api.get("/apps/alices", headers=bob).status_code == 404
+    assert api.patch("/apps/alices/config-vars", json={"A": "1"}, headers=bob).status_code == 404
+    assert api.get("/apps", headers=bob).json() == []
+
+
+def test_config_vars_patch_merges_null_deletes_and_releases(api: TestClient) -> None:
+    api.post("/apps", json={"name": "cfg"})
+    assert api.patch("/apps/cfg/config-vars", json={"A": "1", "B": "2"}).json() == {
+        "A": "1",
+        "B": "2",
+    }
+    assert api.patch("/apps/cfg/config-vars", json={"A": None}).json() == {"B": "2"}
+    api.patch("/apps/cfg/config-vars", json={"B": "2"})  # unchanged: no release
+    releases = api.get("/apps/cfg/releases").json()
+    assert [r["version"] for r in releases] == [1, 2]
+    assert releases[1]["description"] == "Remove A config vars"
+    assert api.get("/apps/cfg/releases/v1/config-vars").json() == {"A": "1", "B": "2"}
+
+
+def test_invalid_config_keys_change_nothing(api: TestClient) -> None:
+    api.post("/apps", json={"name": "cfg2"})
+    bad = api.patch("/apps/cfg2/config-vars", json={"OK": "1", "NOT-OK": "2"})
+    assert bad.status_code == 422 and "NOT-OK" in bad.json()["message"]
+    assert api.get("/apps/cfg2/config-vars").json() == {}
+    assert api.patch("/apps/cfg2/config-vars", json={"PORT": "1"}).status_code == 422
+    assert api.patch("/apps/cfg2/config-vars", json={"N": 5}).status_code == 422
+
+
+def test_docker_image_release_and_idempotency(api: TestClient, platform: Platform) -> None:
+    api.post("/apps", json={"name": "img"})
+    image = platform.registry.push("img", "web", 1)  # type: ignore[attr-defined]
+    updated = api.patch(
+        "/apps/img/formation", json={"updates": [{"type": "web", "docker_image": image}]}
+    )
+    assert updated.status_code == 200 and updated.json()[0]["quantity"] == 1
+    again = api.patch(
+        "/apps/img/formation", json={"updates": [{"type": "web", "docker_image": image}]}
+    )
+    assert again.status_code == 200
+    releases = api.get("/apps/img/releases").json()
+    assert len(releases) == 1 and releases[0]["images"]["web"].startswith(
+        "registry.test/img/web@sha256:"
+    )
+
+
+def test_release_of_unpushed_type_is_refused_and_changes_nothing(api: TestClient) -> None:
+    api.post("/apps", json={"name": "nopush"})
+    resp = api.patch(
+        "/apps/nopush/formation",
+        json={"updates": [{"type": "worker", "docker_image": "sha256:" + "a" * 64}]},
+    )
+    assert resp.status_code == 422 and "container:push worker" in resp.json()["message"]
+    assert api.get("/apps/nopush/releases").json() == []
+    assert api.get("/apps/nopush/formation").json() == []
+
+
+def test_scaling_unknown_types_and_absurd_quantities(api: TestClient, platform: Platform) -> None:
+    api.post("/apps", json={"name": "scale"})
+    unknown = api.patch(
+        "/apps/scale/formation", json={"updates": [{"type": "worker", "quantity": 1}]}
+    )
+    assert unknown.status_code == 404 and "worker" in unknown.json()["message"]
+    image = platform.registry.push("scale", "web", 1)  # type: ignore[attr-defined]
+    api.patch("/apps/scale/formation", json={"updates": [{"type": "web", "docker_image": image}]})
+    for qty in (-1, 1000, "2", True):
+        resp = api.patch(
+            "/apps/scale/formation", json={"updates": [{"type": "web", "quantity": qty}]}
+        )
+        assert resp.status_code == 422, qty
+    assert api.patch("/apps/scale/formation/web", json={"quantity": 3}).json()["quantity"] == 3
+
+
+def test_registry_token_grants_only_own_apps(api: TestClient, platform: Platform) -> None:
+    import jwt
+
+    api.post("/apps", json={"name": "mine"})
+    token = api.get(
+        "/registry/token",
+        params={"scope": ["repository:mine/web:push,pull", "repository:theirs/web:pull"]},
+    )
+    claims = jwt.decode(token.json()["token"], options={"verify_signature": False})
+    assert claims["access"] == [
+        {"type": "repository", "name": "mine/web", "actions": ["push", "pull"]}
+    ]
+    bob = make_token(platform, "bob@example.test")
+    other = api.get(
+        "/registry/token", params={"scope": "repository:mine/web:pull"}, auth=("_", bob)
+    )
+    assert jwt.decode(other.json()["token"], options={"verify_signature": False})["access"] == []
+    assert (
+        api.get(
+            "/registry/token", auth=("_", "moor_bad"), headers={"Authorization": ""}
+        ).status_code
+        == 401
+    )
+
+
+def test_openapi_is_served(api: TestClient) -> None:
+    assert "/apps/{ident}/formation" in api.get("/openapi.json").json()["paths"]
