@@ -1,4 +1,4 @@
-"""Fakes at the seams (runtime, router, registry) for unit tests; integration tests use the real ones."""
+"""Fakes at the seams (runtime, router, registry); integration tests use the real parts."""
 
 from __future__ import annotations
 

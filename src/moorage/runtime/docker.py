@@ -244,8 +244,9 @@ class DockerRuntime:
             prefix = f"{self.registry_host}/{app}/"
             for image in self.client.images.list():
                 refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
-                if any(r.startswith(prefix) for r in refs):
-                    self.client.images.remove(image.id or "", force=True)
+                for ref in refs:
+                    if ref.startswith(prefix):  # untag only: another app may share the layers
+                        self.client.images.remove(ref)
         except docker.errors.NotFound:
             return
         except docker.errors.DockerException as exc:

@@ -1,0 +1,242 @@
+"""A real platform instance for integration tests: its own data dir, ports and Docker labels.
+
+It runs ``moor server`` as a subprocess with real Docker Engine, nginx, Docker Distribution
+and PostgreSQL, and removes everything it created at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MOOR = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "moor")
+ACTORS = ROOT / "examples" / "actors"
+
+
+def _docker_ok() -> bool:
+    try:
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+@dataclass
+class LivePlatform:
+    data: Path
+    env: dict[str, str]
+    api: str
+    router_port: int
+    registry: str
+    domain: str
+    server: subprocess.Popen[bytes] | None = None
+    apps: set[str] = field(default_factory=set)
+
+    def moor(
+        self,
+        *args: str,
+        check: bool = True,
+        cwd: Path | None = None,
+        token: str | None = None,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        if token is not None:
+            env["MOORAGE_API_KEY"] = token
+        proc = subprocess.run(
+            [MOOR, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"moor {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.moor(*args, "--json").stdout)
+
+    def get(self, app: str, path: str = "/") -> httpx.Response:
+        return httpx.get(
+            f"http://127.0.0.1:{self.router_port}{path}",
+            headers={"Host": f"{app}.{self.domain}"},
+            timeout=10,
+        )
+
+    def wait_for(self, app: str, text: str, timeout: float = 90) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        last: httpx.Response | None = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.get(app)
+                if last.status_code == 200 and text in last.text:
+                    return last
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(
+            f"{app} never served {text!r}; last answer: "
+            f"{last and last.status_code} {last and last.text[:300]}"
+        )
+
+    def start_server(self) -> None:
+        log = (self.data / "server.log").open("ab")
+        self.server = subprocess.Popen(
+            [MOOR, "server"], env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.api}/openapi.json", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise AssertionError(
+            "moor server did not answer:\n" + (self.data / "server.log").read_text()[-3000:]
+        )
+
+    def kill_server(self) -> None:
+        if self.server is not None:
+            os.kill(self.server.pid, signal.SIGKILL)
+            self.server.wait()
+            self.server = None
+
+    def new_token(self, email: str) -> str:
+        out = self.data / f"{email}.token"
+        self.moor("setup", "--email", email, "--token-file", str(out))
+        return out.read_text().strip()
+
+    def create_app(self, prefix: str) -> str:
+        name = f"{prefix}-{os.urandom(3).hex()}"
+        self.moor("apps:create", name)
+        self.apps.add(name)
+        return name
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _teardown(p: LivePlatform) -> None:
+    for app in sorted(p.apps):
+        p.moor("apps:destroy", "-a", app, "--confirm", app, check=False)
+    p.kill_server()
+    for pidfile, sig in (
+        (p.data / "router" / "nginx.pid", signal.SIGQUIT),
+        (p.data / "registry" / "registry.pid", signal.SIGTERM),
+    ):
+        pid = _pid(pidfile)
+        if pid:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    pgdata = p.data / "postgres" / "data"
+    if (pgdata / "postmaster.pid").exists():
+        bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(bindir / "pg_ctl"),
+                "stop",
+                "-m",
+                "fast",
+                "-D",
+                str(pgdata),
+            ],
+            capture_output=True,
+            check=False,
+        )
+    subprocess.run(["docker", "logout", p.registry], capture_output=True, check=False)
+    client = docker.from_env()
+    for c in client.containers.list(
+        all=True, filters={"label": f"moorage.instance={p.env['MOORAGE_INSTANCE']}"}
+    ):
+        c.remove(force=True)
+    for n in client.networks.list(
+        filters={"label": f"moorage.instance={p.env['MOORAGE_INSTANCE']}"}
+    ):
+        n.remove()
+    shutil.rmtree(p.data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[LivePlatform]:
+    if os.geteuid() != 0 or not _docker_ok():
+        pytest.fail("integration tests need root and a running Docker Engine: run ./bin/test")
+    data = Path(tempfile.mkdtemp(prefix="moorage-it-"))
+    base = 17000 + (os.getpid() % 500) * 4
+    instance = f"it{os.getpid()}"
+    env = {
+        **os.environ,
+        "MOORAGE_DATA_DIR": str(data),
+        "MOORAGE_INSTANCE": instance,
+        "MOORAGE_API_PORT": str(base),
+        "MOORAGE_ROUTER_PORT": str(base + 1),
+        "MOORAGE_REGISTRY_PORT": str(base + 2),
+        "MOORAGE_POSTGRES_PORT": str(base + 3),
+        "MOORAGE_RECONCILE_INTERVAL": "1",
+        "MOORAGE_BOOT_TIMEOUT": "30",
+        "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
+        "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
+    }
+    env.pop("MOORAGE_API_KEY", None)
+    p = LivePlatform(
+        data=data,
+        env=env,
+        api=f"http://127.0.0.1:{base}",
+        router_port=base + 1,
+        registry=f"127.0.0.1:{base + 2}",
+        domain="moorage.localhost",
+    )
+    try:
+        token = p.new_token("admin@example.test")
+        p.start_server()
+        subprocess.run(
+            [MOOR, "login", "--token-stdin"],
+            input=token,
+            text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        p.moor("container:login")
+        yield p
+    finally:
+        _teardown(p)
+
+
+@pytest.fixture(scope="session")
+def actors(platform: LivePlatform) -> str:
+    """The actors app deployed from the article's Kubernetes Dockerfile, on a Postgres add-on."""
+    app = platform.create_app("actors")
+    platform.moor("addons:create", "postgresql", "-a", app)
+    platform.moor("ps:port", "web", "5000", "-a", app)
+    platform.moor("container:push", "web", "-a", app, cwd=ACTORS)
+    platform.moor("container:release", "web", "-a", app, cwd=ACTORS)
+    return app

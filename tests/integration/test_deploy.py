@@ -1,0 +1,186 @@
+"""The article's workflow on real Docker, nginx, Docker Distribution and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from tests.integration.conftest import ACTORS, LivePlatform
+
+pytestmark = pytest.mark.integration
+
+
+def test_actors_app_serves_actors_from_postgres(platform: LivePlatform, actors: str) -> None:
+    info = platform.json("apps:info", "-a", actors)
+    assert info["web_url"] == f"http://{actors}.moorage.localhost:{platform.router_port}/"
+    page = platform.wait_for(actors, "Meryl Streep")
+    assert "<title>Actors</title>" in page.text
+    assert [a["plan"]["name"] for a in info["addons"]] == ["postgresql:basic"]
+
+
+def test_release_again_is_idempotent(platform: LivePlatform, actors: str) -> None:
+    before = platform.json("releases", "-a", actors)
+    dynos = platform.json("ps", "-a", actors)
+    out = platform.moor("container:release", "web", "-a", actors, cwd=ACTORS)
+    assert "nothing to do" in out.stdout
+    assert platform.json("releases", "-a", actors) == before
+    assert [d["id"] for d in platform.json("ps", "-a", actors)] == [d["id"] for d in dynos]
+
+
+def test_config_set_makes_a_release_the_dyno_sees(platform: LivePlatform, actors: str) -> None:
+    count = len(platform.json("releases", "-a", actors))
+    platform.moor("config:set", "GREETING=hello from moorage", "-a", actors)
+    releases = platform.json("releases", "-a", actors)
+    assert len(releases) == count + 1
+    assert releases[0]["description"] == "Set GREETING config vars"
+    platform.wait_for(actors, "hello from moorage")
+    assert (
+        platform.moor("config:get", "GREETING", "-a", actors).stdout.strip() == "hello from moorage"
+    )
+
+
+def test_dynos_are_confined(platform: LivePlatform, actors: str) -> None:
+    client = docker.from_env()
+    c = client.containers.get(f"{actors}.web.1")
+    host = c.attrs["HostConfig"]
+    assert host["Memory"] == 512 * 1024 * 1024 and host["PidsLimit"] == 256
+    assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
+    assert not host["Privileged"] and not any("docker.sock" in m for m in host.get("Binds") or [])
+    assert c.attrs["Config"]["User"] == "65534:65534"
+    assert list(c.attrs["NetworkSettings"]["Networks"]) == [
+        f"moorage-{platform.env['MOORAGE_INSTANCE']}-{actors}"
+    ]
+    env = dict(e.split("=", 1) for e in c.attrs["Config"]["Env"])
+    assert (
+        env["PORT"] == "5000"
+        and env["DYNO"] == "web.1"
+        and env["DATABASE_URL"].startswith("postgres://")
+    )
+
+
+def test_kill9_of_the_server_keeps_the_app_serving_and_adopts_dynos(
+    platform: LivePlatform, actors: str
+) -> None:
+    before = platform.json("ps", "-a", actors)
+    platform.kill_server()
+    statuses = [platform.get(actors).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    platform.start_server()
+    time.sleep(2)
+    after = platform.json("ps", "-a", actors)
+    assert [(d["id"], d["state"]) for d in after] == [(d["id"], "up") for d in before]
+
+
+def test_unknown_host_is_404_page(platform: LivePlatform) -> None:
+    resp = platform.get("no-such-app")
+    assert resp.status_code == 404 and "No such app" in resp.text
+
+
+def test_app_without_dynos_is_503_page(platform: LivePlatform) -> None:
+    app = platform.create_app("idle")
+    deadline = time.monotonic() + 10
+    while platform.get(app).status_code != 503 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    resp = platform.get(app)
+    assert resp.status_code == 503 and "Application error" in resp.text
+
+
+def test_release_of_a_never_pushed_type_changes_nothing(
+    platform: LivePlatform, actors: str
+) -> None:
+    before = platform.json("releases", "-a", actors)
+    out = platform.moor("container:release", "worker", "-a", actors, check=False)
+    assert out.returncode != 0 and "container:push worker" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert platform.json("releases", "-a", actors) == before
+
+
+def test_failing_build_shows_the_step_and_keeps_serving(
+    platform: LivePlatform, actors: str, tmp_path: Path
+) -> None:
+    before = platform.json("releases", "-a", actors)
+    shutil.copytree(ACTORS, tmp_path / "app")
+    (tmp_path / "app" / "Dockerfile").write_text("FROM python:3\nRUN echo building && exit 3\n")
+    out = platform.moor("container:push", "web", "-a", actors, cwd=tmp_path / "app", check=False)
+    assert out.returncode == 6
+    assert "Step 2/2 : RUN echo building && exit 3" in out.stderr and "Traceback" not in out.stderr
+    assert platform.get(actors).status_code == 200
+    assert platform.json("releases", "-a", actors) == before
+
+
+def test_bad_names_keys_and_tokens(platform: LivePlatform) -> None:
+    bad = platform.moor("apps:create", "Bad_Name", check=False)
+    assert (
+        bad.returncode == 2 and "lowercase letter" in bad.stderr and "Traceback" not in bad.stderr
+    )
+    app = platform.create_app("names")
+    dup = platform.moor("apps:create", app, check=False)
+    assert dup.returncode == 5 and "already taken" in dup.stderr
+    missing = platform.moor("apps:info", "-a", "no-such-app-x", check=False)
+    assert missing.returncode == 4 and "Couldn't find that app" in missing.stderr
+    key = platform.moor("config:set", "BAD-KEY=1", "-a", app, check=False)
+    assert key.returncode == 2 and "BAD-KEY" in key.stderr
+    assert httpx.get(f"{platform.api}/apps").status_code == 401
+    denied = platform.moor("apps", token="moor_not_a_token", check=False)
+    assert denied.returncode == 3 and "Invalid credentials" in denied.stderr
+
+
+def test_registry_refuses_another_users_token(platform: LivePlatform, actors: str) -> None:
+    mallory = platform.new_token("mallory@example.test")
+    scope = f"repository:{actors}/web:pull,push"
+    token = httpx.get(
+        f"{platform.api}/registry/token", params={"scope": scope}, auth=("_", mallory)
+    ).json()["token"]
+    manifest = httpx.get(
+        f"http://{platform.registry}/v2/{actors}/web/manifests/latest",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert manifest.status_code == 401
+    client = docker.from_env()
+    with pytest.raises(docker.errors.APIError):
+        client.images.pull(
+            f"{platform.registry}/{actors}/web",
+            tag="latest",
+            auth_config={"username": "_", "password": mallory},
+        )
+    assert platform.moor("apps:info", "-a", actors, token=mallory, check=False).returncode == 4
+
+
+def test_heroku_dockerfile_deploys_unchanged_on_default_port(
+    platform: LivePlatform, tmp_path: Path
+) -> None:
+    app = platform.create_app("heroku")
+    shutil.copytree(ACTORS, tmp_path / "app")
+    (tmp_path / "app" / "Dockerfile").unlink()
+    (tmp_path / "app" / "Dockerfile.heroku").rename(tmp_path / "app" / "Dockerfile")
+    platform.moor("addons:create", "postgresql", "-a", app)
+    platform.moor("container:push", "web", "-a", app, cwd=tmp_path / "app")
+    platform.moor("container:release", "web", "-a", app, cwd=tmp_path / "app")
+    platform.wait_for(app, "Tom Hanks")
+
+
+def test_destroy_removes_containers_network_images_and_route(
+    platform: LivePlatform, tmp_path: Path
+) -> None:
+    app = platform.create_app("doomed")
+    platform.moor("ps:port", "web", "5000", "-a", app)
+    platform.moor("container:push", "web", "-a", app, cwd=ACTORS)
+    platform.moor("container:release", "web", "-a", app, cwd=ACTORS)
+    assert platform.get(app).status_code == 503  # no DATABASE_URL: the app itself says 503
+    platform.moor("apps:destroy", "-a", app, "--confirm", app)
+    platform.apps.discard(app)
+    client = docker.from_env()
+    label = f"moorage.app={app}"
+    assert client.containers.list(all=True, filters={"label": label}) == []
+    assert client.networks.list(filters={"label": label}) == []
+    assert not [
+        i
+        for i in client.images.list()
+        if any(t.startswith(f"{platform.registry}/{app}/") for t in i.tags)
+    ]
+    assert platform.get(app).status_code == 404
