@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,9 @@ MOOR = str(REPO_ROOT / ".venv" / "bin" / "moor")
 CONTEXT = REPO_ROOT / "examples" / "actors"
 APP_PORT = 5000
 POLL = 0.05  # seconds between probes (HTTP and release status)
+PROBE_TIMEOUT = 1.0  # per probe while waiting for the first 200
+CLIENT_TIMEOUT = 10.0  # per request of the background prober (a patient client)
+DRAIN_WATCH = 2.0  # seconds the prober keeps going after the first 200 (old dyno stops)
 
 
 class BenchError(Exception):
@@ -68,6 +72,8 @@ class Run:
     started: float = 0.0  # ... and started
     succeeded: float = 0.0  # the bench saw the release `succeeded` in the API
     version: int = 0
+    misses: list[str] = field(default_factory=list)  # non-200s after `succeeded`
+    availability: str = ""  # the background prober's errors/requests during the release
 
     @property
     def overhead(self) -> float:
@@ -116,21 +122,62 @@ def moor(*args: str, timeout: float = 900.0, quiet: bool = True) -> str:
     return proc.stdout
 
 
-def first_200(url: str, deadline: float, host: str | None = None) -> float:
-    """Probe ``url`` until it answers 200; the monotonic time of that answer."""
-    headers = {"Host": host} if host else {}
+def probe(http: httpx.Client, url: str) -> str:
+    """One GET on a new connection: "200", "HTTP <code>" or the exception's name."""
+    try:
+        resp = http.get(url, headers={"Connection": "close"})
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return "200" if resp.status_code == 200 else f"HTTP {resp.status_code}"
+
+
+def first_200(
+    url: str, deadline: float, host: str | None = None, misses: list[str] | None = None
+) -> float:
+    """Probe ``url`` until it answers 200; the monotonic time of that answer.
+
+    Each probe may take up to PROBE_TIMEOUT; the app answers in ~10 ms once it is up.
+    Non-200 outcomes are appended to ``misses``.
+    """
     last = "no answer"
-    with httpx.Client(timeout=2.0, headers=headers) as http:
+    with httpx.Client(timeout=PROBE_TIMEOUT, headers={"Host": host} if host else {}) as http:
         while time.monotonic() < deadline:
-            try:
-                resp = http.get(url, headers={"Connection": "close"})
-                if resp.status_code == 200:
-                    return time.monotonic()
-                last = f"HTTP {resp.status_code}"
-            except httpx.HTTPError as exc:
-                last = type(exc).__name__
+            last = probe(http, url)
+            if last == "200":
+                return time.monotonic()
+            if misses is not None:
+                misses.append(last)
             time.sleep(POLL)
     raise BenchError(f"{url} (Host {host or '-'}) gave no 200 in time; last: {last}")
+
+
+class Prober(threading.Thread):
+    """Requests through the router, one after another, for as long as a release runs.
+
+    What a client of the app sees during the rollout: every answer that is not a 200
+    (the previous release keeps serving until the switch, so there should be none).
+    """
+
+    def __init__(self, url: str, host: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.host = url, host
+        self.stop = threading.Event()
+        self.total = 0
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        with httpx.Client(timeout=CLIENT_TIMEOUT, headers={"Host": self.host}) as http:
+            while not self.stop.is_set():
+                outcome = probe(http, self.url)
+                self.total += 1
+                if outcome != "200":
+                    self.errors.append(outcome)
+                self.stop.wait(POLL)
+
+    def summary(self) -> str:
+        kinds = Counter(self.errors)
+        detail = ", ".join(f"{n}x {k}" for k, n in kinds.most_common())
+        return f"{len(self.errors)}/{self.total}" + (f" ({detail})" if detail else "")
 
 
 def docker_time(stamp: str) -> float:
@@ -198,34 +245,43 @@ def platform(b: Bench, run: Run) -> None:
             cli_done["error"] = str(exc)
         cli_done["at"] = time.monotonic()
 
-    wall0, t0 = time.time(), time.monotonic()
-    worker = threading.Thread(target=release, daemon=True)
-    worker.start()
-    deadline = t0 + b.timeout
-    version, status = 0, "pending"
-    while time.monotonic() < deadline:
-        versions = release_versions(b)
-        newer = [v for v in versions if v > before]
-        if newer:
-            version = max(newer)
-            status = versions[version]
-            if status != "pending":
-                break
+    prober = Prober(b.router_url, b.host)
+    prober.start()
+    time.sleep(0.2)  # the prober's first requests: the old release answers
+    try:
+        wall0, t0 = time.time(), time.monotonic()
+        worker = threading.Thread(target=release, daemon=True)
+        worker.start()
+        deadline = t0 + b.timeout
+        version, status = 0, "pending"
+        while time.monotonic() < deadline:
+            versions = release_versions(b)
+            newer = [v for v in versions if v > before]
+            if newer:
+                version = max(newer)
+                status = versions[version]
+                if status != "pending":
+                    break
+            if "error" in cli_done:
+                raise BenchError(cli_done["error"])
+            time.sleep(POLL)
+        if status != "succeeded":
+            reason = b.api.release(b.app, str(version)).get("status_reason") if version else ""
+            raise BenchError(f"release v{version or '?'} of {b.app} ended {status!r}: {reason}")
+        run.succeeded = time.monotonic() - t0
+        run.version = version
+        run.platform = first_200(b.router_url, deadline, host=b.host, misses=run.misses) - t0
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if "at" not in cli_done:
+            raise BenchError("`moor container:release` did not return in time")
         if "error" in cli_done:
             raise BenchError(cli_done["error"])
-        time.sleep(POLL)
-    if status != "succeeded":
-        reason = b.api.release(b.app, str(version)).get("status_reason") if version else ""
-        raise BenchError(f"release v{version or '?'} of {b.app} ended {status!r}: {reason}")
-    run.succeeded = time.monotonic() - t0
-    run.version = version
-    run.platform = first_200(b.router_url, deadline, host=b.host) - t0
-    worker.join(max(0.0, deadline - time.monotonic()))
-    if "at" not in cli_done:
-        raise BenchError("`moor container:release` did not return in time")
-    if "error" in cli_done:
-        raise BenchError(cli_done["error"])
-    run.cli = cli_done["at"] - t0
+        run.cli = cli_done["at"] - t0
+        time.sleep(max(0.0, t0 + run.platform + DRAIN_WATCH - time.monotonic()))
+    finally:
+        prober.stop.set()
+        prober.join(CLIENT_TIMEOUT + 1)
+    run.availability = prober.summary()
     dynos = json.loads(moor("ps", "-a", b.app, "--json"))
     web = [d for d in dynos if d["name"] == "web.1" or d["name"].endswith(".web.1")]
     if not web or web[0]["release"]["version"] != version or web[0]["state"] != "up":
@@ -390,6 +446,17 @@ def report(runs: list[Run], first: float) -> str:
         ],
         parts,
     )
+
+    def misses(r: Run) -> str:
+        kinds = Counter(r.misses)
+        return ", ".join(f"{n}x {k}" for k, n in kinds.most_common()) or "none"
+
+    errors = "\n".join(
+        f"  run {r.n}: non-200 answers while waiting for the first 200 after `succeeded`: "
+        f"{misses(r)}\n"
+        f"         background client, non-200/requests during the release: {r.availability}"
+        for r in runs
+    )
     return (
         "Release latency: `moor container:release` -> first 200 through the router from the "
         "new release\n(platform), vs. `docker run` -> first 200 of the same image "
@@ -397,6 +464,11 @@ def report(runs: list[Run], first: float) -> str:
         f"{main}\n\n"
         "Where the platform time goes (seconds after `moor container:release` started):\n\n"
         f"{detail}\n\n"
+        "Router errors during the rollout (probes: new connection each, 50 ms apart; "
+        f"{PROBE_TIMEOUT:.0f} s timeout\nwhile waiting for the first 200, "
+        f"{CLIENT_TIMEOUT:.0f} s for the background client, which runs from 0.2 s before the "
+        f"release\nto {DRAIN_WATCH:.0f} s after the first 200):\n"
+        f"{errors}\n\n"
         f"First release of the app (no previous dyno, not in the table): {first:.2f} s"
     )
 

@@ -33,6 +33,7 @@ def _upstream(app: str) -> str:
 
 def render(routes: list[Route], *, port: int, root: Path) -> str:
     """nginx.conf for ``routes``; hosts no route names get the 404 page."""
+    pages = root / "pages"
     lines = [
         "worker_processes auto;",
         f"pid {root}/nginx.pid;",
@@ -61,15 +62,15 @@ def render(routes: list[Route], *, port: int, root: Path) -> str:
         f"  server {{ listen {port} default_server; server_name _;",
         "    error_page 404 /404.html;",
         "    location / { return 404; }",
-        f"    location = /404.html {{ internal; root {PAGES}; }} }}",
+        f"    location = /404.html {{ internal; root {pages}; }} }}",
     ]
     for route in sorted(routes, key=lambda r: r.app):
-        lines += _app_block(route, port)
+        lines += _app_block(route, port, pages)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _app_block(route: Route, port: int) -> list[str]:
+def _app_block(route: Route, port: int, pages: Path) -> list[str]:
     names = " ".join(route.hosts)
     head = f"  server {{ listen {port}; server_name {names};"
     if not route.backends:
@@ -77,7 +78,7 @@ def _app_block(route: Route, port: int) -> list[str]:
             head,
             "    error_page 503 /503.html;",
             "    location / { return 503; }",
-            f"    location = /503.html {{ internal; root {PAGES}; }} }}",
+            f"    location = /503.html {{ internal; root {pages}; }} }}",
         ]
     upstream = _upstream(route.app)
     servers = [f"    server {b} max_fails=1 fail_timeout=5s;" for b in route.backends]
@@ -88,7 +89,7 @@ def _app_block(route: Route, port: int) -> list[str]:
         "  }",
         head,
         "    error_page 502 503 504 /503.html;",
-        f"    location = /503.html {{ internal; root {PAGES}; }}",
+        f"    location = /503.html {{ internal; root {pages}; }}",
         f"    location / {{ proxy_pass http://{upstream}; }} }}",
     ]
 
@@ -141,6 +142,8 @@ class NginxRouter:
         for sub in ("temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
             shutil.chown(self.root / sub, "nobody")
+        # nginx workers run as nobody: they read the error pages from our root, not the source
+        shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         staged = self.root / "nginx.conf.new"
         staged.write_text(text)
         self._check(staged)
