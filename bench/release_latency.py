@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import signal
 import statistics
@@ -396,6 +397,11 @@ def cleanup(b: Bench) -> list[str]:
 
 
 # -- report -----------------------------------------------------------------------------------
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
@@ -513,6 +519,7 @@ def main() -> int:
         base_net=f"{app}-baseline",
     )
     code = 0
+    load_start = load()
     try:
         base_id, database_url, first = setup(b)
         print(f"First release answered through the router after {first:.2f} s", flush=True)
@@ -529,6 +536,7 @@ def main() -> int:
             runs.append(run)
         print()
         print(report(runs, first))
+        print(f"\nAt the start: {load_start}; at the end: {load()}")
     except (BenchError, docker.errors.DockerException, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 1

@@ -21,6 +21,7 @@ latency added by the router. Exit status: 0 when the measurements ran, 1 on a se
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -146,6 +147,11 @@ def targets(args: argparse.Namespace) -> dict[str, tuple[str, str | None]]:
     return found
 
 
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
@@ -203,6 +209,7 @@ def main() -> int:
         if shutil.which("wrk") is None:
             raise SetupError("wrk is not installed (apt-get install -y wrk)")
         found = targets(args)
+        load_start = load()
         total = len(found) * (WARMUP_SECONDS + args.rounds * args.duration)
         print(f"Measuring {args.app} for about {total} s ...", flush=True)
         for url, host in found.values():
@@ -217,6 +224,7 @@ def main() -> int:
         return 1
     print()
     print(report(args, found, results))
+    print(f"At the start: {load_start}; at the end: {load()}")
     return 0
 
 

@@ -184,3 +184,56 @@ def test_destroy_removes_containers_network_images_and_route(
         if any(t.startswith(f"{platform.registry}/{app}/") for t in i.tags)
     ]
     assert platform.get(app).status_code == 404
+
+
+def test_scale_out_and_in_behind_the_router(platform: LivePlatform, actors: str) -> None:
+    scaled = platform.json("ps:scale", "web=2", "-a", actors)
+    assert [(f["type"], f["quantity"]) for f in scaled] == [("web", 2)]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dynos = platform.json("ps", "-a", actors)
+        if [d["state"] for d in dynos] == ["up", "up"]:
+            break
+        time.sleep(0.5)
+    assert [d["name"] for d in dynos] == [f"{actors}.web.1", f"{actors}.web.2"]
+
+    def backends() -> int:
+        conf = (platform.data / "router" / "nginx.conf").read_text()
+        return (
+            conf[conf.index(f"upstream app_{actors.replace('-', '_')}") :]
+            .split("}", 1)[0]
+            .count("server ")
+        )
+
+    while backends() != 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert backends() == 2
+    assert all(platform.get(actors).status_code == 200 for _ in range(10))
+    platform.moor("ps:scale", "web=1", "-a", actors)
+    deadline = time.monotonic() + 60
+    while len(platform.json("ps", "-a", actors)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [d["name"] for d in platform.json("ps", "-a", actors)] == [f"{actors}.web.1"]
+
+
+def test_credentials_file_is_private(platform: LivePlatform) -> None:
+    assert (platform.data / "credentials.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_registry_refuses_a_push_by_another_user(platform: LivePlatform, actors: str) -> None:
+    mallory = platform.new_token("mallory2@example.test")
+    client = docker.from_env()
+    image = client.images.get(f"{platform.registry}/{actors}/web:latest")
+    image.tag(f"{platform.registry}/{actors}/web", tag="evil")
+    try:
+        lines = client.api.push(
+            f"{platform.registry}/{actors}/web",
+            tag="evil",
+            stream=True,
+            decode=True,
+            auth_config={"username": "_", "password": mallory},
+        )
+        errors = [line["error"] for line in lines if "error" in line]
+        assert errors and ("denied" in errors[0] or "authentication required" in errors[0])
+    finally:
+        client.images.remove(f"{platform.registry}/{actors}/web:evil")

@@ -62,9 +62,13 @@ def apps_info(app: str, as_json: bool) -> None:
 @cli.command("apps:destroy")
 @app_option
 @click.option("--confirm", default=None, help="The app name again, to confirm.")
-def apps_destroy(app: str, confirm: str | None) -> None:
+@json_option
+def apps_destroy(app: str, confirm: str | None, as_json: bool) -> None:
     """Destroy an app: its dynos, network, images, add-ons and routes."""
     if confirm != app:
         raise InvalidParams(f"This deletes {app} and all its data. Confirm with --confirm {app}.")
-    client().app_delete(app)
+    deleted = client().app_delete(app)
+    if as_json:
+        print_json(deleted)
+        return
     out.print(f"Destroying [bold]{app}[/bold]... done")
