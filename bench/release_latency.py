@@ -326,9 +326,10 @@ def detach_shared(b: Bench) -> None:
     """Untag the app's references from images that other repositories share.
 
     A build of examples/actors is usually the very image (same id) the `actors` app runs.
-    apps:destroy removes every image with a reference under the app's repository *by id,
-    with force*, which would take the other app's tags with it (or fail on the image of a
-    running dyno); so leave it only the images that are the bench's alone.
+    Before commit 18f485a, apps:destroy removed every image with a reference under the
+    app's repository *by id, with force*, which takes the other app's tags with it (or
+    fails on the image of a running dyno); so leave it only the images that are the
+    bench's alone (harmless with a server that only untags).
     """
     for image in b.d.images.list():
         mine, others = own_refs(b, image)
@@ -458,9 +459,8 @@ def report(runs: list[Run], first: float) -> str:
         return ", ".join(f"{n}x {k}" for k, n in kinds.most_common()) or "none"
 
     errors = "\n".join(
-        f"  run {r.n}: non-200 answers while waiting for the first 200 after `succeeded`: "
-        f"{misses(r)}\n"
-        f"         background client, non-200/requests during the release: {r.availability}"
+        f"  run {r.n}: after `succeeded`, before the first 200: {misses(r)}\n"
+        f"         background client, failed/requests: {r.availability}"
         for r in runs
     )
     return (
@@ -470,10 +470,10 @@ def report(runs: list[Run], first: float) -> str:
         f"{main}\n\n"
         "Where the platform time goes (seconds after `moor container:release` started):\n\n"
         f"{detail}\n\n"
-        "Router errors during the rollout (probes: new connection each, 50 ms apart; "
-        f"{PROBE_TIMEOUT:.0f} s timeout\nwhile waiting for the first 200, "
-        f"{CLIENT_TIMEOUT:.0f} s for the background client, which runs from 0.2 s before the "
-        f"release\nto {DRAIN_WATCH:.0f} s after the first 200):\n"
+        "Non-200 answers through the router during the rollout (every probe on a new "
+        "connection, 50 ms\napart; the first-200 probe times out after "
+        f"{PROBE_TIMEOUT:.0f} s, the background client after {CLIENT_TIMEOUT:.0f} s and runs "
+        f"from\n0.2 s before the release to {DRAIN_WATCH:.0f} s after the first 200):\n"
         f"{errors}\n\n"
         f"First release of the app (no previous dyno, not in the table): {first:.2f} s"
     )

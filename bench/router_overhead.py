@@ -14,7 +14,9 @@ Targets, both on this machine:
 After a short warm-up of each target, the targets are measured alternately (direct, router,
 direct, router, ...) with ``wrk --latency``; the table shows every round, then the best
 round of each (highest requests/s), the throughput ratio router/direct and the p50/p99
-latency added by the router. Exit status: 0 when the measurements ran, 1 on a setup error
+latency added by the router. When the app closes every connection (as the Flask dev server
+does), each run waits (at most 65 s) for enough free ephemeral ports first: see
+``wait_for_ports``. Exit status: 0 when the measurements ran, 1 on a setup error
 (no wrk, no dyno, a target that does not answer 200).
 """
 
@@ -24,10 +26,13 @@ import argparse
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -111,8 +116,12 @@ def wrk(args: argparse.Namespace, url: str, host: str | None, seconds: int) -> s
     return proc.stdout
 
 
-def targets(args: argparse.Namespace) -> dict[str, tuple[str, str | None]]:
-    """{"direct": (url, None), "router": (url, host)}; SetupError when one is missing."""
+Targets = dict[str, tuple[str, str | None]]
+
+
+def targets(args: argparse.Namespace) -> tuple[Targets, tuple[str, int], bool]:
+    """{"direct": (url, None), "router": (url, host)}, the dyno's (ip, port) and whether it
+    closes every connection; SetupError when a target is missing or does not answer 200."""
     try:
         info: dict[str, Any] = Client(load_credentials(), timeout=10.0).info()
     except Exception as exc:  # the API is only asked for the router port and domain
@@ -137,6 +146,7 @@ def targets(args: argparse.Namespace) -> dict[str, tuple[str, str | None]]:
         "direct": (f"http://{ip}:{port}{path}", None),
         "router": (f"http://127.0.0.1:{router_port}{path}", host),
     }
+    closes = False
     for label, (url, h) in found.items():
         try:
             resp = httpx.get(url, headers={"Host": h} if h else {}, timeout=5.0)
@@ -144,7 +154,45 @@ def targets(args: argparse.Namespace) -> dict[str, tuple[str, str | None]]:
             raise SetupError(f"{label} target {url} does not answer: {exc}") from exc
         if resp.status_code != 200:
             raise SetupError(f"{label} target {url} (Host {h or '-'}) gave {resp.status_code}")
-    return found
+        if label == "direct":
+            closes = resp.headers.get("connection", "").lower() == "close"
+    return found, (ip, port), closes
+
+
+# -- ephemeral ports ----------------------------------------------------------------------------
+# When the app closes every connection (the Flask dev server does), each request is a new TCP
+# connection to the dyno, from wrk (direct) or from nginx (router), from the same host address
+# to the same ip:port; each leaves a TIME_WAIT socket for 60 s. At ~800 req/s a few runs in a
+# row use up the ephemeral port range and connects fail with EADDRNOTAVAIL (the router answers
+# 502, for every client of the app). So before each run, wait (bounded) until enough ports are
+# free for it.
+TIME_WAIT_DRAIN_MAX = 65.0
+
+
+def time_wait_to(ip: str, port: int) -> int:
+    """TIME_WAIT IPv4 sockets whose remote end is ip:port (from /proc/net/tcp)."""
+    want = f"{struct.unpack('<I', socket.inet_aton(ip))[0]:08X}:{port:04X}"
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    return sum(1 for ln in lines if (f := ln.split())[2] == want and f[3] == "06")
+
+
+def port_range() -> int:
+    try:
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 28232
+    return hi - lo + 1
+
+
+def wait_for_ports(dyno: tuple[str, int], need: int) -> float:
+    """Sleep until ``need`` more connections to the dyno fit in 80 % of the port range."""
+    t0, budget = time.monotonic(), int(port_range() * 0.8)
+    while time_wait_to(*dyno) + need > budget and time.monotonic() - t0 < TIME_WAIT_DRAIN_MAX:
+        time.sleep(1)
+    return time.monotonic() - t0
 
 
 def load() -> str:
@@ -161,7 +209,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def report(
-    args: argparse.Namespace, found: dict[str, tuple[str, str | None]], results: list[Result]
+    args: argparse.Namespace, found: Targets, results: list[Result], closes: bool, waited: float
 ) -> str:
     def row(r: Result, label: str) -> list[str]:
         return [
@@ -191,6 +239,19 @@ def report(
             [[f"{r.rps / d.rps:.2f}x", f"{r.p50 - d.p50:+.2f}", f"{r.p99 - d.p99:+.2f}"]],
         )
         + "\n(best round of each target; errors = non-2xx/3xx answers + socket errors)"
+        + (
+            "\nThe app answers `Connection: close`: every request is a new TCP connection to "
+            "the dyno,\nfrom wrk (direct) or from nginx (router; its upstream keepalive is "
+            "unused)."
+            if closes
+            else ""
+        )
+        + (
+            f"\nWaited {waited:.0f} s in all between runs for TIME_WAIT sockets to the dyno "
+            "to drain."
+            if waited >= 1
+            else ""
+        )
     )
 
 
@@ -208,22 +269,33 @@ def main() -> int:
     try:
         if shutil.which("wrk") is None:
             raise SetupError("wrk is not installed (apt-get install -y wrk)")
-        found = targets(args)
+        found, dyno, closes = targets(args)
         load_start = load()
         total = len(found) * (WARMUP_SECONDS + args.rounds * args.duration)
-        print(f"Measuring {args.app} for about {total} s ...", flush=True)
-        for url, host in found.values():
-            wrk(args, url, host, WARMUP_SECONDS)
+        extra = " (plus waits for free ports, at most 65 s each)" if closes else ""
+        print(f"Measuring {args.app} for about {total} s{extra} ...", flush=True)
+        rate, waited = 1000.0, 0.0  # connections/s assumed until the first measurement
+
+        def need(seconds: int) -> int:
+            return int(rate * seconds * 1.25) if closes else 0
+
+        warm = []
+        for label, (url, host) in found.items():
+            waited += wait_for_ports(dyno, need(WARMUP_SECONDS))
+            warm.append(parse_wrk(wrk(args, url, host, WARMUP_SECONDS), label, 0).rps)
+        rate = max(warm)
         results: list[Result] = []
         for rnd in range(1, args.rounds + 1):
             for label, (url, host) in found.items():
+                waited += wait_for_ports(dyno, need(args.duration))
                 results.append(parse_wrk(wrk(args, url, host, args.duration), label, rnd))
+                rate = max(r.rps for r in results)
                 time.sleep(0.5)
     except (SetupError, ValueError) as exc:
         print(f"setup error: {exc}", file=sys.stderr)
         return 1
     print()
-    print(report(args, found, results))
+    print(report(args, found, results, closes, waited))
     print(f"At the start: {load_start}; at the end: {load()}")
     return 0
 

@@ -31,6 +31,7 @@ def platform(settings: Settings, tmp_path: Path) -> Platform:
 @pytest.fixture
 def reconciler(platform: Platform) -> Reconciler:
     r = Reconciler(platform.store, FakeRuntime(), FakeRouter(), platform.settings)
+    r.settle_seconds = 0
     return r
 
 

@@ -31,6 +31,7 @@ from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, DYNO_SIZES, Dyno, DynoSpec, Ro
 log = logging.getLogger("moorage.reconciler")
 DEFAULT_PORT = 8080
 DRAIN_SECONDS = 30.0
+ROUTER_SETTLE_SECONDS = 3.0
 MAX_BACKOFF = 60.0
 
 
@@ -60,6 +61,7 @@ class Reconciler:
         self._backoff: dict[str, Backoff] = {}
         self._drainer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drain")
         self.last_error: str | None = None
+        self.settle_seconds = ROUTER_SETTLE_SECONDS
 
     # -- desired state ----------------------------------------------------------------------
     def desired(self) -> Desired:
@@ -107,8 +109,10 @@ class Reconciler:
             self.runtime.remove_app(gone)
         live = {n: d for n, d in observed.items() if d.state == "up" and n in want.specs}
         failed: dict[str, str] = {}
-        for name, d in observed.items():
-            if name not in want.specs and d.app in want.apps:
+        extra = [d for n, d in observed.items() if n not in want.specs and d.app in want.apps]
+        if extra:  # take them out of the router first, then drain
+            self.router.apply(self._routes(live, want))
+            for d in extra:
                 self._drain(d)
         for name, spec in sorted(want.specs.items()):
             if spec.app in failed:
@@ -158,7 +162,13 @@ class Reconciler:
         return None
 
     def _drain(self, d: Dyno) -> None:
-        self._drainer.submit(self.runtime.stop, d.id, DRAIN_SECONDS)
+        """Stop ``d`` once the router's old workers are gone (they may still send it requests)."""
+
+        def later() -> None:
+            time.sleep(self.settle_seconds)
+            self.runtime.stop(d.id, DRAIN_SECONDS)
+
+        self._drainer.submit(later)
 
     def _restart_crashed(self, d: Dyno) -> None:
         b = self._backoff.setdefault(d.name, Backoff())
