@@ -17,6 +17,15 @@ def _status(api: TestClient, app: str) -> list[tuple[int, str]]:
     return [(r["version"], r["status"]) for r in api.get(f"/apps/{app}/releases").json()]
 
 
+def _deployed(api: TestClient, platform: Platform, reconciler: Reconciler) -> FakeRuntime:
+    """App ``demo`` with web released from image 1 and reconciled once."""
+    api.post("/apps", json={"name": "demo"})
+    _release(api, platform, "demo", 1)
+    reconciler.run_once()
+    runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
+    return runtime
+
+
 def test_release_starts_dynos_routes_them_and_succeeds(
     api: TestClient, platform: Platform, reconciler: Reconciler
 ) -> None:
@@ -35,10 +44,7 @@ def test_release_starts_dynos_routes_them_and_succeeds(
 def test_config_change_replaces_dyno_after_new_one_is_ready(
     api: TestClient, platform: Platform, reconciler: Reconciler
 ) -> None:
-    api.post("/apps", json={"name": "demo"})
-    _release(api, platform, "demo", 1)
-    reconciler.run_once()
-    runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
+    runtime = _deployed(api, platform, reconciler)
     old = runtime.dynos["demo.web.1"]
     api.patch("/apps/demo/config-vars", json={"GREETING": "hello"})
     reconciler.run_once()
@@ -51,10 +57,7 @@ def test_config_change_replaces_dyno_after_new_one_is_ready(
 def test_failed_boot_marks_release_failed_and_keeps_old_serving(
     api: TestClient, platform: Platform, reconciler: Reconciler
 ) -> None:
-    api.post("/apps", json={"name": "demo"})
-    _release(api, platform, "demo", 1)
-    reconciler.run_once()
-    runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
+    runtime = _deployed(api, platform, reconciler)
     old = runtime.dynos["demo.web.1"]
     runtime.broken_images.add("registry.test/demo/web@sha256:" + "m" * 63 + "2")
     _release(api, platform, "demo", 2)
@@ -91,10 +94,7 @@ def test_crashed_dyno_restarts_with_backoff(
 ) -> None:
     from dataclasses import replace
 
-    api.post("/apps", json={"name": "demo"})
-    _release(api, platform, "demo", 1)
-    reconciler.run_once()
-    runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
+    runtime = _deployed(api, platform, reconciler)
     runtime.dynos["demo.web.1"] = replace(runtime.dynos["demo.web.1"], state="crashed", exit_code=3)
     reconciler.run_once()
     reconciler.run_once()  # within the backoff window: no second restart
