@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from moorage.registry.tokens import TokenIssuer, ensure_signing_key
 from moorage.server.app import create_app
-from moorage.server.platform import Platform, prepare_store
+from moorage.server.platform import Platform, open_logs, prepare_store
 from moorage.server.reconciler import Reconciler
 from moorage.server.services import auth
 from moorage.settings import Settings
@@ -24,13 +24,15 @@ def settings(tmp_path: Path) -> Settings:
 def platform(settings: Settings, tmp_path: Path) -> Platform:
     store = prepare_store(settings)
     ensure_signing_key(tmp_path / "k.pem", tmp_path / "c.pem")
-    p = Platform(settings, store, TokenIssuer(tmp_path / "k.pem"), FakeRegistry(), {})  # type: ignore[arg-type]
+    p = Platform(settings, store, TokenIssuer(tmp_path / "k.pem"), FakeRegistry(), {}, open_logs(settings))  # type: ignore[arg-type]
     return p
 
 
 @pytest.fixture
 def reconciler(platform: Platform) -> Reconciler:
-    r = Reconciler(platform.store, FakeRuntime(), FakeRouter(), platform.settings)
+    r = Reconciler(
+        platform.store, FakeRuntime(), FakeRouter(), platform.settings, emit=platform.emit
+    )
     r.settle_seconds = 0
     return r
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from moorage.errors import ImageNotPushed
 from moorage.registry.client import PushedImage
-from moorage.spec.dyno import Dyno, DynoSpec, Route
+from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, OneOffSpec, Route
 
 
 class FakeRegistry:
@@ -48,7 +50,8 @@ class FakeRuntime:
         self.broken_images: set[str] = set()
         self.removed_apps: list[str] = []
         self.stopped: list[str] = []
-        self.restarts: list[str] = []
+        self.oneoffs: list[OneOffSpec] = []
+        self.exit_codes: dict[str, int] = {}  # one-off command[0] -> exit status
         self._ids = itertools.count(1)
 
     def list_dynos(self) -> list[Dyno]:
@@ -66,14 +69,50 @@ class FakeRuntime:
             ip=f"10.0.0.{len(self.dynos) + 2}",
             port=spec.port,
             created_at="now",
+            started_at="t0",
         )
         if spec.image in self.broken_images:
             dyno = replace(dyno, state="crashed", exit_code=1)
         self.dynos[spec.name] = dyno
         return dyno
 
-    def wait_ready(self, dyno: Dyno, timeout: float) -> str | None:
+    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
+        self.oneoffs.append(spec)
+        return Dyno(
+            id=f"o{next(self._ids)}",
+            app=spec.app,
+            type=spec.type,
+            number=spec.number,
+            release=spec.release,
+            fingerprint="",
+            state="up",
+            ip=None,
+            port=None,
+            created_at="now",
+            oneoff=True,
+        )
+
+    def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
+        spec = self.oneoffs[-1]
+        return self.exit_codes.get(spec.command[0], 0)
+
+    def probe(self, dyno: Dyno, path: str | None) -> bool:
+        return dyno.state == "up"
+
+    def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
         return "exited with status 1" if dyno.state == "crashed" else None
+
+    def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
+        stop.wait()
+
+    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
+        return iter(())
+
+    def open_exec(self, *args: object, **kwargs: object) -> object:
+        raise NotImplementedError
+
+    def open_attach(self, *args: object, **kwargs: object) -> object:
+        raise NotImplementedError
 
     def retire(self, dyno: Dyno) -> Dyno:
         self.retired[dyno.id] = self.dynos.pop(dyno.name)
@@ -88,9 +127,6 @@ class FakeRuntime:
         for name, d in list(self.dynos.items()):
             if d.id == dyno_id:
                 del self.dynos[name]
-
-    def restart(self, dyno: Dyno) -> None:
-        self.restarts.append(dyno.name)
 
     def remove_app(self, app: str) -> None:
         self.removed_apps.append(app)

@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi.testclient import TestClient
 
 from moorage.server.platform import Platform
@@ -17,11 +19,20 @@ def _status(api: TestClient, app: str) -> list[tuple[int, str]]:
     return [(r["version"], r["status"]) for r in api.get(f"/apps/{app}/releases").json()]
 
 
+def settle(reconciler: Reconciler) -> None:
+    """One pass, its rollouts, and the pass that routes their result."""
+    for _ in range(2):
+        reconciler.run_once()
+        reconciler.wait_idle()
+    reconciler._drainer.shutdown(wait=True)
+    reconciler._drainer = ThreadPoolExecutor(max_workers=2)
+
+
 def _deployed(api: TestClient, platform: Platform, reconciler: Reconciler) -> FakeRuntime:
     """App ``demo`` with web released from image 1 and reconciled once."""
     api.post("/apps", json={"name": "demo"})
     _release(api, platform, "demo", 1)
-    reconciler.run_once()
+    settle(reconciler)
     runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
     return runtime
 
@@ -32,7 +43,7 @@ def test_release_starts_dynos_routes_them_and_succeeds(
     api.post("/apps", json={"name": "demo"})
     api.patch("/apps/demo/config-vars", json={"GREETING": "hi"})
     _release(api, platform, "demo", 1)
-    reconciler.run_once()
+    settle(reconciler)
     runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
     router: FakeRouter = reconciler.router  # type: ignore[assignment]
     dyno = runtime.dynos["demo.web.1"]
@@ -47,8 +58,7 @@ def test_config_change_replaces_dyno_after_new_one_is_ready(
     runtime = _deployed(api, platform, reconciler)
     old = runtime.dynos["demo.web.1"]
     api.patch("/apps/demo/config-vars", json={"GREETING": "hello"})
-    reconciler.run_once()
-    reconciler._drainer.shutdown(wait=True)
+    settle(reconciler)
     new = runtime.dynos["demo.web.1"]
     assert new.id != old.id and new.release == 2
     assert old.id in runtime.stopped
@@ -61,7 +71,7 @@ def test_failed_boot_marks_release_failed_and_keeps_old_serving(
     old = runtime.dynos["demo.web.1"]
     runtime.broken_images.add("registry.test/demo/web@sha256:" + "m" * 63 + "2")
     _release(api, platform, "demo", 2)
-    reconciler.run_once()
+    settle(reconciler)
     assert runtime.dynos["demo.web.1"].id == old.id
     rel = api.get("/apps/demo/releases/v2").json()
     assert rel["status"] == "failed" and "exited with status 1" in rel["status_reason"]
@@ -76,26 +86,62 @@ def test_scale_up_down_and_delete(
     api.post("/apps", json={"name": "demo"})
     _release(api, platform, "demo", 1)
     api.patch("/apps/demo/formation/web", json={"quantity": 3})
-    reconciler.run_once()
+    settle(reconciler)
     runtime: FakeRuntime = reconciler.runtime  # type: ignore[assignment]
     assert sorted(runtime.dynos) == ["demo.web.1", "demo.web.2", "demo.web.3"]
     api.patch("/apps/demo/formation/web", json={"quantity": 1})
-    reconciler.run_once()
-    reconciler._drainer.shutdown(wait=True)
+    settle(reconciler)
     assert sorted(runtime.dynos) == ["demo.web.1"]
     api.delete("/apps/demo")
-    reconciler.run_once()
+    settle(reconciler)
     assert runtime.removed_apps == ["demo"]
     assert reconciler.router.routes == []  # type: ignore[attr-defined]
 
 
-def test_crashed_dyno_restarts_with_backoff(
+def test_crashed_dyno_leaves_the_router_until_ready_again(
     api: TestClient, platform: Platform, reconciler: Reconciler
 ) -> None:
     from dataclasses import replace
 
     runtime = _deployed(api, platform, reconciler)
-    runtime.dynos["demo.web.1"] = replace(runtime.dynos["demo.web.1"], state="crashed", exit_code=3)
-    reconciler.run_once()
-    reconciler.run_once()  # within the backoff window: no second restart
-    assert runtime.restarts == ["demo.web.1"]
+    router: FakeRouter = reconciler.router  # type: ignore[assignment]
+    web = runtime.dynos["demo.web.1"]
+    runtime.dynos["demo.web.1"] = replace(web, state="crashed", exit_code=3)
+    settle(reconciler)
+    assert router.routes[0].backends == ()  # the 503 "Application error" page
+    assert runtime.dynos["demo.web.1"].id == web.id  # the engine restarts it, not us
+    runtime.dynos["demo.web.1"] = replace(web, state="up", started_at="t1")
+    settle(reconciler)
+    assert router.routes[0].backends == (f"{web.ip}:8080",)
+
+
+def test_release_phase_runs_first_and_a_failure_aborts_the_release(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    runtime = _deployed(api, platform, reconciler)
+    old = runtime.dynos["demo.web.1"]
+    with platform.store.session() as s:
+        from moorage.server.store.models import Release
+
+        rel = s.query(Release).filter(Release.version == 1).one()
+        images = dict(rel.images)
+    for n, (cmd, code, status) in enumerate(
+        [("migrate", 0, "succeeded"), ("broken", 3, "failed")], start=2
+    ):
+        runtime.exit_codes[cmd] = code
+        with platform.store.session() as s:
+            from moorage.server.services import apps, releases
+
+            app = apps.all_apps(s)[0]
+            r = releases.create(
+                s, app, app.owner, f"phase {cmd}", images={"release": images["web"]}
+            )
+            r.release_command = cmd
+            app.config = {**app.config, "N": str(n)}
+            r.config = dict(app.config)
+        settle(reconciler)
+        assert runtime.oneoffs[-1].command == [cmd]
+        rel_json = api.get(f"/apps/demo/releases/v{n}").json()
+        assert rel_json["status"] == status, rel_json
+    assert "exited with status 3" in api.get("/apps/demo/releases/v3").json()["status_reason"]
+    assert runtime.dynos["demo.web.1"].release == 2 and runtime.dynos["demo.web.1"].id != old.id

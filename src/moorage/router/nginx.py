@@ -20,7 +20,7 @@ from moorage.spec.dyno import Route
 PAGES = Path(__file__).parent / "pages"
 NGINX = "/usr/sbin/nginx"
 LOG_FORMAT = (
-    '\'at=info method=$request_method path="$request_uri" host=$host '
+    '\'$msec $moorage_app $moorage_at method=$request_method path="$request_uri" host=$host '
     'request_id=$request_id fwd="$remote_addr" dyno=$upstream_addr '
     "connect=${upstream_connect_time}s service=${upstream_response_time}s "
     "status=$status bytes=$body_bytes_sent protocol=$scheme'"
@@ -60,6 +60,7 @@ def render(routes: list[Route], *, port: int, root: Path) -> str:
         "  proxy_connect_timeout 5s;",
         "  proxy_read_timeout 30s;",
         f"  server {{ listen {port} default_server; server_name _;",
+        "    set $moorage_app -;",
         "    error_page 404 /404.html;",
         "    location / { return 404; }",
         f"    location = /404.html {{ internal; root {pages}; }} }}",
@@ -72,10 +73,11 @@ def render(routes: list[Route], *, port: int, root: Path) -> str:
 
 def _app_block(route: Route, port: int, pages: Path) -> list[str]:
     names = " ".join(route.hosts)
-    head = f"  server {{ listen {port}; server_name {names};"
-    if not route.backends:
+    head = f"  server {{ listen {port}; server_name {names}; set $moorage_app {route.app};"
+    if not route.backends:  # Heroku's H10: no web dyno up
         return [
             head,
+            "    set $moorage_at 'at=error code=H10 desc=\"App crashed\"';",
             "    error_page 503 /503.html;",
             "    location / { return 503; }",
             f"    location = /503.html {{ internal; root {pages}; }} }}",
@@ -88,6 +90,7 @@ def _app_block(route: Route, port: int, pages: Path) -> list[str]:
         "    keepalive 32;",
         "  }",
         head,
+        "    set $moorage_at at=info;",
         "    error_page 502 503 504 /503.html;",
         f"    location = /503.html {{ internal; root {pages}; }}",
         f"    location / {{ proxy_pass http://{upstream}; }} }}",
@@ -170,6 +173,12 @@ class NginxRouter:
                 f"nginx failed to start on port {self.port}: {proc.stderr.strip()}. "
                 "Is another process using that port? Set MOORAGE_ROUTER_PORT."
             )
+
+    def reopen_logs(self) -> None:
+        """Make nginx reopen its log files (after the log pump moved the access log)."""
+        pid = self._pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGUSR1)
 
     def stop(self) -> None:
         pid = self._pid()

@@ -1,32 +1,66 @@
 """The runtime contract: what the reconciler may ask of a scheduler backend.
 
-Only the reconciler calls a runtime. Every method is idempotent where the docstring says so
-and raises :class:`moorage.errors.RuntimeFailure` (never a third-party error) when the
-engine fails.
+Only the reconciler changes the runtime (the log pump only reads dyno output). Every method
+is idempotent where the docstring says so and raises :class:`moorage.errors.RuntimeFailure`
+(never a third-party error) when the engine fails.
+
+Crash recovery belongs to the engine: a formation dyno that exits is restarted in place with
+exponential backoff, without the control plane. The reconciler observes it (``crashed`` with
+the exit code while it waits to restart) and takes it out of the router until it is ready.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
-from moorage.spec.dyno import Dyno, DynoSpec
+from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, OneOffSpec
+
+if TYPE_CHECKING:
+    from moorage.runtime.session import TtySession
 
 
 class Runtime(Protocol):
     def list_dynos(self) -> list[Dyno]:
-        """Every dyno of this platform instance, running or not, retiring ones excluded."""
+        """Every dyno of this platform instance (one-offs flagged), retiring ones excluded."""
         ...
 
     def start(self, spec: DynoSpec) -> Dyno:
-        """Create and start ``spec.name`` on the app's network.
+        """Create and start ``spec.name`` on the app's network, restarted by the engine on exit.
 
         Raises ``Conflict`` if a dyno of that name exists (retire it first). The image must
         be present or pullable from the platform registry.
         """
         ...
 
-    def wait_ready(self, dyno: Dyno, timeout: float) -> str | None:
-        """Wait until the dyno accepts TCP on its port; None when ready, else the reason."""
+    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
+        """Create a one-off dyno, never restarted; started now unless ``spec.attach``
+        (then :meth:`open_attach` starts it once the caller listens)."""
+        ...
+
+    def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
+        """Block until the dyno exits; its exit status (255 when it is gone)."""
+        ...
+
+    def open_exec(
+        self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        """Run ``cmd`` inside a running dyno as its user; raises NotFound if it is not up."""
+        ...
+
+    def open_attach(
+        self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        """Attach to a created one-off dyno, then start it (no output is lost)."""
+        ...
+
+    def probe(self, dyno: Dyno, path: str | None) -> bool:
+        """One readiness check, at most a few seconds: TCP bind, or GET ``path`` < 400."""
+        ...
+
+    def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
+        """Probe until ready; None when ready, else the reason (exit, or boot timeout)."""
         ...
 
     def retire(self, dyno: Dyno) -> Dyno:
@@ -41,10 +75,6 @@ class Runtime(Protocol):
         """SIGTERM, wait ``grace`` seconds, SIGKILL, remove. Idempotent."""
         ...
 
-    def restart(self, dyno: Dyno) -> None:
-        """Start a stopped or crashed dyno again in place."""
-        ...
-
     def remove_app(self, app: str) -> None:
         """Remove every container, the network and the images of ``app``. Idempotent."""
         ...
@@ -55,4 +85,12 @@ class Runtime(Protocol):
 
     def host_gateway_ip(self) -> str:
         """The host address dynos reach platform services (PostgreSQL) on."""
+        ...
+
+    def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
+        """Report dyno starts and exits as they happen until ``stop`` is set."""
+        ...
+
+    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
+        """(RFC 3339 nano timestamp, raw line) of a dyno's output after ``since``, following."""
         ...

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import secrets
+import shlex
 import socket
+import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -15,7 +18,10 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
-from moorage.spec.dyno import Dyno, DynoSpec
+from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, OneOffSpec
+
+if TYPE_CHECKING:
+    from moorage.runtime.session import TtySession
 
 LABEL = "moorage"
 RETIRING = ".retiring-"
@@ -75,8 +81,15 @@ class DockerRuntime:
         networks = attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
         net = networks.get(self.network_name(_label(c, "app")), {})
         port = _label(c, "port")
-        exit_code = state.get("ExitCode") if status in ("exited", "dead") else None
-        mapped = {"running": "up", "created": "starting", "restarting": "starting"}
+        oneoff = _label(c, "oneoff") == "1"
+        ended = status in ("exited", "dead", "restarting")
+        if status == "running":
+            mapped = "up"
+        elif status == "created":
+            mapped = "starting"
+        else:
+            mapped = "down" if oneoff and status != "restarting" else "crashed"
+        cmd = attrs.get("Config", {}).get("Cmd") or []
         return Dyno(
             id=c.id or "",
             app=_label(c, "app"),
@@ -84,12 +97,17 @@ class DockerRuntime:
             number=int(_label(c, "number", "0")),
             release=int(_label(c, "release", "0")),
             fingerprint=_label(c, "fingerprint"),
-            state=mapped.get(status, "crashed"),
+            state=mapped,
             ip=net.get("IPAddress") or None,
             port=int(port) if port else None,
             created_at=attrs.get("Created", "")[:19] + "Z",
-            exit_code=exit_code,
+            exit_code=state.get("ExitCode") if ended else None,
             oom_killed=bool(state.get("OOMKilled")),
+            started_at=str(state.get("StartedAt", "")),
+            oneoff=oneoff,
+            attached=_label(c, "attached") == "1",
+            command=shlex.join(cmd) if isinstance(cmd, list) else str(cmd),
+            restart_count=int(attrs.get("RestartCount") or 0),
         )
 
     def list_dynos(self) -> list[Dyno]:
@@ -141,19 +159,38 @@ class DockerRuntime:
             raise RuntimeFailure(f"Cannot get image {ref}: {exc}") from exc
         return str(image.attrs.get("Config", {}).get("User") or "")
 
+    def _user(self, image: str) -> str:
+        image_user = self._ensure_image(image)
+        return image_user if image_user not in ("", "root", "0", "0:0") else UNPRIVILEGED_USER
+
+    def _labels(self, app: str, ptype: str, number: int, release: int) -> dict[str, str]:
+        return {
+            f"{LABEL}.instance": self.instance,
+            f"{LABEL}.app": app,
+            f"{LABEL}.type": ptype,
+            f"{LABEL}.number": str(number),
+            f"{LABEL}.release": str(release),
+        }
+
+    @staticmethod
+    def _limits(memory_mb: int, cpus: float, pids: int) -> dict[str, Any]:
+        """Unprivileged, bounded: no capabilities, no setuid gains, memory/CPU/pids limits."""
+        return {
+            "mem_limit": f"{memory_mb}m",
+            "memswap_limit": f"{memory_mb}m",
+            "nano_cpus": int(cpus * 1e9),
+            "pids_limit": pids,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "log_config": LogConfig(type="json-file", config={"max-size": "20m", "max-file": "3"}),
+            "init": True,
+        }
+
     def start(self, spec: DynoSpec) -> Dyno:
         network = self._ensure_network(spec.app)
-        image_user = self._ensure_image(spec.image)
-        user = image_user if image_user not in ("", "root", "0", "0:0") else UNPRIVILEGED_USER
-        labels = {
-            f"{LABEL}.instance": self.instance,
-            f"{LABEL}.app": spec.app,
-            f"{LABEL}.type": spec.type,
-            f"{LABEL}.number": str(spec.number),
-            f"{LABEL}.release": str(spec.release),
-            f"{LABEL}.fingerprint": spec.fingerprint(),
-            f"{LABEL}.port": str(spec.port or ""),
-        }
+        labels = self._labels(spec.app, spec.type, spec.number, spec.release)
+        labels[f"{LABEL}.fingerprint"] = spec.fingerprint()
+        labels[f"{LABEL}.port"] = str(spec.port or "")
         try:
             c = self.client.containers.run(
                 spec.image,
@@ -163,16 +200,13 @@ class DockerRuntime:
                 environment=spec.env,
                 labels=labels,
                 network=network,
-                user=user,
+                user=self._user(spec.image),
                 detach=True,
-                mem_limit=f"{spec.memory_mb}m",
-                memswap_limit=f"{spec.memory_mb}m",
-                pids_limit=spec.pids_limit,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
                 extra_hosts=spec.extra_hosts or None,
-                log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
-                init=True,
+                # the engine restarts crashed dynos itself (100 ms doubling to 1 min, reset
+                # after 10 s up), so crash recovery needs no control plane
+                restart_policy={"Name": "always"},
+                **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit),
             )
         except docker.errors.APIError as exc:
             if exc.status_code == 409:
@@ -183,26 +217,86 @@ class DockerRuntime:
         c.reload()
         return self._to_dyno(c)
 
-    def wait_ready(self, dyno: Dyno, timeout: float) -> str | None:
+    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
+        network = self._ensure_network(spec.app)
+        labels = self._labels(spec.app, spec.type, spec.number, spec.release)
+        labels[f"{LABEL}.oneoff"] = "1"
+        labels[f"{LABEL}.attached"] = "1" if spec.attach else "0"
+        try:
+            c = self.client.containers.create(
+                spec.image,
+                command=spec.command or None,
+                name=spec.name,
+                hostname=f"{spec.type}.{spec.number}",
+                environment=spec.env,
+                labels=labels,
+                network=network,
+                user=self._user(spec.image),
+                stdin_open=spec.attach,
+                tty=spec.tty and spec.attach,
+                **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit),
+            )
+            if not spec.attach:
+                c.start()
+            c.reload()
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"Dyno {spec.name} already exists.") from exc
+            raise RuntimeFailure(f"Cannot start {spec.name}: {exc.explanation}") from exc
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot start {spec.name}: {exc}") from exc
+        return self._to_dyno(c)
+
+    def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
+        try:
+            result = self.client.containers.get(dyno_id).wait(timeout=timeout)
+        except docker.errors.NotFound:
+            return 255
+        except Exception as exc:  # requests' ReadTimeout is not a DockerException
+            raise RuntimeFailure(f"Waiting for {dyno_id[:12]} failed: {exc}") from exc
+        return int(result.get("StatusCode", 255))
+
+    def open_exec(
+        self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        from moorage.runtime import session
+
+        return session.open_exec(self.client, dyno.id, cmd, tty=tty, rows=rows, cols=cols)
+
+    def open_attach(
+        self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        from moorage.runtime import session
+
+        return session.open_attach(self.client, dyno.id, tty=tty, rows=rows, cols=cols)
+
+    def probe(self, dyno: Dyno, path: str | None) -> bool:
+        """One readiness check: TCP connect to the port, or GET ``path`` below 400."""
+        if not dyno.port:
+            return True
+        if not dyno.ip:
+            return False
+        if path is None:
+            return _tcp_open(dyno.ip, dyno.port)
+        return _http_ok(dyno.ip, dyno.port, path)
+
+    def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
         deadline = time.monotonic() + timeout
+        check = f"answer GET {path}" if path else f"bind port {dyno.port}"
         while time.monotonic() < deadline:
             try:
                 c = self.client.containers.get(dyno.id)
             except docker.errors.DockerException as exc:
                 return f"dyno {dyno.name} vanished: {exc}"
             current = self._to_dyno(c)
-            if current.state == "crashed":
+            if current.state == "crashed" or current.restart_count > 0:
                 tail = c.logs(tail=5).decode(errors="replace").strip()
-                return (
-                    f"{dyno.name} exited with status {current.exit_code} "
-                    f"before binding its port: {tail}"
-                )
-            if current.ip and current.port and _tcp_open(current.ip, current.port):
+                code = current.exit_code if current.exit_code is not None else "?"
+                return f"{dyno.name} exited with status {code} before it could {check}: {tail}"
+            if current.state == "up" and self.probe(current, path):
                 return None
-            if not current.port:
-                return None
-            time.sleep(0.2)
-        return f"{dyno.name} did not bind port {dyno.port} within {timeout:.0f}s"
+            time.sleep(0.1)
+        return f"{dyno.name} did not {check} within {timeout:.0f}s (boot timeout)"
 
     def retire(self, dyno: Dyno) -> Dyno:
         try:
@@ -229,12 +323,6 @@ class DockerRuntime:
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot stop dyno {dyno_id[:12]}: {exc}") from exc
 
-    def restart(self, dyno: Dyno) -> None:
-        try:
-            self.client.containers.get(dyno.id).start()
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"Cannot restart {dyno.name}: {exc}") from exc
-
     def remove_app(self, app: str) -> None:
         for c in self._containers(app=app):
             self.stop(c.id or "", grace=10)
@@ -251,6 +339,88 @@ class DockerRuntime:
             return
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot remove resources of {app}: {exc}") from exc
+
+    # -- streams ----------------------------------------------------------------------------
+    def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
+        """Call ``on_event`` for every dyno start/die until ``stop`` is set; reconnects."""
+        filters = {
+            "type": "container",
+            "label": [f"{LABEL}.instance={self.instance}"],
+            "event": ["start", "die"],
+        }
+        while not stop.is_set():
+            try:
+                stream = self.client.events(decode=True, filters=filters)
+                closer = threading.Thread(target=_close_when, args=(stop, stream), daemon=True)
+                closer.start()
+                for ev in stream:
+                    on_event(_event_to_dyno_event(ev))
+            except Exception:  # the engine restarted or the stream broke: reconnect
+                if stop.wait(1.0):
+                    return
+
+    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
+        """(RFC 3339 timestamp, line) pairs of a dyno's output from ``since``, following it."""
+        try:
+            c = self.client.containers.get(dyno_id)
+            is_tty = bool(c.attrs.get("Config", {}).get("Tty"))
+            chunks = c.logs(stream=True, follow=True, timestamps=True, since=since or None)
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
+        pending = b""
+        for chunk in chunks:
+            if is_tty:  # raw stream: lines may span chunks
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+            else:  # one frame per line (or per 16 KB part of a longer line)
+                lines = [chunk.rstrip(b"\n")]
+            for line in lines:
+                ts, _, text = line.partition(b" ")
+                yield ts.decode(errors="replace"), text
+        if pending:
+            ts, _, text = pending.partition(b" ")
+            yield ts.decode(errors="replace"), text
+
+
+def _close_when(stop: threading.Event, stream: Any) -> None:
+    stop.wait()
+    stream.close()
+
+
+def _event_to_dyno_event(ev: dict[str, Any]) -> DynoEvent:
+    attrs: dict[str, str] = ev.get("Actor", {}).get("Attributes", {})
+    exit_code = attrs.get("exitCode")
+    dyno = Dyno(
+        id=str(ev.get("id", "")),
+        app=attrs.get(f"{LABEL}.app", ""),
+        type=attrs.get(f"{LABEL}.type", ""),
+        number=int(attrs.get(f"{LABEL}.number", "0") or 0),
+        release=int(attrs.get(f"{LABEL}.release", "0") or 0),
+        fingerprint=attrs.get(f"{LABEL}.fingerprint", ""),
+        state="crashed" if ev.get("Action") == "die" else "starting",
+        ip=None,
+        port=None,
+        created_at="",
+        exit_code=int(exit_code) if exit_code is not None else None,
+        oneoff=attrs.get(f"{LABEL}.oneoff") == "1",
+    )
+    return DynoEvent(dyno=dyno, action=str(ev.get("Action", "")), time=_event_time(ev))
+
+
+def _event_time(ev: dict[str, Any]) -> float:
+    nanos = ev.get("timeNano")
+    return int(nanos) / 1e9 if nanos else float(ev.get("time", time.time()))
+
+
+def _http_ok(ip: str, port: int, path: str) -> bool:
+    conn = http.client.HTTPConnection(ip, port, timeout=2)
+    try:
+        conn.request("GET", path, headers={"User-Agent": "moorage-healthcheck"})
+        return conn.getresponse().status < 400
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
 
 
 def _tcp_open(ip: str, port: int) -> bool:

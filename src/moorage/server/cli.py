@@ -12,7 +12,7 @@ import uvicorn
 
 from moorage.errors import MoorageError
 from moorage.server.app import create_app
-from moorage.server.platform import build, prepare_store, supervise
+from moorage.server.platform import build, prepare_store
 from moorage.server.services import auth
 from moorage.settings import Settings
 
@@ -31,13 +31,7 @@ def server() -> None:
         raise click.ClickException(exc.message) from exc
     (settings.data_dir / "server.pid").write_text(str(os.getpid()))
     stop = threading.Event()
-    assert platform.reconciler is not None
-    threading.Thread(
-        target=platform.reconciler.loop, args=(stop,), daemon=True, name="reconciler"
-    ).start()
-    threading.Thread(
-        target=supervise, args=(platform, stop), daemon=True, name="supervisor"
-    ).start()
+    platform.start_background(stop)
     try:
         uvicorn.run(
             create_app(platform),

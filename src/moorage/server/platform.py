@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.provider import PostgresProvider
+from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
 from moorage.registry.process import RegistryProcess
 from moorage.registry.tokens import TokenIssuer
 from moorage.router.nginx import NginxRouter
 from moorage.runtime.docker import DockerRuntime
+from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
 from moorage.server.reconciler import Reconciler
 from moorage.server.store.db import Store, upgrade
 from moorage.settings import Settings
@@ -28,8 +31,20 @@ class Platform:
     issuer: TokenIssuer
     registry: RegistryClient
     providers: dict[str, Provider]
+    logs: LogStore
     reconciler: Reconciler | None = None
     components: list[RegistryProcess | Cluster] = field(default_factory=list)
+    background: list[Callable[[threading.Event], None]] = field(default_factory=list)
+
+    def emit(self, app: str, process: str, message: str) -> None:
+        """A platform line in ``app``'s log stream (``moorage[api]: Scaled to web@3``)."""
+        PlatformLog(self.logs).emit(app, process, message)
+
+    def start_background(self, stop: threading.Event) -> None:
+        """The reconciler, supervisor, event watcher and log tails, as daemon threads."""
+        for target in self.background:
+            name = getattr(target, "__name__", "background")
+            threading.Thread(target=target, args=(stop,), daemon=True, name=name).start()
 
 
 def prepare_store(settings: Settings) -> Store:
@@ -57,10 +72,30 @@ def build(settings: Settings) -> Platform:
     providers: dict[str, Provider] = {"postgresql": PostgresProvider(cluster, gateway)}
     router = NginxRouter(settings.data_dir / "router", settings.router_port)
     router.root.mkdir(parents=True, exist_ok=True)
-    platform = Platform(settings, store, issuer, registry, providers)
-    platform.reconciler = Reconciler(store, runtime, router, settings)
+    logs = open_logs(settings)
+    platform = Platform(settings, store, issuer, registry, providers, logs)
+    reconciler = Reconciler(store, runtime, router, settings, emit=platform.emit)
+    pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
+    reconciler.reapable = pump.finished
+    reconciler.observers.append(pump.sync)
+    tail = RouterLogTail(router.root / "access.log", logs, router.reopen_logs)
+    platform.reconciler = reconciler
     platform.components = [registry_proc, cluster]
+
+    def watch_events(stop: threading.Event) -> None:
+        runtime.watch(reconciler.on_event, stop)
+
+    def supervisor(stop: threading.Event) -> None:
+        supervise(platform, stop)
+
+    platform.background = [reconciler.loop, supervisor, watch_events, tail.run]
     return platform
+
+
+def open_logs(settings: Settings) -> LogStore:
+    root = settings.data_dir / "logs"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return LogStore(root)
 
 
 def supervise(platform: Platform, stop: threading.Event, interval: float = 5.0) -> None:

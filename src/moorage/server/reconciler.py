@@ -1,12 +1,22 @@
 """The reconciler: the one loop that makes the running world match the desired state.
 
-It is the only caller of the runtime and the router. Each pass reads the store (apps, their
-current release, formation), compares with the dynos the runtime reports, and converges:
-start missing dynos, replace dynos of an older release or shape (start new, wait for its
-port, switch the router, then stop the old one with a drain period), remove extra dynos and
-the resources of deleted apps, restart crashed dynos with exponential backoff. A release is
-marked ``succeeded`` when all its dynos are up, ``failed`` (with the reason) when one fails
-its boot check, in which case the previous release keeps serving.
+It is the only caller that changes the runtime and the router. Each pass reads the store
+(apps, their current release, formation), compares with the dynos the runtime reports, and
+converges each app:
+
+- nothing to boot: publish the app's ready web dynos to the router, drain extra dynos;
+- something to boot (a release, a restart, a scale-up, a new size): a *rollout* in a thread
+  of its own, so one app's 60 s boot never holds up another app. A rollout runs the release
+  phase (a one-off of the new image; non-zero exit fails the release), moves the old dynos
+  aside (they keep serving), starts all new dynos at once, waits until each passes its check
+  (TCP bind on ``PORT`` or an HTTP path, within the boot timeout), then switches the router
+  and drains the old dynos (out of the router, SIGTERM, 30 s, SIGKILL). If any new dyno fails
+  its check, all new dynos are stopped, the old ones get their names back, and the release is
+  marked failed with the reason: the old release never stopped serving.
+
+Crashes are the engine's job (restart in place with exponential backoff); the reconciler
+learns of them from the runtime's events, logs them, and keeps crashed or not-yet-ready
+dynos out of the router.
 """
 
 from __future__ import annotations
@@ -15,24 +25,51 @@ import logging
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from moorage.errors import MoorageError
+from moorage.errors import MoorageError, NotFound
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
 from moorage.server.store.db import Store
-from moorage.server.store.models import Release
+from moorage.server.store.models import App, Release
 from moorage.settings import Settings
-from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, DYNO_SIZES, Dyno, DynoSpec, Route
+from moorage.spec.dyno import (
+    DEFAULT_PIDS_LIMIT,
+    SIZES,
+    Dyno,
+    DynoEvent,
+    DynoSpec,
+    OneOffSpec,
+    Route,
+)
+
+if TYPE_CHECKING:
+    from moorage.runtime.session import TtySession
 
 log = logging.getLogger("moorage.reconciler")
 DEFAULT_PORT = 8080
 DRAIN_SECONDS = 30.0
 ROUTER_SETTLE_SECONDS = 3.0
-MAX_BACKOFF = 60.0
+FAILED_BOOT_BACKOFF = 30.0
+Emit = Callable[[str, str, str], None]  # (app, process, message) -> the app's log stream
+
+
+def _no_emit(app: str, process: str, message: str) -> None:
+    return None
+
+
+@dataclass
+class Phase:
+    """The release phase of a pending release: image and command."""
+
+    image: str
+    command: list[str]
+    env: dict[str, str]
 
 
 @dataclass
@@ -41,24 +78,98 @@ class Desired:
     web_apps: set[str] = field(default_factory=set)
     apps: set[str] = field(default_factory=set)
     pending: dict[str, int] = field(default_factory=dict)  # app -> version rolling out
+    phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
+
+
+def desired_for(app: App, rel: Release | None, want: Desired) -> None:
+    """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out)."""
+    want.apps.add(app.name)
+    if any(f.type == "web" for f in app.formations) or rel is None:
+        want.web_apps.add(app.name)
+    if rel is None:
+        return
+    if rel.status == "pending":
+        want.pending[app.name] = rel.version
+        phase_image = rel.images.get("release") or rel.images.get("web")
+        if phase_image and (rel.release_command or "release" in rel.images):
+            argv = shlex.split(rel.release_command or "")
+            want.phases[app.name] = Phase(phase_image, argv, dict(rel.config))
+    restarts: dict[str, int] = {k: int(v) for k, v in (app.restarts or {}).items()}
+    for f in app.formations:
+        image = rel.images.get(f.type) or rel.images.get("web")
+        if image is None or f.type == "release":
+            continue
+        size = SIZES.get(f.size, SIZES["basic"])
+        command = f.command or rel.commands.get(f.type)
+        for n in range(1, f.quantity + 1):
+            env = {**rel.config, "DYNO": f"{f.type}.{n}"}
+            port = None
+            if f.type == "web":
+                port = f.port or DEFAULT_PORT
+                env["PORT"] = str(port)
+            spec = DynoSpec(
+                app=app.name,
+                type=f.type,
+                number=n,
+                release=rel.version,
+                image=image,
+                env=env,
+                command=shlex.split(command) if command else None,
+                port=port,
+                memory_mb=size.memory_mb,
+                cpus=size.cpus,
+                pids_limit=DEFAULT_PIDS_LIMIT,
+                generation=restarts.get(f.type, 0) + restarts.get(f"{f.type}.{n}", 0),
+                check_path=f.check_path if f.type == "web" else None,
+                boot_timeout=float(f.boot_timeout or 0) or 60.0,
+            )
+            want.specs[spec.name] = spec
 
 
 @dataclass
-class Backoff:
-    attempts: int = 0
-    next_at: float = 0.0
+class Plan:
+    """What one app needs: dynos to (re)boot, extras to drain, the ready set to publish."""
+
+    app: str
+    boot: list[DynoSpec]
+    old: dict[str, Dyno]  # spec name -> the dyno it replaces
+    extras: list[Dyno]
+    keep: list[Dyno]  # current dynos that stay
+    phase: bool = False  # a release phase must run first
+
+    @property
+    def needs_rollout(self) -> bool:
+        return bool(self.boot) or self.phase
 
 
 class Reconciler:
-    def __init__(self, store: Store, runtime: Runtime, router: Router, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        router: Router,
+        settings: Settings,
+        emit: Emit = _no_emit,
+    ) -> None:
         self.store = store
         self.runtime = runtime
         self.router = router
         self.settings = settings
+        self.emit = emit
         self._cond = threading.Condition()
+        self._lock = threading.RLock()  # guards the fields below and router.apply
         self._requested = 0
         self._completed = 0
-        self._backoff: dict[str, Backoff] = {}
+        self._busy: set[str] = set()
+        self._ready: set[tuple[str, str]] = set()  # (container id, started at)
+        self._backends: dict[str, tuple[str, ...]] = {}
+        self._web_apps: set[str] = set()
+        self._stopping: set[str] = set()  # ids we stop on purpose: their exit is no crash
+        self._boot_failed: dict[str, tuple[frozenset[str], float]] = {}
+        self._crashed: set[str] = set()  # ids that died on their own; the engine restarts them
+        self.reapable: Callable[[Dyno], bool] = lambda d: True  # the log pump read it all
+        self.observers: list[Callable[[list[Dyno]], None]] = []  # see each pass's dynos
+        self._rollouts = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
         self._drainer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drain")
         self.last_error: str | None = None
         self.settle_seconds = ROUTER_SETTLE_SECONDS
@@ -68,153 +179,309 @@ class Reconciler:
         want = Desired()
         with self.store.session() as s:
             for app in app_service.all_apps(s):
-                want.apps.add(app.name)
-                rel = release_service.current(s, app)
-                if any(f.type == "web" for f in app.formations) or rel is None:
-                    want.web_apps.add(app.name)
-                if rel is None:
-                    continue
-                if rel.status == "pending":
-                    want.pending[app.name] = rel.version
-                for f in app.formations:
-                    if f.type not in rel.images:
-                        continue
-                    for n in range(1, f.quantity + 1):
-                        env = {**rel.config, "DYNO": f"{f.type}.{n}"}
-                        port = None
-                        if f.type == "web":
-                            port = f.port or DEFAULT_PORT
-                            env["PORT"] = str(port)
-                        spec = DynoSpec(
-                            app=app.name,
-                            type=f.type,
-                            number=n,
-                            release=rel.version,
-                            image=rel.images[f.type],
-                            env=env,
-                            command=shlex.split(f.command) if f.command else None,
-                            port=port,
-                            memory_mb=DYNO_SIZES.get(f.size, 512),
-                            pids_limit=DEFAULT_PIDS_LIMIT,
-                        )
-                        want.specs[spec.name] = spec
+                desired_for(app, release_service.current(s, app), want)
         return want
+
+    # -- what the API reads ------------------------------------------------------------------
+    def dynos(self, app: str) -> list[Dyno]:
+        """``app``'s dynos as the user sees them: ``starting`` until the check passes."""
+        out = []
+        for d in self.runtime.list_dynos():
+            if d.app != app:
+                continue
+            if d.state == "up" and not d.oneoff and (d.id, d.started_at) not in self._ready:
+                d = replace(d, state="starting")
+            out.append(d)
+        return sorted(out, key=lambda d: (d.type, d.number))
+
+    def find_dyno(self, app: str, name: str) -> Dyno:
+        for d in self.runtime.list_dynos():
+            if d.app == app and f"{d.type}.{d.number}" == name:
+                return d
+        raise NotFound(f"No dyno {name} in {app}. See `moor ps -a {app}` for the running ones.")
 
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> None:
         want = self.desired()
-        observed = {d.name: d for d in self.runtime.list_dynos()}
+        observed = self.runtime.list_dynos()
         for gone in self.runtime.apps() - want.apps:
             log.info("removing resources of deleted app %s", gone)
             self.runtime.remove_app(gone)
-        live = {n: d for n, d in observed.items() if d.state == "up" and n in want.specs}
-        failed: dict[str, str] = {}
-        extra = [d for n, d in observed.items() if n not in want.specs and d.app in want.apps]
-        if extra:  # take them out of the router first, then drain
-            self.router.apply(self._routes(live, want))
-            for d in extra:
-                self._drain(d)
-        for name, spec in sorted(want.specs.items()):
-            if spec.app in failed:
+        formation = [d for d in observed if not d.oneoff and d.app in want.apps]
+        self._check_ready(formation, want)
+        with self._lock:
+            self._web_apps = set(want.web_apps)
+            busy = set(self._busy)
+        for app in sorted(want.apps - busy):
+            plan = self._plan(app, want, [d for d in formation if d.app == app])
+            if plan.needs_rollout and not self._recently_failed(plan):
+                with self._lock:
+                    self._busy.add(app)
+                self._rollouts.submit(self._rollout_safely, plan, want)
                 continue
-            reason = self._converge(spec, observed.get(name), live, want)
+            self._settle(plan, want)
+        self._publish()
+        for observe in self.observers:
+            observe(observed)
+        self._reap_oneoffs(observed)
+
+    def _plan(self, app: str, want: Desired, dynos: list[Dyno]) -> Plan:
+        specs = {n: sp for n, sp in want.specs.items() if sp.app == app}
+        by_name = {d.name: d for d in dynos}
+        boot = [
+            sp
+            for n, sp in specs.items()
+            if by_name.get(n) is None or by_name[n].fingerprint != sp.fingerprint()
+        ]
+        old = {sp.name: by_name[sp.name] for sp in boot if sp.name in by_name}
+        extras = [d for n, d in by_name.items() if n not in specs]
+        keep = [d for n, d in by_name.items() if n in specs and n not in old]
+        ordered = sorted(boot, key=lambda s: s.name)
+        return Plan(app, ordered, old, extras, keep, phase=app in want.phases)
+
+    def _recently_failed(self, plan: Plan) -> bool:
+        prints = frozenset(sp.fingerprint() for sp in plan.boot)
+        failed = self._boot_failed.get(plan.app)
+        return failed is not None and failed[0] == prints and time.monotonic() < failed[1]
+
+    def _check_ready(self, dynos: list[Dyno], want: Desired) -> None:
+        """Probe dynos that run but are not known ready (new, or restarted after a crash)."""
+        for d in dynos:
+            key = (d.id, d.started_at)
+            if d.state != "up" or key in self._ready or d.app in self._busy:
+                continue
+            spec = want.specs.get(d.name)
+            if self.runtime.probe(d, spec.check_path if spec else None):
+                self._ready.add(key)
+                self.emit(d.app, d.name.split(".", 1)[1], "State changed from starting to up")
+
+    def _is_ready(self, d: Dyno) -> bool:
+        return d.state == "up" and (d.id, d.started_at) in self._ready
+
+    def _settle(self, plan: Plan, want: Desired) -> None:
+        """No boot needed: route the ready dynos, drain extras, finish a pending release."""
+        self._set_backends(plan.app, plan.keep)
+        if plan.extras:
+            self._publish()
+            for d in plan.extras:
+                self._drain(d)
+        version = want.pending.get(plan.app)
+        if version is not None and plan.app not in want.phases:
+            self._mark(plan.app, version, "succeeded", "")
+
+    def _set_backends(self, app: str, dynos: list[Dyno]) -> None:
+        ready = sorted(
+            f"{d.ip}:{d.port}" for d in dynos if d.type == "web" and d.ip and self._is_ready(d)
+        )
+        with self._lock:
+            self._backends[app] = tuple(ready)
+
+    def _publish(self) -> None:
+        with self._lock:
+            routes = [
+                Route(
+                    app=app,
+                    hosts=(self.settings.app_host(app),),
+                    backends=self._backends.get(app, ()),
+                )
+                for app in sorted(self._web_apps)
+            ]
+            self.router.apply(routes)
+
+    # -- rollouts ---------------------------------------------------------------------------
+    def _rollout_safely(self, plan: Plan, want: Desired) -> None:
+        try:
+            self._rollout(plan, want)
+        except Exception as exc:
+            log.exception("rollout of %s crashed", plan.app)
+            self.last_error = str(exc)
+        finally:
+            with self._lock:
+                self._busy.discard(plan.app)
+            self.request(wait=False)
+
+    def _rollout(self, plan: Plan, want: Desired) -> None:
+        app, version = plan.app, want.pending.get(plan.app)
+        phase = want.phases.get(app)
+        if phase is not None and version is not None:
+            reason = self._release_phase(app, version, phase)
             if reason:
-                failed[spec.app] = reason
-        self.router.apply(self._routes(live, want))
-        self._record_releases(want, live, failed)
+                self._fail(app, version, reason)
+                return
+        for d in plan.old.values():
+            self.runtime.retire(d)
+        results = list(self._rollouts_boot(plan))
+        failures = [r for _, r in results if isinstance(r, str)]
+        news = [r for _, r in results if isinstance(r, Dyno)]
+        if failures:
+            for d in news:
+                self._stop(d, grace=1)
+            for d in plan.old.values():
+                self.runtime.unretire(d)
+            prints = frozenset(sp.fingerprint() for sp in plan.boot)
+            self._boot_failed[app] = (prints, time.monotonic() + FAILED_BOOT_BACKOFF)
+            if version is not None:
+                self._fail(app, version, failures[0])
+            else:
+                self.emit(app, "api", f"Boot failed, old dynos kept: {failures[0]}")
+            return
+        self._boot_failed.pop(app, None)
+        self._set_backends(app, plan.keep + news)
+        self._publish()
+        for d in [*plan.old.values(), *plan.extras]:
+            self._drain(d)
+        if version is not None:
+            self._mark(app, version, "succeeded", "")
+            self.emit(app, "api", f"Release v{version} is live")
 
-    def _converge(
-        self, spec: DynoSpec, d: Dyno | None, live: dict[str, Dyno], want: Desired
-    ) -> str | None:
-        if d is None:
-            return self._start(spec, live, want, old=None)
-        if d.fingerprint != spec.fingerprint():
-            return self._start(spec, live, want, old=d)
-        if d.state == "crashed":
-            self._restart_crashed(d)
-        elif d.state == "up":
-            self._backoff.pop(d.name, None)
-        return None
+    def _rollouts_boot(self, plan: Plan) -> list[tuple[DynoSpec, Dyno | str]]:
+        """Start every dyno of ``plan`` at once and wait for each one's check."""
+        if not plan.boot:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(plan.boot))) as pool:
+            return list(pool.map(lambda sp: (sp, self._boot(sp)), plan.boot))
 
-    def _start(
-        self, spec: DynoSpec, live: dict[str, Dyno], want: Desired, old: Dyno | None
-    ) -> str | None:
-        if old is not None:
-            self.runtime.retire(old)
-        log.info("starting %s (v%d)", spec.name, spec.release)
+    def _boot(self, spec: DynoSpec) -> Dyno | str:
+        process = f"{spec.type}.{spec.number}"
+        cmd = shlex.join(spec.command) if spec.command else "the image's CMD"
+        self.emit(spec.app, process, f"Starting process with command `{cmd}`")
         try:
             new = self.runtime.start(spec)
-            reason = self.runtime.wait_ready(new, self.settings.boot_timeout)
+            reason = self.runtime.wait_ready(new, spec.boot_timeout, spec.check_path)
         except MoorageError as exc:
-            new, reason = None, exc.message
+            return exc.message
         if reason is not None:
-            log.warning("release v%d of %s failed: %s", spec.release, spec.app, reason)
-            if new is not None:
-                self.runtime.stop(new.id, grace=1)
-            if old is not None:
-                self.runtime.unretire(old)
+            self._stop(new, grace=1)
+            self.emit(spec.app, process, f"Error R10 (Boot timeout or crash) -> {reason}")
             return reason
-        assert new is not None
-        live[spec.name] = new
-        if old is not None:
-            self.router.apply(self._routes(live, want))
-            self._drain(old)
+        self._ready.add((new.id, new.started_at))
+        fresh = next((d for d in self.runtime.list_dynos() if d.id == new.id), new)
+        self._ready.add((fresh.id, fresh.started_at))
+        self.emit(spec.app, process, "State changed from starting to up")
+        return fresh
+
+    def _release_phase(self, app: str, version: int, phase: Phase) -> str | None:
+        spec = OneOffSpec(
+            app=app,
+            type="release",
+            number=version,
+            release=version,
+            image=phase.image,
+            env={**phase.env, "DYNO": f"release.{version}"},
+            command=phase.command,
+        )
+        self.emit(
+            app, "api", f"Release v{version}: running release command `{shlex.join(phase.command)}`"
+        )
+        try:
+            self.runtime.stop(self._oneoff_id(spec.name), grace=1)
+            dyno = self.runtime.start_oneoff(spec)
+            code = self.runtime.wait_exit(dyno.id, timeout=3600)
+        except MoorageError as exc:
+            return f"release command could not run: {exc.message}"
+        if code != 0:
+            return f"release command exited with status {code}"
+        self.emit(app, "api", f"Release v{version}: release command succeeded")
         return None
+
+    def _oneoff_id(self, name: str) -> str:
+        for d in self.runtime.list_dynos():
+            if d.name == name:
+                return d.id
+        return name
+
+    def _fail(self, app: str, version: int, reason: str) -> None:
+        log.warning("release v%d of %s failed: %s", version, app, reason)
+        self._mark(app, version, "failed", reason)
+        self.emit(
+            app, "api", f"Release v{version} failed, the previous release keeps serving: {reason}"
+        )
+
+    def _mark(self, app: str, version: int, status: str, reason: str) -> None:
+        with self.store.session() as s:
+            rel = (
+                s.query(Release)
+                .filter(Release.version == version, Release.app.has(name=app))
+                .one_or_none()
+            )
+            if rel is None or rel.status != "pending":
+                return
+            rel.status, rel.status_reason = status, reason
+            if status == "succeeded":
+                for older in rel.app.releases:
+                    if older.version < version and older.status == "pending":
+                        older.status = "succeeded"
+                        older.status_reason = f"superseded by v{version} before it rolled out"
+
+    # -- stopping ---------------------------------------------------------------------------
+    def _stop(self, d: Dyno, grace: float) -> None:
+        self._stopping.add(d.id)
+        self.runtime.stop(d.id, grace)
 
     def _drain(self, d: Dyno) -> None:
         """Stop ``d`` once the router's old workers are gone (they may still send it requests)."""
+        self._stopping.add(d.id)
 
         def later() -> None:
             time.sleep(self.settle_seconds)
+            self.emit(d.app, f"{d.type}.{d.number}", "Stopping all processes with SIGTERM")
             self.runtime.stop(d.id, DRAIN_SECONDS)
 
         self._drainer.submit(later)
 
-    def _restart_crashed(self, d: Dyno) -> None:
-        b = self._backoff.setdefault(d.name, Backoff())
-        now = time.monotonic()
-        if now < b.next_at:
+    def _reap_oneoffs(self, observed: list[Dyno]) -> None:
+        for d in observed:
+            attached = d.type == "run" and d.state == "starting"
+            if d.oneoff and d.state == "down" and not attached and self.reapable(d):
+                self._stop(d, grace=0)
+
+    # -- one-offs and exec (called by services on behalf of the API) -------------------------
+    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
+        self.emit(
+            spec.app,
+            f"{spec.type}.{spec.number}",
+            f"Starting process with command `{shlex.join(spec.command)}`",
+        )
+        return self.runtime.start_oneoff(spec)
+
+    def finish_oneoff(self, dyno: Dyno) -> None:
+        self._stop(dyno, grace=1)
+
+    def open_exec(
+        self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        return self.runtime.open_exec(dyno, cmd, tty=tty, rows=rows, cols=cols)
+
+    def open_attach(
+        self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        return self.runtime.open_attach(dyno, tty=tty, rows=rows, cols=cols)
+
+    def stop_dyno(self, dyno: Dyno) -> None:
+        """ps:stop: a formation dyno is replaced by a fresh one; a one-off just ends."""
+        self.emit(dyno.app, f"{dyno.type}.{dyno.number}", "Stopping process by request (ps:stop)")
+        self._stop(dyno, grace=DRAIN_SECONDS if not dyno.oneoff else 5)
+        self.request(wait=False)
+
+    # -- events -----------------------------------------------------------------------------
+    def on_event(self, ev: DynoEvent) -> None:
+        d = ev.dyno
+        if not d.app:
             return
-        log.info("restarting crashed %s (exit %s, attempt %d)", d.name, d.exit_code, b.attempts + 1)
-        self.runtime.restart(d)
-        b.next_at = now + min(2.0**b.attempts, MAX_BACKOFF)
-        b.attempts += 1
-
-    def _routes(self, live: dict[str, Dyno], want: Desired) -> list[Route]:
-        routes = []
-        for app in sorted(want.web_apps):
-            backends = tuple(
-                sorted(
-                    f"{d.ip}:{d.port}"
-                    for d in live.values()
-                    if d.app == app and d.type == "web" and d.ip
-                )
-            )
-            routes.append(Route(app=app, hosts=(self.settings.app_host(app),), backends=backends))
-        return routes
-
-    def _record_releases(
-        self, want: Desired, live: dict[str, Dyno], failed: dict[str, str]
-    ) -> None:
-        with self.store.session() as s:
-            for app, version in want.pending.items():
-                app_specs = [sp for sp in want.specs.values() if sp.app == app]
-                rel = (
-                    s.query(Release)
-                    .join(Release.app)
-                    .filter(Release.version == version, Release.app.has(name=app))
-                    .one_or_none()
-                )
-                if rel is None:
-                    continue
-                if app in failed:
-                    rel.status, rel.status_reason = "failed", failed[app]
-                elif all(sp.name in live and live[sp.name].release == version for sp in app_specs):
-                    rel.status = "succeeded"
-                    for older in rel.app.releases:
-                        if older.version < version and older.status == "pending":
-                            older.status = "succeeded"
-                            older.status_reason = f"superseded by v{version} before it rolled out"
+        process = f"{d.type}.{d.number}"
+        if ev.action == "die":
+            code = d.exit_code if d.exit_code is not None else "?"
+            self.emit(d.app, process, f"Process exited with status {code}")
+            if d.id in self._stopping or d.oneoff:
+                self._stopping.discard(d.id)
+                self.emit(d.app, process, "State changed from up to down")
+            else:
+                self._crashed.add(d.id)
+                self.emit(d.app, process, "State changed from up to crashed")
+        elif ev.action == "start" and d.id in self._crashed:
+            self._crashed.discard(d.id)
+            self.emit(d.app, process, "State changed from crashed to starting")
+        self.request(wait=False)
 
     # -- loop -------------------------------------------------------------------------------
     def request(self, wait: bool = True, timeout: float = 180.0) -> None:
@@ -225,6 +492,15 @@ class Reconciler:
             self._cond.notify_all()
             if wait:
                 self._cond.wait_for(lambda: self._completed >= target, timeout=timeout)
+
+    def wait_idle(self, timeout: float = 180.0) -> None:
+        """Block until no rollout runs (tests and the CLI's synchronous paths)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._busy:
+                    return
+            time.sleep(0.05)
 
     def loop(self, stop: threading.Event) -> None:
         while not stop.is_set():

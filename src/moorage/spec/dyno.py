@@ -9,7 +9,26 @@ from dataclasses import dataclass, field
 DEFAULT_MEMORY_MB = 512
 DEFAULT_PIDS_LIMIT = 256
 DEFAULT_WEB_PORT = 5000
-DYNO_SIZES: dict[str, int] = {"basic": 512, "standard-1x": 512, "standard-2x": 1024}
+DEFAULT_BOOT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class DynoSize:
+    """A dyno size: its memory limit (also the swap limit) and CPU share in cores."""
+
+    memory_mb: int
+    cpus: float
+
+
+SIZES: dict[str, DynoSize] = {
+    "eco": DynoSize(256, 0.25),
+    "basic": DynoSize(512, 0.5),
+    "standard-1x": DynoSize(512, 1.0),
+    "standard-2x": DynoSize(1024, 2.0),
+    "performance-m": DynoSize(2560, 2.0),
+    "performance-l": DynoSize(14336, 4.0),
+}
+DYNO_SIZES: dict[str, int] = {name: size.memory_mb for name, size in SIZES.items()}
 
 
 @dataclass(frozen=True)
@@ -25,8 +44,12 @@ class DynoSpec:
     command: list[str] | None = None
     port: int | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    cpus: float = 0.5
     pids_limit: int = DEFAULT_PIDS_LIMIT
     extra_hosts: dict[str, str] = field(default_factory=dict)
+    generation: int = 0  # bumped by ps:restart: a new container with the same release
+    check_path: str | None = None  # HTTP readiness path; None: TCP bind on ``port``
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
 
     @property
     def name(self) -> str:
@@ -40,6 +63,8 @@ class DynoSpec:
             "command": self.command,
             "port": self.port,
             "memory": self.memory_mb,
+            "cpus": self.cpus,
+            "generation": self.generation,
             "pids": self.pids_limit,
             "hosts": self.extra_hosts,
             "release": self.release,
@@ -64,6 +89,11 @@ class Dyno:
     created_at: str
     exit_code: int | None = None
     oom_killed: bool = False
+    started_at: str = ""
+    oneoff: bool = False  # run.N and scheduler.N: not part of the formation
+    attached: bool = False  # a one-off whose output goes to the user's terminal
+    command: str = ""
+    restart_count: int = 0
 
     @property
     def name(self) -> str:
@@ -77,3 +107,34 @@ class Route:
     app: str
     hosts: tuple[str, ...]
     backends: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OneOffSpec:
+    """A one-off dyno (``run.N``, ``scheduler.N``, ``release.N``) from one release."""
+
+    app: str
+    type: str
+    number: int
+    release: int
+    image: str
+    env: dict[str, str]
+    command: list[str]
+    memory_mb: int = DEFAULT_MEMORY_MB
+    cpus: float = 0.5
+    pids_limit: int = DEFAULT_PIDS_LIMIT
+    attach: bool = False  # created stopped with stdin and a TTY, started by the attacher
+    tty: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"{self.app}.{self.type}.{self.number}"
+
+
+@dataclass(frozen=True)
+class DynoEvent:
+    """A change the engine reports: ``die`` (with exit code / OOM), ``start``."""
+
+    dyno: Dyno
+    action: str
+    time: float

@@ -24,6 +24,18 @@ class Update:
     size: str | None = None
     port: int | None = None
     docker_image: str | None = None
+    command: str | None = None
+    check_path: str | None = None  # "" clears it
+    boot_timeout: int | None = None
+
+
+def _text_field(raw: dict[str, Any], key: str, limit: int) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        raise InvalidParams(f"{key} must be a string of at most {limit} characters.")
+    return value
 
 
 def _int_field(raw: dict[str, Any], key: str, low: int, high: int) -> int | None:
@@ -44,12 +56,21 @@ def parse_update(raw: object) -> Update:
     image = raw.get("docker_image")
     if image is not None and not (isinstance(image, str) and image.startswith("sha256:")):
         raise InvalidParams("docker_image must be an image id of the form sha256:<hex>.")
+    check_path = _text_field(raw, "check_path", 200)
+    if check_path and not check_path.startswith("/"):
+        raise InvalidParams(f"check_path must start with /, got {check_path!r}.")
+    quantity = _int_field(raw, "quantity", 0, MAX_QUANTITY)
+    if raw["type"] == "release" and quantity:
+        raise InvalidParams("The release process runs once per release; it cannot be scaled.")
     return Update(
         type=validate_process_type(raw["type"]),
-        quantity=_int_field(raw, "quantity", 0, MAX_QUANTITY),
+        quantity=quantity,
         size=size,
         port=_int_field(raw, "port", 1, 65535),
         docker_image=image,
+        command=_text_field(raw, "command", 4000),
+        check_path=check_path,
+        boot_timeout=_int_field(raw, "boot_timeout", 1, 3600),
     )
 
 
@@ -94,13 +115,38 @@ def batch_update(
         images[u.type] = registry.reference(pushed)
     current = releases.current(session, app)
     changed = {t: ref for t, ref in images.items() if not current or current.images.get(t) != ref}
+    release_command = next((u.command for u in updates if u.type == "release"), None)
     for u in updates:
-        declares = u.docker_image is not None or (u.port is not None and u.quantity is None)
-        f = _ensure(session, app, u.type) if declares else get(app, u.type)
-        f.quantity = f.quantity if u.quantity is None else u.quantity
-        f.size = u.size or f.size
-        f.port = u.port or f.port
-    if not changed:
+        if u.type != "release":
+            _apply_one(session, app, u)
+    phase_changed = release_command is not None and (
+        current is None or (current.release_command or "") != release_command
+    )
+    if not changed and not phase_changed:
         return None
     short = ", ".join(f"{t} ({ref.rsplit(':', 1)[-1][:12]})" for t, ref in sorted(changed.items()))
-    return releases.create(session, app, user, f"Deployed {short}", images=changed)
+    what = f"Deployed {short}" if changed else "Set the release command"
+    return releases.create(
+        session, app, user, what, images=changed, release_command=release_command
+    )
+
+
+def _apply_one(session: Session, app: App, u: Update) -> None:
+    declares = u.docker_image is not None or (
+        u.quantity is None and (u.port is not None or u.command is not None)
+    )
+    f = _ensure(session, app, u.type) if declares else get(app, u.type)
+    f.quantity = f.quantity if u.quantity is None else u.quantity
+    f.size = u.size or f.size
+    f.port = u.port or f.port
+    if u.command is not None:
+        f.command = u.command or None
+    if u.check_path is not None:
+        f.check_path = u.check_path or None
+    if u.boot_timeout is not None:
+        f.boot_timeout = u.boot_timeout
+
+
+def describe_scale(app: App) -> str:
+    """``web@3:basic worker@1:standard-1x`` as Heroku's "Scaled to" line shows it."""
+    return " ".join(f"{f.type}@{f.quantity}:{f.size}" for f in app.formations)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from moorage.errors import NotFound
+from moorage.errors import InvalidParams, NotFound
 from moorage.server.store.models import App, Release, User, now
 
 
@@ -32,11 +32,20 @@ def create(
     description: str,
     *,
     images: dict[str, str] | None = None,
+    release_command: str | None = None,
+    commands: dict[str, str] | None = None,
 ) -> Release:
-    """A new release from the previous one's images (updated by ``images``) and app config."""
+    """A new release from the previous one's images (updated by ``images``) and app config.
+
+    The release phase command and process commands carry over unless given.
+    """
     prev = current(session, app)
     merged = dict(prev.images) if prev else {}
     merged.update(images or {})
+    if release_command is None and prev is not None:
+        release_command = prev.release_command
+    merged_commands = dict(prev.commands) if prev else {}
+    merged_commands.update(commands or {})
     version = (
         session.scalar(select(func.max(Release.version)).where(Release.app_id == app.id)) or 0
     ) + 1
@@ -46,6 +55,8 @@ def create(
         description=description,
         images=merged,
         config=dict(app.config),
+        commands=merged_commands,
+        release_command=release_command,
         user_id=user.id,
         status="pending",
     )
@@ -70,3 +81,31 @@ def list_for(session: Session, app: App) -> list[Release]:
     return list(
         session.scalars(select(Release).where(Release.app_id == app.id).order_by(Release.version))
     )
+
+
+def rollback(session: Session, app: App, user: User, ident: str) -> Release:
+    """A new release with ``ident``'s images, config and commands (the app's config too)."""
+    target = get(session, app, ident)
+    if target.status == "failed":
+        raise InvalidParams(
+            f"v{target.version} failed ({target.status_reason}); roll back to a release that "
+            f"succeeded. See `moor releases -a {app.name}`."
+        )
+    if not target.images:
+        raise InvalidParams(f"v{target.version} has no image to roll back to.")
+    app.config = dict(target.config)
+    prev = current(session, app)
+    rel = create(
+        session,
+        app,
+        user,
+        f"Rollback to v{target.version}",
+        images=dict(target.images),
+        release_command=target.release_command or "",
+        commands=dict(target.commands),
+    )
+    rel.images = dict(target.images)  # not merged: exactly the old release's images
+    rel.commands = dict(target.commands)
+    if prev is not None and not target.release_command:
+        rel.release_command = None
+    return rel

@@ -50,6 +50,9 @@ class App(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     released_at: Mapped[datetime | None] = mapped_column(default=None)
+    # ps:restart generations: {"web": 2, "web.1": 1}; a bump replaces those dynos
+    restarts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    oneoff_seq: Mapped[int] = mapped_column(Integer, default=0)
     owner: Mapped[User] = relationship()
     formations: Mapped[list[Formation]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="Formation.type"
@@ -72,6 +75,8 @@ class Formation(Base):
     size: Mapped[str] = mapped_column(String(30), default="basic")
     command: Mapped[str | None] = mapped_column(Text, default=None)
     port: Mapped[int | None] = mapped_column(Integer, default=None)
+    check_path: Mapped[str | None] = mapped_column(String(200), default=None)
+    boot_timeout: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="formations")
@@ -90,6 +95,9 @@ class Release(Base):
     status_reason: Mapped[str] = mapped_column(Text, default="")
     images: Mapped[dict[str, str]] = mapped_column(default=dict)
     config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    # process commands from heroku.yml/Procfile ({"web": "gunicorn ..."}) and the release phase
+    commands: Mapped[dict[str, str]] = mapped_column(default=dict)
+    release_command: Mapped[str | None] = mapped_column(Text, default=None)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
@@ -111,3 +119,34 @@ class Addon(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="addons")
+
+
+class Drain(Base):
+    """A log drain: the app's stream forwarded to syslog (TCP/TLS) or HTTPS."""
+
+    __tablename__ = "drains"
+    __table_args__ = (UniqueConstraint("app_id", "url"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship()
+
+
+class Schedule(Base):
+    """A cron schedule: each run is a one-off dyno ``scheduler.N``."""
+
+    __tablename__ = "schedules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    cron: Mapped[str] = mapped_column(String(100))
+    command: Mapped[str] = mapped_column(Text)
+    size: Mapped[str] = mapped_column(String(30), default="basic")
+    concurrency: Mapped[str] = mapped_column(String(10), default="forbid")
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship()

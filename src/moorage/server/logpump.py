@@ -1,0 +1,246 @@
+"""Feeding each app's log stream: dyno output, the router's access log, platform events.
+
+- :class:`PlatformLog` writes the platform's own lines (``moorage[api]: Release v7 created``).
+- :class:`DynoLogPump` follows every dyno's output through the runtime (Docker keeps it in
+  json-file logs, so nothing is lost while ``moor server`` is down: on restart each follower
+  resumes after the last line it stored, kept in ``cursors.json``).
+- :class:`RouterLogTail` tails nginx's access log (one line per request, app name first),
+  resuming from a saved offset and rotating the file when it grows past a bound.
+
+Lines reach :class:`moorage.logs.store.LogStore` in batches from one writer thread, so a dyno
+writing as fast as it can costs one file write per batch, not per line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from moorage.logs.format import LogLine, split_message
+from moorage.logs.store import LogStore
+from moorage.runtime.base import Runtime
+from moorage.spec.dyno import Dyno
+
+log = logging.getLogger("moorage.logs")
+ROUTER_LOG_MAX_BYTES = 32 * 2**20
+
+
+class PlatformLog:
+    """The platform's own lines: ``moorage[<process>]: message``."""
+
+    def __init__(self, store: LogStore) -> None:
+        self.store = store
+
+    def emit(self, app: str, process: str, message: str) -> None:
+        now = datetime.now(UTC)
+        lines = [LogLine(now, "moorage", process, m) for m in split_message(message)]
+        try:
+            self.store.append(app, lines)
+        except OSError:
+            log.exception("cannot write the log of %s", app)
+
+
+def parse_docker_time(ts: str) -> tuple[float, int]:
+    """``2026-11-26T10:00:00.123456789Z`` -> (epoch seconds, nanoseconds as an int key)."""
+    head, _, frac = ts.rstrip("Z").partition(".")
+    try:
+        base = datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        now = datetime.now(UTC).timestamp()
+        return now, int(now * 1e9)
+    nanos = int((frac + "000000000")[:9]) if frac.isdigit() else 0
+    return base + nanos / 1e9, int(base) * 1_000_000_000 + nanos
+
+
+class DynoLogPump:
+    """One follower thread per running dyno; a single writer appends batches to the store."""
+
+    def __init__(self, runtime: Runtime, store: LogStore, state_dir: Path) -> None:
+        self.runtime = runtime
+        self.store = store
+        self._cursor_file = state_dir / "cursors.json"
+        self._cursors: dict[str, int] = self._load()
+        self._followers: dict[str, threading.Thread] = {}
+        self._done: set[str] = set()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, str, LogLine, int]] = queue.Queue(maxsize=50_000)
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, daemon=True, name="log-writer")
+        self._writer.start()
+
+    def _load(self) -> dict[str, int]:
+        try:
+            raw = json.loads(self._cursor_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+    def _save(self) -> None:
+        with self._lock:
+            data = json.dumps(self._cursors)
+        tmp = self._cursor_file.with_suffix(".tmp")
+        tmp.write_text(data)
+        os.replace(tmp, self._cursor_file)
+
+    def sync(self, dynos: list[Dyno]) -> None:
+        """Follow every running dyno not followed yet (called after each reconcile pass)."""
+        present = {d.id for d in dynos}
+        with self._lock:
+            for d in dynos:
+                thread = self._followers.get(d.id)
+                if d.attached or (thread is not None and thread.is_alive()):
+                    continue
+                if d.state not in ("up", "starting") and d.id in self._done:
+                    continue
+                self._done.discard(d.id)
+                t = threading.Thread(target=self._follow, args=(d,), daemon=True, name="log-follow")
+                self._followers[d.id] = t
+                t.start()
+            for gone in [i for i in self._followers if i not in present]:
+                self._followers.pop(gone, None)
+                self._cursors.pop(gone, None)
+                self._done.discard(gone)
+
+    def finished(self, d: Dyno) -> bool:
+        """Every line of a stopped dyno is stored (the reconciler may remove it)."""
+        with self._lock:
+            return d.attached or d.id in self._done
+
+    def _follow(self, d: Dyno) -> None:
+        process = f"{d.type}.{d.number}"
+        with self._lock:
+            after = self._cursors.get(d.id, 0)
+        try:
+            for ts, raw in self.runtime.log_stream(d.id, since=max(after / 1e9 - 1, 0)):
+                seconds, key = parse_docker_time(ts)
+                if key <= after:
+                    continue
+                after = key
+                when = datetime.fromtimestamp(seconds, UTC)
+                for message in split_message(raw):
+                    self._queue.put((d.id, d.app, LogLine(when, "app", process, message), key))
+        except Exception as exc:
+            log.info("log stream of %s ended: %s", d.name, exc)
+        with self._lock:
+            self._done.add(d.id)
+
+    def _write_loop(self) -> None:
+        last_save = 0.0
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < 5000:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+            now = datetime.now(UTC).timestamp()
+            if now - last_save > 1.0:
+                self._save()
+                last_save = now
+
+    def _write(self, batch: list[tuple[str, str, LogLine, int]]) -> None:
+        by_app: dict[str, list[LogLine]] = {}
+        for cid, app, line, key in batch:
+            by_app.setdefault(app, []).append(line)
+            with self._lock:
+                self._cursors[cid] = max(key, self._cursors.get(cid, 0))
+        for app, lines in by_app.items():
+            try:
+                self.store.append(app, lines)
+            except OSError:
+                log.exception("cannot write the log of %s", app)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until queued lines are written (tests, shutdown)."""
+        deadline = datetime.now(UTC).timestamp() + timeout
+        while not self._queue.empty() and datetime.now(UTC).timestamp() < deadline:
+            self._stop.wait(0.02)
+        self._save()
+
+    def close(self) -> None:
+        self.flush()
+        self._stop.set()
+
+
+class RouterLogTail:
+    """Tails the router's access log: ``<msec> <app> at=info method=GET path=...``."""
+
+    def __init__(self, path: Path, store: LogStore, reopen: Callable[[], None]) -> None:
+        self.path = path
+        self.store = store
+        self.reopen = reopen
+        self._offset_file = path.with_name("access.offset")
+
+    def _load(self) -> tuple[int, int]:
+        try:
+            inode, offset = self._offset_file.read_text().split()
+            return int(inode), int(offset)
+        except (OSError, ValueError):
+            return 0, 0
+
+    def run(self, stop: threading.Event) -> None:
+        inode, offset = self._load()
+        while not stop.is_set():
+            try:
+                st = self.path.stat()
+            except FileNotFoundError:
+                stop.wait(0.5)
+                continue
+            if st.st_ino != inode or st.st_size < offset:
+                inode, offset = st.st_ino, 0
+            if st.st_size > offset:
+                offset = self._read(offset)
+                self._offset_file.write_text(f"{inode} {offset}")
+            elif st.st_size > ROUTER_LOG_MAX_BYTES:
+                self._rotate()
+            stop.wait(0.25)
+
+    def _read(self, offset: int) -> int:
+        with self.path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read(8 * 2**20)
+        end = data.rfind(b"\n")
+        if end < 0:
+            return offset
+        by_app: dict[str, list[LogLine]] = {}
+        for raw in data[: end + 1].splitlines():
+            parsed = _router_line(raw.decode(errors="replace"))
+            if parsed is not None:
+                by_app.setdefault(parsed[0], []).append(parsed[1])
+        for app, lines in by_app.items():
+            try:
+                self.store.append(app, lines)
+            except OSError:
+                log.exception("cannot write the router log of %s", app)
+        return offset + end + 1
+
+    def _rotate(self) -> None:
+        """Move the consumed file aside and make nginx reopen its log (USR1)."""
+        os.replace(self.path, self.path.with_suffix(".log.1"))
+        try:
+            self.reopen()
+        except Exception:
+            log.exception("cannot make the router reopen its log")
+
+
+def _router_line(text: str) -> tuple[str, LogLine] | None:
+    msec, _, rest = text.partition(" ")
+    app, _, message = rest.partition(" ")
+    if not app or app == "-" or not message:
+        return None
+    try:
+        when = datetime.fromtimestamp(float(msec), UTC)
+    except ValueError:
+        return None
+    return app, LogLine(when, "router", "router", message)
