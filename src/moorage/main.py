@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moorage.cli import addons, apps, auth, config, container, ps, releases  # noqa: F401
+from moorage.cli import addons, apps, auth, config, container, logs, ps, releases, run  # noqa: F401
 from moorage.cli.base import cli
 
 cli.lazy.update(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +10,10 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from moorage.cli.base import app_option, cli, client, err, out
+from moorage.cli.progress import wait_release
 from moorage.client.api import Client
 from moorage.errors import BuildFailed, ImageNotPushed, InvalidParams, RuntimeFailure, Unauthorized
+from moorage.spec.manifests import AppManifest, parse_app_json, parse_heroku_yml, parse_procfile
 from moorage.spec.names import validate_process_type
 
 if TYPE_CHECKING:
@@ -148,46 +149,70 @@ def container_push(types: tuple[str, ...], app: str, context_dir: Path) -> None:
         )
 
 
-def _wait(c: Client, app: str, version: int, timeout: float = 300.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    with err.status(f"Releasing v{version}..."):
-        while time.monotonic() < deadline:
-            rel = c.release(app, str(version))
-            if rel["status"] != "pending":
-                return rel
-            time.sleep(0.5)
-    raise RuntimeFailure(
-        f"Release v{version} is still pending after {timeout:.0f}s; see `moor releases -a {app}`."
-    )
+def read_manifest(directory: Path) -> AppManifest:
+    """heroku.yml, else Procfile, plus app.json health checks, from ``directory``."""
+    manifest = AppManifest()
+    if (directory / "heroku.yml").is_file():
+        parse_heroku_yml((directory / "heroku.yml").read_text(), manifest)
+    elif (directory / "Procfile").is_file():
+        parse_procfile((directory / "Procfile").read_text(), manifest)
+    if (directory / "app.json").is_file():
+        parse_app_json((directory / "app.json").read_text(), manifest)
+    return manifest
+
+
+def _image_id(d: docker.DockerClient, registry: str, app: str, ptype: str) -> str:
+    try:
+        return str(d.images.get(f"{registry}/{app}/{ptype}:latest").id)
+    except Exception as exc:  # docker.errors.ImageNotFound, imported lazily
+        raise ImageNotPushed(
+            f"No {ptype} image for {app} here. Run `moor container:push {ptype} -a {app}` first."
+        ) from exc
+
+
+def release_updates(
+    types: list[str], images: dict[str, str], manifest: AppManifest
+) -> list[dict[str, Any]]:
+    """Formation updates: pushed images, process commands, the release phase, checks."""
+    updates: dict[str, dict[str, Any]] = {}
+    for ptype in types:
+        updates[ptype] = {"type": ptype, "docker_image": images[ptype]}
+    for ptype, command in manifest.commands.items():
+        updates.setdefault(ptype, {"type": ptype})["command"] = command
+    for ptype, path in manifest.check_paths.items():
+        updates.setdefault(ptype, {"type": ptype})["check_path"] = path
+    if manifest.release_command is not None:
+        updates.setdefault("release", {"type": "release"})["command"] = manifest.release_command
+    return list(updates.values())
 
 
 @cli.command("container:release")
 @click.argument("types", nargs=-1, required=True)
 @app_option
-def container_release(types: tuple[str, ...], app: str) -> None:
-    """Release the pushed TYPE images: a new release, rolled out behind the router."""
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Where heroku.yml / Procfile / app.json are read from.",
+)
+def container_release(types: tuple[str, ...], app: str, directory: Path) -> None:
+    """Release the pushed TYPE images: a new release, rolled out behind the router.
+
+    Process commands come from heroku.yml `run:` or the Procfile (types without an image of
+    their own run on web's); heroku.yml `release:` (or a pushed `release` image) runs as the
+    release phase before any dyno changes; app.json `healthchecks` set the readiness path.
+    """
     c = client()
     registry, d = c.info()["registry"], _docker()
-    updates = []
-    for ptype in map(validate_process_type, types):
-        try:
-            image_id = d.images.get(f"{registry}/{app}/{ptype}:latest").id
-        except Exception as exc:  # docker.errors.ImageNotFound, imported lazily
-            raise ImageNotPushed(
-                f"No {ptype} image for {app} here. "
-                f"Run `moor container:push {ptype} -a {app}` first."
-            ) from exc
-        updates.append({"type": ptype, "docker_image": image_id})
+    wanted = [validate_process_type(t) for t in types]
+    images = {t: _image_id(d, registry, app, t) for t in wanted}
+    updates = release_updates(wanted, images, read_manifest(directory))
     before = max((r["version"] for r in c.releases(app)), default=0)
     c.formation_update(app, updates)
     after = max((r["version"] for r in c.releases(app)), default=0)
     if after == before:
         out.print(f"{', '.join(types)} already released in v{before}; nothing to do.")
         return
-    rel = _wait(c, app, after)
-    if rel["status"] == "failed":
-        raise RuntimeFailure(
-            f"Release v{after} failed: {rel.get('status_reason')}. "
-            "The previous release keeps serving."
-        )
+    wait_release(c, app, after)
     out.print(f"Releasing images {', '.join(types)} to [bold]{app}[/bold]... done (v{after})")

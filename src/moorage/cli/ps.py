@@ -10,11 +10,20 @@ from moorage.cli.base import app_option, cli, client, json_option, out, print_js
 from moorage.errors import InvalidParams
 
 
+def _state(d: dict[str, Any]) -> str:
+    state = str(d["state"])
+    if state == "crashed" and d.get("oom_killed"):
+        return "crashed (out of memory, R14)"
+    if d.get("exit_code") is not None and state in ("crashed", "down"):
+        return f"{state} (exit {d['exit_code']})"
+    return state
+
+
 @cli.command("ps")
 @app_option
 @json_option
 def ps(app: str, as_json: bool) -> None:
-    """List the app's dynos."""
+    """List the app's dynos: up, starting (booting, not yet routed), crashed or down."""
     dynos = client().dynos(app)
     if as_json:
         print_json(dynos)
@@ -22,13 +31,15 @@ def ps(app: str, as_json: bool) -> None:
     rows = [
         (
             d["name"],
-            d["state"] + (f" (exit {d['exit_code']})" if d.get("exit_code") is not None else ""),
+            d.get("size", ""),
+            _state(d),
             f"v{d['release']['version']}",
-            d["created_at"],
+            d["updated_at"],
+            d.get("command") or "",
         )
         for d in dynos
     ]
-    table(["dyno", "state", "release", "since"], rows)
+    table(["dyno", "size", "state", "release", "since", "command"], rows)
 
 
 def _parse_scale(args: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -69,3 +80,61 @@ def ps_port(ptype: str, port: int, app: str) -> None:
     """Declare the port PTYPE listens on when its image ignores $PORT (e.g. `flask run`: 5000)."""
     client().formation_update(app, [{"type": ptype, "port": port}])
     out.print(f"{ptype} dynos of [bold]{app}[/bold] listen on port {port}; PORT is set to it.")
+
+
+@cli.command("ps:restart")
+@click.argument("target", required=False)
+@app_option
+def ps_restart(target: str | None, app: str) -> None:
+    """Restart all dynos, one process type (web) or one dyno (web.2), without downtime."""
+    client().restart(app, target)
+    out.print(f"Restarting {target or 'all'} dynos of [bold]{app}[/bold]... done")
+
+
+@cli.command("ps:stop")
+@click.argument("dyno")
+@app_option
+def ps_stop(dyno: str, app: str) -> None:
+    """Stop a dyno (web.1, run.3). A formation dyno is replaced by a fresh one."""
+    client().dyno_stop(app, dyno)
+    out.print(f"Stopping {dyno} of [bold]{app}[/bold]... done")
+
+
+@cli.command("ps:resize")
+@click.argument("changes", nargs=-1, required=True)
+@app_option
+@json_option
+def ps_resize(changes: tuple[str, ...], app: str, as_json: bool) -> None:
+    """Set dyno sizes: web=standard-2x worker=basic (memory and CPU limits, see `moor info`)."""
+    updates = []
+    for arg in changes:
+        ptype, sep, size = arg.partition("=")
+        if not sep or not size:
+            raise InvalidParams(f"{arg!r} is not TYPE=SIZE (e.g. web=standard-2x).")
+        updates.append({"type": ptype, "size": size})
+    result = client().formation_update(app, updates)
+    if as_json:
+        print_json(result)
+        return
+    out.print(", ".join(f"{f['type']} dynos are now {f['size']}" for f in result))
+
+
+cli.add_command(ps_resize, "ps:type")
+
+
+@cli.command("ps:check")
+@click.argument("ptype")
+@click.option("--path", "check_path", default=None, help="HTTP path that answers < 400 when ready.")
+@click.option("--tcp", is_flag=True, help="Check only that the port accepts connections.")
+@click.option("--timeout", type=click.IntRange(1, 3600), default=None, help="Boot timeout, s.")
+@app_option
+def ps_check(ptype: str, check_path: str | None, tcp: bool, timeout: int | None, app: str) -> None:
+    """Set how new PTYPE dynos prove they are ready before they get traffic."""
+    update: dict[str, Any] = {"type": ptype}
+    if tcp or check_path is not None:
+        update["check_path"] = "" if tcp else check_path
+    if timeout is not None:
+        update["boot_timeout"] = timeout
+    (f,) = client().formation_update(app, [update])
+    how = f"GET {f['check_path']}" if f.get("check_path") else "a TCP connect to $PORT"
+    out.print(f"{ptype} dynos are ready after {how}, within {f.get('boot_timeout') or 60}s.")

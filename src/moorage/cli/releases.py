@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from moorage.cli.base import app_option, cli, client, json_option, print_json, table
+from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.cli.progress import wait_release
+from moorage.errors import InvalidParams
 
 
 @cli.command("releases")
@@ -51,3 +53,31 @@ def releases_info(version: str, app: str, as_json: bool) -> None:
             ("Images", ", ".join(f"{k}={v}" for k, v in r["images"].items())),
         ],
     )
+
+
+@cli.command("releases:rollback")
+@click.argument("version", required=False)
+@app_option
+@json_option
+def releases_rollback(version: str | None, app: str, as_json: bool) -> None:
+    """Roll back to vN (default: the release before the current one).
+
+    A new release with vN's images and config; the CLI waits until it is live.
+    """
+    c = client()
+    if version is None:
+        done = [r for r in c.releases(app) if r["status"] == "succeeded"]
+        current = next((r for r in c.releases(app) if r["current"]), None)
+        older = [r for r in done if current is None or r["version"] < current["version"]]
+        if not older:
+            raise InvalidParams(f"{app} has no earlier release to roll back to.")
+        version = f"v{older[-1]['version']}"
+    rel = c.rollback(app, version)
+    rel = wait_release(c, app, rel["version"])
+    if as_json:
+        print_json(rel)
+        return
+    out.print(f"Rolling back [bold]{app}[/bold] to {version}... done, v{rel['version']}")
+
+
+cli.add_command(releases_rollback, "rollback")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -115,6 +116,46 @@ class Client:
     def addon_create(self, app: str, plan: str) -> JSON:
         result: JSON = self.request("POST", f"/apps/{_q(app)}/addons", {"plan": plan})
         return result
+
+    def rollback(self, app: str, release: str) -> JSON:
+        result: JSON = self.request("POST", f"/apps/{_q(app)}/releases", {"release": release})
+        return result
+
+    def restart(self, app: str, target: str | None = None) -> None:
+        path = f"/apps/{_q(app)}/dynos" + (f"/{_q(target)}" if target else "")
+        self.request("DELETE", path)
+
+    def dyno_stop(self, app: str, dyno: str) -> JSON:
+        result: JSON = self.request("POST", f"/apps/{_q(app)}/dynos/{_q(dyno)}/actions/stop")
+        return result
+
+    def dyno_create(self, app: str, command: str, *, attach: bool, size: str | None) -> JSON:
+        body: JSON = {"command": command, "attach": attach}
+        if size:
+            body["size"] = size
+        result: JSON = self.request("POST", f"/apps/{_q(app)}/dynos", body)
+        return result
+
+    def log_session(
+        self, app: str, *, lines: int, tail: bool, dyno: str | None, source: str | None
+    ) -> JSON:
+        body = {"lines": lines, "tail": tail, "dyno": dyno, "source": source}
+        result: JSON = self.request("POST", f"/apps/{_q(app)}/log-sessions", body)
+        return result
+
+    def stream_lines(self, url: str) -> Iterator[str]:
+        """Lines of a log session URL as they arrive (no token: the URL is the secret)."""
+        try:
+            with httpx.stream("GET", url, timeout=httpx.Timeout(10.0, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise errors.NotFound(resp.json().get("message", resp.text))
+                yield from resp.iter_lines()
+        except httpx.HTTPError as exc:
+            raise errors.ApiUnreachable(f"The log stream broke off: {exc}") from exc
+
+    def ws_url(self, path: str) -> str:
+        return self.api_url.replace("http", "ws", 1).rstrip("/") + path
 
 
 def _q(part: str) -> str:

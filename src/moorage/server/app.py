@@ -18,6 +18,7 @@ from moorage.server.routes import (
     config_vars,
     dynos,
     formation,
+    logs,
     registry_auth,
     releases,
 )
@@ -32,7 +33,8 @@ def create_app(platform: Platform) -> FastAPI:
         description="Heroku Platform API v3 shapes, served by Moorage.",
     )
     api.state.platform = platform
-    for module in (account, apps, config_vars, formation, releases, dynos, addons, registry_auth):
+    modules = (account, apps, config_vars, formation, releases, dynos, addons, logs, registry_auth)
+    for module in modules:
         api.include_router(module.router)
 
     @api.exception_handler(MoorageError)

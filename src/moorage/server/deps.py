@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Depends, Request, WebSocket
 
 from moorage.server.platform import Platform
 from moorage.server.services import auth
@@ -18,7 +18,7 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
-def token_from(request: Request) -> str | None:
+def token_from(request: Request | WebSocket) -> str | None:
     """Bearer token, or the password of Basic auth (as ``docker login`` and git send it)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -36,6 +36,12 @@ def token_from(request: Request) -> str | None:
 def get_user(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> User:
     with platform.store.session() as s:
         return auth.authenticate(s, token_from(request))
+
+
+def ws_user(ws: WebSocket, platform: Platform) -> User:
+    """The user of a WebSocket upgrade (same Authorization header as every API call)."""
+    with platform.store.session() as s:
+        return auth.authenticate(s, token_from(ws))
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]

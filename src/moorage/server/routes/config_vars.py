@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import converge
-from moorage.server.services import apps, config, releases
+from moorage.server.routes import announce, converge
+from moorage.server.services import apps, config, releases, serialize
 
 router = APIRouter()
 
@@ -32,6 +32,8 @@ def update_config(
         app = apps.get(s, user, ident)
         created = config.update(s, app, user, changes)
         out = dict(app.config)
-    if created is not None:
+        rel = serialize.release(created, created.version) if created else None
+    if rel is not None:
+        announce(platform, rel, user)
         converge(platform)
     return out

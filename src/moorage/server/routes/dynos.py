@@ -1,21 +1,191 @@
+"""Dynos: list, restart, stop, one-off runs, and the exec/attach WebSockets."""
+
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from moorage.server.deps import PlatformDep, UserDep
+from moorage.errors import InvalidParams, MoorageError, NotFound
+from moorage.server.deps import JsonBody, PlatformDep, UserDep, ws_user
+from moorage.server.platform import Platform
+from moorage.server.reconciler import Reconciler
+from moorage.server.routes import converge
 from moorage.server.services import apps, serialize
+from moorage.server.services import dynos as service
+from moorage.spec.dyno import Dyno
 
 router = APIRouter()
+DEFAULT_SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
+
+
+def _reconciler(platform: Platform) -> Reconciler:
+    if platform.reconciler is None:
+        raise NotFound("This API server runs no dynos.")
+    return platform.reconciler
+
+
+def _listing(platform: Platform, app_name: str) -> list[Dyno]:
+    return _reconciler(platform).dynos(app_name)
 
 
 @router.get("/apps/{ident}/dynos")
 def list_dynos(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        commands = {f.type: f.command or "" for f in app.formations}
-        reconciler = platform.reconciler
-        dynos = reconciler.runtime.list_dynos() if reconciler else []
-        mine = sorted((d for d in dynos if d.app == app.name), key=lambda d: (d.type, d.number))
-        return [serialize.dyno(d, app, commands.get(d.type, "")) for d in mine]
+        return [serialize.dyno(d, app) for d in _listing(platform, app.name)]
+
+
+@router.get("/apps/{ident}/dynos/{name}")
+def dyno_info(ident: str, name: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        for d in _listing(platform, app.name):
+            if f"{d.type}.{d.number}" == name or d.id == name:
+                return serialize.dyno(d, app)
+    raise NotFound(f"No dyno {name} in {ident}. See `moor ps -a {ident}`.")
+
+
+def _restart(platform: Platform, user: Any, ident: str, target: str | None) -> dict[str, Any]:
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        keys = service.restart(app, target)
+        name = app.name
+    platform.emit(name, "api", f"Restart {', '.join(keys) or 'nothing'} by user {user.email}")
+    converge(platform)
+    return {}
+
+
+@router.delete("/apps/{ident}/dynos")
+def restart_all(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    return _restart(platform, user, ident, None)
+
+
+@router.delete("/apps/{ident}/dynos/{target}")
+def restart_one(ident: str, target: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    return _restart(platform, user, ident, target)
+
+
+@router.delete("/apps/{ident}/formation/{ptype}/dynos")
+def restart_type(ident: str, ptype: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    return _restart(platform, user, ident, ptype)
+
+
+@router.post("/apps/{ident}/dynos/{name}/actions/stop")
+def stop_dyno(ident: str, name: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        dyno = _reconciler(platform).find_dyno(app.name, name)
+        out = serialize.dyno(dyno, app)
+    _reconciler(platform).stop_dyno(dyno)
+    return out
+
+
+@router.post("/apps/{ident}/dynos", status_code=201)
+def create_dyno(
+    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, Any]:
+    """A one-off dyno (``run.N``): attached (a TTY over ``attach_url``) or detached."""
+    if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+        raise InvalidParams('Send {"command": "...", "attach": true|false}.')
+    env = body.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise InvalidParams("env must be an object of string values.")
+    attach = bool(body.get("attach"))
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        spec = service.oneoff_spec(
+            s, app, body["command"], size=body.get("size"), env=env, attach=attach
+        )
+    dyno = _reconciler(platform).start_oneoff(spec)
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        out = serialize.dyno(dyno, app)
+    if attach:
+        base = platform.settings.api_url.replace("http", "ws", 1)
+        out["attach_url"] = f"{base}/apps/{app.name}/dynos/{spec.type}.{spec.number}/attach"
+    return out
+
+
+async def _deny(ws: WebSocket, exc: MoorageError) -> None:
+    try:
+        await ws.send_denial_response(JSONResponse(exc.body(), status_code=exc.status))
+    except RuntimeError:  # the server cannot answer with HTTP: close with the reason
+        await ws.close(code=1008, reason=exc.message[:120])
+
+
+def _size(ws: WebSocket) -> tuple[int | None, int | None]:
+    rows, cols = ws.query_params.get("rows", ""), ws.query_params.get("cols", "")
+    return (int(rows) if rows.isdigit() else None, int(cols) if cols.isdigit() else None)
+
+
+def _exec_command(raw: str | None) -> list[str]:
+    if not raw:
+        return DEFAULT_SHELL
+    try:
+        argv = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidParams("command must be a JSON list of strings.") from exc
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise InvalidParams("command must be a non-empty JSON list of strings.")
+    return argv
+
+
+@router.websocket("/apps/{ident}/dynos/{name}/exec")
+async def exec_ws(ws: WebSocket, ident: str, name: str) -> None:
+    """``moor ps:exec``: a command (default: a shell) inside a running dyno, as its user."""
+    from moorage.server.wsbridge import bridge
+
+    platform: Platform = ws.app.state.platform
+    rows, cols = _size(ws)
+    try:
+        user = await run_in_threadpool(ws_user, ws, platform)
+        argv = _exec_command(ws.query_params.get("command"))
+        tty = ws.query_params.get("tty", "1") != "0"
+
+        def open_session() -> Any:
+            with platform.store.session() as s:
+                app_name = apps.get(s, user, ident).name
+            reconciler = _reconciler(platform)
+            dyno = reconciler.find_dyno(app_name, name)
+            if dyno.state != "up":
+                raise NotFound(f"Dyno {name} is {dyno.state}, not up; see `moor ps -a {app_name}`.")
+            return reconciler.open_exec(dyno, argv, tty=tty, rows=rows, cols=cols)
+
+        session = await run_in_threadpool(open_session)
+    except MoorageError as exc:
+        await _deny(ws, exc)
+        return
+    await bridge(ws, session)
+
+
+@router.websocket("/apps/{ident}/dynos/{name}/attach")
+async def attach_ws(ws: WebSocket, ident: str, name: str) -> None:
+    """``moor run``: attach to a one-off created by POST /dynos, start it, remove it after."""
+    from moorage.server.wsbridge import bridge
+
+    platform: Platform = ws.app.state.platform
+    rows, cols = _size(ws)
+    try:
+        user = await run_in_threadpool(ws_user, ws, platform)
+
+        def open_session() -> tuple[Any, Dyno]:
+            with platform.store.session() as s:
+                app_name = apps.get(s, user, ident).name
+            reconciler = _reconciler(platform)
+            dyno = reconciler.find_dyno(app_name, name)
+            if not dyno.oneoff or dyno.state != "starting":
+                raise NotFound(f"{name} is not a one-off waiting to be attached.")
+            return reconciler.open_attach(dyno, tty=True, rows=rows, cols=cols), dyno
+
+        session, dyno = await run_in_threadpool(open_session)
+    except MoorageError as exc:
+        await _deny(ws, exc)
+        return
+    try:
+        await bridge(ws, session)
+    finally:
+        await run_in_threadpool(_reconciler(platform).finish_oneoff, dyno)

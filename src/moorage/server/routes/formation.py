@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import converge
+from moorage.server.routes import announce, converge
 from moorage.server.services import apps, serialize
 from moorage.server.services import formation as service
 
@@ -31,9 +31,16 @@ def _apply(
     updates = [service.parse_update(u) for u in raw]
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        service.batch_update(s, app, user, updates, platform.registry)
+        before = service.describe_scale(app)
+        created = service.batch_update(s, app, user, updates, platform.registry)
         touched = {u.type for u in updates}
         out = [serialize.formation(f) for f in app.formations if f.type in touched]
+        after, name = service.describe_scale(app), app.name
+        rel = serialize.release(created, created.version) if created else None
+    if rel is not None:
+        announce(platform, rel, user)
+    if after != before:
+        platform.emit(name, "api", f"Scaled to {after} by user {user.email}")
     converge(platform)
     return out
 

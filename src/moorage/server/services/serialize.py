@@ -71,6 +71,8 @@ def formation(f: Formation) -> dict[str, Any]:
         "dyno_size": {"id": f.size, "name": f.size},
         "command": f.command or "",
         "port": f.port,
+        "check_path": f.check_path,
+        "boot_timeout": f.boot_timeout,
         "created_at": ts(f.created_at),
         "updated_at": ts(f.updated_at),
     }
@@ -97,20 +99,25 @@ def release(r: Release, current_version: int | None) -> dict[str, Any]:
     }
 
 
-def dyno(d: Dyno, a: App, command: str) -> dict[str, Any]:
+def dyno(d: Dyno, a: App) -> dict[str, Any]:
+    """A dyno; ``name`` is ``web.1`` as Heroku shows it, ``state`` up/starting/crashed/down."""
+    formation = {f.type: f for f in a.formations}.get(d.type)
+    command = (formation.command if formation else None) or d.command
     return {
         "id": d.id,
-        "name": d.name,
+        "name": f"{d.type}.{d.number}",
         "type": d.type,
         "state": d.state,
         "app": app_ref(a),
         "release": {"version": d.release},
-        "size": "basic",
+        "size": formation.size if formation else "basic",
         "command": command,
         "created_at": d.created_at,
-        "updated_at": d.created_at,
+        "updated_at": d.started_at[:19] + "Z" if d.started_at[:4].isdigit() else d.created_at,
         "attach_url": None,
         "exit_code": d.exit_code,
+        "oom_killed": d.oom_killed,
+        "restart_count": d.restart_count,
     }
 
 

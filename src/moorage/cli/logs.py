@@ -1,0 +1,33 @@
+"""logs: the app's one ordered stream (app output, router, platform events)."""
+
+from __future__ import annotations
+
+import click
+
+from moorage.cli.base import app_option, cli, client, out
+
+
+@cli.command("logs")
+@app_option
+@click.option(
+    "-n", "--num", "lines", type=click.IntRange(0, 10_000), default=100, show_default=True
+)
+@click.option("-t", "--tail", is_flag=True, help="Keep streaming new lines.")
+@click.option("-d", "--dyno", default=None, help="Only this dyno (web.1) or process type (web).")
+@click.option(
+    "-s",
+    "--source",
+    type=click.Choice(["app", "router", "moorage"]),
+    default=None,
+    help="app: dyno output; router: requests; moorage: platform events.",
+)
+def logs(app: str, lines: int, tail: bool, dyno: str | None, source: str | None) -> None:
+    """Show the app's log: `TIMESTAMP app[web.1]: line`, router and platform lines."""
+    c = client()
+    session = c.log_session(app, lines=lines, tail=tail, dyno=dyno, source=source)
+    try:
+        for line in c.stream_lines(session["logplex_url"]):
+            if line:
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,46 @@
+"""Log sessions (Heroku's ``POST /apps/{app}/log-sessions``) and the stream they point at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.services import apps
+from moorage.server.services.logsessions import LogSession, LogSessions
+
+router = APIRouter()
+SESSIONS = LogSessions()
+
+
+@router.post("/apps/{ident}/log-sessions", status_code=201)
+def create_session(
+    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, Any]:
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        session = SESSIONS.create(app.name, body)
+    url = f"{platform.settings.api_url}/log-sessions/{session.id}"
+    return {"id": session.id, "logplex_url": url, "created_at": None, "updated_at": None}
+
+
+def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
+    if not session.tail:
+        lines = platform.logs.tail(session.app, session.lines, session.dyno, session.source)
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
+        return
+    for batch in platform.logs.follow(
+        session.app, lines=session.lines, dyno=session.dyno, source=session.source
+    ):
+        yield ("\n".join(batch) + "\n").encode() if batch else b""
+
+
+@router.get("/log-sessions/{session_id}")
+def stream(session_id: str, platform: PlatformDep) -> StreamingResponse:
+    """The log as text lines; with ``tail`` it keeps streaming until the client leaves."""
+    session = SESSIONS.take(session_id)
+    return StreamingResponse(_stream(platform, session), media_type="text/plain; charset=utf-8")

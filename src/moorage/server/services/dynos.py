@@ -1,0 +1,87 @@
+"""Dynos: restarts (a generation bump the reconciler rolls out) and one-off dyno specs."""
+
+from __future__ import annotations
+
+import shlex
+
+from sqlalchemy.orm import Session
+
+from moorage.errors import InvalidParams, NotFound
+from moorage.server.services import releases
+from moorage.server.store.models import App
+from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, SIZES, OneOffSpec
+
+ONEOFF_TYPES = ("run", "scheduler")
+
+
+def restart(app: App, target: str | None) -> list[str]:
+    """Bump the restart generation of every type, one type (``web``) or one dyno (``web.2``).
+
+    The reconciler replaces those dynos through the zero-downtime path. Returns what restarts.
+    """
+    types = {f.type: f for f in app.formations}
+    gens = {k: int(v) for k, v in (app.restarts or {}).items()}
+    if target is None:
+        keys = sorted(types)
+    elif "." in target:
+        ptype, _, number = target.partition(".")
+        if ptype not in types or not number.isdigit() or int(number) > types[ptype].quantity:
+            raise NotFound(f"No dyno {target} in {app.name}. See `moor ps -a {app.name}`.")
+        keys = [target]
+    elif target in types:
+        keys = [target]
+    else:
+        raise NotFound(
+            f"Couldn't find that process type ({target}) for {app.name}. "
+            f"It has: {', '.join(sorted(types)) or 'none'}."
+        )
+    for key in keys:
+        gens[key] = gens.get(key, 0) + 1
+    app.restarts = gens
+    return keys
+
+
+def oneoff_spec(
+    session: Session,
+    app: App,
+    command: str,
+    *,
+    ptype: str = "run",
+    size: str | None = None,
+    env: dict[str, str] | None = None,
+    attach: bool = False,
+) -> OneOffSpec:
+    """A one-off dyno ``<ptype>.N`` from the current release's web image and config."""
+    if ptype not in ONEOFF_TYPES:
+        raise InvalidParams(f"One-off dynos are of type run or scheduler, not {ptype!r}.")
+    argv = shlex.split(command) if command.strip() else []
+    if not argv:
+        raise InvalidParams("Give the command to run, e.g. `moor run -a APP -- python manage.py`.")
+    size_name = size or "basic"
+    if size_name not in SIZES:
+        raise InvalidParams(f"Unknown dyno size {size_name!r}; choose one of {', '.join(SIZES)}.")
+    rel = releases.current(session, app)
+    image = None if rel is None else rel.images.get("web") or next(iter(rel.images.values()), None)
+    if rel is None or image is None:
+        raise InvalidParams(
+            f"{app.name} has no release with an image yet. Push and release one first: "
+            f"`moor container:push web -a {app.name}`, "
+            f"then `moor container:release web -a {app.name}`."
+        )
+    app.oneoff_seq = (app.oneoff_seq or 0) + 1
+    number = app.oneoff_seq
+    spec_size = SIZES[size_name]
+    return OneOffSpec(
+        app=app.name,
+        type=ptype,
+        number=number,
+        release=rel.version,
+        image=image,
+        env={**rel.config, **(env or {}), "DYNO": f"{ptype}.{number}"},
+        command=argv,
+        memory_mb=spec_size.memory_mb,
+        cpus=spec_size.cpus,
+        pids_limit=DEFAULT_PIDS_LIMIT,
+        attach=attach,
+        tty=attach,
+    )

@@ -1,0 +1,68 @@
+"""Log sessions: a short-lived secret URL (Heroku's ``logplex_url``) that streams a log.
+
+The CLI creates one with its API token, then fetches the URL without a token, as the Heroku
+CLI does. Sessions live in memory: each is good for one fetch within five minutes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from moorage.errors import InvalidParams, NotFound
+from moorage.logs.format import SOURCES
+
+TTL_SECONDS = 300.0
+MAX_LINES = 10_000
+
+
+@dataclass(frozen=True)
+class LogSession:
+    id: str
+    app: str
+    lines: int
+    tail: bool
+    dyno: str | None
+    source: str | None
+    expires: float
+
+
+class LogSessions:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, LogSession] = {}
+
+    def create(self, app: str, body: object) -> LogSession:
+        raw = body if isinstance(body, dict) else {}
+        lines = raw.get("lines", 100)
+        if isinstance(lines, bool) or not isinstance(lines, int) or not 0 <= lines <= MAX_LINES:
+            raise InvalidParams(f"lines must be a whole number from 0 to {MAX_LINES}.")
+        source = raw.get("source") or None
+        if source is not None and source not in SOURCES:
+            raise InvalidParams(f"source must be one of {', '.join(SOURCES)}, got {source!r}.")
+        dyno = raw.get("dyno") or None
+        if dyno is not None and (not isinstance(dyno, str) or len(dyno) > 40):
+            raise InvalidParams("dyno must be a dyno name (web.1) or a process type (web).")
+        session = LogSession(
+            id=secrets.token_urlsafe(24),
+            app=app,
+            lines=lines,
+            tail=bool(raw.get("tail")),
+            dyno=dyno,
+            source=source,
+            expires=time.monotonic() + TTL_SECONDS,
+        )
+        with self._lock:
+            now = time.monotonic()
+            self._sessions = {k: v for k, v in self._sessions.items() if v.expires > now}
+            self._sessions[session.id] = session
+        return session
+
+    def take(self, session_id: str) -> LogSession:
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is None or session.expires < time.monotonic():
+            raise NotFound("This log session expired or was used; run `moor logs` again.")
+        return session
