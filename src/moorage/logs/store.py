@@ -1,0 +1,444 @@
+"""One ordered, bounded log history per app, kept on disk in rotating segment files.
+
+Layout: ``<root>/<app>/<NNNNNNNN>.log``, numbered from ``00000001`` upwards, each holding
+rendered lines (``LogLine.render()`` plus ``\\n``). The newest segment is appended to; once it
+holds ``segment_lines`` lines or ``segment_bytes`` bytes the next append starts a new one and
+the oldest segments beyond ``keep_segments`` are deleted. The previous segment is therefore
+always complete, so at least the last ``segment_lines`` lines (or ``segment_bytes`` bytes) are
+kept, and the disk used per app stays under about ``keep_segments * segment_bytes`` (a batch
+is written whole, so a segment can overshoot its limits by one batch).
+
+One process writes (appends are serialised by one lock per app); any number of readers, in
+this process or another, tail and follow the files. A follower moves to the next segment
+only once a newer one exists and the current one is read to the end, so it neither skips
+nor repeats a line; one that lags by more than ``keep_segments - 1`` whole segments resumes
+at the oldest segment still on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from moorage.errors import InvalidName
+from moorage.logs.format import LogLine, matches, parse
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, Sequence[LogLine]], None]
+"""Called as ``listener(app, lines)`` after every append."""
+
+_SUFFIX = ".log"
+_BLOCK = 1 << 16
+
+
+@dataclass
+class _Head:
+    """The segment being appended to."""
+
+    number: int
+    fd: int
+    lines: int
+    size: int
+
+
+class LogStore:
+    """Per-app log histories under ``root`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        segment_lines: int = 10_000,
+        segment_bytes: int = 32 * 2**20,
+        keep_segments: int = 2,
+    ) -> None:
+        if segment_lines < 1 or segment_bytes < 1:
+            raise ValueError("segment_lines and segment_bytes must be positive")
+        if keep_segments < 2:
+            raise ValueError("keep_segments must be at least 2 (the full one and the newest)")
+        self.root = root
+        self.segment_lines = segment_lines
+        self.segment_bytes = segment_bytes
+        self.keep_segments = keep_segments
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._heads: dict[str, _Head] = {}
+        self._listeners: list[Listener] = []
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(app, lines)`` after each append.
+
+        Listeners run on the appending thread while the app's lock is held, so they see
+        batches in order; they must return quickly and must not append to the same app.
+        An exception from a listener is logged and otherwise ignored.
+        """
+        with self._guard:
+            self._listeners = [*self._listeners, listener]
+
+    def append(self, app: str, lines: Sequence[LogLine]) -> None:
+        """Add ``lines`` to the end of ``app``'s history, in one write, then tell listeners."""
+        if not lines:
+            return
+        directory = self._app_dir(app)
+        data = "".join([line.render() + "\n" for line in lines]).encode("utf-8")
+        with self._lock(app):
+            head = self._heads.get(app)
+            if head is None:
+                head = self._open_head(directory)
+                self._heads[app] = head
+            if head.lines >= self.segment_lines or head.size >= self.segment_bytes:
+                head = self._roll(directory, head)
+                self._heads[app] = head
+            _write_all(head.fd, data)
+            head.lines += len(lines)
+            head.size += len(data)
+            for listener in self._listeners:
+                try:
+                    listener(app, lines)
+                except Exception:
+                    log.exception("log listener %r failed for app %s", listener, app)
+
+    def delete_app(self, app: str) -> None:
+        """Forget ``app``'s history (a no-op when there is none)."""
+        directory = self._app_dir(app)
+        with self._lock(app):
+            head = self._heads.pop(app, None)
+            if head is not None:
+                os.close(head.fd)
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def close(self) -> None:
+        """Close the open segment files (appending again reopens them)."""
+        with self._guard:
+            apps = list(self._heads)
+        for app in apps:
+            with self._lock(app):
+                head = self._heads.pop(app, None)
+                if head is not None:
+                    os.close(head.fd)
+
+    def _open_head(self, directory: Path) -> _Head:
+        """Continue the newest segment on disk, or start the first one."""
+        _make_dir(self.root)
+        _make_dir(directory)
+        numbers = _segments(directory)
+        if not numbers:
+            return self._create(directory, 1)
+        number = numbers[-1]
+        fd = os.open(_segment(directory, number), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        lines, size, last = _count_lines(fd)
+        if size and last != b"\n":
+            # A write was cut short (crash): end that line so the next one starts cleanly.
+            _write_all(fd, b"\n")
+            lines, size = lines + 1, size + 1
+        return _Head(number=number, fd=fd, lines=lines, size=size)
+
+    def _roll(self, directory: Path, head: _Head) -> _Head:
+        """Start the segment after ``head`` and delete the ones beyond ``keep_segments``."""
+        new = self._create(directory, head.number + 1)
+        os.close(head.fd)
+        for number in _segments(directory)[: -self.keep_segments]:
+            _segment(directory, number).unlink(missing_ok=True)
+        return new
+
+    @staticmethod
+    def _create(directory: Path, number: int) -> _Head:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        fd = os.open(_segment(directory, number), flags, 0o600)
+        return _Head(number=number, fd=fd, lines=0, size=0)
+
+    def _lock(self, app: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(app)
+            if lock is None:
+                lock = self._locks[app] = threading.Lock()
+            return lock
+
+    def _app_dir(self, app: str) -> Path:
+        if not app or app in {".", ".."} or any(c in app for c in "/\\\x00"):
+            raise InvalidName(f"Invalid app name for the log store: {app!r}")
+        return self.root / app
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def apps(self) -> list[str]:
+        """The apps that have a history, sorted."""
+        try:
+            return sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def tail(
+        self, app: str, n: int, dyno: str | None = None, source: str | None = None
+    ) -> list[str]:
+        """The last ``n`` rendered lines that pass the filters, oldest first."""
+        directory = self._app_dir(app)
+        numbers = _segments(directory)
+        if n <= 0 or not numbers:
+            return []
+        return self._tail_before(directory, numbers, None, n, dyno, source)
+
+    def _tail_before(
+        self,
+        directory: Path,
+        numbers: list[int],
+        end: int | None,
+        n: int,
+        dyno: str | None,
+        source: str | None,
+    ) -> list[str]:
+        """Like :meth:`tail`, reading backwards from byte ``end`` of the newest segment."""
+        found: list[str] = []
+        for number in reversed(numbers):
+            for raw in _lines_backwards(_segment(directory, number), end):
+                text = raw.decode("utf-8", errors="replace")
+                if _keep(text, dyno, source):
+                    found.append(text)
+                    if len(found) >= n:
+                        return found[::-1]
+            end = None
+        return found[::-1]
+
+    def follow(
+        self,
+        app: str,
+        *,
+        lines: int = 0,
+        dyno: str | None = None,
+        source: str | None = None,
+        idle: float = 1.0,
+        poll: float = 0.05,
+    ) -> Generator[list[str], None, None]:
+        """Yield the last ``lines`` matching lines (when ``lines > 0``), then new ones as
+        they arrive, in batches; yield ``[]`` after ``idle`` seconds with nothing to show.
+
+        The starting point is fixed when ``follow`` is called, not at the first ``next``.
+        Never ends by itself: the caller stops iterating (and should close the generator).
+        """
+        directory = self._app_dir(app)
+        numbers = _segments(directory)
+        cursor = _Cursor(directory, numbers[-1] if numbers else 0, 0)
+        if numbers:
+            cursor.seek_last_complete()
+            cursor.open()
+        first = None
+        if lines > 0:
+            first = self._tail_before(directory, numbers, cursor.offset, lines, dyno, source)
+        return _follow(cursor, first, dyno, source, idle, poll)
+
+
+def _follow(
+    cursor: _Cursor,
+    first: list[str] | None,
+    dyno: str | None,
+    source: str | None,
+    idle: float,
+    poll: float,
+) -> Generator[list[str], None, None]:
+    try:
+        if first is not None:
+            yield first
+        last = time.monotonic()
+        while True:
+            fresh = cursor.read()
+            if fresh is None:
+                if time.monotonic() - last >= idle:
+                    last = time.monotonic()
+                    yield []
+                time.sleep(poll)
+                continue
+            batch = [t for t in fresh if t and _keep(t, dyno, source)]
+            if batch:
+                last = time.monotonic()
+                yield batch
+    finally:
+        cursor.close()
+
+
+class _Cursor:
+    """A reading position in an app's segments: segment number and byte offset."""
+
+    def __init__(self, directory: Path, number: int, offset: int) -> None:
+        self.directory = directory
+        self.number = number
+        self.offset = offset
+        self._file: BinaryIO | None = None
+
+    def seek_last_complete(self) -> None:
+        """Move to just after the last complete line of the current segment."""
+        path = _segment(self.directory, self.number)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return
+        self.offset = _complete_end(path, size)
+
+    def read(self) -> list[str] | None:
+        """The complete lines after the cursor (possibly from newer segments); None if none."""
+        while True:
+            if self._file is None and not self.open():
+                return self._advance()
+            assert self._file is not None
+            data = self._file.read()
+            if data:
+                cut = data.rfind(b"\n") + 1
+                if cut < len(data):
+                    self._file.seek(self.offset + cut)
+                self.offset += cut
+                if cut:
+                    return data[:cut].decode("utf-8", errors="replace").split("\n")[:-1]
+            # At the end of this segment: it is final only once a newer one exists.
+            if not _segments_after(self.directory, self.number):
+                if self._recreated():
+                    continue
+                return None
+            rest = self._file.read()
+            if b"\n" in rest:
+                self._file.seek(self.offset)
+                continue
+            self._step()
+            if rest:  # a final segment ending mid-line (cut short): keep what is there
+                return [rest.decode("utf-8", errors="replace")]
+
+    def _recreated(self) -> bool:
+        """If the app was deleted and its history started again, move to its first segment."""
+        assert self._file is not None
+        if os.fstat(self._file.fileno()).st_nlink > 0:
+            return False
+        numbers = _segments(self.directory)
+        if not numbers:
+            return False
+        self.close()
+        self.number, self.offset = numbers[0], 0
+        return True
+
+    def open(self) -> bool:
+        """Open the current segment at the offset; False if it is not there."""
+        try:
+            self._file = open(_segment(self.directory, self.number), "rb")
+        except FileNotFoundError:
+            return False
+        self._file.seek(self.offset)
+        return True
+
+    def _advance(self) -> list[str] | None:
+        """The current segment is gone or not there yet: go to the next existing one."""
+        if _segments_after(self.directory, self.number):
+            self._step()
+            return self.read()
+        return None
+
+    def _step(self) -> None:
+        later = _segments_after(self.directory, self.number)
+        self.close()
+        self.number, self.offset = later[0], 0
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _keep(text: str, dyno: str | None, source: str | None) -> bool:
+    if dyno is None and source is None:
+        return True
+    line = parse(text)
+    return line is not None and matches(line, dyno, source)
+
+
+def _segment(directory: Path, number: int) -> Path:
+    return directory / f"{number:08d}{_SUFFIX}"
+
+
+def _segments(directory: Path) -> list[int]:
+    """The segment numbers present in ``directory``, ascending."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    numbers = [int(name[:-4]) for name in names if name.endswith(_SUFFIX) and name[:-4].isdigit()]
+    return sorted(numbers)
+
+
+def _segments_after(directory: Path, number: int) -> list[int]:
+    return [n for n in _segments(directory) if n > number]
+
+
+def _make_dir(path: Path) -> None:
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _count_lines(fd: int) -> tuple[int, int, bytes]:
+    """Lines, size and last byte of the file behind ``fd`` (read from the start)."""
+    lines = size = 0
+    last = b""
+    offset = 0
+    while block := os.pread(fd, 1 << 20, offset):
+        lines += block.count(b"\n")
+        size += len(block)
+        offset += len(block)
+        last = block[-1:]
+    return lines, size, last
+
+
+def _complete_end(path: Path, size: int) -> int:
+    """The offset just after the last ``\\n`` in the first ``size`` bytes of ``path``."""
+    with open(path, "rb") as f:
+        pos = size
+        while pos > 0:
+            start = max(0, pos - _BLOCK)
+            f.seek(start)
+            block = f.read(pos - start)
+            found = block.rfind(b"\n")
+            if found >= 0:
+                return start + found + 1
+            pos = start
+    return 0
+
+
+def _lines_backwards(path: Path, end: int | None = None) -> Iterator[bytes]:
+    """The complete, non-empty lines of ``path`` before byte ``end``, newest first.
+
+    Bytes after the last ``\\n`` (a line still being written) are left out.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        pos = f.seek(0, os.SEEK_END) if end is None else end
+        rest = b""
+        partial = True
+        while pos > 0:
+            start = max(0, pos - _BLOCK)
+            f.seek(start)
+            parts = (f.read(pos - start) + rest).split(b"\n")
+            pos = start
+            if partial:
+                if len(parts) == 1:
+                    rest = b""
+                    continue
+                parts.pop()
+                partial = False
+            rest = parts[0]
+            yield from (p for p in reversed(parts[1:]) if p)
+        if not partial and rest:
+            yield rest
