@@ -195,7 +195,7 @@ def test_scale_out_and_in_behind_the_router(platform: LivePlatform, actors: str)
         if [d["state"] for d in dynos] == ["up", "up"]:
             break
         time.sleep(0.5)
-    assert [d["name"] for d in dynos] == [f"{actors}.web.1", f"{actors}.web.2"]
+    assert [d["name"] for d in dynos] == ["web.1", "web.2"]
 
     def backends() -> int:
         conf = (platform.data / "router" / "nginx.conf").read_text()
@@ -213,7 +213,7 @@ def test_scale_out_and_in_behind_the_router(platform: LivePlatform, actors: str)
     deadline = time.monotonic() + 60
     while len(platform.json("ps", "-a", actors)) != 1 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert [d["name"] for d in platform.json("ps", "-a", actors)] == [f"{actors}.web.1"]
+    assert [d["name"] for d in platform.json("ps", "-a", actors)] == ["web.1"]
 
 
 def test_credentials_file_is_private(platform: LivePlatform) -> None:

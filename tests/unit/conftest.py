@@ -24,7 +24,9 @@ def settings(tmp_path: Path) -> Settings:
 def platform(settings: Settings, tmp_path: Path) -> Platform:
     store = prepare_store(settings)
     ensure_signing_key(tmp_path / "k.pem", tmp_path / "c.pem")
-    p = Platform(settings, store, TokenIssuer(tmp_path / "k.pem"), FakeRegistry(), {}, open_logs(settings))  # type: ignore[arg-type]
+    p = Platform(
+        settings, store, TokenIssuer(tmp_path / "k.pem"), FakeRegistry(), {}, open_logs(settings)
+    )  # type: ignore[arg-type]
     return p
 
 

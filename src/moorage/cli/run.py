@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from urllib.parse import urlencode
 
@@ -35,7 +36,7 @@ def run(command: tuple[str, ...], app: str, size: str | None) -> None:
     from moorage.client.terminal import run_terminal
 
     c = client()
-    dyno = c.dyno_create(app, " ".join(command), attach=True, size=size)
+    dyno = c.dyno_create(app, shlex.join(command), attach=True, size=size)
     out.print(
         f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno['name']}", style="dim"
     )
@@ -49,7 +50,7 @@ def run(command: tuple[str, ...], app: str, size: str | None) -> None:
 @click.option("-s", "--size", default=None, help="Dyno size of the one-off (default basic).")
 def run_detached(command: tuple[str, ...], app: str, size: str | None) -> None:
     """Run COMMAND in a one-off dyno in the background; its output goes to `moor logs`."""
-    dyno = client().dyno_create(app, " ".join(command), attach=False, size=size)
+    dyno = client().dyno_create(app, shlex.join(command), attach=False, size=size)
     out.print(
         f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno['name']}\n"
         f"Use `moor logs -a {app} --dyno {dyno['name']}` to view the output."

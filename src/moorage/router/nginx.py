@@ -60,7 +60,7 @@ def render(routes: list[Route], *, port: int, root: Path) -> str:
         "  proxy_connect_timeout 5s;",
         "  proxy_read_timeout 30s;",
         f"  server {{ listen {port} default_server; server_name _;",
-        "    set $moorage_app -;",
+        "    set $moorage_app -; set $moorage_at at=info;",
         "    error_page 404 /404.html;",
         "    location / { return 404; }",
         f"    location = /404.html {{ internal; root {pages}; }} }}",

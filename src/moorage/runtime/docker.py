@@ -281,6 +281,8 @@ class DockerRuntime:
         return _http_ok(dyno.ip, dyno.port, path)
 
     def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
+        if not dyno.port:  # workers have no check: a crash is the engine's to restart
+            return None
         deadline = time.monotonic() + timeout
         check = f"answer GET {path}" if path else f"bind port {dyno.port}"
         while time.monotonic() < deadline:
@@ -320,6 +322,10 @@ class DockerRuntime:
             c.remove(force=True)
         except docker.errors.NotFound:
             return
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "already in progress" in str(exc):
+                return  # another stop of the same dyno is removing it
+            raise RuntimeFailure(f"Cannot stop dyno {dyno_id[:12]}: {exc}") from exc
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot stop dyno {dyno_id[:12]}: {exc}") from exc
 

@@ -65,21 +65,25 @@ class DynoLogPump:
         self.runtime = runtime
         self.store = store
         self._cursor_file = state_dir / "cursors.json"
-        self._cursors: dict[str, int] = self._load()
+        # container id -> (timestamp key, how many lines carried that timestamp): the parts
+        # of a line over 16 KB share the first part's timestamp
+        self._cursors: dict[str, tuple[int, int]] = self._load()
         self._followers: dict[str, threading.Thread] = {}
         self._done: set[str] = set()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, str, LogLine, int]] = queue.Queue(maxsize=50_000)
+        self._queue: queue.Queue[tuple[str, str, LogLine, tuple[int, int]]] = queue.Queue(
+            maxsize=50_000
+        )
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, daemon=True, name="log-writer")
         self._writer.start()
 
-    def _load(self) -> dict[str, int]:
+    def _load(self) -> dict[str, tuple[int, int]]:
         try:
             raw = json.loads(self._cursor_file.read_text())
-        except (OSError, ValueError):
+            return {str(k): (int(v[0]), int(v[1])) for k, v in raw.items()}
+        except (OSError, ValueError, TypeError, IndexError, AttributeError):
             return {}
-        return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
     def _save(self) -> None:
         with self._lock:
@@ -115,16 +119,18 @@ class DynoLogPump:
     def _follow(self, d: Dyno) -> None:
         process = f"{d.type}.{d.number}"
         with self._lock:
-            after = self._cursors.get(d.id, 0)
+            done = self._cursors.get(d.id, (0, 0))
+        last, run = 0, 0
         try:
-            for ts, raw in self.runtime.log_stream(d.id, since=max(after / 1e9 - 1, 0)):
+            for ts, raw in self.runtime.log_stream(d.id, since=max(done[0] / 1e9 - 1, 0)):
                 seconds, key = parse_docker_time(ts)
-                if key <= after:
-                    continue
-                after = key
+                last, run = key, (run + 1 if key == last else 1)
+                if (key, run) <= done:
+                    continue  # stored before a restart of moor server
                 when = datetime.fromtimestamp(seconds, UTC)
                 for message in split_message(raw):
-                    self._queue.put((d.id, d.app, LogLine(when, "app", process, message), key))
+                    line = LogLine(when, "app", process, message)
+                    self._queue.put((d.id, d.app, line, (key, run)))
         except Exception as exc:
             log.info("log stream of %s ended: %s", d.name, exc)
         with self._lock:
@@ -149,12 +155,12 @@ class DynoLogPump:
                 self._save()
                 last_save = now
 
-    def _write(self, batch: list[tuple[str, str, LogLine, int]]) -> None:
+    def _write(self, batch: list[tuple[str, str, LogLine, tuple[int, int]]]) -> None:
         by_app: dict[str, list[LogLine]] = {}
         for cid, app, line, key in batch:
             by_app.setdefault(app, []).append(line)
             with self._lock:
-                self._cursors[cid] = max(key, self._cursors.get(cid, 0))
+                self._cursors[cid] = max(key, self._cursors.get(cid, (0, 0)))
         for app, lines in by_app.items():
             try:
                 self.store.append(app, lines)

@@ -220,9 +220,9 @@ class Reconciler:
                 self._rollouts.submit(self._rollout_safely, plan, want)
                 continue
             self._settle(plan, want)
-        self._publish()
         for observe in self.observers:
             observe(observed)
+        self._publish()
         self._reap_oneoffs(observed)
 
     def _plan(self, app: str, want: Desired, dynos: list[Dyno]) -> Plan:
