@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from moorage.cli import addons, apps, auth, config, container, logs, ps, releases, run  # noqa: F401
+from moorage.cli import (  # noqa: F401
+    addons,
+    apps,
+    auth,
+    config,
+    container,
+    logs,
+    ps,
+    releases,
+    run,
+    schedules,
+)
 from moorage.cli.base import cli
 
 cli.lazy.update(

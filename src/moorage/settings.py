@@ -28,6 +28,7 @@ class Settings:
     postgres_port: int
     reconcile_interval: float
     boot_timeout: float
+    drain_ca_file: str | None = None  # extra CA for syslog+tls:// and https:// drains
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -45,6 +46,7 @@ class Settings:
             postgres_port=int(e.get("MOORAGE_POSTGRES_PORT", "7432")),
             reconcile_interval=float(e.get("MOORAGE_RECONCILE_INTERVAL", "2")),
             boot_timeout=float(e.get("MOORAGE_BOOT_TIMEOUT", "60")),
+            drain_ca_file=e.get("MOORAGE_DRAIN_CA_FILE") or None,
         )
 
     @property

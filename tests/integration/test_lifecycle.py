@@ -263,3 +263,64 @@ def test_api_streams_tail(platform: LivePlatform, tiny: str) -> None:
         for line in lines:
             if marker in line:
                 break
+
+
+def test_drains_forward_syslog_and_a_dead_drain_blocks_nothing(
+    platform: LivePlatform, tiny: str
+) -> None:
+    import socket
+    import threading
+
+    received = bytearray()
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                received.extend(chunk)
+
+    threading.Thread(target=accept, daemon=True).start()
+    platform.moor("drains:add", f"syslog+tcp://127.0.0.1:{port}", "-a", tiny)
+    platform.moor("drains:add", "syslog+tcp://127.0.0.1:1", "-a", tiny)
+    marker = os.urandom(4).hex()
+    try:
+        assert platform.get(tiny, f"/?drain={marker}").status_code == 200
+        _eventually(lambda: marker.encode() in received)
+        frame = bytes(received)
+        assert re.match(rb"\d+ <\d+>1 \S+ \S+ " + tiny.encode(), frame), frame[:200]
+        rows = {r["url"]: r for r in platform.json("drains", "-a", tiny)}
+        dead = rows["syslog+tcp://127.0.0.1:1"]["moorage_stats"]
+        assert dead["errors"] > 0 and "refused" in (dead["last_error"] or "").lower()
+        assert rows[f"syslog+tcp://127.0.0.1:{port}"]["moorage_stats"]["sent"] > 0
+        bad = platform.moor("drains:add", "ftp://example", "-a", tiny, check=False)
+        assert bad.returncode == 2 and "syslog+tls://" in bad.stderr
+    finally:
+        platform.moor("drains:remove", f"syslog+tcp://127.0.0.1:{port}", "-a", tiny)
+        platform.moor("drains:remove", "syslog+tcp://127.0.0.1:1", "-a", tiny)
+        server.close()
+    assert platform.json("drains", "-a", tiny) == []
+
+
+def test_schedule_runs_one_offs_and_forbids_overlap(platform: LivePlatform, tiny: str) -> None:
+    platform.moor(
+        "schedules:add", "* * * * * */2", "-a", tiny, "--", "sh", "-c", "echo tick-$DYNO; sleep 3"
+    )
+    (row,) = platform.json("schedules", "-a", tiny)
+    assert row["command"] == "sh -c 'echo tick-$DYNO; sleep 3'"
+    try:
+
+        def ran() -> bool:
+            lines = _logs(platform, tiny)
+            ticks = [x for x in lines if re.search(r"app\[scheduler\.\d+\]: tick-scheduler", x)]
+            skipped = [x for x in lines if "concurrency policy forbid" in x]
+            exited = [
+                x for x in lines if re.search(r"scheduler\.\d+\]: Process exited with status 0", x)
+            ]
+            return len(ticks) >= 2 and bool(skipped) and bool(exited)
+
+        _eventually(ran, 40)
+    finally:
+        platform.moor("schedules:remove", row["id"][:8], "-a", tiny)
+    assert platform.json("schedules", "-a", tiny) == []

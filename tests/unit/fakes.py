@@ -78,7 +78,7 @@ class FakeRuntime:
 
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:
         self.oneoffs.append(spec)
-        return Dyno(
+        self.dynos[spec.name] = dyno = Dyno(
             id=f"o{next(self._ids)}",
             app=spec.app,
             type=spec.type,
@@ -91,6 +91,7 @@ class FakeRuntime:
             created_at="now",
             oneoff=True,
         )
+        return dyno
 
     def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
         spec = self.oneoffs[-1]

@@ -16,11 +16,13 @@ from moorage.server.routes import (
     addons,
     apps,
     config_vars,
+    drains,
     dynos,
     formation,
     logs,
     registry_auth,
     releases,
+    schedules,
 )
 
 log = logging.getLogger("moorage.server")
@@ -33,7 +35,19 @@ def create_app(platform: Platform) -> FastAPI:
         description="Heroku Platform API v3 shapes, served by Moorage.",
     )
     api.state.platform = platform
-    modules = (account, apps, config_vars, formation, releases, dynos, addons, logs, registry_auth)
+    modules = (
+        account,
+        apps,
+        config_vars,
+        formation,
+        releases,
+        dynos,
+        addons,
+        logs,
+        drains,
+        schedules,
+        registry_auth,
+    )
     for module in modules:
         api.include_router(module.router)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.provider import PostgresProvider
+from moorage.logs.drains import DrainManager
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
 from moorage.registry.process import RegistryProcess
@@ -18,6 +19,8 @@ from moorage.router.nginx import NginxRouter
 from moorage.runtime.docker import DockerRuntime
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
 from moorage.server.reconciler import Reconciler
+from moorage.server.scheduler import Scheduler
+from moorage.server.services import drains as drain_service
 from moorage.server.store.db import Store, upgrade
 from moorage.settings import Settings
 
@@ -35,6 +38,13 @@ class Platform:
     reconciler: Reconciler | None = None
     components: list[RegistryProcess | Cluster] = field(default_factory=list)
     background: list[Callable[[threading.Event], None]] = field(default_factory=list)
+    drains: DrainManager | None = None
+
+    def sync_drains(self) -> None:
+        """Start and stop drain forwarders to match the store."""
+        if self.drains is not None:
+            with self.store.session() as s:
+                self.drains.sync(drain_service.all_drains(s))
 
     def emit(self, app: str, process: str, message: str) -> None:
         """A platform line in ``app``'s log stream (``moorage[api]: Scaled to web@3``)."""
@@ -81,6 +91,9 @@ def build(settings: Settings) -> Platform:
     tail = RouterLogTail(router.root / "access.log", logs, router.reopen_logs)
     platform.reconciler = reconciler
     platform.components = [registry_proc, cluster]
+    platform.drains = DrainManager(settings.domain, ca_file=settings.drain_ca_file)
+    logs.add_listener(platform.drains.offer)
+    platform.sync_drains()
 
     def watch_events(stop: threading.Event) -> None:
         runtime.watch(reconciler.on_event, stop)
@@ -88,7 +101,8 @@ def build(settings: Settings) -> Platform:
     def supervisor(stop: threading.Event) -> None:
         supervise(platform, stop)
 
-    platform.background = [reconciler.loop, supervisor, watch_events, tail.run]
+    scheduler = Scheduler(store, reconciler, platform.emit)
+    platform.background = [reconciler.loop, supervisor, watch_events, tail.run, scheduler.loop]
     return platform
 
 

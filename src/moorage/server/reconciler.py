@@ -39,6 +39,7 @@ from moorage.server.store.db import Store
 from moorage.server.store.models import App, Release
 from moorage.settings import Settings
 from moorage.spec.dyno import (
+    DEFAULT_BOOT_TIMEOUT,
     DEFAULT_PIDS_LIMIT,
     SIZES,
     Dyno,
@@ -81,7 +82,9 @@ class Desired:
     phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
 
 
-def desired_for(app: App, rel: Release | None, want: Desired) -> None:
+def desired_for(
+    app: App, rel: Release | None, want: Desired, boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+) -> None:
     """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out)."""
     want.apps.add(app.name)
     if any(f.type == "web" for f in app.formations) or rel is None:
@@ -121,7 +124,7 @@ def desired_for(app: App, rel: Release | None, want: Desired) -> None:
                 pids_limit=DEFAULT_PIDS_LIMIT,
                 generation=restarts.get(f.type, 0) + restarts.get(f"{f.type}.{n}", 0),
                 check_path=f.check_path if f.type == "web" else None,
-                boot_timeout=float(f.boot_timeout or 0) or 60.0,
+                boot_timeout=float(f.boot_timeout or 0) or boot_timeout,
             )
             want.specs[spec.name] = spec
 
@@ -179,7 +182,8 @@ class Reconciler:
         want = Desired()
         with self.store.session() as s:
             for app in app_service.all_apps(s):
-                desired_for(app, release_service.current(s, app), want)
+                current = release_service.current(s, app)
+                desired_for(app, current, want, self.settings.boot_timeout)
         return want
 
     # -- what the API reads ------------------------------------------------------------------

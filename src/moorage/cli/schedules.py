@@ -1,0 +1,121 @@
+"""schedules, schedules:add, schedules:remove; drains, drains:add, drains:remove."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+
+
+@cli.command("schedules")
+@app_option
+@json_option
+def schedules(app: str, as_json: bool) -> None:
+    """List the app's scheduled jobs, their last run and next run (UTC)."""
+    rows = client().request("GET", f"/apps/{app}/schedules")
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        ["id", "schedule", "command", "size", "last run", "status", "next run"],
+        [
+            (
+                r["id"][:8],
+                r["schedule"],
+                r["command"],
+                r["size"],
+                r["last_run_at"] or "-",
+                r["last_status"] or "-",
+                r["next_run_at"],
+            )
+            for r in rows
+        ],
+    )
+
+
+@cli.command("schedules:add", context_settings={"ignore_unknown_options": True})
+@click.argument("schedule")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@app_option
+@click.option("-s", "--size", default="basic", show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.Choice(["forbid", "allow"]),
+    default="forbid",
+    show_default=True,
+    help="forbid: skip a run while the previous one is still going.",
+)
+@json_option
+def schedules_add(
+    schedule: str, command: tuple[str, ...], app: str, size: str, concurrency: str, as_json: bool
+) -> None:
+    """Run COMMAND on a cron SCHEDULE (UTC), e.g. "*/5 * * * *", as one-off dynos."""
+    body = {
+        "schedule": schedule,
+        "command": shlex.join(command),
+        "size": size,
+        "concurrency": concurrency,
+    }
+    row = client().request("POST", f"/apps/{app}/schedules", body)
+    if as_json:
+        print_json(row)
+        return
+    out.print(
+        f"Scheduled `{row['command']}` at {row['schedule']} (id {row['id'][:8]}); "
+        f"next run {row['next_run_at']}."
+    )
+
+
+@cli.command("schedules:remove")
+@click.argument("schedule_id")
+@app_option
+def schedules_remove(schedule_id: str, app: str) -> None:
+    """Remove a schedule by the id `moor schedules` shows."""
+    row = client().request("DELETE", f"/apps/{app}/schedules/{schedule_id}")
+    out.print(f"Removed schedule {row['id'][:8]} ({row['schedule']} `{row['command']}`).")
+
+
+@cli.command("drains")
+@app_option
+@json_option
+def drains(app: str, as_json: bool) -> None:
+    """List the app's log drains with lines sent and dropped."""
+    rows = client().request("GET", f"/apps/{app}/log-drains")
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        ["url", "token", "sent", "dropped", "last error"],
+        [
+            (
+                r["url"],
+                r["token"],
+                (r.get("moorage_stats") or {}).get("sent", 0),
+                (r.get("moorage_stats") or {}).get("dropped", 0),
+                (r.get("moorage_stats") or {}).get("last_error") or "-",
+            )
+            for r in rows
+        ],
+    )
+
+
+@cli.command("drains:add")
+@click.argument("url")
+@app_option
+def drains_add(url: str, app: str) -> None:
+    """Forward the app's log to URL: syslog+tls://HOST:PORT, syslog+tcp://... or https://..."""
+    row = client().request("POST", f"/apps/{app}/log-drains", {"url": url})
+    out.print(f"Successfully added drain {row['url']} (token {row['token']}).")
+
+
+@cli.command("drains:remove")
+@click.argument("url_or_token")
+@app_option
+def drains_remove(url_or_token: str, app: str) -> None:
+    """Stop forwarding to a drain (by URL or token)."""
+    from urllib.parse import quote
+
+    row = client().request("DELETE", f"/apps/{app}/log-drains/{quote(url_or_token, safe='')}")
+    out.print(f"Successfully removed drain {row['url']}.")
