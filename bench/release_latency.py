@@ -486,6 +486,11 @@ def main() -> int:
     ap.add_argument(
         "--timeout", type=float, default=180.0, help="seconds allowed per step (default 180)"
     )
+    ap.add_argument(
+        "--check-path",
+        default=None,
+        help="readiness check path for web (`moor ps:check web --path`); default: TCP bind",
+    )
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -522,6 +527,8 @@ def main() -> int:
     load_start = load()
     try:
         base_id, database_url, first = setup(b)
+        if args.check_path:
+            moor("ps:check", "web", "--path", args.check_path, "-a", b.app, quiet=False)
         print(f"First release answered through the router after {first:.2f} s", flush=True)
         runs: list[Run] = []
         for n in range(1, args.runs + 1):

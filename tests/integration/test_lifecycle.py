@@ -324,3 +324,32 @@ def test_schedule_runs_one_offs_and_forbids_overlap(platform: LivePlatform, tiny
     finally:
         platform.moor("schedules:remove", row["id"][:8], "-a", tiny)
     assert platform.json("schedules", "-a", tiny) == []
+
+
+def test_procfile_worker_runs_on_web_image_and_resize_sets_limits(
+    platform: LivePlatform, tiny: str, tmp_path: Path
+) -> None:
+    import docker
+
+    where = _app_dir(
+        tmp_path,
+        "procfile",
+        Procfile="worker: sh -c 'echo worker-$DYNO; exec sleep 600'\n",
+    )
+    (where / "Dockerfile").write_text((where / "Dockerfile").read_text().replace("v1", "v4"))
+    _deploy(platform, tiny, where)
+    platform.moor("ps:scale", "worker=1", "-a", tiny)
+    _eventually(lambda: any("app[worker.1]: worker-worker.1" in x for x in _logs(platform, tiny)))
+    platform.moor("ps:resize", "worker=standard-2x", "-a", tiny)
+
+    def limits() -> tuple[int, int] | None:
+        for c in docker.from_env().containers.list(
+            filters={"label": [f"moorage.app={tiny}", "moorage.type=worker"]}
+        ):
+            hc = c.attrs["HostConfig"]
+            return hc["Memory"], hc["NanoCpus"]
+        return None
+
+    _eventually(lambda: limits() == (1024 * 2**20, 2 * 10**9), 60)
+    assert "standard-2x" in platform.moor("ps", "-a", tiny).stdout
+    platform.moor("ps:scale", "worker=0", "-a", tiny)
