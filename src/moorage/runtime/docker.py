@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -186,65 +187,65 @@ class DockerRuntime:
             "init": True,
         }
 
+    def _container_args(
+        self, spec: DynoSpec | OneOffSpec, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """What every dyno container gets: name, app network, user, env, labels, limits."""
+        return {
+            "name": spec.name,
+            "hostname": f"{spec.type}.{spec.number}",
+            "environment": spec.env,
+            "labels": labels,
+            "network": self._ensure_network(spec.app),
+            "user": self._user(spec.image),
+            **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit),
+        }
+
+    @staticmethod
+    @contextmanager
+    def _starting(name: str) -> Iterator[None]:
+        try:
+            yield
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(f"Dyno {name} already exists.") from exc
+            raise RuntimeFailure(f"Cannot start dyno {name}: {exc.explanation}") from exc
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot start dyno {name}: {exc}") from exc
+
     def start(self, spec: DynoSpec) -> Dyno:
-        network = self._ensure_network(spec.app)
         labels = self._labels(spec.app, spec.type, spec.number, spec.release)
         labels[f"{LABEL}.fingerprint"] = spec.fingerprint()
         labels[f"{LABEL}.port"] = str(spec.port or "")
-        try:
+        with self._starting(spec.name):
             c = self.client.containers.run(
                 spec.image,
                 command=spec.command,
-                name=spec.name,
-                hostname=f"{spec.type}.{spec.number}",
-                environment=spec.env,
-                labels=labels,
-                network=network,
-                user=self._user(spec.image),
                 detach=True,
                 extra_hosts=spec.extra_hosts or None,
                 # the engine restarts crashed dynos itself (100 ms doubling to 1 min, reset
                 # after 10 s up), so crash recovery needs no control plane
                 restart_policy={"Name": "always"},
-                **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit),
+                **self._container_args(spec, labels),
             )
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                raise Conflict(f"Dyno {spec.name} already exists.") from exc
-            raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc.explanation}") from exc
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc}") from exc
-        c.reload()
+            c.reload()
         return self._to_dyno(c)
 
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:
-        network = self._ensure_network(spec.app)
         labels = self._labels(spec.app, spec.type, spec.number, spec.release)
         labels[f"{LABEL}.oneoff"] = "1"
         labels[f"{LABEL}.attached"] = "1" if spec.attach else "0"
-        try:
+        with self._starting(spec.name):
             c = self.client.containers.create(
                 spec.image,
                 command=spec.command or None,
-                name=spec.name,
-                hostname=f"{spec.type}.{spec.number}",
-                environment=spec.env,
-                labels=labels,
-                network=network,
-                user=self._user(spec.image),
                 stdin_open=spec.attach,
                 tty=spec.tty and spec.attach,
-                **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit),
+                **self._container_args(spec, labels),
             )
             if not spec.attach:
                 c.start()
             c.reload()
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                raise Conflict(f"Dyno {spec.name} already exists.") from exc
-            raise RuntimeFailure(f"Cannot start {spec.name}: {exc.explanation}") from exc
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"Cannot start {spec.name}: {exc}") from exc
         return self._to_dyno(c)
 
     def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
