@@ -68,8 +68,9 @@ class DockerRuntime:
     # -- observation ------------------------------------------------------------------------
     def _containers(self, **labels: str) -> list[Container]:
         try:
+            # a dyno removed between the listing and its inspection is simply gone
             found: list[Container] = self.client.containers.list(
-                all=True, filters=self._filters(**labels)
+                all=True, filters=self._filters(**labels), ignore_removed=True
             )
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Docker Engine failed to list containers: {exc}") from exc
