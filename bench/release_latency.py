@@ -480,6 +480,18 @@ def report(runs: list[Run], first: float) -> str:
 
 
 # -- main -------------------------------------------------------------------------------------
+def connect() -> tuple[Any, Client, dict[str, Any], docker.DockerClient]:
+    """Credentials of `moor login`, an API client, the platform's info, Docker Engine."""
+    creds = load_credentials()
+    if not creds.token:
+        raise BenchError("no API token: run `moor login` first")
+    api = Client(creds, timeout=30.0)
+    info = api.info()
+    d = docker.from_env(timeout=300)
+    d.ping()
+    return creds, api, info, d
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="measured releases (default 3)")
@@ -500,13 +512,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        creds = load_credentials()
-        if not creds.token:
-            raise BenchError("no API token: run `moor login` first")
-        api = Client(creds, timeout=30.0)
-        info = api.info()
-        d = docker.from_env(timeout=300)
-        d.ping()
+        creds, api, info, d = connect()
     except Exception as exc:
         print(f"setup error: {exc}", file=sys.stderr)
         return 1

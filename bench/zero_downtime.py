@@ -40,15 +40,13 @@ from release_latency import (
     Bench,
     BenchError,
     cleanup,
+    connect,
     load,
     moor,
     new_image,
     setup,
     table,
 )
-
-from moorage.client.api import Client
-from moorage.client.credentials import load as load_credentials
 
 
 @dataclass
@@ -194,12 +192,7 @@ def main() -> int:
         print("setup error: wrk is not installed (./bin/test installs it)", file=sys.stderr)
         return 1
     try:
-        creds = load_credentials()
-        if not creds.token:
-            raise BenchError("no API token: run `moor login` first")
-        api = Client(creds, timeout=30.0)
-        info = api.info()
-        d = docker.from_env(timeout=300)
+        creds, api, info, d = connect()
     except Exception as exc:
         print(f"setup error: {exc}", file=sys.stderr)
         return 1

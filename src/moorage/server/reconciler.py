@@ -358,11 +358,9 @@ class Reconciler:
             self._stop(new, grace=1)
             self.emit(spec.app, process, f"Error R10 (Boot timeout or crash) -> {reason}")
             return reason
-        self._ready.add((new.id, new.started_at))
-        fresh = next((d for d in self.runtime.list_dynos() if d.id == new.id), new)
-        self._ready.add((fresh.id, fresh.started_at))
+        self._ready.add((new.id, new.started_at))  # start() already inspected it: ip, start time
         self.emit(spec.app, process, "State changed from starting to up")
-        return fresh
+        return new
 
     def _release_phase(self, app: str, version: int, phase: Phase) -> str | None:
         spec = OneOffSpec(
