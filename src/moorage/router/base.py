@@ -9,5 +9,5 @@ from moorage.spec.dyno import Route
 
 class Router(Protocol):
     def apply(self, routes: list[Route]) -> bool:
-        """Serve exactly ``routes`` (reload gracefully); False when nothing changed."""
+        """Serve exactly ``routes`` without dropping a connection; False when nothing changed."""
         ...

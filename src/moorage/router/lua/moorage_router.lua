@@ -1,0 +1,129 @@
+-- Moorage's routing tables inside nginx: host name -> app, app -> web dyno addresses.
+--
+-- The platform replaces the whole table through the control socket (PUT /routes) or, when
+-- nginx (re)starts, from the file it keeps next to nginx.conf. A deploy therefore never
+-- reloads nginx: a reload makes the old workers close every keep-alive client connection
+-- after its current response, and a client that sends its next request at that moment gets
+-- a reset. Table format, one entry per line:
+--   host <host name> <app>
+--   app <app> [<ip>:<port> ...]      (no address: the app has no web dyno up, H10)
+local balancer = require "ngx.balancer"
+
+local _M = {}
+local routes = ngx.shared.moorage_routes
+local turn = {} -- per worker: the last dyno index each app got
+
+local function parse(text)
+  local hosts, apps = {}, {}
+  for line in text:gmatch("[^\n]+") do
+    local kind, name, rest = line:match("^(%a+) (%S+) ?(.*)$")
+    if kind == "host" and rest ~= "" then
+      hosts[name] = rest
+    elseif kind == "app" then
+      apps[name] = rest
+    elseif kind ~= nil or line:match("%S") then
+      return nil, nil, "bad routes line: " .. line
+    end
+  end
+  return hosts, apps, nil
+end
+
+-- Replace the tables with `text`; every key changes atomically, stale keys go last.
+function _M.replace(text)
+  local hosts, apps, err = parse(text)
+  if err then
+    return err
+  end
+  for app, backends in pairs(apps) do
+    local ok, set_err = routes:set("a:" .. app, backends)
+    if not ok then
+      return "app " .. app .. ": " .. set_err
+    end
+  end
+  for host, app in pairs(hosts) do
+    local ok, set_err = routes:set("h:" .. host, app)
+    if not ok then
+      return "host " .. host .. ": " .. set_err
+    end
+  end
+  for _, key in ipairs(routes:get_keys(0)) do
+    local kind, name = key:sub(1, 1), key:sub(3)
+    if (kind == "h" and not hosts[name]) or (kind == "a" and not apps[name]) then
+      routes:delete(key)
+    end
+  end
+  return nil
+end
+
+-- init_by_lua: load the table the platform saved last.
+function _M.load(path)
+  local file = io.open(path, "r")
+  if not file then
+    return
+  end
+  local text = file:read("*a")
+  file:close()
+  local err = _M.replace(text)
+  if err then
+    ngx.log(ngx.ERR, "moorage router: ", path, ": ", err)
+  end
+end
+
+-- content_by_lua on the control socket: PUT /routes with the whole table as the body.
+function _M.serve_replace()
+  if ngx.req.get_method() ~= "PUT" then
+    ngx.status = 405
+    return ngx.say("use PUT")
+  end
+  ngx.req.read_body()
+  local err = _M.replace(ngx.req.get_body_data() or "")
+  if err then
+    ngx.status = 400
+    return ngx.say(err)
+  end
+  ngx.say("ok")
+end
+
+-- access_by_lua: which app the host belongs to, and its dynos; 404 or H10 otherwise.
+function _M.route()
+  local app = routes:get("h:" .. ngx.var.host)
+  if not app then
+    return ngx.exit(404)
+  end
+  ngx.var.moorage_app = app
+  local backends = routes:get("a:" .. app)
+  local peers = {}
+  for addr in (backends or ""):gmatch("%S+") do
+    local ip, port = addr:match("^(.+):(%d+)$")
+    peers[#peers + 1] = { ip, tonumber(port) }
+  end
+  if #peers == 0 then
+    ngx.var.moorage_at = 'at=error code=H10 desc="App crashed"'
+    return ngx.exit(503)
+  end
+  ngx.ctx.app, ngx.ctx.peers = app, peers
+end
+
+-- balancer_by_lua: round robin over the app's dynos; a failed try moves to the next dyno.
+function _M.balance()
+  local ctx = ngx.ctx
+  local peers = ctx.peers
+  local i = ctx.index
+  if i == nil then
+    i = (turn[ctx.app] or 0) % #peers + 1
+    turn[ctx.app] = i
+    if #peers > 1 then
+      balancer.set_more_tries(math.min(#peers, 3) - 1)
+    end
+  else
+    i = i % #peers + 1
+  end
+  ctx.index = i
+  local ok, err = balancer.set_current_peer(peers[i][1], peers[i][2])
+  if not ok then
+    ngx.log(ngx.ERR, "moorage router: ", err)
+    return ngx.exit(502)
+  end
+end
+
+return _M

@@ -1,0 +1,115 @@
+"""The nginx router on its own: routing table changes reach nginx without a reload."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from moorage.router.nginx import NginxRouter
+from moorage.spec.dyno import Route
+
+pytestmark = pytest.mark.integration
+
+
+class _Named(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = self.server.server_name.encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def backends() -> Iterator[list[str]]:
+    servers = []
+    for name in ("one", "two"):
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Named)
+        srv.server_name = name
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+    yield [f"127.0.0.1:{s.server_address[1]}" for s in servers]
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def router() -> Iterator[NginxRouter]:
+    root = Path(tempfile.mkdtemp(prefix="moorage-router-"))
+    root.chmod(0o755)  # nginx workers run as nobody and read the error pages from here
+    r = NginxRouter(root, _free_port())
+    yield r
+    r.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _workers(master: int) -> set[int]:
+    return {
+        int(p)
+        for p in os.listdir("/proc")
+        if p.isdigit() and Path(f"/proc/{p}/stat").read_text().split()[3] == str(master)
+    }
+
+
+def test_hosts_backends_h10_and_404(router: NginxRouter, backends: list[str]) -> None:
+    router.apply([Route("a", ("a.test",), tuple(backends)), Route("idle", ("idle.test",), ())])
+    url = f"http://127.0.0.1:{router.port}/"
+    seen = {httpx.get(url, headers={"Host": "a.test"}).text for _ in range(6)}
+    assert seen == {"one", "two"}
+    idle = httpx.get(url, headers={"Host": "idle.test"})
+    assert idle.status_code == 503 and "Application error" in idle.text
+    unknown = httpx.get(url, headers={"Host": "nobody.test"})
+    assert unknown.status_code == 404
+
+
+def test_a_deploy_keeps_nginx_and_client_connections(
+    router: NginxRouter, backends: list[str]
+) -> None:
+    router.apply([Route("a", ("a.test",), (backends[0],))])
+    master = router._pid()
+    assert master is not None
+    workers = _workers(master)
+    url = f"http://127.0.0.1:{router.port}/"
+    with httpx.Client(headers={"Host": "a.test"}) as client:
+        assert client.get(url).text == "one"
+        assert router.apply([Route("a", ("a.test",), (backends[1],))])
+        assert client.get(url).text == "two"  # the same keep-alive connection
+        assert client.get(url).extensions["network_stream"] is not None
+    assert router._pid() == master and _workers(master) == workers
+    assert not router.apply([Route("a", ("a.test",), (backends[1],))])
+
+
+def test_a_restarted_nginx_serves_the_saved_table(
+    router: NginxRouter, backends: list[str]
+) -> None:
+    router.apply([Route("a", ("a.test",), (backends[1],))])
+    router.stop()
+    for _ in range(50):
+        if not router.running():
+            break
+        threading.Event().wait(0.1)
+    fresh = NginxRouter(router.root, router.port)  # as after a `moor server` restart
+    fresh.reload()  # starts nginx
+    resp = httpx.get(f"http://127.0.0.1:{router.port}/", headers={"Host": "a.test"})
+    assert resp.text == "two"
