@@ -43,7 +43,10 @@ PACKAGES = (
     "python3-pip",
     "python3-venv",
     "python-is-python3",
+    "postgresql-client",  # psql and pg_dump in every dyno, as on Heroku's stacks (pg:psql)
+    "redis-tools",
 )
+PACKAGES_LABEL = "org.moorage.stack.packages"
 IMAGE_CHANGES = (
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV LANG=C.UTF-8",
@@ -51,6 +54,7 @@ IMAGE_CHANGES = (
     f"ENV PIP_CERT={IMAGE_CA_BUNDLE}",
     f"ENV REQUESTS_CA_BUNDLE={IMAGE_CA_BUNDLE}",
     'CMD ["python3"]',
+    f'LABEL {PACKAGES_LABEL}="{",".join(PACKAGES)}"',
 )
 CHROOT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -102,6 +106,9 @@ def build_stack(
     started = time.monotonic()
     old_id = _image_id(client, STACK_IMAGE)
     built = False
+    if old_id is not None and _packages(client, old_id) != ",".join(PACKAGES):
+        log(f"stack: {STACK_IMAGE} lacks packages this version installs; rebuilding it")
+        force = True
     if old_id is None or force:
         _check_prerequisites()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +140,15 @@ def _docker_failure(action: str, exc: Exception) -> RuntimeFailure:
         f"Docker Engine failed to {action}: {exc}. "
         "Check that dockerd is running and that this user may use its socket."
     )
+
+
+def _packages(client: docker.DockerClient, image_id: str) -> str:
+    """The package list a stack image was built with (empty for stacks before the label)."""
+    try:
+        labels = client.images.get(image_id).attrs.get("Config", {}).get("Labels") or {}
+    except docker.errors.DockerException as exc:
+        raise _docker_failure("inspect the stack image", exc) from exc
+    return str(labels.get(PACKAGES_LABEL, ""))
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
