@@ -28,7 +28,7 @@ apt_ensure() {
 
 system_packages() {
   apt_ensure docker.io nginx postgresql docker-registry debootstrap python3-venv \
-    ca-certificates curl iptables libnss-myhostname libnginx-mod-http-lua "$@"
+    ca-certificates curl iptables libnss-myhostname libnginx-mod-http-lua redis-server "$@"
 }
 
 venv_ensure() {
