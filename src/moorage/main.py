@@ -9,6 +9,7 @@ from moorage.cli import (  # noqa: F401
     config,
     container,
     logs,
+    pg,
     ps,
     releases,
     run,

@@ -29,6 +29,8 @@ class Settings:
     reconcile_interval: float
     boot_timeout: float
     drain_ca_file: str | None = None  # extra CA for syslog+tls:// and https:// drains
+    redis_ports: range = range(7600, 7700)  # one port per redis add-on
+    backup_dir: Path | None = None  # pg backups; default <data_dir>/backups
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,7 +49,13 @@ class Settings:
             reconcile_interval=float(e.get("MOORAGE_RECONCILE_INTERVAL", "2")),
             boot_timeout=float(e.get("MOORAGE_BOOT_TIMEOUT", "60")),
             drain_ca_file=e.get("MOORAGE_DRAIN_CA_FILE") or None,
+            redis_ports=_port_range(e.get("MOORAGE_REDIS_PORTS", "7600-7699")),
+            backup_dir=Path(e["MOORAGE_BACKUP_DIR"]) if e.get("MOORAGE_BACKUP_DIR") else None,
         )
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def api_url(self) -> str:
@@ -64,3 +72,13 @@ class Settings:
     def web_url(self, app: str) -> str:
         port = "" if self.router_port == 80 else f":{self.router_port}"
         return f"http://{self.app_host(app)}{port}/"
+
+
+def _port_range(text: str) -> range:
+    """``"7600-7699"`` -> range(7600, 7700)."""
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"MOORAGE_REDIS_PORTS={text!r} is not a range like 7600-7699") from None
+    return range(first, last + 1)

@@ -146,6 +146,7 @@ def _teardown(p: LivePlatform) -> None:
     for pidfile, sig in (
         (p.data / "router" / "nginx.pid", signal.SIGQUIT),
         (p.data / "registry" / "registry.pid", signal.SIGTERM),
+        *((pid, signal.SIGTERM) for pid in sorted((p.data / "redis").glob("*/redis.pid"))),
     ):
         pid = _pid(pidfile)
         if pid:
@@ -191,6 +192,7 @@ def platform() -> Iterator[LivePlatform]:
         pytest.fail("integration tests need root and a running Docker Engine: run ./bin/test")
     data = Path(tempfile.mkdtemp(prefix="moorage-it-"))
     base = 17000 + (os.getpid() % 500) * 4
+    redis_base = 20000 + (os.getpid() % 500) * 10
     instance = f"it{os.getpid()}"
     env = {
         **os.environ,
@@ -200,6 +202,7 @@ def platform() -> Iterator[LivePlatform]:
         "MOORAGE_ROUTER_PORT": str(base + 1),
         "MOORAGE_REGISTRY_PORT": str(base + 2),
         "MOORAGE_POSTGRES_PORT": str(base + 3),
+        "MOORAGE_REDIS_PORTS": f"{redis_base}-{redis_base + 9}",
         "MOORAGE_RECONCILE_INTERVAL": "1",
         "MOORAGE_BOOT_TIMEOUT": "30",
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),

@@ -149,3 +149,39 @@ class FakeRouter:
         self.applied += 1
         self.routes = routes
         return True
+
+
+class FakeProvider:
+    """An add-on provider that keeps its resources in a dict (the Provider contract)."""
+
+    def __init__(self, service: str = "postgresql", attachment: str = "DATABASE") -> None:
+        self.service = service
+        self.attachment = attachment
+        self.resources: dict[str, list[str]] = {}  # resource -> valid URLs
+        self.started: list[list[str]] = []
+
+    def _url(self, resource: str) -> str:
+        n = sum(len(v) for v in self.resources.values())
+        return f"{self.service}://u{n}:pw{n}@db.test:1/{resource}"
+
+    def provision(self, resource: str) -> str:
+        url = self._url(resource)
+        self.resources[resource] = [url]
+        return url
+
+    def deprovision(self, resource: str) -> None:
+        self.resources.pop(resource, None)
+
+    def rotate(self, resource: str, current_url: str) -> str:
+        url = self._url(resource)
+        self.resources[resource].append(url)
+        return url
+
+    def retire(self, resource: str, keep_url: str) -> None:
+        self.resources[resource] = [keep_url]
+
+    def info(self, resource: str) -> dict[str, str]:
+        return {"Status": "Available", "Resource": resource}
+
+    def ensure_running(self, resources: list[str]) -> None:
+        self.started.append(list(resources))

@@ -1,34 +1,65 @@
-"""addons, addons:create."""
+"""addons, addons:create, addons:info, addons:attach, addons:detach, addons:destroy."""
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
 
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.errors import InvalidParams
+
+
+def q(part: str) -> str:
+    return quote(part, safe="")
+
+
+def addon_path(app: str, addon: str) -> str:
+    return f"/apps/{q(app)}/addons/{q(addon)}"
+
+
+def releases_note(made: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r['app']['name']} v{r['version']}" for r in made) or "no release"
 
 
 @cli.command("addons")
 @app_option
 @json_option
 def addons_list(app: str, as_json: bool) -> None:
-    """List the app's add-ons."""
+    """List the add-ons attached to the app (its own and others')."""
     addons = client().addons(app)
     if as_json:
         print_json(addons)
         return
-    table(
-        ["name", "plan", "config vars"],
-        [(a["name"], a["plan"]["name"], ", ".join(a["config_vars"])) for a in addons],
-    )
+    if not addons:
+        out.print(f"{app} has no add-ons. Add one with `moor addons:create postgresql -a {app}`.")
+        return
+    rows = []
+    for a in addons:
+        atts = a.get("moorage", {}).get("attachments", [])
+        here = ", ".join(f"{x['config_var']}" for x in atts if x["app"] == app)
+        elsewhere = ", ".join(f"{x['app']}::{x['name']}" for x in atts if x["app"] != app)
+        rows.append((a["name"], a["plan"]["name"], a["app"]["name"], here, elsewhere or "-"))
+    table(["name", "plan", "owner", "config vars", "also attached to"], rows)
 
 
 @cli.command("addons:create")
 @click.argument("plan")
 @app_option
+@click.option("--as", "as_name", default=None, help="Attachment name: sets NAME_URL.")
+@click.option("--name", default=None, help="The add-on's name (default: generated).")
 @json_option
-def addons_create(plan: str, app: str, as_json: bool) -> None:
-    """Provision an add-on (postgresql) and attach it to the app."""
-    addon = client().addon_create(app, plan)
+def addons_create(
+    plan: str, app: str, as_name: str | None, name: str | None, as_json: bool
+) -> None:
+    """Provision an add-on (postgresql, redis) and attach it to the app."""
+    body: dict[str, Any] = {"plan": plan}
+    if as_name:
+        body["attachment"] = {"name": as_name}
+    if name:
+        body["name"] = name
+    addon = client().request("POST", f"/apps/{q(app)}/addons", body)
     if as_json:
         print_json(addon)
         return
@@ -36,3 +67,76 @@ def addons_create(plan: str, app: str, as_json: bool) -> None:
         f"Creating [bold]{addon['name']}[/bold] on {app}... done; "
         f"{', '.join(addon['config_vars'])} set (new release)."
     )
+
+
+@cli.command("addons:info")
+@click.argument("addon")
+@app_option
+@json_option
+def addons_info(addon: str, app: str, as_json: bool) -> None:
+    """An add-on's plan, owner, attachments and what its server reports."""
+    c = client()
+    info = c.request("GET", addon_path(app, addon))
+    facts = c.request("GET", addon_path(app, addon) + "/facts")
+    if as_json:
+        print_json({**info, "facts": facts})
+        return
+    atts = info.get("moorage", {}).get("attachments", [])
+    rows = [
+        ("Name", info["name"]),
+        ("Plan", info["plan"]["name"]),
+        ("Owner", info["app"]["name"]),
+        ("Attachments", ", ".join(f"{a['app']}::{a['config_var']}" for a in atts)),
+        ("Created", info["created_at"]),
+        *facts.items(),
+    ]
+    for key, value in rows:
+        out.print(f"[bold]{key + ':':<14}[/bold] {value}")
+
+
+@cli.command("addons:attach")
+@click.argument("addon")
+@app_option
+@click.option("--as", "as_name", default=None, help="Attachment name: sets NAME_URL.")
+@json_option
+def addons_attach(addon: str, app: str, as_name: str | None, as_json: bool) -> None:
+    """Attach an existing add-on to another app (sets its URL there, a new release)."""
+    body = {"addon": addon, "app": app, **({"name": as_name} if as_name else {})}
+    att = client().request("POST", "/addon-attachments", body)
+    if as_json:
+        print_json(att)
+        return
+    out.print(f"Attaching [bold]{addon}[/bold] to {app} as {att['name']}_URL... done")
+
+
+@cli.command("addons:detach")
+@click.argument("addon")
+@app_option
+@json_option
+def addons_detach(addon: str, app: str, as_json: bool) -> None:
+    """Remove an add-on's config var from an app that does not own it (a new release)."""
+    att = client().request("DELETE", f"/apps/{q(app)}/addon-attachments/{q(addon)}")
+    if as_json:
+        print_json(att)
+        return
+    out.print(f"Detaching {att['name']} ({att['addon']['name']}) from {app}... done")
+
+
+@cli.command("addons:destroy")
+@click.argument("addon")
+@app_option
+@click.option("--confirm", default=None, help="The app name again, to confirm.")
+@click.option("--force", is_flag=True, help="Destroy it even while other apps use it.")
+@json_option
+def addons_destroy(addon: str, app: str, confirm: str | None, force: bool, as_json: bool) -> None:
+    """Destroy an add-on and its data; refused while attached to other apps unless --force."""
+    if confirm != app:
+        raise InvalidParams(
+            f"This destroys {addon} and all its data. Confirm with --confirm {app}."
+        )
+    suffix = "?force=true" if force else ""
+    info = client().request("DELETE", addon_path(app, addon) + suffix)
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"Destroying [bold]{info['name']}[/bold] on {app}... done")

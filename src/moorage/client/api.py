@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -38,14 +39,55 @@ class Client:
         self.token = creds.token
         self._http = httpx.Client(base_url=creds.api_url, headers=headers, timeout=timeout)
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, *, slow: bool = False) -> Any:
+        """One API call; ``slow`` waits as long as the server works (a restore)."""
+        kwargs: dict[str, Any] = {"timeout": None} if slow else {}
         try:
-            resp = self._http.request(method, path, json=body)
+            resp = self._http.request(method, path, json=body, **kwargs)
         except httpx.HTTPError as exc:
-            raise errors.ApiUnreachable(
-                f"Cannot reach the Moorage API at {self.api_url} ({exc.__class__.__name__}). "
-                "Is `moor server` running?"
-            ) from exc
+            raise self._unreachable(exc) from exc
+        return self._answer(resp)
+
+    def _unreachable(self, exc: httpx.HTTPError) -> errors.ApiUnreachable:
+        return errors.ApiUnreachable(
+            f"Cannot reach the Moorage API at {self.api_url} ({exc.__class__.__name__}). "
+            "Is `moor server` running?"
+        )
+
+    def download(self, path: str, dest: Path) -> int:
+        """Stream a GET answer into ``dest`` (written to a .partial file, then renamed)."""
+        partial = dest.with_name(dest.name + ".partial")
+        try:
+            with self._http.stream("GET", path, timeout=None) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._answer(resp)
+                size = 0
+                with partial.open("wb") as fh:
+                    for chunk in resp.iter_bytes(1 << 20):
+                        fh.write(chunk)
+                        size += len(chunk)
+        except httpx.HTTPError as exc:
+            partial.unlink(missing_ok=True)
+            raise self._unreachable(exc) from exc
+        partial.replace(dest)
+        return size
+
+    def upload(self, path: str, source: Path, params: dict[str, str]) -> Any:
+        """PUT the bytes of ``source`` as the request body (a dump to restore)."""
+
+        def chunks() -> Iterator[bytes]:
+            with source.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    yield chunk
+
+        try:
+            resp = self._http.put(path, content=chunks(), params=params, timeout=None)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        return self._answer(resp)
+
+    def _answer(self, resp: httpx.Response) -> Any:
         if resp.status_code >= 400:
             try:
                 data = resp.json()

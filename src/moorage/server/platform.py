@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.provider import PostgresProvider
+from moorage.addons.redis.provider import RedisProvider
 from moorage.logs.drains import DrainManager
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
@@ -17,6 +18,7 @@ from moorage.registry.process import RegistryProcess
 from moorage.registry.tokens import TokenIssuer
 from moorage.router.nginx import NginxRouter
 from moorage.runtime.docker import DockerRuntime
+from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
 from moorage.server.reconciler import Reconciler
 from moorage.server.scheduler import Scheduler
@@ -36,6 +38,7 @@ class Platform:
     providers: dict[str, Provider]
     logs: LogStore
     reconciler: Reconciler | None = None
+    keeper: AddonKeeper | None = None
     components: list[RegistryProcess | Cluster] = field(default_factory=list)
     background: list[Callable[[threading.Event], None]] = field(default_factory=list)
     drains: DrainManager | None = None
@@ -78,8 +81,13 @@ def build(settings: Settings) -> Platform:
     cluster = Cluster(
         settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]
     )
-    cluster.ensure_running()
-    providers: dict[str, Provider] = {"postgresql": PostgresProvider(cluster, gateway)}
+    cluster.refresh()
+    providers: dict[str, Provider] = {
+        "postgresql": PostgresProvider(cluster, gateway),
+        "redis": RedisProvider(
+            settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
+        ),
+    }
     router = NginxRouter(settings.data_dir / "router", settings.router_port)
     router.root.mkdir(parents=True, exist_ok=True)
     logs = open_logs(settings)
@@ -102,7 +110,16 @@ def build(settings: Settings) -> Platform:
         supervise(platform, stop)
 
     scheduler = Scheduler(store, reconciler, platform.emit)
-    platform.background = [reconciler.loop, supervisor, watch_events, tail.run, scheduler.loop]
+    keeper = AddonKeeper(store, providers, reconciler, platform.emit, settings.backups)
+    platform.keeper = keeper
+    platform.background = [
+        reconciler.loop,
+        supervisor,
+        watch_events,
+        tail.run,
+        scheduler.loop,
+        keeper.loop,
+    ]
     return platform
 
 

@@ -198,6 +198,15 @@ class Reconciler:
             out.append(d)
         return sorted(out, key=lambda d: (d.type, d.number))
 
+    def settled(self, app: str, version: int) -> bool:
+        """No rollout of ``app`` under way and every formation dyno on ``version`` or later."""
+        with self._lock:
+            if app in self._busy:
+                return False
+        return all(
+            d.release >= version for d in self.runtime.list_dynos() if d.app == app and not d.oneoff
+        )
+
     def find_dyno(self, app: str, name: str) -> Dyno:
         for d in self.runtime.list_dynos():
             if d.app == app and f"{d.type}.{d.number}" == name:

@@ -88,9 +88,9 @@ class Cluster:
         hba = (
             "local all postgres trust\n"
             "host all postgres 0.0.0.0/0 reject\n"
-            "host sameuser all 127.0.0.1/32 scram-sha-256\n"
-            "host sameuser all 172.16.0.0/12 scram-sha-256\n"
-            "host sameuser all 192.168.0.0/16 scram-sha-256\n"
+            "host samerole all 127.0.0.1/32 scram-sha-256\n"
+            "host samerole all 172.16.0.0/12 scram-sha-256\n"
+            "host samerole all 192.168.0.0/16 scram-sha-256\n"
         )
         (self.data / "pg_hba.conf").write_text(hba)
         for f in ("moorage.conf", "pg_hba.conf"):
@@ -126,6 +126,13 @@ class Cluster:
             "start",
         )
         return True
+
+    def refresh(self) -> None:
+        """Start the cluster, or give a running one our current settings and pg_hba."""
+        if not self.ensure_running():
+            self.init()
+            with self.connect() as conn:
+                conn.execute("SELECT pg_reload_conf()")
 
     def stop(self) -> None:
         self._run(

@@ -43,7 +43,7 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, An
     with platform.store.session() as s:
         app = service.get(s, user, ident)
         out = serialize.app(app, platform.settings)
-        addons.destroy_all(app, platform.providers)
+        addons.destroy_all(s, app, user, platform.providers)
         service.delete(s, app)
     platform.registry.delete_app(out["name"])
     converge(platform, wait=True)

@@ -179,7 +179,8 @@ async def attach_ws(ws: WebSocket, ident: str, name: str) -> None:
             dyno = reconciler.find_dyno(app_name, name)
             if not dyno.oneoff or dyno.state != "starting":
                 raise NotFound(f"{name} is not a one-off waiting to be attached.")
-            return reconciler.open_attach(dyno, tty=True, rows=rows, cols=cols), dyno
+            tty = ws.query_params.get("tty", "1") != "0"
+            return reconciler.open_attach(dyno, tty=tty, rows=rows, cols=cols), dyno
 
         session, dyno = await run_in_threadpool(open_session)
     except MoorageError as exc:

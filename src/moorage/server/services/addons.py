@@ -1,17 +1,26 @@
-"""Add-ons: provision through a provider, set its config vars, make a release."""
+"""Add-ons: provision through a provider, attach its URL to apps, rotate, destroy.
+
+Every change to an app's config var makes a release for that app, so the reconciler rolls
+its dynos with the new URL the zero-downtime way.
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Callable
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from moorage.addons.base import Provider
-from moorage.errors import Conflict, InvalidParams
+from moorage.errors import Conflict, InvalidParams, NotFound
 from moorage.server.services import releases
-from moorage.server.store.models import Addon, App, Release, User
+from moorage.server.store.models import Addon, AddonAttachment, App, Release, User
 
-ALIASES = {"heroku-postgresql": "postgresql", "postgres": "postgresql"}
+ALIASES = {"heroku-postgresql": "postgresql", "postgres": "postgresql", "heroku-redis": "redis"}
+ATTACHMENT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
+ADDON_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,58}$")
 
 
 def resolve_service(plan: str, providers: dict[str, Provider]) -> Provider:
@@ -24,36 +33,204 @@ def resolve_service(plan: str, providers: dict[str, Provider]) -> Provider:
     return providers[service]
 
 
-def create(
-    session: Session, app: App, user: User, plan: str, providers: dict[str, Provider]
-) -> tuple[Addon, Release]:
-    provider = resolve_service(plan, providers)
-    if any(a.service == provider.service for a in app.addons):
-        raise Conflict(
-            f"{app.name} already has a {provider.service} add-on; its {provider.config_var} is set."
+def attachment_name(raw: str | None, default: str) -> str:
+    """``--as backup_db`` -> ``BACKUP_DB`` (the config var is ``BACKUP_DB_URL``)."""
+    name = (raw or default).upper().removesuffix("_URL")
+    if not ATTACHMENT_RE.fullmatch(name):
+        raise InvalidParams(
+            f"{raw!r} is not a valid attachment name: use letters, digits and underscores, "
+            "starting with a letter (the config var becomes NAME_URL)."
         )
+    return name
+
+
+def get(session: Session, user: User, ident: str) -> Addon:
+    """The add-on named or identified by ``ident`` if ``user`` owns its app, else NotFound."""
+    addon = session.scalar(select(Addon).where(or_(Addon.name == ident, Addon.id == ident)))
+    if addon is None or addon.app.owner_id != user.id:
+        raise NotFound(f"Couldn't find that add-on: {ident}. See `moor addons -a APP`.")
+    return addon
+
+
+def on_app(session: Session, app: App, ident: str) -> Addon:
+    """An add-on attached to ``app`` by add-on name, id or attachment name (``DATABASE``)."""
+    for att in attachments_of(session, app):
+        if ident in (att.addon.name, att.addon.id, att.name, att.config_var):
+            return att.addon
+    raise NotFound(f"{app.name} has no add-on {ident}. See `moor addons -a {app.name}`.")
+
+
+def attachments_of(session: Session, app: App) -> list[AddonAttachment]:
+    return list(
+        session.scalars(
+            select(AddonAttachment)
+            .where(AddonAttachment.app_id == app.id)
+            .order_by(AddonAttachment.created_at, AddonAttachment.name)
+        )
+    )
+
+
+def _set_var(
+    session: Session, app: App, user: User, key: str, value: str | None, description: str
+) -> Release:
+    config = dict(app.config)
+    if value is None:
+        config.pop(key, None)
+    else:
+        config[key] = value
+    app.config = config
+    session.flush()
+    return releases.create(session, app, user, description)
+
+
+def create(
+    session: Session,
+    app: App,
+    user: User,
+    plan: str,
+    providers: dict[str, Provider],
+    *,
+    as_name: str | None = None,
+    name: str | None = None,
+) -> tuple[Addon, Release]:
+    """Provision an add-on owned by ``app`` and attach it as ``<as_name>_URL``."""
+    provider = resolve_service(plan, providers)
+    att_name = attachment_name(as_name, provider.attachment)
+    _check_free(session, app, att_name)
     suffix = secrets.token_hex(4)
+    if name is not None:
+        if not ADDON_NAME_RE.fullmatch(name):
+            raise InvalidParams(
+                f"{name!r} is not a valid add-on name: 3-59 lowercase letters, digits, dashes."
+            )
+        if session.scalar(select(Addon).where(Addon.name == name)) is not None:
+            raise Conflict(f"An add-on named {name} already exists; pick another --name.")
     resource = f"{app.name.replace('-', '_')}_{suffix}"
-    config = provider.provision(resource)
+    url = provider.provision(resource)
     addon = Addon(
         app_id=app.id,
-        name=f"{provider.service}-{app.name}-{suffix}",
+        name=name or f"{provider.service}-{app.name}-{suffix}",
         service=provider.service,
         plan=f"{provider.service}:basic",
         resource=resource,
-        config=config,
+        url=url,
     )
     app.addons.append(addon)
-    app.config = {**app.config, **config}
     session.flush()
-    release = releases.create(
-        session, app, user, f"Attach {provider.config_var.removesuffix('_URL')} ({addon.name})"
+    session.add(AddonAttachment(addon_id=addon.id, app_id=app.id, name=att_name))
+    release = _set_var(
+        session, app, user, f"{att_name}_URL", url, f"Attach {att_name} ({addon.name})"
     )
     return addon, release
 
 
-def destroy_all(app: App, providers: dict[str, Provider]) -> None:
-    """Deprovision every add-on of an app that is being deleted."""
-    for addon in app.addons:
-        if addon.service in providers:
-            providers[addon.service].deprovision(addon.resource)
+def _check_free(session: Session, app: App, att_name: str) -> None:
+    for att in attachments_of(session, app):
+        if att.name == att_name:
+            raise Conflict(
+                f"{app.name} already has {att_name}_URL from {att.addon.name}; "
+                "attach under another name with --as NAME."
+            )
+
+
+def attach(
+    session: Session, addon: Addon, app: App, user: User, as_name: str | None, default: str
+) -> tuple[AddonAttachment, Release]:
+    """Put ``addon``'s URL into ``app``'s config as ``<as_name>_URL`` (a new release)."""
+    att_name = attachment_name(as_name, default)
+    if any(a.app_id == app.id for a in addon.attachments):
+        raise Conflict(f"{addon.name} is already attached to {app.name}.")
+    _check_free(session, app, att_name)
+    att = AddonAttachment(addon_id=addon.id, app_id=app.id, name=att_name)
+    session.add(att)
+    session.flush()
+    release = _set_var(
+        session, app, user, att.config_var, addon.url, f"Attach {att_name} ({addon.name})"
+    )
+    return att, release
+
+
+def detach(session: Session, addon: Addon, app: App, user: User) -> Release:
+    """Remove ``addon``'s config var from ``app`` (not its owner: destroy it instead)."""
+    if addon.app_id == app.id:
+        raise Conflict(
+            f"{app.name} owns {addon.name}; remove it with "
+            f"`moor addons:destroy {addon.name} -a {app.name} --confirm {app.name}`."
+        )
+    att = next((a for a in addon.attachments if a.app_id == app.id), None)
+    if att is None:
+        raise NotFound(f"{addon.name} is not attached to {app.name}.")
+    var = att.config_var
+    addon.attachments.remove(att)  # delete-orphan removes the row
+    session.flush()
+    return _set_var(session, app, user, var, None, f"Detach {att.name} ({addon.name})")
+
+
+def destroy(
+    session: Session, addon: Addon, user: User, providers: dict[str, Provider], *, force: bool
+) -> list[Release]:
+    """Deprovision ``addon`` and remove its config vars; refused while others use it."""
+    others = sorted({a.app.name for a in addon.attachments if a.app_id != addon.app_id})
+    if others and not force:
+        raise Conflict(
+            f"{addon.name} is attached to {', '.join(others)} too; detach it there first "
+            f"(`moor addons:detach {addon.name} -a APP`) or destroy it with --force."
+        )
+    made = []
+    for att in list(addon.attachments):
+        var, app = att.config_var, att.app
+        addon.attachments.remove(att)
+        session.flush()
+        made.append(_set_var(session, app, user, var, None, f"Detach {att.name} ({addon.name})"))
+    if addon.service in providers:
+        providers[addon.service].deprovision(addon.resource)
+    session.delete(addon)
+    session.flush()
+    return made
+
+
+def destroy_all(session: Session, app: App, user: User, providers: dict[str, Provider]) -> None:
+    """Deprovision the add-ons ``app`` owns (it is being deleted), detaching them elsewhere."""
+    for addon in list(app.addons):
+        destroy(session, addon, user, providers, force=True)
+
+
+def rotate(
+    session: Session, addon: Addon, user: User, providers: dict[str, Provider]
+) -> list[Release]:
+    """New credentials in every attached app (releases); the old ones retire later."""
+    provider = providers[addon.service]
+    old = addon.url
+    addon.url = provider.rotate(addon.resource, old)
+    addon.retiring = sorted({*addon.retiring, old} - {addon.url})
+    return [
+        _set_var(
+            session,
+            att.app,
+            user,
+            att.config_var,
+            addon.url,
+            f"Update {att.name} by {addon.service} (credentials rotated)",
+        )
+        for att in addon.attachments
+    ]
+
+
+def finish_rotations(
+    session: Session, providers: dict[str, Provider], settled: Callable[[App], bool]
+) -> list[str]:
+    """Retire old credentials of add-ons whose attached apps all run the new URL.
+
+    ``settled(app)`` says whether the app's current release is live with no older dyno left.
+    Returns the names of the add-ons whose old credentials were retired.
+    """
+    done = []
+    for addon in session.scalars(select(Addon)):
+        if not addon.retiring or addon.service not in providers:
+            continue
+        current = all(att.app.config.get(att.config_var) == addon.url for att in addon.attachments)
+        if current and all(settled(att.app) for att in addon.attachments):
+            providers[addon.service].retire(addon.resource, addon.url)
+            addon.retiring = []
+            done.append(addon.name)
+    return done

@@ -50,19 +50,27 @@ def oneoff_spec(
     size: str | None = None,
     env: dict[str, str] | None = None,
     attach: bool = False,
+    tty: bool | None = None,
+    argv: list[str] | None = None,
+    image: str | None = None,
 ) -> OneOffSpec:
-    """A one-off dyno ``<ptype>.N`` from the current release's web image and config."""
+    """A one-off dyno ``<ptype>.N`` from the current release's web image and config.
+
+    ``argv`` (instead of ``command``) runs exactly those arguments; ``image`` replaces the
+    release's image (``pg:psql`` runs the stack image, which has psql).
+    """
     if ptype not in ONEOFF_TYPES:
         raise InvalidParams(f"One-off dynos are of type run or scheduler, not {ptype!r}.")
-    argv = shlex.split(command) if command.strip() else []
+    argv = argv or (shlex.split(command) if command.strip() else [])
     if not argv:
         raise InvalidParams("Give the command to run, e.g. `moor run -a APP -- python manage.py`.")
     size_name = size or "basic"
     if size_name not in SIZES:
         raise InvalidParams(f"Unknown dyno size {size_name!r}; choose one of {', '.join(SIZES)}.")
     rel = releases.current(session, app)
-    image = None if rel is None else rel.images.get("web") or next(iter(rel.images.values()), None)
-    if rel is None or image is None:
+    if image is None and rel is not None:
+        image = rel.images.get("web") or next(iter(rel.images.values()), None)
+    if image is None:
         raise InvalidParams(
             f"{app.name} has no release with an image yet. Push and release one first: "
             f"`moor container:push web -a {app.name}`, "
@@ -75,13 +83,13 @@ def oneoff_spec(
         app=app.name,
         type=ptype,
         number=number,
-        release=rel.version,
+        release=rel.version if rel else 0,
         image=image,
-        env={**rel.config, **(env or {}), "DYNO": f"{ptype}.{number}"},
+        env={**(rel.config if rel else app.config), **(env or {}), "DYNO": f"{ptype}.{number}"},
         command=argv,
         memory_mb=spec_size.memory_mb,
         cpus=spec_size.cpus,
         pids_limit=DEFAULT_PIDS_LIMIT,
         attach=attach,
-        tty=attach,
+        tty=attach if tty is None else tty,
     )

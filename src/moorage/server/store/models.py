@@ -106,7 +106,12 @@ class Release(Base):
 
 
 class Addon(Base):
-    """A provisioned add-on; ``config`` holds the vars it sets (e.g. DATABASE_URL)."""
+    """A provisioned add-on, owned by one app and attached to it and maybe others.
+
+    ``url`` is the current credential; ``retiring`` holds earlier ones that keep working
+    until no dyno uses them (credential rotation); ``backup_schedule`` is
+    ``{"at": "HH:MM", "tz": "Area/City", "keep": N}`` or empty.
+    """
 
     __tablename__ = "addons"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -115,10 +120,66 @@ class Addon(Base):
     service: Mapped[str] = mapped_column(String(30))
     plan: Mapped[str] = mapped_column(String(60))
     resource: Mapped[str] = mapped_column(String(63))
-    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    url: Mapped[str] = mapped_column(Text, default="")
+    retiring: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backup_schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    backup_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="addons")
+    attachments: Mapped[list[AddonAttachment]] = relationship(
+        back_populates="addon", cascade="all, delete-orphan", order_by="AddonAttachment.created_at"
+    )
+    backups: Mapped[list[Backup]] = relationship(
+        back_populates="addon", cascade="all, delete-orphan", order_by="Backup.num"
+    )
+
+
+class AddonAttachment(Base):
+    """An add-on's URL in one app's config as ``<name>_URL``."""
+
+    __tablename__ = "addon_attachments"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    addon: Mapped[Addon] = relationship(back_populates="attachments")
+    app: Mapped[App] = relationship()
+
+    @property
+    def config_var(self) -> str:
+        return f"{self.name}_URL"
+
+
+class Backup(Base):
+    """One ``pg:backups:capture`` (``b001``...): its file, its outcome and its verification.
+
+    ``status``: running, completed, failed. ``verified``: pending, verified, mismatch,
+    error (a completed capture is restored into a scratch database and compared).
+    """
+
+    __tablename__ = "backups"
+    __table_args__ = (UniqueConstraint("addon_id", "num"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"))
+    num: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(20), default="manual")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    verified: Mapped[str] = mapped_column(String(20), default="pending")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    tables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    addon: Mapped[Addon] = relationship(back_populates="backups")
+
+    @property
+    def label(self) -> str:
+        return f"b{self.num:03d}"
 
 
 class Drain(Base):

@@ -1,0 +1,259 @@
+"""pg:info, pg:psql, pg:credentials:rotate and pg:backups:* for postgresql add-ons.
+
+ADDON is an add-on name or the attachment name in the app (default ``DATABASE``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from moorage.cli.addons import addon_path, q, releases_note
+from moorage.cli.base import app_option, cli, client, err, json_option, out, print_json, table
+from moorage.errors import InvalidParams, RuntimeFailure
+
+ADDON = click.argument("addon", required=False, default="DATABASE")
+
+
+def _size(n: int) -> str:
+    value, unit = float(n), "B"
+    for bigger in ("kB", "MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+
+
+@cli.command("pg:info")
+@ADDON
+@app_option
+@json_option
+def pg_info(addon: str, app: str, as_json: bool) -> None:
+    """Version, size, tables and connections of a postgresql add-on."""
+    c = client()
+    info = c.request("GET", addon_path(app, addon))
+    facts = c.request("GET", addon_path(app, addon) + "/facts")
+    if as_json:
+        print_json({**info, "facts": facts})
+        return
+    out.print(f"=== {info['name']} ({', '.join(info['config_vars']) or 'attached'})")
+    for key, value in facts.items():
+        out.print(f"[bold]{key + ':':<14}[/bold] {value}")
+
+
+@cli.command("pg:psql")
+@ADDON
+@app_option
+@click.option("-c", "--command", "sql", default=None, help="Run one SQL command and exit.")
+def pg_psql(addon: str, app: str, sql: str | None) -> None:
+    """psql on the add-on from a one-off dyno on the app's network (no local psql needed)."""
+    from moorage.cli.run import _exit, _size_query
+    from moorage.client.terminal import run_terminal
+
+    c = client()
+    dyno = c.request(
+        "POST", addon_path(app, addon) + "/actions/psql", {"command": sql} if sql else {}
+    )
+    url = dyno["attach_url"]
+    if sql is None and _size_query():
+        url += "?" + "&".join(f"{k}={v}" for k, v in _size_query().items())
+    _exit(run_terminal(url, c.token or "", interactive=None if sql is None else False))
+
+
+@cli.command("pg:credentials:rotate")
+@ADDON
+@app_option
+@json_option
+def pg_rotate(addon: str, app: str, as_json: bool) -> None:
+    """New credentials: every attached app gets a release with the new URL (zero downtime);
+    the old credentials are refused once no dyno uses them any more."""
+    made = client().request("POST", addon_path(app, addon) + "/actions/rotate-credentials")
+    if as_json:
+        print_json(made)
+        return
+    out.print(f"Rotating credentials of {addon} on {app}... done ({releases_note(made)})")
+
+
+def _backups_path(app: str, addon: str) -> str:
+    return addon_path(app, addon) + "/backups"
+
+
+def _backup_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [
+        (
+            b["id"],
+            b["started_at"] or "",
+            b["status"],
+            b["verified"],
+            _size(b["size"]) if b["size"] else "-",
+            f"{b['seconds']:.1f}s",
+            b["trigger"],
+        )
+        for b in rows
+    ]
+
+
+@cli.command("pg:backups")
+@ADDON
+@app_option
+@json_option
+def pg_backups(addon: str, app: str, as_json: bool) -> None:
+    """Backups of the add-on, with the result of each one's verifying restore."""
+    rows = client().request("GET", _backups_path(app, addon))
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        out.print(f"No backups. Capture one with `moor pg:backups:capture -a {app}`.")
+        return
+    table(["id", "started", "status", "verified", "size", "took", "trigger"], _backup_rows(rows))
+
+
+@cli.command("pg:backups:capture")
+@ADDON
+@app_option
+@click.option("--no-wait", is_flag=True, help="Return at once; see `moor pg:backups`.")
+@json_option
+def pg_capture(addon: str, app: str, no_wait: bool, as_json: bool) -> None:
+    """Capture a backup (pg_dump of a consistent snapshot), then verify it by restoring it
+    into a scratch database and comparing every table's rows and checksum."""
+    c = client()
+    backup = c.request("POST", _backups_path(app, addon))
+    path = f"{_backups_path(app, addon)}/{backup['id']}"
+    if not as_json:
+        err.print(f"Capturing {backup['id']} of {backup['addon']['name']}...")
+    while not no_wait and (backup["status"] == "running" or backup["verified"] == "pending"):
+        time.sleep(0.5)
+        backup = c.request("GET", path)
+    if as_json:
+        print_json(backup)
+    else:
+        _show(backup)
+    if backup["status"] == "failed":
+        raise RuntimeFailure(f"Backup {backup['id']} failed: {backup['detail']}")
+    if backup["verified"] in ("mismatch", "error"):
+        raise RuntimeFailure(f"Backup {backup['id']} did not verify: {backup['detail']}")
+
+
+def _show(b: dict[str, Any]) -> None:
+    rows = [
+        ("Backup", b["id"]),
+        ("Add-on", b["addon"]["name"]),
+        ("Status", b["status"]),
+        ("Verified", f"{b['verified']} ({b['detail']})" if b["detail"] else b["verified"]),
+        ("Size", _size(b["size"])),
+        ("Took", f"{b['seconds']:.1f}s"),
+        ("Trigger", b["trigger"]),
+        ("Started", b["started_at"]),
+        ("Finished", b["finished_at"] or "-"),
+        ("Tables", str(len(b["tables"]))),
+    ]
+    for key, value in rows:
+        out.print(f"[bold]{key + ':':<10}[/bold] {value}")
+
+
+@cli.command("pg:backups:info")
+@click.argument("backup")
+@click.option("--addon", default="DATABASE", show_default=True)
+@app_option
+@json_option
+def pg_backup_info(backup: str, addon: str, app: str, as_json: bool) -> None:
+    """One backup: status, verification, size, per-table row counts."""
+    b = client().request("GET", f"{_backups_path(app, addon)}/{q(backup)}")
+    if as_json:
+        print_json(b)
+        return
+    _show(b)
+    if b["tables"]:
+        table(["table", "rows"], [(k, v["rows"]) for k, v in sorted(b["tables"].items())])
+
+
+@cli.command("pg:backups:download")
+@click.argument("backup", required=False)
+@click.option("--addon", default="DATABASE", show_default=True)
+@click.option("-o", "--output", default=None, help="File to write (default latest.dump).")
+@app_option
+def pg_download(backup: str | None, addon: str, output: str | None, app: str) -> None:
+    """Download a backup (default: the latest completed) as a pg_restore-able file."""
+    c = client()
+    if backup is None:
+        done = [
+            b for b in c.request("GET", _backups_path(app, addon)) if b["status"] == "completed"
+        ]
+        if not done:
+            raise InvalidParams(
+                f"No completed backup to download; run `moor pg:backups:capture -a {app}`."
+            )
+        backup = done[-1]["id"]
+    dest = Path(output or "latest.dump")
+    size = c.download(f"{_backups_path(app, addon)}/{q(backup)}/download", dest)
+    out.print(f"Downloaded {backup} to {dest} ({_size(size)})")
+
+
+@cli.command("pg:backups:restore")
+@click.argument("source", required=False)
+@click.argument("addon", required=False, default="DATABASE")
+@app_option
+@click.option("--confirm", default=None, help="The app name again: the database is replaced.")
+def pg_restore(source: str | None, addon: str, app: str, confirm: str | None) -> None:
+    """Restore a backup (b003, default the latest), an http(s) URL or a local dump file into
+    the add-on's database. The database is unchanged unless the whole restore succeeds."""
+    if confirm != app:
+        raise InvalidParams(
+            f"This replaces every table of {addon} on {app}. Confirm with --confirm {app}."
+        )
+    c = client()
+    path = addon_path(app, addon) + "/actions/restore"
+    if source and Path(source).is_file():
+        err.print(f"Uploading and restoring {source}...")
+        c.upload(path, Path(source), {"confirm": confirm})
+    elif source and source.startswith(("http://", "https://")):
+        err.print(f"Restoring {source.split('?')[0]}...")
+        c.request("POST", path, {"url": source, "confirm": confirm}, slow=True)
+    else:
+        body = {"confirm": confirm, **({"backup": source} if source else {})}
+        err.print(f"Restoring {source or 'the latest backup'}...")
+        c.request("POST", path, body, slow=True)
+    out.print(f"Restored {source or 'the latest backup'} into {addon} on {app}.")
+
+
+@cli.command("pg:backups:delete")
+@click.argument("backup")
+@click.option("--addon", default="DATABASE", show_default=True)
+@app_option
+@click.option("--confirm", default=None, help="The app name again.")
+def pg_delete(backup: str, addon: str, app: str, confirm: str | None) -> None:
+    """Delete a backup and its file."""
+    if confirm != app:
+        raise InvalidParams(f"This deletes backup {backup} of {app}. Confirm with --confirm {app}.")
+    client().request("DELETE", f"{_backups_path(app, addon)}/{q(backup)}")
+    out.print(f"Deleted {backup}.")
+
+
+@cli.command("pg:backups:schedule")
+@ADDON
+@app_option
+@click.option("--at", "at", required=True, help="Daily time and zone, e.g. '02:00 UTC'.")
+@click.option("--keep", type=int, default=None, help="Backups to keep (default 7).")
+def pg_schedule(addon: str, app: str, at: str, keep: int | None) -> None:
+    """Capture (and verify) a backup every day at a time in a time zone."""
+    info = client().request(
+        "PUT", addon_path(app, addon) + "/backup-schedule", {"at": at, "keep": keep}
+    )
+    sched = info["moorage"]["backup_schedule"]
+    out.print(
+        f"Scheduled daily backups of {info['name']} at {sched['at']} {sched['tz']}, "
+        f"keeping the last {sched['keep']}."
+    )
+
+
+@cli.command("pg:backups:unschedule")
+@ADDON
+@app_option
+def pg_unschedule(addon: str, app: str) -> None:
+    """Stop the daily backups (existing backups stay)."""
+    info = client().request("DELETE", addon_path(app, addon) + "/backup-schedule")
+    out.print(f"Stopped daily backups of {info['name']}.")

@@ -1,0 +1,263 @@
+"""The add-on keeper: backups, their schedule, credential retirement, add-on servers.
+
+One daemon thread (:meth:`AddonKeeper.loop`) ticks every second:
+
+* it retires old credentials once every app an add-on is attached to runs a live release
+  with the new URL and no dyno of an older release is left (``pg:credentials:rotate``);
+* it fires due backup schedules, and a schedule that cannot run leaves a ``failed``
+  backup entry and a platform log line, never silence;
+* it starts add-on servers that are not running (a Redis instance killed, a reboot).
+
+Captures run one at a time in a worker thread: pg_dump in a consistent snapshot, then the
+dump is restored into a scratch database and compared table by table (``verified``), then
+the retention removes the oldest. The clock can be injected for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.addons.base import Provider
+from moorage.addons.postgres import backups as engine
+from moorage.addons.postgres.provider import PostgresProvider
+from moorage.errors import MoorageError
+from moorage.server.reconciler import Emit, Reconciler
+from moorage.server.scheduler import Clock, utcnow
+from moorage.server.services import addons as addon_service
+from moorage.server.services import backups as service
+from moorage.server.services import releases as release_service
+from moorage.server.store.db import Store
+from moorage.server.store.models import Addon, App, Backup
+
+log = logging.getLogger("moorage.addons")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value, unit = n / 1024, "kB"
+    for bigger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+class AddonKeeper:
+    def __init__(
+        self,
+        store: Store,
+        providers: dict[str, Provider],
+        reconciler: Reconciler,
+        emit: Emit,
+        root: Path,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.reconciler = reconciler
+        self.emit = emit
+        self.root = root
+        self.clock = clock
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup")
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    # -- backups ------------------------------------------------------------------------------
+    @property
+    def postgres(self) -> PostgresProvider:
+        provider = self.providers["postgresql"]
+        assert isinstance(provider, PostgresProvider)
+        return provider
+
+    def capture(self, addon_id: str, trigger: str = "manual") -> tuple[str, Future[None]]:
+        """Start a capture of ``addon_id``; returns its label (``b004``) and its future."""
+        with self.store.session() as s:
+            addon = s.get_one(Addon, addon_id)
+            backup = service.start(s, addon, trigger)
+            label, backup_id = backup.label, backup.id
+        return label, self._worker.submit(self._run, backup_id)
+
+    def _run(self, backup_id: str) -> None:
+        with self.store.session() as s:
+            backup = s.get_one(Backup, backup_id)
+            addon, path = backup.addon, service.path_for(self.root, backup)
+            app, name, resource, label = addon.app.name, addon.name, addon.resource, backup.label
+        started = time.monotonic()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            result = engine.capture(self.postgres.cluster, resource, path)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, MoorageError) else f"internal error: {exc}"
+            if not isinstance(exc, MoorageError):
+                log.exception("capture of %s failed", name)
+            self._finish(backup_id, "failed", reason, time.monotonic() - started)
+            self.emit(app, "api", f"Backup {label} of {name} failed: {reason}")
+            return
+        tables = {k: {"rows": v.rows, "checksum": v.checksum} for k, v in result.tables.items()}
+        self._finish(backup_id, "completed", "", result.seconds, result.size, tables)
+        self.emit(
+            app,
+            "api",
+            f"Backup {label} of {name} completed: {_size(result.size)} in {result.seconds:.1f}s",
+        )
+        self._verify(backup_id, path, result.tables, app, f"{label} of {name}")
+        self._prune(backup_id)
+
+    def _verify(
+        self, backup_id: str, path: Path, tables: dict[str, engine.TableSum], app: str, what: str
+    ) -> None:
+        try:
+            check = engine.verify(self.postgres.cluster, path, tables)
+            verdict, detail = ("verified" if check.ok else "mismatch"), check.detail
+        except Exception as exc:
+            log.exception("verification of %s failed", what)
+            verdict, detail = "error", str(exc)
+        with self.store.session() as s:
+            backup = s.get_one(Backup, backup_id)
+            backup.verified, backup.detail = verdict, detail
+        self.emit(app, "api", f"Backup {what} {verdict} by a test restore: {detail}")
+
+    def _finish(
+        self,
+        backup_id: str,
+        status: str,
+        detail: str,
+        seconds: float,
+        size: int = 0,
+        tables: dict[str, Any] | None = None,
+    ) -> None:
+        with self.store.session() as s:
+            backup = s.get_one(Backup, backup_id)
+            backup.status, backup.detail, backup.seconds, backup.size = (
+                status,
+                detail,
+                seconds,
+                size,
+            )
+            backup.tables = dict(tables or {})
+            backup.finished_at = self.clock()
+            if status == "failed":
+                backup.verified = "error"
+
+    def _prune(self, backup_id: str) -> None:
+        with self.store.session() as s:
+            addon = s.get_one(Backup, backup_id).addon
+            for old in service.expired(addon):
+                service.path_for(self.root, old).unlink(missing_ok=True)
+                addon.backups.remove(old)
+                s.delete(old)
+
+    def delete_files(self, backup: Backup) -> None:
+        service.path_for(self.root, backup).unlink(missing_ok=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def tick_schedules(self) -> list[str]:
+        """Start every due scheduled capture; returns the labels started."""
+        now = self.clock()
+        due = []
+        with self.store.session() as s:
+            for addon in s.scalars(select(Addon).where(Addon.service == "postgresql")):
+                sched = addon.backup_schedule
+                if not sched:
+                    continue
+                last = datetime.fromisoformat(str(sched.get("last_run") or sched["since"]))
+                if service.next_due(sched, last) <= now:
+                    addon.backup_schedule = {**sched, "last_run": now.isoformat()}
+                    due.append((addon.id, addon.name, addon.app.name))
+        started = []
+        for addon_id, name, app in due:
+            try:
+                label, _ = self.capture(addon_id, "scheduled")
+                started.append(label)
+            except MoorageError as exc:
+                self._record_missed(addon_id, exc.message)
+                self.emit(app, "api", f"Scheduled backup of {name} did not run: {exc.message}")
+        return started
+
+    def _record_missed(self, addon_id: str, reason: str) -> None:
+        with self.store.session() as s:
+            addon = s.get_one(Addon, addon_id)
+            addon.backup_seq += 1
+            addon.backups.append(
+                Backup(
+                    addon_id=addon.id,
+                    num=addon.backup_seq,
+                    trigger="scheduled",
+                    status="failed",
+                    verified="error",
+                    detail=reason,
+                    finished_at=self.clock(),
+                )
+            )
+
+    def tick_rotations(self) -> list[str]:
+        with self.store.session() as s:
+            done = addon_service.finish_rotations(s, self.providers, self._settled(s))
+        return done
+
+    def _settled(self, s: Session) -> Callable[[App], bool]:
+        def settled(app: App) -> bool:
+            current = release_service.current(s, app)
+            if current is None:
+                return True
+            return current.status == "succeeded" and self.reconciler.settled(
+                app.name, current.version
+            )
+
+        return settled
+
+    def tick_servers(self) -> None:
+        with self.store.session() as s:
+            by_service: dict[str, list[str]] = {}
+            for addon in s.scalars(select(Addon)):
+                by_service.setdefault(addon.service, []).append(addon.resource)
+        for name, resources in by_service.items():
+            if name in self.providers:
+                self.providers[name].ensure_running(resources)
+
+    def loop(self, stop: threading.Event) -> None:
+        """Rotations every 2 s, schedules every 5 s, add-on servers every 5 s."""
+        n = 0
+        while not stop.wait(1.0):
+            n += 1
+            for every, tick in (
+                (2, self.tick_rotations),
+                (5, self.tick_schedules),
+                (5, self.tick_servers),
+            ):
+                if n % every:
+                    continue
+                try:
+                    tick()
+                except Exception:
+                    log.exception("add-on keeper: %s failed", getattr(tick, "__name__", "tick"))
+
+
+def restore_into(keeper: AddonKeeper, addon_id: str, dump: Path, what: str) -> None:
+    """Restore ``dump`` into the add-on's database on the backup worker (after any capture
+    under way); the database is unchanged unless the whole restore succeeds."""
+    with keeper.store.session() as s:
+        addon = s.get_one(Addon, addon_id)
+        service.require_postgres(addon)
+        app, name, resource = addon.app.name, addon.name, addon.resource
+    engine.check_archive(dump)
+    keeper.emit(app, "api", f"Restoring {what} into {name}")
+    future = keeper._worker.submit(
+        engine.restore, keeper.postgres.cluster, resource, resource, dump
+    )
+    try:
+        future.result()
+    except MoorageError as exc:
+        keeper.emit(app, "api", f"Restore of {what} into {name} failed: {exc.message}")
+        raise
+    keeper.emit(app, "api", f"Restored {what} into {name}")

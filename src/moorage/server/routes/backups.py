@@ -1,0 +1,201 @@
+"""``pg:backups``: captures, downloads, restores and the daily schedule (Moorage extension
+endpoints in the Heroku style, under the add-on they belong to)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, status
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from moorage.errors import InvalidParams, NotFound
+from moorage.server.addonkeeper import AddonKeeper, restore_into
+from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.platform import Platform
+from moorage.server.services import addons as addon_service
+from moorage.server.services import apps, serialize
+from moorage.server.services import backups as service
+from moorage.server.store.models import Addon as AddonRow
+from moorage.server.store.models import User
+
+router = APIRouter()
+BASE = "/apps/{ident}/addons/{addon}"
+
+
+def _keeper(platform: Platform) -> AddonKeeper:
+    if platform.keeper is None:
+        raise NotFound("Backups need the add-on keeper of `moor server`.")
+    return platform.keeper
+
+
+def _addon(s: Any, user: User, ident: str, addon: str) -> AddonRow:
+    found = addon_service.on_app(s, apps.get(s, user, ident), addon)
+    service.require_postgres(found)
+    return found
+
+
+@router.get(BASE + "/backups")
+def list_backups(
+    ident: str, addon: str, platform: PlatformDep, user: UserDep
+) -> list[dict[str, Any]]:
+    with platform.store.session() as s:
+        return [serialize.backup(b) for b in _addon(s, user, ident, addon).backups]
+
+
+@router.post(BASE + "/backups", status_code=status.HTTP_201_CREATED)
+def capture(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        addon_id = _addon(s, user, ident, addon).id
+    label, _ = _keeper(platform).capture(addon_id)
+    with platform.store.session() as s:
+        return serialize.backup(service.get(s.get_one(AddonRow, addon_id), label))
+
+
+@router.get(BASE + "/backups/{backup}")
+def backup_info(
+    ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
+) -> dict[str, Any]:
+    with platform.store.session() as s:
+        return serialize.backup(service.get(_addon(s, user, ident, addon), backup))
+
+
+@router.delete(BASE + "/backups/{backup}")
+def delete_backup(
+    ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
+) -> dict[str, Any]:
+    with platform.store.session() as s:
+        found = service.get(_addon(s, user, ident, addon), backup)
+        if found.status == "running":
+            raise InvalidParams(f"{found.label} is still running; delete it when it finished.")
+        out = serialize.backup(found)
+        _keeper(platform).delete_files(found)
+        s.delete(found)
+    return out
+
+
+@router.get(BASE + "/backups/{backup}/download")
+def download(
+    ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
+) -> FileResponse:
+    with platform.store.session() as s:
+        found = service.get(_addon(s, user, ident, addon), backup)
+        path = service.path_for(platform.settings.backups, found)
+        name = f"{found.addon.name}-{found.label}.dump"
+        if found.status != "completed" or not path.exists():
+            raise NotFound(f"{found.label} has no file to download (status {found.status}).")
+    return FileResponse(path, media_type="application/octet-stream", filename=name)
+
+
+def _confirm(app_name: str, given: object) -> None:
+    if given != app_name:
+        raise InvalidParams(
+            f"Restoring overwrites the database of {app_name}: confirm with --confirm {app_name}."
+        )
+
+
+@router.post(BASE + "/actions/restore")
+def restore(
+    ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, str]:
+    """Restore ``{"backup": "b003"}`` (default: the latest) or ``{"url": "https://..."}``,
+    with ``{"confirm": APP}``; the database is unchanged unless the restore succeeds."""
+    body = body if isinstance(body, dict) else {}
+    url = body.get("url")
+    with platform.store.session() as s:
+        found = _addon(s, user, ident, addon)
+        _confirm(found.app.name, body.get("confirm"))
+        addon_id = found.id
+        if not isinstance(url, str):
+            label = body.get("backup")
+            chosen = (
+                service.get(found, label)
+                if isinstance(label, str)
+                else service.latest_completed(found)
+            )
+            if chosen.status != "completed":
+                raise InvalidParams(f"{chosen.label} did not complete; pick another backup.")
+            path, what = service.path_for(platform.settings.backups, chosen), chosen.label
+    if isinstance(url, str):
+        if not url.startswith(("http://", "https://")):
+            raise InvalidParams("Restore from an http(s) URL, a backup id (b003) or a file.")
+        what = url.split("?")[0]
+        with _download(platform, url) as tmp:
+            restore_into(_keeper(platform), addon_id, Path(tmp.name), what)
+    else:
+        restore_into(_keeper(platform), addon_id, path, what)
+    return {"restored": what}
+
+
+def _download(platform: Platform, url: str) -> Any:
+    tmp = tempfile.NamedTemporaryFile(dir=_uploads(platform), suffix=".dump")
+    try:
+        with httpx.stream("GET", url, timeout=60, follow_redirects=True) as resp:
+            resp.raise_for_status()
+            for chunk in resp.iter_bytes(1 << 20):
+                tmp.write(chunk)
+        tmp.flush()
+    except httpx.HTTPError as exc:
+        tmp.close()
+        raise InvalidParams(f"Could not download {url.split('?')[0]}: {exc}") from exc
+    return tmp
+
+
+def _uploads(platform: Platform) -> Path:
+    path = platform.settings.backups / "uploads"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+@router.put(BASE + "/actions/restore")
+async def restore_upload(
+    ident: str,
+    addon: str,
+    request: Request,
+    platform: PlatformDep,
+    user: UserDep,
+    confirm: str = "",
+) -> dict[str, str]:
+    """Restore the dump file sent as the request body (``pg:backups:restore ./file.dump``)."""
+
+    def check() -> str:
+        with platform.store.session() as s:
+            found = _addon(s, user, ident, addon)
+            _confirm(found.app.name, confirm)
+            return found.id
+
+    addon_id = await run_in_threadpool(check)
+    with tempfile.NamedTemporaryFile(dir=_uploads(platform), suffix=".dump") as tmp:
+        async for chunk in request.stream():
+            tmp.write(chunk)
+        tmp.flush()
+        await run_in_threadpool(
+            restore_into, _keeper(platform), addon_id, Path(tmp.name), "an uploaded file"
+        )
+    return {"restored": "an uploaded file"}
+
+
+@router.put(BASE + "/backup-schedule")
+def schedule(
+    ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, Any]:
+    body = body if isinstance(body, dict) else {}
+    at, keep = body.get("at"), body.get("keep")
+    if not isinstance(at, str) or (keep is not None and not isinstance(keep, int)):
+        raise InvalidParams('Send {"at": "02:00 UTC", "keep": 7}.')
+    with platform.store.session() as s:
+        found = _addon(s, user, ident, addon)
+        clock = _keeper(platform).clock
+        service.set_schedule(found, at, keep, clock())
+        return serialize.addon(found)
+
+
+@router.delete(BASE + "/backup-schedule")
+def unschedule(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        found = _addon(s, user, ident, addon)
+        found.backup_schedule = {}
+        return serialize.addon(found)
