@@ -100,9 +100,7 @@ def test_a_deploy_keeps_nginx_and_client_connections(
     assert not router.apply([Route("a", ("a.test",), (backends[1],))])
 
 
-def test_a_restarted_nginx_serves_the_saved_table(
-    router: NginxRouter, backends: list[str]
-) -> None:
+def test_a_restarted_nginx_serves_the_saved_table(router: NginxRouter, backends: list[str]) -> None:
     router.apply([Route("a", ("a.test",), (backends[1],))])
     router.stop()
     for _ in range(50):

@@ -95,7 +95,10 @@ def test_rotation_releases_every_app_and_retires_when_settled(
         assert service.finish_rotations(s, platform.providers, lambda app: False) == []
     assert provider.resources[resource] == [old, new]
     with platform.store.session() as s:
-        assert service.finish_rotations(s, platform.providers, lambda app: True) == [addon]
+        assert service.finish_rotations(s, platform.providers, lambda app: True) == [
+            (addon, "rot-one"),
+            (addon, "rot-two"),
+        ]
     assert provider.resources[resource] == [new]
 
 

@@ -200,9 +200,11 @@ class AddonKeeper:
                 )
             )
 
-    def tick_rotations(self) -> list[str]:
+    def tick_rotations(self) -> list[tuple[str, str]]:
         with self.store.session() as s:
             done = addon_service.finish_rotations(s, self.providers, self._settled(s))
+        for addon, app in done:
+            self.emit(app, "api", f"Old credentials of {addon} retired: no dyno uses them")
         return done
 
     def _settled(self, s: Session) -> Callable[[App], bool]:

@@ -218,13 +218,13 @@ def rotate(
 
 def finish_rotations(
     session: Session, providers: dict[str, Provider], settled: Callable[[App], bool]
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """Retire old credentials of add-ons whose attached apps all run the new URL.
 
     ``settled(app)`` says whether the app's current release is live with no older dyno left.
-    Returns the names of the add-ons whose old credentials were retired.
+    Returns (add-on, app) for every attachment of the add-ons whose old credentials retired.
     """
-    done = []
+    done: list[tuple[str, str]] = []
     for addon in session.scalars(select(Addon)):
         if not addon.retiring or addon.service not in providers:
             continue
@@ -232,5 +232,5 @@ def finish_rotations(
         if current and all(settled(att.app) for att in addon.attachments):
             providers[addon.service].retire(addon.resource, addon.url)
             addon.retiring = []
-            done.append(addon.name)
+            done += [(addon.name, att.app.name) for att in addon.attachments]
     return done
