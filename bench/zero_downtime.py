@@ -13,7 +13,9 @@ two seconds in, and waits for it to complete (release live, dynos up) before wrk
 * ``rollback``: ``releases:rollback`` to the previous release;
 * ``config:set``: a new config var (a new release, every dyno replaced);
 * ``scale 2->4->1``: ``ps:scale web=4`` until 4 are up, then ``ps:scale web=1``;
-* ``restart``: ``ps:restart`` until every dyno is new; then back to web=2 for the next one.
+* ``restart``: ``ps:restart`` until every dyno is new; then back to web=2 for the next one;
+* ``pg:credentials:rotate``: new database credentials (a release with the new
+  ``DATABASE_URL``; the old password is refused once no dyno uses it).
 
 A failed request is a non-2xx/3xx answer or a socket error (connect, read, write, timeout)
 as wrk counts them. The table shows requests sent and failed per operation; the baseline
@@ -156,6 +158,11 @@ def operations(b: Bench, base_id: str) -> list[tuple[str, Callable[[], None]]]:
             "every dyno replaced",
         )
 
+    def rotate() -> None:
+        moor("pg:credentials:rotate", "-a", b.app)
+        latest_live(b)
+        wait_until(web_up(b, 2), 300, "2 web dynos on the new credentials")
+
     return [
         ("none (baseline)", lambda: None),
         ("release", release),
@@ -163,6 +170,7 @@ def operations(b: Bench, base_id: str) -> list[tuple[str, Callable[[], None]]]:
         ("config:set", config_set),
         ("scale 2->4->1", scale),
         ("restart", restart),
+        ("pg:credentials:rotate", rotate),
     ]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -247,3 +249,41 @@ def test_a_scheduled_backup_that_cannot_run_is_not_silent(
     assert backup["detail"]
     assert any(f"Backup {label}" in x and "failed" in x for x in lines)
     platform.moor("pg:backups:unschedule", "-a", actors)
+
+
+def test_addon_servers_come_back_with_their_data(platform: LivePlatform, actors: str) -> None:
+    """The database server stopped and a redis-server killed: both restart with their data."""
+    platform.wait_for(actors, "Meryl Streep")
+    app = platform.create_app("kept")
+    platform.moor("addons:create", "redis", "-a", app)
+    url = _config(platform, app, "REDIS_URL")
+    redis.Redis.from_url(url, socket_timeout=5).set("kept", "yes")
+    [pidfile] = (platform.data / "redis").glob("*/redis.pid")
+    os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(bindir / "pg_ctl"),
+            "stop",
+            "-m",
+            "fast",
+            "-D",
+            str(platform.data / "postgres" / "data"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    platform.wait_for(actors, "Meryl Streep", timeout=60)  # the supervisor restarted it
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            assert redis.Redis.from_url(url, socket_timeout=2).get("kept") == b"yes"
+            break
+        except redis.ConnectionError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("the killed redis-server was not restarted within 30 s")
