@@ -139,6 +139,27 @@ def _pid(path: Path) -> int | None:
         return None
 
 
+def stop_cluster(pgdata: Path, *, check: bool = True) -> None:
+    """``pg_ctl stop -m fast`` of the platform's PostgreSQL cluster, as the postgres user."""
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(bindir / "pg_ctl"),
+            "stop",
+            "-m",
+            "fast",
+            "-D",
+            str(pgdata),
+        ],
+        capture_output=True,
+        check=check,
+    )
+
+
 def _teardown(p: LivePlatform) -> None:
     for app in sorted(p.apps):
         p.moor("apps:destroy", "-a", app, "--confirm", app, check=False)
@@ -156,23 +177,7 @@ def _teardown(p: LivePlatform) -> None:
                 pass
     pgdata = p.data / "postgres" / "data"
     if (pgdata / "postmaster.pid").exists():
-        bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(bindir / "pg_ctl"),
-                "stop",
-                "-m",
-                "fast",
-                "-D",
-                str(pgdata),
-            ],
-            capture_output=True,
-            check=False,
-        )
+        stop_cluster(pgdata, check=False)
     subprocess.run(["docker", "logout", p.registry], capture_output=True, check=False)
     client = docker.from_env()
     for c in client.containers.list(

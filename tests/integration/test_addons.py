@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from moorage.server.services.backups import next_due
-from tests.integration.conftest import LivePlatform
+from tests.integration.conftest import LivePlatform, stop_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -260,23 +260,7 @@ def test_addon_servers_come_back_with_their_data(platform: LivePlatform, actors:
     redis.Redis.from_url(url, socket_timeout=5).set("kept", "yes")
     [pidfile] = (platform.data / "redis").glob("*/redis.pid")
     os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
-    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
-    subprocess.run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            str(bindir / "pg_ctl"),
-            "stop",
-            "-m",
-            "fast",
-            "-D",
-            str(platform.data / "postgres" / "data"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    stop_cluster(platform.data / "postgres" / "data")
     platform.wait_for(actors, "Meryl Streep", timeout=60)  # the supervisor restarted it
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -339,3 +339,52 @@ def test_verify_detects_a_mismatch(db: Db, workdir: Path) -> None:
     assert "shop.orders (same 20,000 rows, different content)" in result.detail
     assert "missing from the restore: public.gone" in result.detail
     assert "not in the original: public.events_2026" in result.detail
+
+
+ODD_SCHEMA = """
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE TABLE odd (t text, "ROW" int, m mood, p positive, g int GENERATED ALWAYS AS (p * 2)
+  STORED, f float8, b bytea, iv interval, ts timestamptz, arr int[], pt point);
+CREATE TABLE no_columns ();
+CREATE TABLE secret (id int, who text);
+ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
+ALTER TABLE secret FORCE ROW LEVEL SECURITY;
+CREATE POLICY mine ON secret USING (who = current_user);
+CREATE MATERIALIZED VIEW odd_count AS SELECT count(*) FROM odd;
+SELECT lo_from_bytea(0, 'large object');
+INSERT INTO odd (t, "ROW", m, p, f, b, iv, ts, arr, pt)
+  SELECT 'x' || i, i, 'ok', i, i / 3.0, '\\x0102', '1 day 2 hours', now(), ARRAY[i, i],
+         point(i, i) FROM generate_series(1, 1000) i;
+INSERT INTO no_columns SELECT FROM generate_series(1, 5);
+"""
+
+
+def test_unusual_schema_round_trips(cluster: Cluster, workdir: Path) -> None:
+    """Enums, domains, generated columns, a column named t, no columns, forced row-level
+    security hiding rows from the owner, a time zone set on the database."""
+    db = Db(cluster, 10)
+    try:
+        with db.connect() as conn:
+            conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(db.owner)))
+            conn.execute(ODD_SCHEMA)
+            conn.execute("RESET ROLE")
+            conn.execute("INSERT INTO secret SELECT i, 'someone else' FROM generate_series(1, 9) i")
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Tokyo'").format(
+                    sql.Identifier(db.name)
+                )
+            )
+        cap = backups.capture(cluster, db.name, workdir / "odd.dump")
+        assert cap.tables["public.secret"].rows == 9
+        assert cap.tables["public.no_columns"].rows == 5
+        assert backups.verify(cluster, workdir / "odd.dump", cap.tables).ok
+        with db.connect() as conn:
+            conn.execute("DELETE FROM odd WHERE p > 10")
+        backups.restore(cluster, db.name, db.owner, workdir / "odd.dump")
+        assert db.sums() == cap.tables
+        with db.connect() as conn:
+            assert conn.execute("SELECT * FROM odd_count").fetchone() == (1000,)
+            assert conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone() == (1,)
+    finally:
+        db.drop()

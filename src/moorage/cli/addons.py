@@ -23,6 +23,16 @@ def releases_note(made: list[dict[str, Any]]) -> str:
     return ", ".join(f"{r['app']['name']} v{r['version']}" for r in made) or "no release"
 
 
+def info_and_facts(app: str, addon: str, as_json: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The add-on's record and its server's facts; printed as JSON when ``as_json``."""
+    c = client()
+    info = c.request("GET", addon_path(app, addon))
+    facts = c.request("GET", addon_path(app, addon) + "/facts")
+    if as_json:
+        print_json({**info, "facts": facts})
+    return info, facts
+
+
 @cli.command("addons")
 @app_option
 @json_option
@@ -75,11 +85,8 @@ def addons_create(
 @json_option
 def addons_info(addon: str, app: str, as_json: bool) -> None:
     """An add-on's plan, owner, attachments and what its server reports."""
-    c = client()
-    info = c.request("GET", addon_path(app, addon))
-    facts = c.request("GET", addon_path(app, addon) + "/facts")
+    info, facts = info_and_facts(app, addon, as_json)
     if as_json:
-        print_json({**info, "facts": facts})
         return
     atts = info.get("moorage", {}).get("attachments", [])
     rows = [

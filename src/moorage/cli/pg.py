@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from moorage.cli.addons import addon_path, q, releases_note
+from moorage.cli.addons import addon_path, info_and_facts, q, releases_note
 from moorage.cli.base import app_option, cli, client, err, json_option, out, print_json, table
 from moorage.errors import InvalidParams, RuntimeFailure
 
@@ -33,11 +33,8 @@ def _size(n: int) -> str:
 @json_option
 def pg_info(addon: str, app: str, as_json: bool) -> None:
     """Version, size, tables and connections of a postgresql add-on."""
-    c = client()
-    info = c.request("GET", addon_path(app, addon))
-    facts = c.request("GET", addon_path(app, addon) + "/facts")
+    info, facts = info_and_facts(app, addon, as_json)
     if as_json:
-        print_json({**info, "facts": facts})
         return
     out.print(f"=== {info['name']} ({', '.join(info['config_vars']) or 'attached'})")
     for key, value in facts.items():

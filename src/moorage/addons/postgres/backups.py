@@ -293,13 +293,7 @@ def _pg_restore(dump: Path, args: list[str], password: str | None = None) -> tup
     return proc.returncode, out.decode(errors="replace")
 
 
-def check_archive(dump: Path) -> None:
-    """Raise InvalidParams unless ``dump`` is a complete, readable pg_dump custom archive.
-
-    ``pg_restore --list`` checks the header and table of contents; a second pass reads and
-    decompresses every data block (``pg_restore --file=/dev/null``), so a truncated or
-    corrupted file is refused before anything is restored. No database is touched.
-    """
+def _check_header(dump: Path) -> None:
     bad = f"{dump} is not a readable pg_dump custom-format archive"
     if not dump.is_file():
         raise InvalidParams(f"{bad}: no such file. Choose an existing backup.")
@@ -308,9 +302,26 @@ def check_archive(dump: Path) -> None:
         raise InvalidParams(f"{bad}: {_tail(out)}. Take a new backup or upload it again.")
     if "Format: CUSTOM" not in out:
         raise InvalidParams(f"{bad}: it is another pg_dump format. Use pg_dump -Fc.")
+
+
+def _check_data(dump: Path) -> None:
     code, out = _pg_restore(dump, ["--file=/dev/null"])
     if code != 0:
-        raise InvalidParams(f"{bad}: {_tail(out)}. The file is damaged or incomplete.")
+        raise InvalidParams(
+            f"{dump} is not a readable pg_dump custom-format archive: {_tail(out)}. "
+            "The file is damaged or incomplete."
+        )
+
+
+def check_archive(dump: Path) -> None:
+    """Raise InvalidParams unless ``dump`` is a complete, readable pg_dump custom archive.
+
+    ``pg_restore --list`` checks the header and table of contents; a second pass reads and
+    decompresses every data block (``pg_restore --file=/dev/null``), so a truncated or
+    corrupted file is refused. No database is touched.
+    """
+    _check_header(dump)
+    _check_data(dump)
 
 
 @contextmanager
@@ -494,11 +505,14 @@ def _swap_in(cluster: Cluster, target: str, scratch: str, owner: str) -> None:
 def restore(cluster: Cluster, database: str, owner: str, dump: Path) -> None:
     """Replace the content of ``database`` with ``dump``; objects end up owned by ``owner``.
 
-    The dump is checked (:func:`check_archive`), then loaded into a scratch database as
-    ``owner`` (never as a superuser). Only once that has fully succeeded is ``database``
-    swapped for it, by renaming in one transaction: sessions on ``database`` are ended, its
-    ALTER DATABASE settings and grants carry over, PUBLIC gets no access and ``owner`` may
-    connect. On any failure ``database`` is left as it was and the error says so.
+    The archive's header and table of contents are checked first; then it is loaded into a
+    scratch database as ``owner`` (never as a superuser). Only once that has fully
+    succeeded is ``database`` swapped for it, by renaming in one transaction: sessions on
+    ``database`` are ended, its ALTER DATABASE settings and grants carry over, PUBLIC gets
+    no access and ``owner`` may connect. On any failure ``database`` is left as it was and
+    the error says so: InvalidParams when the archive is not readable or damaged (its data
+    blocks are read in full, :func:`check_archive`, only when the load fails, so a good
+    archive is read once), ComponentFailed when it does not load for another reason.
     """
     check_name(database, "database")
     check_name(owner, "role")
@@ -506,9 +520,10 @@ def restore(cluster: Cluster, database: str, owner: str, dump: Path) -> None:
         _check_target(admin, database, owner)
     unchanged = f"Database {database} was not changed."
     try:
-        check_archive(dump)
+        _check_header(dump)
         with _scratch(cluster, "restore", owner) as scratch:
             if error := _load(cluster, scratch, dump, owner):
+                _check_data(dump)  # InvalidParams when the archive itself is damaged
                 raise ComponentFailed(f"Restoring {dump.name} failed: {error}.")
             _swap_in(cluster, database, scratch[0], owner)
     except psycopg.Error as exc:
