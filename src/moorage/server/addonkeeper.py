@@ -252,8 +252,7 @@ def restore_into(keeper: AddonKeeper, addon_id: str, dump: Path, what: str) -> N
         addon = s.get_one(Addon, addon_id)
         service.require_postgres(addon)
         app, name, resource = addon.app.name, addon.name, addon.resource
-    engine.check_archive(dump)
-    keeper.emit(app, "api", f"Restoring {what} into {name}")
+    keeper.emit(app, "api", f"Restoring {what} into {name}")  # restore() checks the archive
     future = keeper._worker.submit(
         engine.restore, keeper.postgres.cluster, resource, resource, dump
     )
