@@ -6,12 +6,17 @@ and PostgreSQL, and removes everything it created at the end.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,6 +194,43 @@ def _teardown(p: LivePlatform) -> None:
     ):
         n.remove()
     shutil.rmtree(p.data, ignore_errors=True)
+
+
+def in_pty(
+    platform: LivePlatform,
+    *args: str,
+    timeout: float = 60,
+    send: bytes = b"",
+    after: bytes = b"",
+) -> tuple[int, str]:
+    """Run moor with its stdin/stdout on a pseudo-terminal, as a user's shell would;
+    ``send`` is typed once ``after`` appeared (the client flushes earlier input when it
+    puts the terminal in raw mode)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 24x80
+    proc = subprocess.Popen(
+        [MOOR, *args], stdin=slave, stdout=slave, stderr=slave, env=platform.env
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+            if send and after in b"".join(chunks):
+                os.write(master, send)
+                send = b""
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import re
 import signal
@@ -18,7 +20,7 @@ import pytest
 import redis
 
 from moorage.server.services.backups import next_due
-from tests.integration.conftest import LivePlatform, stop_cluster
+from tests.integration.conftest import LivePlatform, in_pty, stop_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -271,3 +273,41 @@ def test_addon_servers_come_back_with_their_data(platform: LivePlatform, actors:
             time.sleep(0.5)
     else:
         raise AssertionError("the killed redis-server was not restarted within 30 s")
+
+
+def test_pg_psql_is_interactive_through_a_pseudo_terminal(
+    platform: LivePlatform, actors: str
+) -> None:
+    code, output = in_pty(
+        platform, "pg:psql", "-a", actors, send=b"SELECT 40 + 2 AS answer;\n\\q\n", after=b"=>"
+    )
+    assert code == 0, output
+    assert "answer" in output and "42" in output
+
+
+def test_restore_from_a_file_and_a_url_and_delete(
+    platform: LivePlatform, actors: str, tmp_path: Path
+) -> None:
+    platform.wait_for(actors, "Meryl Streep")
+    before = _psql(platform, actors, CHECKSUM)
+    backup = platform.json("pg:backups:capture", "-a", actors)
+    dump = tmp_path / "actors.dump"
+    platform.moor("pg:backups:download", backup["id"], "-a", actors, "-o", str(dump))
+    _psql(platform, actors, "DELETE FROM actors")
+    platform.moor("pg:backups:restore", str(dump), "-a", actors, "--confirm", actors)
+    assert _psql(platform, actors, CHECKSUM) == before
+    _psql(platform, actors, "DELETE FROM actors")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/actors.dump"
+        platform.moor("pg:backups:restore", url, "-a", actors, "--confirm", actors)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _psql(platform, actors, CHECKSUM) == before
+    platform.moor("pg:backups:delete", backup["id"], "-a", actors, "--confirm", actors)
+    assert backup["id"] not in [b["id"] for b in platform.json("pg:backups", "-a", actors)]

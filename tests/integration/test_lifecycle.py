@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import pty
 import re
-import select
-import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import MOOR, LivePlatform
+from tests.integration.conftest import LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 TINY = Path(__file__).parent / "apps" / "tiny"
@@ -53,31 +50,6 @@ def _eventually(check: object, timeout: float = 30.0) -> None:
             return
         time.sleep(0.3)
     assert check(), "condition not met in time"  # type: ignore[operator]
-
-
-def _in_pty(platform: LivePlatform, *args: str, timeout: float = 60) -> tuple[int, str]:
-    """Run moor with its stdin/stdout on a pseudo-terminal, as a user's shell would."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [MOOR, *args], stdin=slave, stdout=slave, stderr=slave, env=platform.env
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -187,17 +159,17 @@ def test_restart_replaces_dynos_and_logs_survive_replacement_and_server_restart(
 def test_ps_exec_lists_the_app_through_a_pseudo_terminal(
     platform: LivePlatform, actors: str
 ) -> None:
-    code, output = _in_pty(platform, "ps:exec", "-a", actors, "--", "ls", "/usr/src/app")
+    code, output = in_pty(platform, "ps:exec", "-a", actors, "--", "ls", "/usr/src/app")
     assert code == 0, output
     assert "myapp.py" in output
-    code, output = _in_pty(platform, "ps:exec", "-a", actors, "--", "sh", "-c", "id -u; exit 5")
+    code, output = in_pty(platform, "ps:exec", "-a", actors, "--", "sh", "-c", "id -u; exit 5")
     assert code == 5 and "65534" in output
     proc = platform.moor("ps:exec", "-a", actors, "--dyno", "web.9", "--", "ls", check=False)
     assert proc.returncode == 4 and "No dyno web.9" in proc.stderr
 
 
 def test_run_attached_and_detached(platform: LivePlatform, tiny: str) -> None:
-    code, output = _in_pty(platform, "run", "-a", tiny, "--", "sh", "-c", "echo hi-$DYNO; exit 7")
+    code, output = in_pty(platform, "run", "-a", tiny, "--", "sh", "-c", "echo hi-$DYNO; exit 7")
     assert code == 7 and re.search(r"hi-run\.\d+", output), output
     out = platform.moor("run:detached", "-a", tiny, "--", "echo", "detached-out").stdout
     dyno = re.search(r"run\.\d+", out)
