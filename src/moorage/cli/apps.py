@@ -1,6 +1,8 @@
-"""apps, apps:create, apps:info, apps:destroy."""
+"""apps, apps:create, apps:info, apps:destroy, apps:join, apps:leave."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -54,9 +56,43 @@ def apps_info(app: str, as_json: bool) -> None:
             ("Web URL", info["web_url"]),
             ("Dynos", dynos),
             ("Add-ons", ", ".join(a["name"] for a in addons) or "none"),
+            ("Group", _group_text(info)),
             ("Released", info["released_at"]),
         ],
     )
+
+
+def _group_text(info: dict[str, Any]) -> str:
+    ext = info.get("moorage") or {}
+    if not ext.get("group"):
+        return "none"
+    names = ", ".join([ext["internal_host"], *ext.get("aliases", [])])
+    return f"{ext['group']} (answers to {names})"
+
+
+@cli.command("apps:join")
+@click.argument("group")
+@app_option
+@click.option("--alias", "aliases", multiple=True, help="Another name on the group network.")
+@json_option
+def apps_join(group: str, app: str, aliases: tuple[str, ...], as_json: bool) -> None:
+    """Put the app in GROUP: its apps reach this app's web dynos on a private network as
+    http://APP.internal:PORT and by each --alias (say, a Kubernetes Service name)."""
+    info = client().request(
+        "PATCH", f"/apps/{app}", {"moorage": {"group": group, "aliases": list(aliases)}}
+    )
+    if as_json:
+        print_json(info)
+        return
+    out.print(f"{app} is in group {group}, answering to {_group_text(info)}; dynos restart.")
+
+
+@cli.command("apps:leave")
+@app_option
+def apps_leave(app: str) -> None:
+    """Take the app out of its group (its dynos leave the private network)."""
+    client().request("PATCH", f"/apps/{app}", {"moorage": {"group": None}})
+    out.print(f"{app} left its group; dynos restart.")
 
 
 @cli.command("apps:destroy")

@@ -59,6 +59,10 @@ class DockerRuntime:
     def network_name(self, app: str) -> str:
         return f"moorage-{app}" if self.instance == "default" else f"moorage-{self.instance}-{app}"
 
+    def group_network_name(self, group: str) -> str:
+        base = f"moorage-g-{group}"
+        return base if self.instance == "default" else f"moorage-{self.instance}-g-{group}"
+
     def _filters(self, **labels: str) -> dict[str, Any]:
         pairs = [f"{LABEL}.instance={self.instance}"] + [
             f"{LABEL}.{k}={v}" for k, v in labels.items()
@@ -147,6 +151,40 @@ class DockerRuntime:
             raise RuntimeFailure(f"Cannot create network {name}: {exc}") from exc
         return name
 
+    def _join_group(self, c: Container, group: str | None, aliases: tuple[str, ...]) -> None:
+        """Connect a created container to its group's private network (internal: no way
+        out but the app network) under ``aliases``; the network is made on first use."""
+        if not group:
+            return
+        name = self.group_network_name(group)
+        try:
+            found = self.client.networks.list(names=[name])
+            net = (
+                found[0]
+                if found
+                else self.client.networks.create(
+                    name,
+                    driver="bridge",
+                    internal=True,
+                    labels={f"{LABEL}.instance": self.instance, f"{LABEL}.group": group},
+                )
+            )
+            net.connect(c, aliases=list(aliases) or None)
+        except docker.errors.DockerException as exc:
+            c.remove(force=True)
+            raise RuntimeFailure(
+                f"Cannot join the private network of group {group}: {exc}"
+            ) from exc
+
+    def _prune_groups(self) -> None:
+        """Remove group networks no container uses any more."""
+        for net in self.client.networks.list(
+            filters={"label": [f"{LABEL}.instance={self.instance}", f"{LABEL}.group"]}
+        ):
+            net.reload()
+            if not net.attrs.get("Containers"):
+                net.remove()
+
     def _ensure_image(self, ref: str) -> str:
         """The image's configured user, pulling ``ref`` from the platform registry if needed."""
         try:
@@ -219,16 +257,17 @@ class DockerRuntime:
         labels[f"{LABEL}.fingerprint"] = spec.fingerprint()
         labels[f"{LABEL}.port"] = str(spec.port or "")
         with self._starting(spec.name):
-            c = self.client.containers.run(
+            c = self.client.containers.create(
                 spec.image,
                 command=spec.command,
-                detach=True,
                 extra_hosts=spec.extra_hosts or None,
                 # the engine restarts crashed dynos itself (100 ms doubling to 1 min, reset
                 # after 10 s up), so crash recovery needs no control plane
                 restart_policy={"Name": "always"},
                 **self._container_args(spec, labels),
             )
+            self._join_group(c, spec.group, spec.aliases)
+            c.start()
             c.reload()
         return self._to_dyno(c)
 
@@ -244,6 +283,7 @@ class DockerRuntime:
                 tty=spec.tty and spec.attach,
                 **self._container_args(spec, labels),
             )
+            self._join_group(c, spec.group, ())
             if not spec.attach:
                 c.start()
             c.reload()
@@ -337,6 +377,7 @@ class DockerRuntime:
         try:
             for n in self.client.networks.list(filters=self._filters(app=app)):
                 n.remove()
+            self._prune_groups()
             prefix = f"{self.registry_host}/{app}/"
             for image in self.client.images.list():
                 refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])

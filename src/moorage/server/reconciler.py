@@ -82,6 +82,12 @@ class Desired:
     phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
 
 
+def _aliases(app: App) -> tuple[str, ...]:
+    """The names web dynos answer to on the group network: ``<app>.internal`` and the
+    app's aliases (the Kubernetes Service names other apps of the group still use)."""
+    return tuple(dict.fromkeys([f"{app.name}.internal", *(app.aliases or [])]))
+
+
 def desired_for(
     app: App, rel: Release | None, want: Desired, boot_timeout: float = DEFAULT_BOOT_TIMEOUT
 ) -> None:
@@ -125,6 +131,8 @@ def desired_for(
                 generation=restarts.get(f.type, 0) + restarts.get(f"{f.type}.{n}", 0),
                 check_path=f.check_path if f.type == "web" else None,
                 boot_timeout=float(f.boot_timeout or 0) or boot_timeout,
+                group=app.group,
+                aliases=_aliases(app) if f.type == "web" and app.group else (),
             )
             want.specs[spec.name] = spec
 

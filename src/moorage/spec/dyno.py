@@ -50,6 +50,8 @@ class DynoSpec:
     generation: int = 0  # bumped by ps:restart: a new container with the same release
     check_path: str | None = None  # HTTP readiness path; None: TCP bind on ``port``
     boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    group: str | None = None  # apps of a group share a private network
+    aliases: tuple[str, ...] = ()  # names the dyno answers to there (<app>.internal, ...)
 
     @property
     def name(self) -> str:
@@ -68,6 +70,7 @@ class DynoSpec:
             "pids": self.pids_limit,
             "hosts": self.extra_hosts,
             "release": self.release,
+            **({"group": self.group, "aliases": list(self.aliases)} if self.group else {}),
         }
         raw = json.dumps(doc, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
@@ -125,6 +128,7 @@ class OneOffSpec:
     pids_limit: int = DEFAULT_PIDS_LIMIT
     attach: bool = False  # created stopped with stdin and a TTY, started by the attacher
     tty: bool = True
+    group: str | None = None  # joins the group's private network (no aliases)
 
     @property
     def name(self) -> str:

@@ -51,3 +51,16 @@ def validate_config_value(key: str, value: str) -> str:
     if len(value.encode()) > 32 * 1024:
         raise InvalidConfigKey(f"Config var {key} is longer than 32 KiB.")
     return value
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_dns_label(name: str, what: str) -> str:
+    """A group or alias name: one DNS label (lowercase letters, digits, inner dashes, 1-63)."""
+    if not _DNS_LABEL.fullmatch(name):
+        raise InvalidName(
+            f"{what} {name!r} is not a valid DNS name: use 1-63 lowercase letters, digits and "
+            "dashes, starting and ending with a letter or digit."
+        )
+    return name

@@ -37,6 +37,29 @@ def app_info(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]
         return serialize.app(service.get(s, user, ident), platform.settings)
 
 
+@router.patch("/apps/{ident}")
+def update_app(
+    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, Any]:
+    """Moorage extension ``{"moorage": {"group": "shop", "aliases": ["carts"]}}``: apps of a
+    group reach each other's web dynos on a private network as ``<app>.internal`` and by the
+    aliases (``"group": null`` leaves the group). Dynos are replaced the zero-downtime way."""
+    ext = body.get("moorage") if isinstance(body, dict) else None
+    if not isinstance(ext, dict) or "group" not in ext:
+        raise InvalidParams('Send {"moorage": {"group": "NAME" or null, "aliases": [...]}}.')
+    group, aliases = ext.get("group"), ext.get("aliases") or []
+    if group is not None and not isinstance(group, str):
+        raise InvalidParams("group must be a string or null.")
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise InvalidParams("aliases must be a list of names.")
+    with platform.store.session() as s:
+        app = service.get(s, user, ident)
+        service.set_group(s, app, group, aliases)
+        out = serialize.app(app, platform.settings)
+    converge(platform)
+    return out
+
+
 @router.delete("/apps/{ident}")
 def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
     """Delete the app, deprovision its add-ons, then remove dynos, network, images and routes."""

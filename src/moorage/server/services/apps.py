@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, NotFound
+from moorage.errors import Conflict, InvalidParams, NotFound
 from moorage.server.store.models import App, User
-from moorage.spec.names import validate_app_name
+from moorage.spec.names import validate_app_name, validate_dns_label
 
 
 def create(session: Session, user: User, name: str) -> App:
@@ -43,3 +43,23 @@ def all_apps(session: Session) -> list[App]:
 def delete(session: Session, app: App) -> None:
     session.delete(app)
     session.flush()
+
+
+def set_group(session: Session, app: App, group: str | None, aliases: list[str]) -> None:
+    """Put ``app`` in ``group`` (None: no group) answering to ``aliases`` on its network."""
+    if group is not None:
+        validate_dns_label(group, "Group")
+    for alias in aliases:
+        validate_dns_label(alias, "Alias")
+    if group is None and aliases:
+        raise InvalidParams("Aliases need a group: they are names on the group's network.")
+    if group is not None:
+        taken = {
+            alias: other.name
+            for other in session.scalars(select(App).where(App.group == group, App.id != app.id))
+            for alias in [f"{other.name}.internal", *(other.aliases or [])]
+        }
+        clash = sorted(a for a in aliases if a in taken)
+        if clash:
+            raise Conflict(f"{clash[0]} is already a name of {taken[clash[0]]} in group {group}.")
+    app.group, app.aliases = group, list(dict.fromkeys(aliases))

@@ -92,4 +92,5 @@ def oneoff_spec(
         pids_limit=DEFAULT_PIDS_LIMIT,
         attach=attach,
         tty=attach if tty is None else tty,
+        group=app.group,
     )

@@ -62,6 +62,11 @@ def app(a: App, settings: Settings) -> dict[str, Any]:
         "repo_size": None,
         "slug_size": None,
         "generation": {"id": "moorage", "name": "moorage"},
+        "moorage": {
+            "group": a.group,
+            "aliases": list(a.aliases or []),
+            "internal_host": f"{a.name}.internal" if a.group else None,
+        },
     }
 
 

@@ -53,6 +53,9 @@ class App(Base):
     # ps:restart generations: {"web": 2, "web.1": 1}; a bump replaces those dynos
     restarts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     oneoff_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # apps of one group reach each other on a private network as <app>.internal and aliases
+    group: Mapped[str | None] = mapped_column(String(63), default=None)
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
     owner: Mapped[User] = relationship()
     formations: Mapped[list[Formation]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="Formation.type"

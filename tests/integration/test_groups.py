@@ -1,0 +1,64 @@
+"""App groups: apps reach each other's web dynos on a private network by name."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import LivePlatform, in_pty
+
+pytestmark = pytest.mark.integration
+
+TINY = Path(__file__).parent / "apps" / "tiny"
+
+
+def _tiny(platform: LivePlatform, prefix: str) -> str:
+    app = platform.create_app(prefix)
+    platform.moor("container:push", "web", "-a", app, cwd=TINY)
+    platform.moor("container:release", "web", "-a", app, cwd=TINY)
+    platform.wait_for(app, "tiny v1")
+    return app
+
+
+def _fetch(platform: LivePlatform, app: str, url: str) -> tuple[int, str]:
+    return in_pty(platform, "run", "-a", app, "--", "curl", "-sS", "--max-time", "5", url)
+
+
+def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlatform) -> None:
+    backend = _tiny(platform, "backend")
+    frontend = _tiny(platform, "frontend")
+    outsider = _tiny(platform, "outsider")
+    platform.moor("apps:join", "shop", "-a", backend, "--alias", "catalog")
+    platform.moor("apps:join", "shop", "-a", frontend)
+    info = platform.json("apps:info", "-a", backend)
+    assert info["moorage"] == {
+        "group": "shop",
+        "aliases": ["catalog"],
+        "internal_host": f"{backend}.internal",
+    }
+    platform.wait_for(backend, "tiny v1")
+    for url in (f"http://{backend}.internal:8080/", "http://catalog:8080/"):
+        code, output = _fetch(platform, frontend, url)
+        assert code == 0 and "tiny v1" in output, output
+    code, output = _fetch(platform, outsider, "http://catalog:8080/")
+    assert code != 0 and "tiny v1" not in output
+    clash = platform.moor("apps:join", "shop", "-a", outsider, "--alias", "catalog", check=False)
+    assert clash.returncode == 5 and backend in clash.stderr
+    bad = platform.moor("apps:join", "Shop!", "-a", outsider, check=False)
+    assert bad.returncode == 2 and "DNS" in bad.stderr
+    before = {d["id"] for d in platform.json("ps", "-a", backend)}
+    platform.moor("apps:leave", "-a", backend)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # the dyno is replaced off the group network
+        dynos = platform.json("ps", "-a", backend)
+        if dynos and before.isdisjoint(d["id"] for d in dynos) and dynos[0]["state"] == "up":
+            break
+        time.sleep(0.5)
+    for _ in range(10):  # the old dyno drains for a few seconds after the switch
+        code, output = _fetch(platform, frontend, "http://catalog:8080/")
+        if code != 0:
+            break
+        time.sleep(2)
+    assert code != 0 and "tiny v1" not in output
