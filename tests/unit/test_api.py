@@ -144,3 +144,25 @@ def test_registry_token_grants_only_own_apps(api: TestClient, platform: Platform
 
 def test_openapi_is_served(api: TestClient) -> None:
     assert "/apps/{ident}/formation" in api.get("/openapi.json").json()["paths"]
+
+
+def test_groups_validate_names_and_aliases(api: TestClient, reconciler: object) -> None:
+    for name in ("grp-one", "grp-two"):
+        assert api.post("/apps", json={"name": name}).status_code == 201
+    ok = api.patch("/apps/grp-one", json={"moorage": {"group": "shop", "aliases": ["carts"]}})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["moorage"]["internal_host"] == "grp-one.internal"
+    clash = api.patch("/apps/grp-two", json={"moorage": {"group": "shop", "aliases": ["carts"]}})
+    assert clash.status_code == 409 and "grp-one" in clash.json()["message"]
+    same = api.patch(
+        "/apps/grp-two", json={"moorage": {"group": "shop", "aliases": ["grp-one.internal"]}}
+    )
+    assert same.status_code == 409
+    assert api.patch("/apps/grp-two", json={"moorage": {"group": "Bad_Name"}}).status_code == 422
+    assert (
+        api.patch("/apps/grp-two", json={"moorage": {"group": None, "aliases": ["x"]}}).status_code
+        == 422
+    )
+    assert api.patch("/apps/grp-two", json={}).status_code == 422
+    left = api.patch("/apps/grp-one", json={"moorage": {"group": None}})
+    assert left.json()["moorage"] == {"group": None, "aliases": [], "internal_host": None}

@@ -56,11 +56,14 @@ def validate_config_value(key: str, value: str) -> str:
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-def validate_dns_label(name: str, what: str) -> str:
-    """A group or alias name: one DNS label (lowercase letters, digits, inner dashes, 1-63)."""
-    if not _DNS_LABEL.fullmatch(name):
+def validate_dns_label(name: str, what: str, *, dots: bool = False) -> str:
+    """A group name (one DNS label: lowercase letters, digits, inner dashes, 1-63) or, with
+    ``dots``, an alias (labels joined by dots, such as ``carts.shop.svc.cluster.local``)."""
+    labels = name.split(".") if dots else [name]
+    if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
         raise InvalidName(
             f"{what} {name!r} is not a valid DNS name: use 1-63 lowercase letters, digits and "
-            "dashes, starting and ending with a letter or digit."
+            "dashes, starting and ending with a letter or digit"
+            + (", in labels joined by dots." if dots else ".")
         )
     return name

@@ -50,7 +50,7 @@ def set_group(session: Session, app: App, group: str | None, aliases: list[str])
     if group is not None:
         validate_dns_label(group, "Group")
     for alias in aliases:
-        validate_dns_label(alias, "Alias")
+        validate_dns_label(alias, "Alias", dots=True)
     if group is None and aliases:
         raise InvalidParams("Aliases need a group: they are names on the group's network.")
     if group is not None:
