@@ -1,0 +1,160 @@
+"""``k8s:import``: the API calls that make the platform match a :class:`Conversion`.
+
+:func:`plan_app` is pure: the conversion's plan of one app and what the API says exists
+(app, config, add-on attachments, formation, schedules) in, a list of :class:`Step` out.
+An empty list means the app already matches, so a second import changes nothing. The CLI
+shows the steps, then runs them in order (add-ons before the config vars copied from their
+URL). Secret values never appear in a step's text.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from moorage.convert.model import AppPlan
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str  # for people: "create app shop-web", "set 3 config vars (PASSWORD, ...)"
+    method: str
+    path: str
+    body: Any = None
+
+
+@dataclass
+class Current:
+    """What the API reports about one app (``exists`` False: nothing yet)."""
+
+    exists: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+    attachments: list[str] = field(default_factory=list)  # attachment names: DATABASE, ...
+    formation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    schedules: list[tuple[str, str]] = field(default_factory=list)  # (cron, command)
+    group: str | None = None
+    aliases: list[str] = field(default_factory=list)
+
+
+def url_parts(url: str) -> dict[str, str]:
+    """``{host}``, ``{port}``, ``{user}``, ``{password}``, ``{database}`` of an add-on URL."""
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "",
+        "port": str(parts.port or ""),
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "database": parts.path.lstrip("/"),
+        "url": url,
+    }
+
+
+def _rewritten(plan: AppPlan, config: dict[str, str]) -> dict[str, str]:
+    """Config vars computed from add-on URLs (once the add-ons exist)."""
+    out: dict[str, str] = {}
+    for need in plan.addons:
+        url = config.get(f"{need.attachment}_URL")
+        if url is None:
+            continue
+        parts = url_parts(url)
+        for key, template in need.rewrites.items():
+            if key == f"{need.attachment}_URL":
+                continue  # the add-on sets it itself
+            value = template.replace(f"${{{need.attachment}_URL}}", url)
+            out[key] = value.format(**parts) if "{" in value else value
+    return out
+
+
+def _desired_config(plan: AppPlan, current: Current) -> tuple[dict[str, str], list[str]]:
+    """Plain values, generated secrets (only for keys not set yet) and add-on rewrites."""
+    want: dict[str, str] = {}
+    generated = []
+    for var in plan.config:
+        if var.value is not None:
+            want[var.key] = var.value
+        elif var.key not in current.config:
+            want[var.key] = secrets.token_urlsafe(24)
+            generated.append(var.key)
+    want.update(_rewritten(plan, current.config))
+    return want, generated
+
+
+def plan_app(plan: AppPlan, current: Current, group: str | None) -> list[Step]:
+    """The steps that make the app match ``plan`` (after add-ons exist: run it twice)."""
+    app, base = plan.name, f"/apps/{plan.name}"
+    steps: list[Step] = []
+    if not current.exists:
+        steps.append(Step(f"create app {app}", "POST", "/apps", {"name": app}))
+    if group and (current.group != group or sorted(current.aliases) != sorted(plan.aliases)):
+        names = ", ".join(plan.aliases) or "no aliases"
+        steps.append(
+            Step(
+                f"put {app} in group {group} ({names})",
+                "PATCH",
+                base,
+                {"moorage": {"group": group, "aliases": plan.aliases}},
+            )
+        )
+    for need in plan.addons:
+        if need.attachment not in current.attachments:
+            body: dict[str, Any] = {"plan": need.service, "attachment": {"name": need.attachment}}
+            steps.append(
+                Step(f"add {need.service} as {need.attachment}_URL", "POST", f"{base}/addons", body)
+            )
+    want, generated = _desired_config(plan, current)
+    changed = {k: v for k, v in want.items() if current.config.get(k) != v}
+    if changed:
+        keys = ", ".join(sorted(changed))
+        note = f" (generated: {', '.join(sorted(generated))})" if generated else ""
+        steps.append(Step(f"set config vars {keys}{note}", "PATCH", f"{base}/config-vars", changed))
+    steps += _formation_steps(plan, current)
+    for job in plan.schedules:
+        if (job.cron, job.command) not in current.schedules:
+            body = {"schedule": job.cron, "command": job.command}
+            steps.append(
+                Step(
+                    f"schedule {job.name}: {job.cron} {job.command}",
+                    "POST",
+                    f"{base}/schedules",
+                    body,
+                )
+            )
+    return steps
+
+
+def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
+    declare, shape = [], []
+    for p in plan.processes:
+        now = current.formation.get(p.type)
+        if now is None:
+            declare.append({"type": p.type, "command": p.command or ""})
+        want = {
+            "type": p.type,
+            "quantity": p.quantity,
+            "size": p.size,
+            **({"port": p.port} if p.port else {}),
+            **({"check_path": p.check_path} if p.check_path else {}),
+        }
+        if now is None or any(now.get(k) != v for k, v in want.items() if k != "type"):
+            shape.append(want)
+        elif (now.get("command") or "") != (p.command or ""):
+            shape.append({"type": p.type, "command": p.command or ""})
+    steps = []
+    if declare:
+        types = ", ".join(d["type"] for d in declare)
+        steps.append(
+            Step(
+                f"declare process types {types}",
+                "PATCH",
+                f"/apps/{plan.name}/formation",
+                {"updates": declare},
+            )
+        )
+    if shape:
+        what = ", ".join(f"{s['type']}={s.get('quantity', '')}:{s.get('size', '')}" for s in shape)
+        steps.append(
+            Step(f"scale {what}", "PATCH", f"/apps/{plan.name}/formation", {"updates": shape})
+        )
+    return steps

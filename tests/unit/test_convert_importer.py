@@ -1,0 +1,97 @@
+"""k8s:import planning: the steps against what exists, idempotent, secrets never shown."""
+
+from __future__ import annotations
+
+from moorage.convert.importer import Current, plan_app, url_parts
+from moorage.convert.model import AddonNeed, AppPlan, ConfigVar, Process, ScheduledJob
+
+
+def _plan() -> AppPlan:
+    return AppPlan(
+        name="shop-web",
+        processes=[
+            Process(
+                "web",
+                "shop/web:1",
+                None,
+                quantity=2,
+                size="standard-1x",
+                port=8080,
+                check_path="/healthz",
+            ),
+            Process("worker", "shop/worker:1", "python worker.py", quantity=1),
+        ],
+        config=[
+            ConfigVar("GREETING", "hi"),
+            ConfigVar("SESSION_SECRET", None, secret=True),
+        ],
+        addons=[
+            AddonNeed(
+                "postgresql",
+                "DATABASE",
+                rewrites={"POSTGRES_HOST": "{host}", "POSTGRES_PASSWORD": "{password}"},
+            ),
+        ],
+        schedules=[ScheduledJob("report", "0 * * * *", "python report.py")],
+        aliases=["storefront"],
+    )
+
+
+def test_a_new_app_gets_every_step_and_no_secret_in_the_text() -> None:
+    steps = plan_app(_plan(), Current(), "shop")
+    whats = [s.what for s in steps]
+    assert whats[0] == "create app shop-web"
+    assert any("group shop" in w for w in whats)
+    assert any("postgresql as DATABASE_URL" in w for w in whats)
+    config = next(s for s in steps if s.path.endswith("/config-vars"))
+    assert config.body["GREETING"] == "hi" and len(config.body["SESSION_SECRET"]) >= 24
+    assert config.body["SESSION_SECRET"] not in " ".join(whats)
+    assert "POSTGRES_HOST" not in config.body  # needs the add-on's URL: second pass
+    declare, scale = [s for s in steps if s.path.endswith("/formation")]
+    assert [u["type"] for u in declare.body["updates"]] == ["web", "worker"]
+    web = scale.body["updates"][0]
+    assert (web["quantity"], web["size"], web["port"], web["check_path"]) == (
+        2,
+        "standard-1x",
+        8080,
+        "/healthz",
+    )
+    assert steps[-1].body == {"schedule": "0 * * * *", "command": "python report.py"}
+
+
+def test_the_second_pass_fills_addon_rewrites_and_then_nothing_changes() -> None:
+    url = "postgres://u_a:s3cr%2Ft@172.17.0.1:7432/shop_web_1"
+    current = Current(
+        exists=True,
+        config={"DATABASE_URL": url, "GREETING": "hi", "SESSION_SECRET": "kept"},
+        attachments=["DATABASE"],
+        formation={
+            "web": {
+                "type": "web",
+                "quantity": 2,
+                "size": "standard-1x",
+                "port": 8080,
+                "check_path": "/healthz",
+                "command": None,
+            },
+            "worker": {
+                "type": "worker",
+                "quantity": 1,
+                "size": "basic",
+                "port": None,
+                "check_path": None,
+                "command": "python worker.py",
+            },
+        },
+        schedules=[("0 * * * *", "python report.py")],
+        group="shop",
+        aliases=["storefront"],
+    )
+    [step] = plan_app(_plan(), current, "shop")
+    assert step.body == {"POSTGRES_HOST": "172.17.0.1", "POSTGRES_PASSWORD": "s3cr/t"}
+    current.config.update(step.body)
+    assert plan_app(_plan(), current, "shop") == []
+
+
+def test_url_parts() -> None:
+    assert url_parts("redis://app_a:p%40ss@10.0.0.1:7600")["password"] == "p@ss"
