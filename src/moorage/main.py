@@ -22,6 +22,8 @@ cli.lazy.update(
         "server": "moorage.server.cli:server",
         "setup": "moorage.server.cli:setup",
         "stack:build": "moorage.cli.stack:stack_build",
+        "k8s:convert": "moorage.cli.k8s:k8s_convert",
+        "k8s:import": "moorage.cli.k8s:k8s_import",
     }
 )
 

@@ -193,6 +193,14 @@ def _teardown(p: LivePlatform) -> None:
         filters={"label": f"moorage.instance={p.env['MOORAGE_INSTANCE']}"}
     ):
         n.remove()
+    for image in client.images.list():  # what apps:destroy could not untag (in use then)
+        refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
+        for ref in refs:
+            if ref.startswith(p.registry + "/"):
+                try:
+                    client.images.remove(ref, force=True)
+                except docker.errors.DockerException:
+                    pass
     shutil.rmtree(p.data, ignore_errors=True)
 
 
