@@ -1,0 +1,131 @@
+"""Database workloads, chart dependencies and external hosts -> the add-ons of the apps.
+
+:func:`split_databases` separates Postgres/Redis workloads from the app workloads and adds
+the databases named by chart dependencies or by env values; :func:`attach_unreferenced`
+gives every app the databases no env var names (their images have the host built in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from moorage.convert.kinds import as_dict, dicts, finding, pod_spec, text
+from moorage.convert.kinds.config import ConfigStore, EnvResult
+from moorage.convert.kinds.databases import (
+    CHARTS,
+    Database,
+    assign_attachments,
+    databases,
+    external,
+    names_for,
+    other_store,
+    service_of,
+)
+from moorage.convert.kinds.services import ServiceInfo
+from moorage.convert.kinds.workloads import Workload
+from moorage.convert.model import AddonNeed, AppPlan, Finding, Source
+
+
+def split_databases(
+    found: list[Workload],
+    envs: Mapping[Source, EnvResult],
+    services: list[ServiceInfo],
+    extra: list[Finding],
+    store: ConfigStore,
+) -> tuple[list[Workload], list[Database], list[Finding]]:
+    """The app workloads (databases taken out), the databases, and the findings.
+
+    Databases come from Postgres/Redis workloads (their Services, and the ConfigMaps and
+    Secrets only they used, are what the add-on replaces), from the loader's
+    ``ChartDependency`` findings on database charts, and from env values naming a
+    Postgres/Redis host that no Service of the manifests defines. Attachments are named.
+    """
+    apps, servers, out = [], [], []
+    for w in found:
+        service = service_of(w)
+        if service is None:
+            apps.append(w)
+            if (note := other_store(w)) is not None:
+                out.append(note)
+        else:
+            servers.append((w, service, envs[w.obj.source].vars))
+    charts = [
+        (f.source, CHARTS[f.source.name])
+        for f in extra
+        if f.source.kind == "ChartDependency" and f.source.name in CHARTS
+    ]
+    dbs, notes = databases(servers, services, charts)
+    out += notes
+    for w, _, _ in servers:
+        db = next(d for d in dbs if w.obj.source in d.sources)
+        db.sources += [s for s in envs[w.obj.source].used if s not in db.sources]
+        out += _server_files(w, store)
+    known = {h for s in services for h in names_for(s)}
+    for w in apps:
+        for host, service in external(envs[w.obj.source].vars, known).items():
+            if not any(d.reaches(host) for d in dbs):
+                dbs.append(Database(service, host, "", {host}, external=True))
+                out.append(_external_note(w, host, service))
+    assign_attachments(dbs)
+    return apps, dbs, out
+
+
+def _external_note(w: Workload, host: str, service: str) -> Finding:
+    in_cluster = "." not in host or host.endswith((".svc", ".svc.cluster.local"))
+    return finding(
+        "info" if in_cluster else "warning",
+        w.obj,
+        f"The app reaches a {service} server at {host}, which these manifests do not define "
+        f"(installed separately, e.g. by a chart): a {service} add-on replaces it.",
+        "Its data is not moved: dump it and restore it into the add-on if it matters"
+        + ("." if in_cluster else "; or keep the external server and set its URL yourself."),
+    )
+
+
+def _server_files(w: Workload, store: ConfigStore) -> list[Finding]:
+    """ConfigMaps/Secrets mounted into a database server (init scripts, server config)."""
+    out = []
+    for vol in dicts(pod_spec(w.obj).get("volumes")):
+        for kind, key, ref in (
+            ("ConfigMap", "configMap", "name"),
+            ("Secret", "secret", "secretName"),
+        ):
+            name = text(as_dict(vol.get(key)).get(ref))
+            if key in vol:
+                obj = store.objects.get((kind, name))
+                out.append(
+                    finding(
+                        "warning",
+                        obj or w.obj,
+                        f"{kind} {name}, mounted into the database server {w.name}, is not "
+                        "applied to the add-on (init scripts or server settings).",
+                        "Run the scripts against the add-on once (pg:psql / redis-cli).",
+                    )
+                )
+    return out
+
+
+def attach_unreferenced(dbs: list[Database], plans: list[AppPlan], findings: list[Finding]) -> None:
+    """Attach every database that no app's env names to every app, with a warning: the
+    images have the host name built in and must be changed to read the add-on's URL."""
+    for db in dbs:
+        if any(
+            a.replaces == db.sources and a.attachment == db.attachment
+            for p in plans
+            for a in p.addons
+        ):
+            continue
+        for p in plans:
+            p.addons.append(AddonNeed(db.service, db.attachment, list(db.sources)))
+        hosts = ", ".join(sorted(h for h in db.hosts if "." not in h)) or db.name
+        findings.append(
+            finding(
+                "warning",
+                db.sources[0] if db.sources else Source("", 0, "Database", db.name),
+                f"No env var of any app names {hosts}; the images probably have the host name "
+                f"built in. The {db.service} add-on is attached to every app "
+                f"({', '.join(p.name for p in plans)}) as {db.url_var}.",
+                f"Make the code read {db.url_var} (host, port, user and password), or the old "
+                f"name {hosts} will not resolve.",
+            )
+        )
