@@ -55,3 +55,11 @@ def test_release_updates_combine_images_commands_phase_and_checks() -> None:
         {"type": "worker", "command": "work"},
         {"type": "release", "command": "migrate"},
     ]
+
+
+def test_commands_with_shell_syntax_run_in_a_shell() -> None:
+    from moorage.spec.dyno import command_argv
+
+    assert command_argv("gunicorn app:app -w 2") == ["gunicorn", "app:app", "-w", "2"]
+    assert command_argv("./migrate && ./seed") == ["/bin/sh", "-c", "./migrate && ./seed"]
+    assert command_argv("serve --port ${PORT}") == ["/bin/sh", "-c", "serve --port ${PORT}"]

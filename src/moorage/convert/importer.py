@@ -81,8 +81,16 @@ def _desired_config(plan: AppPlan, current: Current) -> tuple[dict[str, str], li
     return want, generated
 
 
-def plan_app(plan: AppPlan, current: Current, group: str | None) -> list[Step]:
-    """The steps that make the app match ``plan`` (after add-ons exist: run it twice)."""
+def plan_app(
+    plan: AppPlan,
+    current: Current,
+    group: str | None,
+    owners: dict[tuple[str, str], str] | None = None,
+) -> list[Step]:
+    """The steps that make the app match ``plan`` (after add-ons exist: run it twice).
+
+    ``owners`` maps (service, attachment) to the app that provisions a shared add-on; the
+    other apps attach it (``APP::ATTACHMENT``) instead of provisioning their own."""
     app, base = plan.name, f"/apps/{plan.name}"
     steps: list[Step] = []
     if not current.exists:
@@ -98,11 +106,22 @@ def plan_app(plan: AppPlan, current: Current, group: str | None) -> list[Step]:
             )
         )
     for need in plan.addons:
-        if need.attachment not in current.attachments:
-            body: dict[str, Any] = {"plan": need.service, "attachment": {"name": need.attachment}}
-            steps.append(
-                Step(f"add {need.service} as {need.attachment}_URL", "POST", f"{base}/addons", body)
-            )
+        if need.attachment in current.attachments:
+            continue
+        owner = (owners or {}).get((need.service, need.attachment), app)
+        if owner != app:
+            body: dict[str, Any] = {
+                "addon": f"{owner}::{need.attachment}",
+                "app": app,
+                "name": need.attachment,
+            }
+            what = f"attach {owner}'s {need.service} as {need.attachment}_URL"
+            steps.append(Step(what, "POST", "/addon-attachments", body))
+            continue
+        body = {"plan": need.service, "attachment": {"name": need.attachment}}
+        steps.append(
+            Step(f"add {need.service} as {need.attachment}_URL", "POST", f"{base}/addons", body)
+        )
     want, generated = _desired_config(plan, current)
     changed = {k: v for k, v in want.items() if current.config.get(k) != v}
     if changed:
@@ -158,3 +177,12 @@ def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
             Step(f"scale {what}", "PATCH", f"/apps/{plan.name}/formation", {"updates": shape})
         )
     return steps
+
+
+def addon_owners(plans: list[AppPlan]) -> dict[tuple[str, str], str]:
+    """The first app that needs each (service, attachment) provisions it for all."""
+    owners: dict[tuple[str, str], str] = {}
+    for plan in plans:
+        for need in plan.addons:
+            owners.setdefault((need.service, need.attachment), plan.name)
+    return owners

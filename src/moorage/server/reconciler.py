@@ -47,6 +47,7 @@ from moorage.spec.dyno import (
     DynoSpec,
     OneOffSpec,
     Route,
+    command_argv,
 )
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def desired_for(
         want.pending[app.name] = rel.version
         phase_image = rel.images.get("release") or rel.images.get("web")
         if phase_image and (rel.release_command or "release" in rel.images):
-            argv = shlex.split(rel.release_command or "")
+            argv = command_argv(rel.release_command or "")
             want.phases[app.name] = Phase(phase_image, argv, dict(rel.config))
     restarts: dict[str, int] = {k: int(v) for k, v in (app.restarts or {}).items()}
     for f in app.formations:
@@ -123,7 +124,7 @@ def desired_for(
                 release=rel.version,
                 image=image,
                 env=env,
-                command=shlex.split(command) if command else None,
+                command=command_argv(command) if command else None,
                 port=port,
                 memory_mb=size.memory_mb,
                 cpus=size.cpus,

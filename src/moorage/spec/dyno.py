@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, field
 
 DEFAULT_MEMORY_MB = 512
@@ -142,3 +143,14 @@ class DynoEvent:
     dyno: Dyno
     action: str
     time: float
+
+
+_SHELL_SYNTAX = set("$&|;<>()`*?~")
+
+
+def command_argv(command: str) -> list[str]:
+    """The argv for a Procfile-style command line: run by ``/bin/sh -c`` when it uses shell
+    syntax (``${VAR}``, ``&&``, pipes, globs), as Heroku runs them; split plainly otherwise."""
+    if _SHELL_SYNTAX & set(command):
+        return ["/bin/sh", "-c", command]
+    return shlex.split(command)

@@ -45,7 +45,16 @@ def attachment_name(raw: str | None, default: str) -> str:
 
 
 def get(session: Session, user: User, ident: str) -> Addon:
-    """The add-on named or identified by ``ident`` if ``user`` owns its app, else NotFound."""
+    """The add-on named or identified by ``ident`` (or ``APP::ATTACHMENT``, as Heroku
+    writes it) if ``user`` owns its app, else NotFound."""
+    if "::" in ident:
+        app_name, _, att_name = ident.partition("::")
+        att = session.scalar(
+            select(AddonAttachment)
+            .join(App, AddonAttachment.app_id == App.id)
+            .where(App.name == app_name, AddonAttachment.name == att_name.upper())
+        )
+        ident = att.addon.id if att is not None else ident
     addon = session.scalar(select(Addon).where(or_(Addon.name == ident, Addon.id == ident)))
     if addon is None or addon.app.owner_id != user.id:
         raise NotFound(f"Couldn't find that add-on: {ident}. See `moor addons -a APP`.")

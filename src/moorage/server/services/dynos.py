@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
-
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.server.services import releases
 from moorage.server.store.models import App
-from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, SIZES, OneOffSpec
+from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, SIZES, OneOffSpec, command_argv
 
 ONEOFF_TYPES = ("run", "scheduler")
 
@@ -61,7 +59,7 @@ def oneoff_spec(
     """
     if ptype not in ONEOFF_TYPES:
         raise InvalidParams(f"One-off dynos are of type run or scheduler, not {ptype!r}.")
-    argv = argv or (shlex.split(command) if command.strip() else [])
+    argv = argv or (command_argv(command) if command.strip() else [])
     if not argv:
         raise InvalidParams("Give the command to run, e.g. `moor run -a APP -- python manage.py`.")
     size_name = size or "basic"

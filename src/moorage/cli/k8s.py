@@ -1,0 +1,173 @@
+"""k8s:convert and k8s:import: a Kubernetes app (YAML, kustomize, Helm) as Moorage apps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from moorage.cli.base import cli, client, err, out, print_json
+from moorage.client.api import Client
+from moorage.convert.importer import Current, Step, addon_owners, plan_app
+from moorage.convert.model import Conversion
+from moorage.errors import NotFound
+
+
+def _inputs(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True)),
+            click.option(
+                "--values",
+                "values",
+                multiple=True,
+                type=click.Path(exists=True),
+                help="Helm values file (repeatable).",
+            ),
+            click.option("--set", "set_values", multiple=True, help="Helm value k=v."),
+            click.option(
+                "--release", default="release", show_default=True, help="Helm release name."
+            ),
+            click.option("-a", "--app", "app", default=None, help="Name of the app (one app)."),
+            click.option("--group", default=None, help="Group of the apps (several apps)."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _convert(
+    paths: tuple[str, ...],
+    values: tuple[str, ...],
+    set_values: tuple[str, ...],
+    release: str,
+    app: str | None,
+    group: str | None,
+) -> Conversion:
+    from moorage.convert.load import load
+    from moorage.convert.output import render_findings
+    from moorage.convert.plan import convert
+
+    objects, found = load(
+        [Path(p) for p in paths],
+        values=[Path(v) for v in values],
+        set_values=list(set_values),
+        release=release,
+    )
+    conv = convert(objects, found, app=app, group=group)
+    if conv.findings:
+        err.print(render_findings(conv.findings), markup=False, highlight=False)
+    return conv
+
+
+@cli.command("k8s:convert")
+@_inputs
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    default="moorage-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to write the files.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the conversion as JSON.")
+def k8s_convert(
+    paths: tuple[str, ...],
+    values: tuple[str, ...],
+    set_values: tuple[str, ...],
+    release: str,
+    app: str | None,
+    group: str | None,
+    out_dir: str,
+    as_json: bool,
+) -> None:
+    """Convert Kubernetes manifests, kustomize folders or Helm charts into heroku.yml,
+    app.json, Procfile, a Moorage app spec and REPORT.md per app. Exit 1 when findings of
+    level error need your action, 2 when the input is unusable."""
+    from moorage.convert.output import to_json, write
+
+    conv = _convert(paths, values, set_values, release, app, group)
+    written = write(conv, Path(out_dir))
+    if as_json:
+        print_json(to_json(conv))
+    else:
+        out.print(
+            f"Converted {len(conv.objects)} objects into {len(conv.apps)} app(s): "
+            f"{', '.join(a.name for a in conv.apps)}; wrote {len(written)} files to {out_dir}"
+        )
+    if any(f.severity == "error" for f in conv.findings):
+        sys.exit(1)
+
+
+def _current(c: Client, app: str) -> Current:
+    try:
+        info = c.request("GET", f"/apps/{app}")
+    except NotFound:
+        return Current()
+    ext = info.get("moorage") or {}
+    return Current(
+        exists=True,
+        config=c.config(app),
+        attachments=[a["name"] for a in c.request("GET", f"/apps/{app}/addon-attachments")],
+        formation={f["type"]: f for f in c.formation(app)},
+        schedules=[
+            (s["schedule"], s["command"]) for s in c.request("GET", f"/apps/{app}/schedules")
+        ],
+        group=ext.get("group"),
+        aliases=list(ext.get("aliases") or []),
+    )
+
+
+def _plan(c: Client, conv: Conversion) -> dict[str, list[Step]]:
+    group = conv.group if len(conv.apps) > 1 else None
+    owners = addon_owners(conv.apps)
+    return {plan.name: plan_app(plan, _current(c, plan.name), group, owners) for plan in conv.apps}
+
+
+@cli.command("k8s:import")
+@_inputs
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+def k8s_import(
+    paths: tuple[str, ...],
+    values: tuple[str, ...],
+    set_values: tuple[str, ...],
+    release: str,
+    app: str | None,
+    group: str | None,
+    dry_run: bool,
+) -> None:
+    """Create the apps, config vars, add-ons, formation, group and schedules that the
+    manifests describe, through the API. It shows the plan first and is idempotent: a
+    second run changes nothing. Then push and release each app's images."""
+    conv = _convert(paths, values, set_values, release, app, group)
+    c = client()
+    plans = _plan(c, conv)
+    if not any(plans.values()):
+        out.print("Nothing to change: the platform already matches the manifests.")
+        return
+    for name, steps in plans.items():
+        out.print(f"[bold]{name}[/bold]: " + ("no change" if not steps else ""))
+        for step in steps:
+            out.print(f"  • {step.what}")
+    if dry_run:
+        out.print("Dry run: nothing was changed.")
+        return
+    for _ in range(2):  # the second pass sets the vars computed from new add-on URLs
+        for steps in plans.values():
+            for step in steps:
+                c.request(step.method, step.path, step.body)
+        plans = _plan(c, conv)
+        if not any(plans.values()):
+            break
+    for plan in conv.apps:
+        types = " ".join(sorted({p.type for p in plan.processes}))
+        out.print(
+            f"Imported {plan.name}. Next: moor container:push {types} -a {plan.name}"
+            f" && moor container:release {types} -a {plan.name}"
+        )
+    if any(plans.values()):
+        err.print(json.dumps({k: [s.what for s in v] for k, v in plans.items() if v}))
