@@ -47,6 +47,7 @@ class DockerRuntime:
         self.instance = instance
         self.registry_host = registry_host
         self._pull_token = pull_token
+        self._network_lock = threading.Lock()
         try:
             self.client = client or docker.from_env(timeout=120)
             self.client.ping()
@@ -139,37 +140,36 @@ class DockerRuntime:
 
     # -- actions ----------------------------------------------------------------------------
     def _ensure_network(self, app: str) -> str:
-        name = self.network_name(app)
+        """The id of the app's network, made on first use (dynos boot in parallel: one lock,
+        exact names, so two boots never make two networks of the same name)."""
+        labels = {f"{LABEL}.instance": self.instance, f"{LABEL}.app": app}
+        return self._network(self.network_name(app), labels, internal=False)
+
+    def _network(self, name: str, labels: dict[str, str], *, internal: bool) -> str:
         try:
-            if not self.client.networks.list(names=[name]):
-                self.client.networks.create(
-                    name,
-                    driver="bridge",
-                    labels={f"{LABEL}.instance": self.instance, f"{LABEL}.app": app},
+            with self._network_lock:
+                found = sorted(
+                    (n for n in self.client.networks.list(names=[name]) if n.name == name),
+                    key=lambda n: str(n.attrs.get("Created", "")),
                 )
+                if found:
+                    return str(found[0].id)
+                net = self.client.networks.create(
+                    name, driver="bridge", internal=internal, labels=labels
+                )
+                return str(net.id)
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot create network {name}: {exc}") from exc
-        return name
 
     def _join_group(self, c: Container, group: str | None, aliases: tuple[str, ...]) -> None:
         """Connect a created container to its group's private network (internal: no way
         out but the app network) under ``aliases``; the network is made on first use."""
         if not group:
             return
-        name = self.group_network_name(group)
+        labels = {f"{LABEL}.instance": self.instance, f"{LABEL}.group": group}
+        net_id = self._network(self.group_network_name(group), labels, internal=True)
         try:
-            found = self.client.networks.list(names=[name])
-            net = (
-                found[0]
-                if found
-                else self.client.networks.create(
-                    name,
-                    driver="bridge",
-                    internal=True,
-                    labels={f"{LABEL}.instance": self.instance, f"{LABEL}.group": group},
-                )
-            )
-            net.connect(c, aliases=list(aliases) or None)
+            self.client.networks.get(net_id).connect(c, aliases=list(aliases) or None)
         except docker.errors.DockerException as exc:
             c.remove(force=True)
             raise RuntimeFailure(
