@@ -9,6 +9,8 @@
 Configuration (environment):
 
 * ``CATALOG_URL``    -- base URL of the catalog service (default ``http://catalog:8080``).
+* ``REDIS_URL``      -- Redis URL (``redis://user:password@host:port``); when set it
+  wins over the three settings below (twelve-factor platforms set it).
 * ``REDIS_HOST``     -- Redis host (default ``redis``).
 * ``REDIS_PORT``     -- Redis port (default 6379).
 * ``REDIS_PASSWORD`` -- optional Redis password.
@@ -63,13 +65,16 @@ def env_port(name: str, default: int) -> int:
 
 CATALOG_URL = os.getenv("CATALOG_URL", "http://catalog:8080").rstrip("/")
 
-store = redis.Redis(
-    host=os.getenv("REDIS_HOST", "redis"),
-    port=env_port("REDIS_PORT", 6379),
-    password=os.getenv("REDIS_PASSWORD") or None,
-    socket_connect_timeout=2,
-    socket_timeout=2,
-    decode_responses=True,
+_REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "decode_responses": True}
+store = (
+    redis.Redis.from_url(os.environ["REDIS_URL"], **_REDIS_OPTIONS)
+    if os.getenv("REDIS_URL")
+    else redis.Redis(
+        host=os.getenv("REDIS_HOST", "redis"),
+        port=env_port("REDIS_PORT", 6379),
+        password=os.getenv("REDIS_PASSWORD") or None,
+        **_REDIS_OPTIONS,
+    )
 )
 
 PAGE = """<!doctype html>

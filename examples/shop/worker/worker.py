@@ -5,8 +5,8 @@ order into the ``orders`` table and logs one line per order to stdout. An order 
 cannot be stored is pushed back to the head of the list and retried after a pause, so a
 database outage delays orders instead of losing them. Stops cleanly on SIGTERM/SIGINT.
 
-Configuration (environment): ``REDIS_HOST`` (default ``redis``), ``REDIS_PORT`` (6379),
-``REDIS_PASSWORD`` (optional), ``POSTGRES_HOST`` (``postgres``), ``POSTGRES_PORT`` (5432),
+Configuration (environment): ``REDIS_URL`` (wins when set), ``REDIS_HOST`` (default
+``redis``), ``REDIS_PORT`` (6379), ``REDIS_PASSWORD`` (optional), ``POSTGRES_HOST`` (``postgres``), ``POSTGRES_PORT`` (5432),
 ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_DB``.
 """
 
@@ -112,13 +112,17 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     host = os.getenv("REDIS_HOST", "redis")
     port = env_port("REDIS_PORT", 6379)
-    queue = redis.Redis(
-        host=host,
-        port=port,
-        password=os.getenv("REDIS_PASSWORD") or None,
-        socket_connect_timeout=5,
-        socket_timeout=POP_TIMEOUT + 5,
-        decode_responses=True,
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 5,
+        "socket_timeout": POP_TIMEOUT + 5,
+        "decode_responses": True,
+    }
+    queue = (
+        redis.Redis.from_url(os.environ["REDIS_URL"], **options)
+        if os.getenv("REDIS_URL")
+        else redis.Redis(
+            host=host, port=port, password=os.getenv("REDIS_PASSWORD") or None, **options
+        )
     )
     log.info("waiting for orders on redis %s:%d list %r", host, port, ORDERS_KEY)
     conn: psycopg.Connection[tuple[Any, ...]] | None = None
