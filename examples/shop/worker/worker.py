@@ -6,8 +6,9 @@ cannot be stored is pushed back to the head of the list and retried after a paus
 database outage delays orders instead of losing them. Stops cleanly on SIGTERM/SIGINT.
 
 Configuration (environment): ``REDIS_URL`` (wins when set), ``REDIS_HOST`` (default
-``redis``), ``REDIS_PORT`` (6379), ``REDIS_PASSWORD`` (optional), ``POSTGRES_HOST`` (``postgres``), ``POSTGRES_PORT`` (5432),
-``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_DB``.
+``redis``), ``REDIS_PORT`` (6379), ``REDIS_PASSWORD`` (optional), ``POSTGRES_HOST``
+(``postgres``), ``POSTGRES_PORT`` (5432), ``POSTGRES_USER``, ``POSTGRES_PASSWORD``,
+``POSTGRES_DB``.
 """
 
 from __future__ import annotations
