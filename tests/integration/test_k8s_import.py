@@ -1,0 +1,63 @@
+"""k8s:import on the real platform: the actors spec and chart, and the shop microservices."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import ACTORS, LivePlatform
+
+pytestmark = pytest.mark.integration
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
+
+
+def test_actors_runs_after_import_and_the_two_container_commands(platform: LivePlatform) -> None:
+    app = f"k8s-actors-{time.time_ns() % 100000}"
+    platform.apps.add(app)
+    platform.moor("k8s:import", "spec", "chart", "-a", app, cwd=ACTORS)
+    again = platform.moor("k8s:import", "spec", "chart", "-a", app, cwd=ACTORS)
+    assert "Nothing to change" in again.stdout
+    platform.moor("container:push", "web", "-a", app, cwd=ACTORS)
+    platform.moor("container:release", "web", "-a", app, cwd=ACTORS)
+    page = platform.wait_for(app, "Meryl Streep", timeout=120)
+    assert "Hello from Kubernetes" in page.text  # GREETING from the ConfigMap
+    addons = platform.json("addons", "-a", app)
+    assert [a["addon_service"]["name"] for a in addons] == ["postgresql"]
+
+
+def _post_order(platform: LivePlatform) -> httpx.Response:
+    return httpx.post(
+        f"http://127.0.0.1:{platform.router_port}/orders",
+        headers={"Host": f"storefront.{platform.domain}"},
+        json={"sku": "TEA-EARL", "qty": 2},
+        timeout=10,
+    )
+
+
+def test_shop_runs_after_import_with_services_on_the_private_network(
+    platform: LivePlatform,
+) -> None:
+    out = platform.moor("k8s:import", str(SHOP / "k8s")).stdout
+    platform.apps.update({"catalog", "storefront", "worker"})
+    assert "group shop" in out
+    for app, ptype in (("catalog", "web"), ("storefront", "web"), ("worker", "worker")):
+        platform.moor("container:push", ptype, "-a", app, cwd=SHOP / app)
+        platform.moor("container:release", ptype, "-a", app, cwd=SHOP / app)
+    # storefront lists the products it fetched from catalog at http://catalog:8080
+    platform.wait_for("storefront", "Earl Grey tea", timeout=180)
+    assert _post_order(platform).status_code in (201, 202)
+    deadline = time.monotonic() + 60
+    count = -1
+    while time.monotonic() < deadline:
+        resp = platform.get("catalog", "/orders/count")
+        if resp.status_code == 200 and resp.json().get("count", 0) >= 1:
+            count = resp.json()["count"]
+            break
+        time.sleep(1)
+    assert count >= 1, "the worker never stored the order"
+    again = platform.moor("k8s:import", str(SHOP / "k8s"))
+    assert "Nothing to change" in again.stdout
