@@ -24,6 +24,7 @@ cli.lazy.update(
         "stack:build": "moorage.cli.stack:stack_build",
         "k8s:convert": "moorage.cli.k8s:k8s_convert",
         "k8s:import": "moorage.cli.k8s:k8s_import",
+        "doctor": "moorage.cli.k8s:doctor",
     }
 )
 

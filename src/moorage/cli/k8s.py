@@ -171,3 +171,23 @@ def k8s_import(
         )
     if any(plans.values()):
         err.print(json.dumps({k: [s.what for s in v] for k, v in plans.items() if v}))
+
+
+@cli.command("doctor")
+@click.argument("path", default=".", type=click.Path(exists=True))
+def doctor(path: str) -> None:
+    """Check the Dockerfiles in PATH (or one Dockerfile): what the platform does about a
+    start command that ignores $PORT, a missing EXPOSE, or running as root."""
+    from moorage.convert.dockerfile import check
+
+    target = Path(path)
+    files = [target] if target.is_file() else sorted(target.glob("Dockerfile*"))
+    if not files:
+        raise NotFound(f"No Dockerfile in {path}.")
+    for f in files:
+        checks = check(f.read_text(errors="replace"))
+        out.print(f"[bold]{f}[/bold]: " + ("nothing to report" if not checks else ""))
+        for c in checks:
+            out.print(
+                f"  {c.severity}: line {c.line}: {c.what}\n    the platform: {c.platform_does}"
+            )
