@@ -61,3 +61,27 @@ def test_shop_runs_after_import_with_services_on_the_private_network(
     assert count >= 1, "the worker never stored the order"
     again = platform.moor("k8s:import", str(SHOP / "k8s"))
     assert "Nothing to change" in again.stdout
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"  # ../shared/corpus/k8s, copied
+
+
+@pytest.mark.parametrize(
+    ("source", "addons"),
+    [
+        ("kubernetes-examples-guestbook", ["add redis"]),
+        ("example-voting-app", ["add postgresql", "add redis"]),
+        ("azure-voting-app-redis", ["add redis"]),
+        ("microservices-demo/kubernetes-manifests.yaml", ["add redis"]),
+        ("microservices-demo/helm-chart", ["add redis"]),
+    ],
+)
+def test_every_corpus_app_imports_in_a_dry_run(
+    platform: LivePlatform, source: str, addons: list[str]
+) -> None:
+    """The images cannot be had here, so a dry run: the plan, with add-ons for databases."""
+    proc = platform.moor("k8s:import", str(CORPUS / source), "--dry-run")
+    assert "Dry run: nothing was changed." in proc.stdout
+    for addon in addons:
+        assert addon in proc.stdout, proc.stdout
+    assert "Traceback" not in proc.stderr

@@ -19,7 +19,7 @@ from moorage.convert.model import Finding, K8sObject
 from moorage.errors import InvalidParams
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path("/work/shared/corpus/k8s")
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"  # copy of the shared corpus
 ACTORS = REPO / "examples" / "actors"
 CORPUS_APPS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
 

@@ -28,7 +28,7 @@ from moorage.spec.dyno import SIZES
 from moorage.spec.names import validate_app_name, validate_config_key, validate_process_type
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "k8s"
+CORPUS = ROOT / "tests" / "fixtures" / "k8s"  # a copy of ../shared/corpus/k8s
 GOLDEN = Path(__file__).parent / "golden" / "convert"
 CASES = {
     "guestbook": CORPUS / "kubernetes-examples-guestbook",
