@@ -8,6 +8,7 @@ from moorage.cli import (  # noqa: F401
     auth,
     config,
     container,
+    domains,
     logs,
     pg,
     ps,

@@ -27,6 +27,14 @@ def test_actors_runs_after_import_and_the_two_container_commands(platform: LiveP
     assert "Hello from Kubernetes" in page.text  # GREETING from the ConfigMap
     addons = platform.json("addons", "-a", app)
     assert [a["addon_service"]["name"] for a in addons] == ["postgresql"]
+    domains = [d["hostname"] for d in platform.json("domains", "-a", app)]
+    assert "myapp.example.com" in domains  # from the Ingress
+    by_domain = httpx.get(
+        f"http://127.0.0.1:{platform.router_port}/",
+        headers={"Host": "myapp.example.com"},
+        timeout=10,
+    )
+    assert by_domain.status_code == 200 and "Meryl Streep" in by_domain.text
 
 
 def _post_order(platform: LivePlatform) -> httpx.Response:

@@ -166,3 +166,21 @@ def test_groups_validate_names_and_aliases(api: TestClient, reconciler: object) 
     assert api.patch("/apps/grp-two", json={}).status_code == 422
     left = api.patch("/apps/grp-one", json={"moorage": {"group": None}})
     assert left.json()["moorage"] == {"group": None, "aliases": [], "internal_host": None}
+
+
+def test_domains_are_unique_and_outside_the_platform_domain(api: TestClient) -> None:
+    for name in ("dom-one", "dom-two"):
+        api.post("/apps", json={"name": name})
+    added = api.post("/apps/dom-one/domains", json={"hostname": "WWW.Example.COM."})
+    assert added.status_code == 201 and added.json()["hostname"] == "www.example.com"
+    assert added.json()["cname"] == "dom-one.moorage.localhost"
+    taken = api.post("/apps/dom-two/domains", json={"hostname": "www.example.com"})
+    assert taken.status_code == 409 and "dom-one" in taken.json()["message"]
+    own = api.post("/apps/dom-two/domains", json={"hostname": "x.moorage.localhost"})
+    assert own.status_code == 409
+    for bad in ("localhost", "bad_host.example.com", ""):
+        assert api.post("/apps/dom-two/domains", json={"hostname": bad}).status_code == 422
+    listed = [d["hostname"] for d in api.get("/apps/dom-one/domains").json()]
+    assert listed == ["dom-one.moorage.localhost", "www.example.com"]
+    assert api.delete("/apps/dom-one/domains/www.example.com").status_code == 200
+    assert api.delete("/apps/dom-one/domains/www.example.com").status_code == 404

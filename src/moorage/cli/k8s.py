@@ -119,6 +119,7 @@ def _current(c: Client, app: str) -> Current:
         ],
         group=ext.get("group"),
         aliases=list(ext.get("aliases") or []),
+        domains=[d["hostname"] for d in c.request("GET", f"/apps/{app}/domains")],
     )
 
 

@@ -36,6 +36,7 @@ class Current:
     schedules: list[tuple[str, str]] = field(default_factory=list)  # (cron, command)
     group: str | None = None
     aliases: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
 
 
 def url_parts(url: str) -> dict[str, str]:
@@ -129,6 +130,9 @@ def plan_app(
         note = f" (generated: {', '.join(sorted(generated))})" if generated else ""
         steps.append(Step(f"set config vars {keys}{note}", "PATCH", f"{base}/config-vars", changed))
     steps += _formation_steps(plan, current)
+    for host in plan.domains:
+        if host not in current.domains:
+            steps.append(Step(f"add domain {host}", "POST", f"{base}/domains", {"hostname": host}))
     for job in plan.schedules:
         if (job.cron, job.command) not in current.schedules:
             body = {"schedule": job.cron, "command": job.command}

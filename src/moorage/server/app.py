@@ -17,6 +17,7 @@ from moorage.server.routes import (
     apps,
     backups,
     config_vars,
+    domains,
     drains,
     dynos,
     formation,
@@ -47,6 +48,7 @@ def create_app(platform: Platform) -> FastAPI:
         backups,
         logs,
         drains,
+        domains,
         schedules,
         registry_auth,
     )

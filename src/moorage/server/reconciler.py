@@ -81,6 +81,7 @@ class Desired:
     apps: set[str] = field(default_factory=set)
     pending: dict[str, int] = field(default_factory=dict)  # app -> version rolling out
     phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
+    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> custom hosts
 
 
 def _aliases(app: App) -> tuple[str, ...]:
@@ -94,6 +95,7 @@ def desired_for(
 ) -> None:
     """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out)."""
     want.apps.add(app.name)
+    want.domains[app.name] = tuple(d.hostname for d in app.domains)
     if any(f.type == "web" for f in app.formations) or rel is None:
         want.web_apps.add(app.name)
     if rel is None:
@@ -176,6 +178,7 @@ class Reconciler:
         self._ready: set[tuple[str, str]] = set()  # (container id, started at)
         self._backends: dict[str, tuple[str, ...]] = {}
         self._web_apps: set[str] = set()
+        self._domains: dict[str, tuple[str, ...]] = {}
         self._stopping: set[str] = set()  # ids we stop on purpose: their exit is no crash
         self._boot_failed: dict[str, tuple[frozenset[str], float]] = {}
         self._crashed: set[str] = set()  # ids that died on their own; the engine restarts them
@@ -233,6 +236,7 @@ class Reconciler:
         self._check_ready(formation, want)
         with self._lock:
             self._web_apps = set(want.web_apps)
+            self._domains = dict(want.domains)
             busy = set(self._busy)
         for app in sorted(want.apps - busy):
             plan = self._plan(app, want, [d for d in formation if d.app == app])
@@ -303,7 +307,7 @@ class Reconciler:
             routes = [
                 Route(
                     app=app,
-                    hosts=(self.settings.app_host(app),),
+                    hosts=(self.settings.app_host(app), *self._domains.get(app, ())),
                     backends=self._backends.get(app, ()),
                 )
                 for app in sorted(self._web_apps)

@@ -10,6 +10,7 @@ from moorage.server.store.models import (
     AddonAttachment,
     App,
     Backup,
+    Domain,
     Formation,
     Release,
     User,
@@ -189,4 +190,36 @@ def backup(b: Backup) -> dict[str, Any]:
         "tables": b.tables,
         "started_at": ts(b.started_at),
         "finished_at": ts(b.finished_at),
+    }
+
+
+def domain(d: Domain, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "hostname": d.hostname,
+        "kind": "custom",
+        "app": app_ref(d.app),
+        "cname": settings.app_host(d.app.name),
+        "status": "succeeded",
+        "acm_status": None,
+        "acm_status_reason": None,
+        "sni_endpoint": None,
+        "created_at": ts(d.created_at),
+        "updated_at": ts(d.updated_at),
+    }
+
+
+def default_domain(a: App, settings: Settings) -> dict[str, Any]:
+    return {
+        "id": f"{a.id}-default",
+        "hostname": settings.app_host(a.name),
+        "kind": "heroku",
+        "app": app_ref(a),
+        "cname": None,
+        "status": "succeeded",
+        "acm_status": None,
+        "acm_status_reason": None,
+        "sni_endpoint": None,
+        "created_at": ts(a.created_at),
+        "updated_at": ts(a.updated_at),
     }

@@ -64,6 +64,9 @@ class App(Base):
         back_populates="app", cascade="all, delete-orphan", order_by="Release.version"
     )
     addons: Mapped[list[Addon]] = relationship(back_populates="app", cascade="all, delete-orphan")
+    domains: Mapped[list[Domain]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="Domain.hostname"
+    )
 
 
 class Formation(Base):
@@ -183,6 +186,18 @@ class Backup(Base):
     @property
     def label(self) -> str:
         return f"b{self.num:03d}"
+
+
+class Domain(Base):
+    """A custom host name the router sends to the app (besides ``<app>.<domain>``)."""
+
+    __tablename__ = "domains"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship(back_populates="domains")
 
 
 class Drain(Base):

@@ -1,0 +1,39 @@
+"""Custom domains: host names the router sends to an app."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moorage.errors import Conflict, InvalidParams, NotFound
+from moorage.server.store.models import App, Domain
+from moorage.settings import Settings
+from moorage.spec.names import validate_dns_label
+
+
+def add(session: Session, app: App, hostname: str, settings: Settings) -> Domain:
+    """Route ``hostname`` to ``app``; a name another app has, or the platform's own, is refused."""
+    name = validate_dns_label(hostname.strip().lower().rstrip("."), "Domain", dots=True)
+    if "." not in name:
+        raise InvalidParams(f"{name!r} is not a full host name such as www.example.com.")
+    if name == settings.domain or name.endswith("." + settings.domain):
+        raise Conflict(f"{name} is under the platform's own domain {settings.domain}.")
+    taken = session.scalar(select(Domain).where(Domain.hostname == name))
+    if taken is not None:
+        raise Conflict(f"{name} is already a domain of {taken.app.name}.")
+    domain = Domain(app_id=app.id, hostname=name)
+    app.domains.append(domain)
+    session.flush()
+    return domain
+
+
+def find(app: App, hostname: str) -> Domain:
+    for d in app.domains:
+        if d.hostname == hostname.strip().lower().rstrip("."):
+            return d
+    raise NotFound(f"{app.name} has no domain {hostname}. See `moor domains -a {app.name}`.")
+
+
+def remove(session: Session, app: App, domain: Domain) -> None:
+    app.domains.remove(domain)
+    session.flush()
