@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,13 @@ def test_a_deploy_keeps_nginx_and_client_connections(
     master = router._pid()
     assert master is not None
     workers = _workers(master)
+    for _ in range(50):  # the master forks its workers just after it answers
+        if workers:
+            break
+        time.sleep(0.1)
+        workers = _workers(master)
+    time.sleep(0.3)
+    workers = _workers(master)  # all of them forked by now
     url = f"http://127.0.0.1:{router.port}/"
     with httpx.Client(headers={"Host": "a.test"}) as client:
         assert client.get(url).text == "one"

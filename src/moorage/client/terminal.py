@@ -206,7 +206,8 @@ def _send_size(ws: ClientConnection, fds: list[int]) -> None:
             size = os.get_terminal_size(fd)
         except OSError:
             continue
-        ws.send(json.dumps({"resize": [size.lines, size.columns]}))
+        with contextlib.suppress(ConnectionClosed):  # the command may have ended already
+            ws.send(json.dumps({"resize": [size.lines, size.columns]}))
         return
 
 
