@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,15 @@ from moorage.convert.model import Conversion
 from moorage.errors import NotFound
 
 
-def _inputs(f: Any) -> Any:
+def _inputs(body: Any) -> Any:
+    """The input options of both commands; the command gets the ``conv`` they describe."""
+
+    @functools.wraps(body)
+    def command(**kw: Any) -> Any:
+        inputs = [kw.pop(k) for k in ("paths", "values", "set_values", "release", "app", "group")]
+        return body(conv=_convert(*inputs), **kw)
+
+    f: Any = command
     for option in reversed(
         [
             click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True)),
@@ -75,22 +84,12 @@ def _convert(
     help="Where to write the files.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the conversion as JSON.")
-def k8s_convert(
-    paths: tuple[str, ...],
-    values: tuple[str, ...],
-    set_values: tuple[str, ...],
-    release: str,
-    app: str | None,
-    group: str | None,
-    out_dir: str,
-    as_json: bool,
-) -> None:
+def k8s_convert(conv: Conversion, out_dir: str, as_json: bool) -> None:
     """Convert Kubernetes manifests, kustomize folders or Helm charts into heroku.yml,
     app.json, Procfile, a Moorage app spec and REPORT.md per app. Exit 1 when findings of
     level error need your action, 2 when the input is unusable."""
     from moorage.convert.output import to_json, write
 
-    conv = _convert(paths, values, set_values, release, app, group)
     written = write(conv, Path(out_dir))
     if as_json:
         print_json(to_json(conv))
@@ -132,19 +131,10 @@ def _plan(c: Client, conv: Conversion) -> dict[str, list[Step]]:
 @cli.command("k8s:import")
 @_inputs
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
-def k8s_import(
-    paths: tuple[str, ...],
-    values: tuple[str, ...],
-    set_values: tuple[str, ...],
-    release: str,
-    app: str | None,
-    group: str | None,
-    dry_run: bool,
-) -> None:
+def k8s_import(conv: Conversion, dry_run: bool) -> None:
     """Create the apps, config vars, add-ons, formation, group and schedules that the
     manifests describe, through the API. It shows the plan first and is idempotent: a
     second run changes nothing. Then push and release each app's images."""
-    conv = _convert(paths, values, set_values, release, app, group)
     c = client()
     plans = _plan(c, conv)
     if not any(plans.values()):
