@@ -95,3 +95,18 @@ def test_the_second_pass_fills_addon_rewrites_and_then_nothing_changes() -> None
 
 def test_url_parts() -> None:
     assert url_parts("redis://app_a:p%40ss@10.0.0.1:7600")["password"] == "p@ss"
+
+
+def test_the_release_phase_is_set_once_and_secrets_stay_out_of_the_text() -> None:
+    plan = _plan()
+    plan.config.append(ConfigVar("DB_PASSWORD", "s3cr3t-value", secret=True))
+    plan.release_command = "python migrate.py --password s3cr3t-value"
+    steps = plan_app(plan, Current(), "shop")
+    phase = next(s for s in steps if "release phase" in s.what)
+    assert phase.body == {
+        "updates": [{"type": "release", "command": "python migrate.py --password s3cr3t-value"}]
+    }
+    assert "s3cr3t-value" not in " ".join(s.what for s in steps)
+    assert "${DB_PASSWORD}" in phase.what
+    again = Current(exists=True, release_command=plan.release_command)
+    assert not [s for s in plan_app(plan, again, None) if "release phase" in s.what]

@@ -8,8 +8,8 @@ Configuration (environment): ``POSTGRES_HOST`` (default ``postgres``), ``POSTGRE
 (5432), ``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_DB`` and ``PORT`` (8080, see
 ``gunicorn.conf.py``).
 
-The ``products`` table is created and seeded on the first request that reaches the
-database, so the service starts fine while Postgres is still coming up.
+The ``products`` table is created and seeded by ``migrate.py``, which the Job
+``catalog-migrate`` runs before a release (``k8s/45-catalog-migrate.yaml``).
 """
 
 from __future__ import annotations
@@ -29,16 +29,6 @@ logging.basicConfig(
 log = logging.getLogger("catalog")
 
 app = Flask(__name__)
-
-SEED_PRODUCTS: list[tuple[str, str, int]] = [
-    ("TEA-EARL", "Earl Grey tea, 100 g", 650),
-    ("TEA-SENCHA", "Sencha green tea, 100 g", 890),
-    ("MUG-BLUE", "Blue enamel mug", 1200),
-    ("POT-GLASS", "Glass teapot, 1 l", 2450),
-    ("HONEY-500", "Wildflower honey, 500 g", 975),
-]
-
-_schema_ready = False
 
 
 def env_port(name: str, default: int) -> int:
@@ -69,28 +59,6 @@ def describe(exc: Exception) -> str:
     return text.replace(password, "***") if password else text
 
 
-def ensure_schema(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-    """Create and seed the ``products`` table once per process."""
-    global _schema_ready
-    if _schema_ready:
-        return
-    with conn.transaction():
-        # Serialise replicas doing the same first-time setup.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('shop.products'))")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS products ("
-            " sku text PRIMARY KEY, name text NOT NULL, price_cents integer NOT NULL)"
-        )
-        row = conn.execute("SELECT count(*) FROM products").fetchone()
-        if row is not None and row[0] == 0:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO products (sku, name, price_cents) VALUES (%s, %s, %s)",
-                    SEED_PRODUCTS,
-                )
-    _schema_ready = True
-
-
 def unavailable(exc: psycopg.Error) -> ResponseReturnValue:
     log.warning("database error: %s", describe(exc))
     return jsonify(error="database unavailable"), 503
@@ -100,7 +68,6 @@ def unavailable(exc: psycopg.Error) -> ResponseReturnValue:
 def products() -> ResponseReturnValue:
     try:
         with connect() as conn:
-            ensure_schema(conn)
             rows = conn.execute(
                 "SELECT sku, name, price_cents FROM products ORDER BY name"
             ).fetchall()

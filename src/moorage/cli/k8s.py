@@ -119,7 +119,15 @@ def _current(c: Client, app: str) -> Current:
         group=ext.get("group"),
         aliases=list(ext.get("aliases") or []),
         domains=[d["hostname"] for d in c.request("GET", f"/apps/{app}/domains")],
+        release_command=_release_command(c, app),
     )
+
+
+def _release_command(c: Client, app: str) -> str | None:
+    """The release phase command of the app's newest release (None before any)."""
+    releases = c.request("GET", f"/apps/{app}/releases")
+    newest = max(releases, key=lambda r: int(r["version"]), default=None)
+    return newest.get("release_command") if newest else None
 
 
 def _plan(c: Client, conv: Conversion) -> dict[str, list[Step]]:

@@ -37,6 +37,7 @@ class Current:
     group: str | None = None
     aliases: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
+    release_command: str | None = None
 
 
 def url_parts(url: str) -> dict[str, str]:
@@ -130,6 +131,15 @@ def plan_app(
         note = f" (generated: {', '.join(sorted(generated))})" if generated else ""
         steps.append(Step(f"set config vars {keys}{note}", "PATCH", f"{base}/config-vars", changed))
     steps += _formation_steps(plan, current)
+    if plan.release_command and plan.release_command != current.release_command:
+        steps.append(
+            Step(
+                f"set the release phase: {_shown(plan, plan.release_command)}",
+                "PATCH",
+                f"{base}/formation",
+                {"updates": [{"type": "release", "command": plan.release_command}]},
+            )
+        )
     for host in plan.domains:
         if host not in current.domains:
             steps.append(Step(f"add domain {host}", "POST", f"{base}/domains", {"hostname": host}))
@@ -138,13 +148,21 @@ def plan_app(
             body = {"schedule": job.cron, "command": job.command}
             steps.append(
                 Step(
-                    f"schedule {job.name}: {job.cron} {job.command}",
+                    f"schedule {job.name}: {job.cron} {_shown(plan, job.command)}",
                     "POST",
                     f"{base}/schedules",
                     body,
                 )
             )
     return steps
+
+
+def _shown(plan: AppPlan, command: str) -> str:
+    """``command`` for people: each secret config value replaced by ``${KEY}``."""
+    for var in plan.config:
+        if var.secret and var.value:
+            command = command.replace(var.value, f"${{{var.key}}}")
+    return command
 
 
 def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:

@@ -108,6 +108,7 @@ def release(r: Release, current_version: int | None) -> dict[str, Any]:
         "slug": None,
         "artifacts": [{"type": "oci-image", "id": ref} for ref in sorted(r.images.values())],
         "images": dict(r.images),
+        "release_command": r.release_command or None,
         "addon_plan_names": sorted({a.plan for a in r.app.addons}),
         "output_stream_url": None,
     }
