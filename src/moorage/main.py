@@ -26,6 +26,7 @@ cli.lazy.update(
         "k8s:convert": "moorage.cli.k8s:k8s_convert",
         "k8s:import": "moorage.cli.k8s:k8s_import",
         "doctor": "moorage.cli.k8s:doctor",
+        "certs:ca": "moorage.cli.certs:certs_ca",
     }
 )
 

@@ -31,6 +31,7 @@ class Settings:
     drain_ca_file: str | None = None  # extra CA for syslog+tls:// and https:// drains
     redis_ports: range = range(7600, 7700)  # one port per redis add-on
     backup_dir: Path | None = None  # pg backups; default <data_dir>/backups
+    https_port: int = 443  # TLS at the edge (api., registry., apps); 0: none
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             drain_ca_file=e.get("MOORAGE_DRAIN_CA_FILE") or None,
             redis_ports=_port_range(e.get("MOORAGE_REDIS_PORTS", "7600-7699")),
             backup_dir=Path(e["MOORAGE_BACKUP_DIR"]) if e.get("MOORAGE_BACKUP_DIR") else None,
+            https_port=int(e.get("MOORAGE_HTTPS_PORT", "443")),
         )
 
     @property
@@ -66,10 +68,32 @@ class Settings:
         """The registry as image references name it (loopback: no TLS needed by Docker)."""
         return f"127.0.0.1:{self.registry_port}"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def heroku_host(self) -> str:
+        """What to give the Heroku CLI as ``HEROKU_HOST``: it calls ``https://api.<it>``."""
+        return self.domain if self.https_port == 443 else f"{self.domain}:{self.https_port}"
+
+    @property
+    def public_api_url(self) -> str:
+        return f"https://api.{self.heroku_host}"
+
+    @property
+    def public_registry(self) -> str:
+        """The registry behind the edge (``registry.<domain>``), for docker and the CLI."""
+        return f"registry.{self.heroku_host}"
+
     def app_host(self, app: str) -> str:
         return f"{app}.{self.domain}"
 
     def web_url(self, app: str) -> str:
+        """HTTPS through the edge when it is on, else plain HTTP on the router's port."""
+        if self.https_port:
+            port = "" if self.https_port == 443 else f":{self.https_port}"
+            return f"https://{self.app_host(app)}{port}/"
         port = "" if self.router_port == 80 else f":{self.router_port}"
         return f"http://{self.app_host(app)}{port}/"
 

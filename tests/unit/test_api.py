@@ -8,7 +8,7 @@ def test_app_lifecycle_in_heroku_shapes(api: TestClient) -> None:
     created = api.post("/apps", json={"name": "actors"})
     assert created.status_code == 201
     body = created.json()
-    assert body["name"] == "actors" and body["web_url"].startswith("http://actors.")
+    assert body["name"] == "actors" and body["web_url"].startswith("https://actors.")
     assert api.get("/apps/actors").json()["id"] == body["id"]
     assert [a["name"] for a in api.get("/apps").json()] == ["actors"]
     assert api.delete("/apps/actors").status_code == 200

@@ -9,7 +9,7 @@ import click
 from moorage.cli.base import cli, client, json_option, out, print_json, table
 from moorage.client import credentials
 from moorage.client.api import Client
-from moorage.errors import InvalidParams
+from moorage.errors import InvalidParams, Unauthorized
 
 
 @cli.command("login")
@@ -35,6 +35,15 @@ def whoami() -> None:
     click.echo(client().account()["email"])
 
 
+@cli.command("auth:token")
+def auth_token() -> None:
+    """Print the API token in use (for HEROKU_API_KEY, scripts and curl)."""
+    token = credentials.load().token
+    if not token:
+        raise Unauthorized("Not logged in. Run `moor login` first.")
+    click.echo(token)
+
+
 @cli.command("info")
 @json_option
 def info(as_json: bool) -> None:
@@ -44,3 +53,20 @@ def info(as_json: bool) -> None:
         print_json(facts)
         return
     table(["", ""], sorted(facts.items()))
+    if facts.get("heroku_host"):
+        out.print("\nTo use the Heroku CLI (heroku@11) against this platform:")
+        for line in heroku_env(facts, "$(moor auth:token)"):
+            out.print(f"  export {line}", markup=False, highlight=False)
+
+
+def heroku_env(facts: dict[str, object], token: str) -> list[str]:
+    """The environment for the Heroku CLI. It sends the token only to Heroku's own hosts
+    and to exactly ``localhost``, so HEROKU_HEADERS carries it to api.<domain>; the
+    particleboard URL keeps ``heroku apps`` from waiting on particleboard.heroku.com."""
+    return [
+        f"HEROKU_HOST={facts['heroku_host']}",
+        f'HEROKU_API_KEY="{token}"',
+        f"HEROKU_HEADERS='{{\"Authorization\": \"Bearer '\"{token}\"'\"}}'",
+        f"HEROKU_PARTICLEBOARD_URL={facts['https_api_url']}",
+        f"NODE_EXTRA_CA_CERTS={facts['ca_path']}",
+    ]

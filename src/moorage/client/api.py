@@ -48,6 +48,16 @@ class Client:
             raise self._unreachable(exc) from exc
         return self._answer(resp)
 
+    def request_text(self, method: str, path: str) -> str:
+        """A call whose answer is text (a PEM file), errors as for :meth:`request`."""
+        try:
+            resp = self._http.request(method, path)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if resp.status_code >= 400:
+            self._answer(resp)
+        return resp.text
+
     def _unreachable(self, exc: httpx.HTTPError) -> errors.ApiUnreachable:
         return errors.ApiUnreachable(
             f"Cannot reach the Moorage API at {self.api_url} ({exc.__class__.__name__}). "

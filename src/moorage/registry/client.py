@@ -41,13 +41,17 @@ class RegistryClient:
     def pull_token(self, repository: str) -> str:
         return self._issuer.issue("moorage", [Access("repository", repository, ("pull",))])
 
-    def latest(self, app: str, process_type: str) -> PushedImage:
-        repo = f"{app}/{process_type}"
-        headers = {"Accept": MANIFEST_TYPES, "Authorization": f"Bearer {self.pull_token(repo)}"}
+    def manifest(self, repo: str, reference: str, accept: str = MANIFEST_TYPES) -> httpx.Response:
+        """The registry's answer for ``repo:reference`` (any status), read with our token."""
+        headers = {"Accept": accept, "Authorization": f"Bearer {self.pull_token(repo)}"}
         try:
-            resp = httpx.get(f"http://{self.host}/v2/{repo}/manifests/latest", headers=headers)
+            return httpx.get(f"http://{self.host}/v2/{repo}/manifests/{reference}", headers=headers)
         except httpx.HTTPError as exc:
             raise RuntimeFailure(f"The registry at {self.host} is unreachable: {exc}") from exc
+
+    def latest(self, app: str, process_type: str) -> PushedImage:
+        repo = f"{app}/{process_type}"
+        resp = self.manifest(repo, "latest")
         if resp.status_code == 404:
             raise ImageNotPushed(
                 f"No image was pushed for process type {process_type!r} of app {app}. "

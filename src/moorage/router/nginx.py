@@ -15,11 +15,13 @@ import os
 import shutil
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from moorage.errors import ComponentFailed
+from moorage.router.certs import EdgeCerts
 from moorage.spec.dyno import Route
 
 PAGES = Path(__file__).parent / "pages"
@@ -37,7 +39,74 @@ LOG_FORMAT = (
 MODULES = Path("/usr/lib/nginx/modules")
 
 
-def render(*, port: int, root: Path) -> str:
+@dataclass(frozen=True)
+class Edge:
+    """HTTPS at the edge: ``api.<domain>`` and ``registry.<domain>`` proxied to the
+    loopback API and registry, every other host routed to apps, on ``port``."""
+
+    domain: str
+    port: int
+    api: str  # 127.0.0.1:7070
+    registry: str  # 127.0.0.1:7050
+    certs: EdgeCerts
+
+
+def _app_locations(pages: Path) -> list[str]:
+    """The locations of a server that routes to apps by host."""
+    return [
+        "    error_page 404 /404.html;",
+        "    error_page 502 503 504 /503.html;",
+        f"    location = /404.html {{ internal; root {pages}; }}",
+        f"    location = /503.html {{ internal; root {pages}; }}",
+        "    location / {",
+        "      set $moorage_app -; set $moorage_at at=info;",
+        '      access_by_lua_block { require("moorage_router").route() }',
+        "      proxy_pass http://moorage_dynos; } }",
+    ]
+
+
+_PASS_HEADERS = [
+    "      proxy_set_header Host $http_host;",
+    "      proxy_set_header X-Request-Id $request_id;",
+    "      proxy_set_header X-Forwarded-For $remote_addr;",
+    "      proxy_set_header X-Forwarded-Proto https;",
+    "      proxy_set_header X-Forwarded-Port $server_port;",
+]
+
+
+def _edge_servers(edge: Edge, pages: Path) -> list[str]:
+    """``api.`` and ``registry.``: long-lived, unbuffered streams (logs, pushes, exec).
+
+    The Heroku CLI reads a manifest with HTTP Basic (``:token``), which Distribution's
+    token auth does not take, so those requests go to the API, which checks the token and
+    the app's access and asks the registry itself."""
+    tls = [
+        f"    ssl_certificate {edge.certs.cert}; ssl_certificate_key {edge.certs.key};",
+        "    access_log off; client_max_body_size 0; proxy_request_buffering off;",
+        "    proxy_buffering off; proxy_read_timeout 3600s; proxy_send_timeout 3600s;",
+    ]
+    return [
+        "  map $http_upgrade $moorage_upgrade { default upgrade; '' ''; }",
+        f'  map $http_authorization $moorage_registry {{ "~*^basic " {edge.api}; '
+        f"default {edge.registry}; }}",
+        f"  server {{ listen {edge.port} ssl; server_name api.{edge.domain};",
+        *tls,
+        f"    location / {{ proxy_pass http://{edge.api};",
+        *_PASS_HEADERS,
+        "      proxy_set_header Upgrade $http_upgrade;",
+        "      proxy_set_header Connection $moorage_upgrade; } }",
+        f"  server {{ listen {edge.port} ssl; server_name registry.{edge.domain};",
+        *tls,
+        "    location / { proxy_pass http://$moorage_registry;",
+        *_PASS_HEADERS,
+        '      proxy_set_header Connection ""; } }',
+        f"  server {{ listen {edge.port} ssl default_server; server_name _;",
+        f"    ssl_certificate {edge.certs.cert}; ssl_certificate_key {edge.certs.key};",
+        *_app_locations(pages),
+    ]
+
+
+def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
     """nginx.conf for a router under ``root`` on ``port``.
 
     The config names no app: host names and dyno addresses live in a table inside nginx
@@ -86,14 +155,8 @@ def render(*, port: int, root: Path) -> str:
         '      content_by_lua_block { require("moorage_router").serve_replace() } }',
         "    location / { return 404; } }",
         f"  server {{ listen {port} default_server; server_name _;",
-        "    error_page 404 /404.html;",
-        "    error_page 502 503 504 /503.html;",
-        f"    location = /404.html {{ internal; root {pages}; }}",
-        f"    location = /503.html {{ internal; root {pages}; }}",
-        "    location / {",
-        "      set $moorage_app -; set $moorage_at at=info;",
-        '      access_by_lua_block { require("moorage_router").route() }',
-        "      proxy_pass http://moorage_dynos; } }",
+        *_app_locations(pages),
+        *(_edge_servers(edge, pages) if edge else []),
         "}",
     ]
     return "\n".join(lines) + "\n"
@@ -111,9 +174,10 @@ def render_table(routes: list[Route]) -> str:
 class NginxRouter:
     """Owns one nginx master under ``root``; adopts a running one by its pid file."""
 
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, edge: Edge | None = None) -> None:
         self.root = root
         self.port = port
+        self.edge = edge
         self.conf = root / "nginx.conf"
         self._last: str | None = None
 
@@ -168,7 +232,7 @@ class NginxRouter:
 
     def _ensure_config(self) -> bool:
         """Write nginx.conf and start or reload nginx if needed; False when it ran as is."""
-        text = render(port=self.port, root=self.root)
+        text = render(port=self.port, root=self.root, edge=self.edge)
         current = self.conf.read_text() if self.conf.exists() else None
         if text == current and self.running():
             return False

@@ -7,11 +7,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import __version__
 from moorage.errors import MoorageError, Unauthorized
+from moorage.server import ranges
 from moorage.server.platform import Platform
 from moorage.server.routes import (
+    access,
     account,
     addons,
     apps,
@@ -39,6 +42,7 @@ def create_app(platform: Platform) -> FastAPI:
     api.state.platform = platform
     modules = (
         account,
+        access,
         apps,
         config_vars,
         formation,
@@ -54,6 +58,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     for module in modules:
         api.include_router(module.router)
+    api.middleware("http")(ranges.paginate)
 
     @api.exception_handler(MoorageError)
     async def _moorage_error(_: Request, exc: MoorageError) -> JSONResponse:
@@ -70,6 +75,17 @@ def create_app(platform: Platform) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         msg = f"Invalid request: {first.get('msg', 'malformed body')} at {where}."
         return JSONResponse({"id": "invalid_params", "message": msg}, status_code=422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            msg = f"No such resource: {request.method} {request.url.path}."
+            return JSONResponse({"id": "not_found", "message": msg}, status_code=404)
+        if exc.status_code == 405:
+            msg = f"{request.method} is not supported on {request.url.path}."
+            return JSONResponse({"id": "method_not_allowed", "message": msg}, status_code=405)
+        body = {"id": "http_error", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @api.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

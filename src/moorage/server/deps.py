@@ -33,6 +33,13 @@ def token_from(request: Request | WebSocket) -> str | None:
     return None
 
 
+def public_base(request: Request) -> str:
+    """The API's base URL as the caller reached it (``https://api.<domain>`` via the edge)."""
+    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
+    host = request.headers.get("host") or request.url.netloc
+    return f"{proto}://{host}"
+
+
 def get_user(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> User:
     with platform.store.session() as s:
         return auth.authenticate(s, token_from(request))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
@@ -16,7 +19,8 @@ from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
 from moorage.registry.process import RegistryProcess
 from moorage.registry.tokens import TokenIssuer
-from moorage.router.nginx import NginxRouter
+from moorage.router.certs import ensure_edge_certs
+from moorage.router.nginx import Edge, NginxRouter
 from moorage.runtime.docker import DockerRuntime
 from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
@@ -27,6 +31,7 @@ from moorage.server.store.db import Store, upgrade
 from moorage.settings import Settings
 
 log = logging.getLogger("moorage.server")
+DOCKER_CERTS = Path("/etc/docker/certs.d")
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Platform:
     components: list[RegistryProcess | Cluster] = field(default_factory=list)
     background: list[Callable[[threading.Event], None]] = field(default_factory=list)
     drains: DrainManager | None = None
+    secret: bytes = b""  # signs capability URLs (release output streams)
 
     def sync_drains(self) -> None:
         """Start and stop drain forwarders to match the store."""
@@ -88,10 +94,11 @@ def build(settings: Settings) -> Platform:
             settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
         ),
     }
-    router = NginxRouter(settings.data_dir / "router", settings.router_port)
+    router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings))
     router.root.mkdir(parents=True, exist_ok=True)
     logs = open_logs(settings)
     platform = Platform(settings, store, issuer, registry, providers, logs)
+    platform.secret = load_secret(settings.data_dir / "secret.key")
     reconciler = Reconciler(store, runtime, router, settings, emit=platform.emit)
     pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
     reconciler.reapable = pump.finished
@@ -121,6 +128,44 @@ def build(settings: Settings) -> Platform:
         keeper.loop,
     ]
     return platform
+
+
+def load_secret(path: Path) -> bytes:
+    """32 random bytes kept in ``path`` (root only), made on first start."""
+    if not path.exists():
+        staged = path.with_name(path.name + ".new")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        os.replace(staged, path)
+    return path.read_bytes()
+
+
+def edge(settings: Settings) -> Edge | None:
+    """HTTPS at the edge with the platform CA (made on first start), unless the port is 0."""
+    if not settings.https_port:
+        return None
+    certs = ensure_edge_certs(settings.tls_dir, settings.domain)
+    trust_in_docker(settings, certs.ca)
+    return Edge(
+        settings.domain,
+        settings.https_port,
+        f"{settings.api_host}:{settings.api_port}",
+        settings.registry_host,
+        certs,
+    )
+
+
+def trust_in_docker(settings: Settings, ca: Path) -> None:
+    """Docker trusts the platform CA for ``registry.<domain>`` (its ``certs.d``)."""
+    folder = DOCKER_CERTS / settings.public_registry
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "ca.crt"
+        if not target.exists() or target.read_bytes() != ca.read_bytes():
+            target.write_bytes(ca.read_bytes())
+    except OSError as exc:
+        log.warning("cannot add the platform CA to %s: %s", folder, exc)
 
 
 def open_logs(settings: Settings) -> LogStore:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
+from moorage.errors import NotFound
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.services import serialize
 
@@ -25,4 +26,24 @@ def platform_info(platform: PlatformDep, user: UserDep) -> dict[str, Any]:
         "domain": s.domain,
         "router_port": s.router_port,
         "user": user.email,
+        **(
+            {
+                "heroku_host": s.heroku_host,
+                "https_api_url": s.public_api_url,
+                "https_registry": s.public_registry,
+                "https_port": s.https_port,
+                "ca_path": str(s.tls_dir / "ca.crt"),
+            }
+            if s.https_port
+            else {}
+        ),
     }
+
+
+@router.get("/moorage/ca.crt")
+def platform_ca(platform: PlatformDep) -> Response:
+    """The platform CA's certificate (public: clients need it before they trust anything)."""
+    path = platform.settings.tls_dir / "ca.crt"
+    if not platform.settings.https_port or not path.exists():
+        raise NotFound("This platform serves no HTTPS (MOORAGE_HTTPS_PORT=0), so it has no CA.")
+    return Response(path.read_bytes(), media_type="application/x-pem-file")

@@ -122,6 +122,17 @@ def list_attachments(ident: str, platform: PlatformDep, user: UserDep) -> list[d
         ]
 
 
+@router.get("/addon-attachments")
+def account_attachments(platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+    """Every attachment on the apps the caller may use (``heroku addons`` reads this)."""
+    with platform.store.session() as s:
+        return [
+            serialize.attachment(a)
+            for app in apps.list_for(s, user)
+            for a in service.attachments_of(s, app)
+        ]
+
+
 @router.get("/addons/{addon}/addon-attachments")
 def addon_attachments(addon: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
     with platform.store.session() as s:

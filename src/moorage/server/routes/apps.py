@@ -64,7 +64,7 @@ def update_app(
 def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
     """Delete the app, deprovision its add-ons, then remove dynos, network, images and routes."""
     with platform.store.session() as s:
-        app = service.get(s, user, ident)
+        app = service.owned(s, user, ident)
         out = serialize.app(app, platform.settings)
         addons.destroy_all(s, app, user, platform.providers)
         service.delete(s, app)

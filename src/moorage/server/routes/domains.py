@@ -49,3 +49,12 @@ def remove_domain(
         service.remove(s, app, found)
     converge(platform)
     return out
+
+
+@router.get("/apps/{ident}/sni-endpoints")
+def sni_endpoints(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+    """Custom certificates of the app; its hosts are served with the platform's own until
+    one is added (``heroku domains:add`` reads this first)."""
+    with platform.store.session() as s:
+        apps.get(s, user, ident)
+    return []

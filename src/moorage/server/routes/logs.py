@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
 from moorage.server.services import apps
 from moorage.server.services.logsessions import LogSession, LogSessions
 
@@ -18,12 +18,12 @@ SESSIONS = LogSessions()
 
 @router.post("/apps/{ident}/log-sessions", status_code=201)
 def create_session(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+    ident: str, request: Request, platform: PlatformDep, user: UserDep, body: JsonBody = None
 ) -> dict[str, Any]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         session = SESSIONS.create(app.name, body)
-    url = f"{platform.settings.api_url}/log-sessions/{session.id}"
+    url = f"{public_base(request)}/log-sessions/{session.id}"
     return {"id": session.id, "logplex_url": url, "created_at": None, "updated_at": None}
 
 
@@ -39,8 +39,20 @@ def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
         yield ("\n".join(batch) + "\n").encode() if batch else b""
 
 
+def _events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The same lines as server-sent events (one event per batch; a comment keeps alive)."""
+    for chunk in chunks:
+        lines = chunk.decode().splitlines()
+        yield ("".join(f"data: {line}\n" for line in lines) + "\n").encode() if lines else b":\n\n"
+
+
 @router.get("/log-sessions/{session_id}")
-def stream(session_id: str, platform: PlatformDep) -> StreamingResponse:
-    """The log as text lines; with ``tail`` it keeps streaming until the client leaves."""
+def stream(session_id: str, request: Request, platform: PlatformDep) -> StreamingResponse:
+    """The log as text lines; with ``tail`` it keeps streaming until the client leaves.
+
+    A client asking for ``text/event-stream`` (the Heroku CLI's EventSource) gets events."""
     session = SESSIONS.take(session_id)
-    return StreamingResponse(_stream(platform, session), media_type="text/plain; charset=utf-8")
+    chunks = _stream(platform, session)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return StreamingResponse(_events(chunks), media_type="text/event-stream")
+    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from moorage.errors import NotFound
+from moorage.registry.client import MANIFEST_TYPES
 from moorage.registry.tokens import TOKEN_TTL, Access, parse_scope
 from moorage.server.deps import PlatformDep, token_from
 from moorage.server.services import apps, auth
@@ -39,3 +40,21 @@ def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
     token = platform.issuer.issue(subject, granted)
     issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued}
+
+
+@router.get("/v2/{app}/{process_type}/manifests/{reference}")
+def manifest_with_basic_auth(
+    app: str, process_type: str, reference: str, request: Request, platform: PlatformDep
+) -> Response:
+    """A manifest read with HTTP Basic ``:token``, as ``heroku container:release`` does.
+
+    The edge sends ``registry.<domain>`` requests carrying Basic auth here; the caller
+    must have access to the app, and the registry answers through our own pull token."""
+    with platform.store.session() as s:
+        user = auth.authenticate(s, token_from(request))
+        apps.get(s, user, app)
+    accept = request.headers.get("accept") or MANIFEST_TYPES
+    resp = platform.registry.manifest(f"{app}/{process_type}", reference, accept)
+    keep = ("content-type", "docker-content-digest", "etag")
+    headers = {k: v for k, v in resp.headers.items() if k.lower() in keep}
+    return Response(resp.content, status_code=resp.status_code, headers=headers)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import hmac
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
-from moorage.errors import InvalidParams
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.errors import InvalidParams, NotFound
+from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
 from moorage.server.routes import announce, converge
 from moorage.server.services import apps, serialize
 from moorage.server.services import releases as service
@@ -13,26 +16,81 @@ from moorage.server.services import releases as service
 router = APIRouter()
 
 
+def _signature(platform: PlatformDep, release_id: str) -> str:
+    return hmac.new(platform.secret, f"release-output:{release_id}".encode(), "sha256").hexdigest()
+
+
+def _with_stream(platform: PlatformDep, request: Request, out: dict[str, Any]) -> dict[str, Any]:
+    """A pending release with a release phase gets ``output_stream_url``: the phase's
+    output and the rollout, live (as Heroku gives it only when a release phase runs)."""
+    if out["status"] == "pending" and (out["release_command"] or "release" in out["images"]):
+        rid = out["id"]
+        out["output_stream_url"] = (
+            f"{public_base(request)}/release-output/{rid}/{_signature(platform, rid)}"
+        )
+    return out
+
+
 @router.get("/apps/{ident}/releases")
-def list_releases(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_releases(
+    ident: str, request: Request, platform: PlatformDep, user: UserDep
+) -> list[dict[str, Any]]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         cur = service.current(s, app)
         version = cur.version if cur else None
-        return [serialize.release(r, version) for r in service.list_for(s, app)]
+        rels = [serialize.release(r, version) for r in service.list_for(s, app)]
+    return [_with_stream(platform, request, r) for r in rels]
 
 
 @router.get("/apps/{ident}/releases/{release}")
-def release_info(ident: str, release: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def release_info(
+    ident: str, release: str, request: Request, platform: PlatformDep, user: UserDep
+) -> dict[str, Any]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         cur = service.current(s, app)
-        return serialize.release(service.get(s, app, release), cur.version if cur else None)
+        out = serialize.release(service.get(s, app, release), cur.version if cur else None)
+    return _with_stream(platform, request, out)
+
+
+@router.get("/release-output/{release_id}/{signature}")
+def release_output(release_id: str, signature: str, platform: PlatformDep) -> StreamingResponse:
+    """The lines of a release's phase and rollout until it is live or failed.
+
+    The URL is the credential (as Heroku's ``output_stream_url``): the Heroku CLI reads it
+    without a token."""
+    if not hmac.compare_digest(signature, _signature(platform, release_id)):
+        raise NotFound("No such release output stream.")
+    with platform.store.session() as s:
+        rel = service.by_id(s, release_id)
+        app_name, version = rel.app.name, rel.version
+    return StreamingResponse(
+        _release_lines(platform, release_id, app_name, version),
+        media_type="text/plain; charset=utf-8",
+    )
+
+
+def _release_lines(
+    platform: PlatformDep, release_id: str, app: str, version: int
+) -> Iterator[bytes]:
+    wanted = (f"[release.{version}]:", f"Release v{version}")
+    follower = platform.logs.follow(app, lines=200)
+    try:
+        for batch in follower:
+            shown = [line for line in batch if any(w in line for w in wanted)]
+            if shown:
+                yield ("\n".join(shown) + "\n").encode()
+            with platform.store.session() as s:
+                if service.by_id(s, release_id).status != "pending":
+                    return
+    finally:
+        follower.close()
 
 
 @router.post("/apps/{ident}/releases", status_code=201)
 def rollback(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+    ident: str, request: Request, platform: PlatformDep, user: UserDep, body: JsonBody = None
 ) -> dict[str, Any]:
     """Heroku's rollback: ``{"release": <id or version>}`` makes a new release from it."""
     target = body.get("release") if isinstance(body, dict) else None
@@ -44,4 +102,4 @@ def rollback(
         out = serialize.release(rel, rel.version)
     announce(platform, out, user)
     converge(platform)
-    return out
+    return _with_stream(platform, request, out)

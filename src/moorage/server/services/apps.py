@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, InvalidParams, NotFound
-from moorage.server.store.models import App, User
+from moorage.errors import Conflict, Forbidden, InvalidParams, NotFound
+from moorage.server.services import auth
+from moorage.server.store.models import App, Collaborator, User
 from moorage.spec.names import validate_app_name, validate_dns_label
 
 
@@ -27,13 +28,54 @@ def get(session: Session, user: User, ident: str) -> App:
     Apps of other users answer exactly like missing apps, so names do not leak.
     """
     app = session.scalar(select(App).where(or_(App.name == ident, App.id == ident)))
-    if app is None or app.owner_id != user.id:
+    if app is None or not may_use(app, user):
         raise NotFound(f"Couldn't find that app: {ident}.")
     return app
 
 
+def may_use(app: App, user: User) -> bool:
+    return app.owner_id == user.id or any(c.user_id == user.id for c in app.collaborators)
+
+
+def owned(session: Session, user: User, ident: str) -> App:
+    """``get`` for what only the owner may do: destroy the app, change who has access."""
+    app = get(session, user, ident)
+    if app.owner_id != user.id:
+        raise Forbidden(
+            f"Only the owner of {app.name} ({app.owner.email}) may do this; "
+            "collaborators may deploy, configure and scale."
+        )
+    return app
+
+
 def list_for(session: Session, user: User) -> list[App]:
-    return list(session.scalars(select(App).where(App.owner_id == user.id).order_by(App.name)))
+    """The apps ``user`` owns or collaborates on, by name."""
+    shared = select(Collaborator.app_id).where(Collaborator.user_id == user.id)
+    query = select(App).where(or_(App.owner_id == user.id, App.id.in_(shared)))
+    return list(session.scalars(query.order_by(App.name)))
+
+
+def add_collaborator(session: Session, app: App, email: str) -> Collaborator:
+    """Give ``email`` access (the account is made if new; it logs in with a token an
+    admin creates). Adding the owner or someone already there is a Conflict."""
+    user = auth.ensure_user(session, email)
+    if user.id == app.owner_id or any(c.user_id == user.id for c in app.collaborators):
+        raise Conflict(f"{email} already has access to {app.name}.")
+    collab = Collaborator(app_id=app.id, user_id=user.id)
+    session.add(collab)
+    session.flush()
+    session.refresh(collab)
+    session.refresh(app)
+    return collab
+
+
+def remove_collaborator(session: Session, app: App, ident: str) -> Collaborator:
+    for c in app.collaborators:
+        if ident in (c.id, c.user.email, c.user_id):
+            session.delete(c)
+            session.flush()
+            return c
+    raise NotFound(f"{ident} is not a collaborator on {app.name}.")
 
 
 def all_apps(session: Session) -> list[App]:

@@ -42,6 +42,8 @@ def _int_field(raw: dict[str, Any], key: str, low: int, high: int) -> int | None
     value = raw.get(key)
     if value is None:
         return None
+    if isinstance(value, str) and value.strip().isdigit():  # the Heroku CLI sends "2"
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidParams(f"{key} must be a whole number from {low} to {high}, got {value!r}.")
     return value
@@ -51,6 +53,8 @@ def parse_update(raw: object) -> Update:
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
         raise InvalidParams("Each formation update is an object with a process `type`.")
     size = raw.get("size")
+    if isinstance(size, str):  # Heroku spells sizes Standard-1X, Basic
+        size = size.lower()
     if size is not None and size not in DYNO_SIZES:
         raise InvalidParams(f"Unknown dyno size {size!r}; choose one of {', '.join(DYNO_SIZES)}.")
     image = raw.get("docker_image")

@@ -77,6 +77,13 @@ def get(session: Session, app: App, ident: str) -> Release:
     return release
 
 
+def by_id(session: Session, release_id: str) -> Release:
+    release = session.get(Release, release_id)
+    if release is None:
+        raise NotFound(f"Couldn't find release {release_id}.")
+    return release
+
+
 def list_for(session: Session, app: App) -> list[Release]:
     return list(
         session.scalars(select(Release).where(Release.app_id == app.id).order_by(Release.version))

@@ -10,6 +10,7 @@ from moorage.server.store.models import (
     AddonAttachment,
     App,
     Backup,
+    Collaborator,
     Domain,
     Formation,
     Release,
@@ -17,6 +18,8 @@ from moorage.server.store.models import (
 )
 from moorage.settings import Settings
 from moorage.spec.dyno import Dyno
+
+FREE = {"cents": 0, "unit": "month"}  # self-hosted: no per-add-on price
 
 
 def ts(value: datetime | None) -> str | None:
@@ -68,6 +71,19 @@ def app(a: App, settings: Settings) -> dict[str, Any]:
             "aliases": list(a.aliases or []),
             "internal_host": f"{a.name}.internal" if a.group else None,
         },
+    }
+
+
+def collaborator(a: App, user: User, row: Collaborator | None) -> dict[str, Any]:
+    """The owner (``row`` None) or a collaborator, as ``/apps/{app}/collaborators`` lists."""
+    stamp = row.created_at if row else a.created_at
+    return {
+        "id": row.id if row else a.owner.id,
+        "app": app_ref(a),
+        "user": {"id": user.id, "email": user.email, "federated": False},
+        "role": "collaborator" if row else "owner",
+        "created_at": ts(stamp),
+        "updated_at": ts(row.updated_at if row else a.updated_at),
     }
 
 
@@ -142,14 +158,14 @@ def addon(ad: Addon) -> dict[str, Any]:
         "name": ad.name,
         "app": app_ref(ad.app),
         "addon_service": {"id": ad.service, "name": ad.service},
-        "plan": {"id": ad.plan, "name": ad.plan},
+        "plan": {"id": ad.plan, "name": ad.plan, "price": FREE},
         "config_vars": sorted(a.config_var for a in ad.attachments if a.app_id == ad.app_id),
         "state": "provisioned",
         "created_at": ts(ad.created_at),
         "updated_at": ts(ad.updated_at),
         "provider_id": ad.resource,
         "web_url": None,
-        "billed_price": None,
+        "billed_price": {**FREE, "contract": False},
         "actions": [],
         "moorage": {
             "attachments": [

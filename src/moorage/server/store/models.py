@@ -64,6 +64,9 @@ class App(Base):
         back_populates="app", cascade="all, delete-orphan", order_by="Release.version"
     )
     addons: Mapped[list[Addon]] = relationship(back_populates="app", cascade="all, delete-orphan")
+    collaborators: Mapped[list[Collaborator]] = relationship(
+        back_populates="app", cascade="all, delete-orphan"
+    )
     domains: Mapped[list[Domain]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="Domain.hostname"
     )
@@ -198,6 +201,20 @@ class Domain(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="domains")
+
+
+class Collaborator(Base):
+    """A user other than the owner who may use the app (all but destroy and access)."""
+
+    __tablename__ = "collaborators"
+    __table_args__ = (UniqueConstraint("app_id", "user_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship(back_populates="collaborators")
+    user: Mapped[User] = relationship()
 
 
 class Drain(Base):
