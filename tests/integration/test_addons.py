@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from moorage.server.services.backups import next_due
-from tests.integration.conftest import LivePlatform, in_pty, stop_cluster
+from tests.livefixtures import LivePlatform, in_pty, stop_cluster
 
 pytestmark = pytest.mark.integration
 

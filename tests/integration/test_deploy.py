@@ -10,17 +10,30 @@ import docker
 import httpx
 import pytest
 
-from tests.integration.conftest import ACTORS, LivePlatform
+from tests.livefixtures import ACTORS, LivePlatform
 
 pytestmark = pytest.mark.integration
 
 
 def test_actors_app_serves_actors_from_postgres(platform: LivePlatform, actors: str) -> None:
     info = platform.json("apps:info", "-a", actors)
-    assert info["web_url"] == f"http://{actors}.moorage.localhost:{platform.router_port}/"
+    assert info["web_url"] == f"https://{actors}.{platform.domain}:{platform.https_port}/"
     page = platform.wait_for(actors, "Meryl Streep")
     assert "<title>Actors</title>" in page.text
     assert [a["plan"]["name"] for a in info["addons"]] == ["postgresql:basic"]
+
+
+def test_the_app_answers_over_https_with_the_platform_ca(
+    platform: LivePlatform, actors: str
+) -> None:
+    platform.wait_for(actors, "Meryl Streep")
+    ca = platform.data / "tls" / "ca.crt"
+    resp = httpx.get(f"https://{actors}.{platform.domain}:{platform.https_port}/", verify=str(ca))
+    assert resp.status_code == 200 and "Meryl Streep" in resp.text
+    api = httpx.get(f"https://api.{platform.domain}:{platform.https_port}/account", verify=str(ca))
+    assert api.status_code == 401 and api.json()["id"] == "unauthorized"
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"https://{actors}.{platform.domain}:{platform.https_port}/")
 
 
 def test_release_again_is_idempotent(platform: LivePlatform, actors: str) -> None:

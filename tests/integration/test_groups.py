@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import LivePlatform, in_pty
+from tests.livefixtures import LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import ACTORS, LivePlatform
+from tests.livefixtures import ACTORS, LivePlatform
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import LivePlatform, in_pty
+from tests.livefixtures import LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 TINY = Path(__file__).parent / "apps" / "tiny"

@@ -8,7 +8,7 @@ import pytest
 from moorage.server.platform import prepare_store
 from moorage.server.services import apps, auth, config, releases
 from moorage.settings import Settings
-from tests.integration.conftest import LivePlatform
+from tests.livefixtures import LivePlatform
 
 pytestmark = pytest.mark.integration
 

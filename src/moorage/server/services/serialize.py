@@ -117,7 +117,8 @@ def release(r: Release, current_version: int | None) -> dict[str, Any]:
         "status": r.status,
         "status_reason": r.status_reason or None,
         "current": r.version == current_version,
-        "eligible_for_rollback": r.status == "succeeded",
+        # a release without images cannot run anything, so it is no rollback target
+        "eligible_for_rollback": r.status == "succeeded" and bool(r.images),
         "created_at": ts(r.created_at),
         "updated_at": ts(r.updated_at),
         "user": {"id": r.user.id, "email": r.user.email},

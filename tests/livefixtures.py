@@ -27,7 +27,7 @@ import docker
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MOOR = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "moor")
 ACTORS = ROOT / "examples" / "actors"
 
@@ -48,6 +48,7 @@ class LivePlatform:
     router_port: int
     registry: str
     domain: str
+    https_port: int = 0
     server: subprocess.Popen[bytes] | None = None
     apps: set[str] = field(default_factory=set)
 
@@ -184,6 +185,7 @@ def _teardown(p: LivePlatform) -> None:
     if (pgdata / "postmaster.pid").exists():
         stop_cluster(pgdata, check=False)
     subprocess.run(["docker", "logout", p.registry], capture_output=True, check=False)
+    shutil.rmtree(f"/etc/docker/certs.d/registry.{p.domain}:{p.https_port}", ignore_errors=True)
     client = docker.from_env()
     for c in client.containers.list(
         all=True, filters={"label": f"moorage.instance={p.env['MOORAGE_INSTANCE']}"}
@@ -196,7 +198,7 @@ def _teardown(p: LivePlatform) -> None:
     for image in client.images.list():  # what apps:destroy could not untag (in use then)
         refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
         for ref in refs:
-            if ref.startswith(p.registry + "/"):
+            if ref.startswith((p.registry + "/", f"registry.{p.domain}/")):
                 try:
                     client.images.remove(ref, force=True)
                 except docker.errors.DockerException:
@@ -246,7 +248,7 @@ def platform() -> Iterator[LivePlatform]:
     if os.geteuid() != 0 or not _docker_ok():
         pytest.fail("integration tests need root and a running Docker Engine: run ./bin/test")
     data = Path(tempfile.mkdtemp(prefix="moorage-it-"))
-    base = 17000 + (os.getpid() % 500) * 4
+    base = 17000 + (os.getpid() % 500) * 5
     redis_base = 20000 + (os.getpid() % 500) * 10
     instance = f"it{os.getpid()}"
     env = {
@@ -258,6 +260,8 @@ def platform() -> Iterator[LivePlatform]:
         "MOORAGE_REGISTRY_PORT": str(base + 2),
         "MOORAGE_POSTGRES_PORT": str(base + 3),
         "MOORAGE_REDIS_PORTS": f"{redis_base}-{redis_base + 9}",
+        "MOORAGE_HTTPS_PORT": str(base + 4),
+        "MOORAGE_DOMAIN": f"it{os.getpid()}.localhost",
         "MOORAGE_RECONCILE_INTERVAL": "1",
         "MOORAGE_BOOT_TIMEOUT": "30",
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
@@ -270,7 +274,8 @@ def platform() -> Iterator[LivePlatform]:
         api=f"http://127.0.0.1:{base}",
         router_port=base + 1,
         registry=f"127.0.0.1:{base + 2}",
-        domain="moorage.localhost",
+        domain=f"it{os.getpid()}.localhost",
+        https_port=base + 4,
     )
     try:
         token = p.new_token("admin@example.test")

@@ -1,0 +1,167 @@
+"""The unmodified Heroku CLI (heroku@11) runs the article's commands against Moorage.
+
+One app goes through the whole story in order: create, config, the three container
+commands on examples/actors (its Heroku Dockerfile, as the article has it), a Postgres
+add-on, scaling, restarts, releases and rollback, logs, domains, access, destroy. Each
+step asserts on what the CLI printed and on the platform's state through `moor`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.compat.conftest import HerokuCli
+from tests.livefixtures import ACTORS, LivePlatform
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def app(heroku: HerokuCli, platform: LivePlatform) -> Iterator[str]:
+    name = f"hk-{os.urandom(3).hex()}"
+    platform.apps.add(name)  # removed at the end even if a step fails
+    yield name
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/actors with the article's Heroku Dockerfile as `Dockerfile`."""
+    folder = tmp_path_factory.mktemp("actors")
+    for item in ("myapp.py", "requirements.txt", ".profile.d"):
+        src = ACTORS / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, folder / item)
+    shutil.copy(ACTORS / "Dockerfile.heroku", folder / "Dockerfile")
+    return folder
+
+
+def _https(platform: LivePlatform, app: str) -> httpx.Response:
+    ca = platform.data / "tls" / "ca.crt"
+    url = f"https://{app}.{platform.domain}:{platform.https_port}/"
+    return httpx.get(url, verify=str(ca), timeout=10)
+
+
+def _wait_live(platform: LivePlatform, app: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if platform.json("releases", "-a", app)[0]["status"] == "succeeded":
+            return
+        time.sleep(1)
+    raise AssertionError(f"the newest release of {app} never went live")
+
+
+def test_apps_create_list_and_info(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
+    created = heroku("apps:create", app)
+    assert f"Creating {app}... done" in created.stderr
+    assert f"https://{app}.{platform.domain}" in created.stdout
+    listed = heroku("apps")
+    assert app in listed.stdout.split()
+    info = heroku("apps:info", "-a", app).stdout
+    assert f"=== {app}" in info and "Stack:          container" in info
+    assert platform.json("apps:info", "-a", app)["name"] == app
+
+
+def test_config_set_get_unset(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
+    out = heroku("config:set", "GREETING=hello from heroku", "-a", app)
+    assert "GREETING: hello from heroku" in out.stdout
+    assert out.stderr.strip().endswith("done, v1")
+    assert heroku("config:get", "GREETING", "-a", app).stdout.strip() == "hello from heroku"
+    heroku("config:set", "TEMP=1", "-a", app)
+    unset = heroku("config:unset", "TEMP", "-a", app)
+    assert "Unsetting TEMP and restarting" in unset.stderr
+    config = platform.json("config", "-a", app)
+    assert config["GREETING"] == "hello from heroku" and "TEMP" not in config
+
+
+def test_article_container_commands_deploy_actors_over_https(
+    heroku: HerokuCli, platform: LivePlatform, app: str, source: Path
+) -> None:
+    added = heroku("addons:create", "heroku-postgresql", "-a", app)
+    assert "as DATABASE_URL" in added.stdout
+    assert "Login Succeeded" in heroku("container:login").stdout
+    pushed = heroku("container:push", "web", "-a", app, cwd=source)
+    assert "Your image has been successfully pushed" in pushed.stdout
+    released = heroku("container:release", "web", "-a", app, cwd=source)
+    assert f"Releasing images web to {app}... done" in released.stderr
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            page = _https(platform, app)
+            if "Meryl Streep" in page.text:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    else:
+        raise AssertionError(f"{app} never served the actors over HTTPS")
+    assert "hello from heroku" in page.text  # GREETING, set before the first deploy
+    newest = platform.json("releases", "-a", app)[0]
+    assert newest["description"].startswith("Deployed web")
+
+
+def test_ps_scale_and_restart(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
+    scaled = heroku("ps:scale", "web=2", "-a", app)
+    assert "now running web at 2:basic" in scaled.stderr
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        dynos = [d for d in platform.json("ps", "-a", app) if d["state"] == "up"]
+        if len(dynos) == 2:
+            break
+        time.sleep(1)
+    ps = heroku("ps", "-a", app).stdout
+    assert "=== web (basic)" in ps and "web.1: up" in ps and "web.2: up" in ps
+    before = {d["id"] for d in platform.json("ps", "-a", app)}
+    assert f"Restarting all dynos on {app}... done" in heroku("ps:restart", "-a", app).stderr
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        after = {d["id"] for d in platform.json("ps", "-a", app) if d["state"] == "up"}
+        if len(after) == 2 and not after & before:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("ps:restart did not replace the dynos")
+
+
+def test_releases_and_rollback(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
+    listed = heroku("releases", "-a", app).stdout
+    assert f"=== {app} Releases - Current:" in listed and "Deployed web" in listed
+    heroku("config:set", "ROLLBACK_ME=1", "-a", app)
+    _wait_live(platform, app)  # only live releases are rollback targets
+    rolled = heroku("rollback", "-a", app)
+    assert f"Rolling back {app} to" in rolled.stderr
+    newest = platform.json("releases", "-a", app)[0]
+    assert newest["description"].startswith("Rollback to v")
+    assert "ROLLBACK_ME" not in platform.json("config", "-a", app)
+
+
+def test_logs(heroku: HerokuCli, app: str) -> None:
+    logs = heroku("logs", "-n", "50", "-a", app, timeout=60).stdout
+    assert "moorage[api]: Release" in logs or "app[web." in logs
+    assert len(logs.splitlines()) <= 50
+
+
+def test_addons_domains_and_access(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
+    addons = heroku("addons", "-a", app).stdout
+    assert "postgresql" in addons and "as DATABASE" in addons
+    host = f"www.{app}.example.test"
+    added = heroku("domains:add", host, "-a", app)
+    assert f"Adding {host} to {app}... done" in added.stderr
+    assert host in [d["hostname"] for d in platform.json("domains", "-a", app)]
+    assert host in heroku("domains", "-a", app).stdout
+    friend = f"friend-{app}@example.test"
+    assert "done" in heroku("access:add", friend, "-a", app).stderr
+    access = heroku("access", "-a", app).stdout
+    assert friend in access and "collaborator" in access
+
+
+def test_apps_destroy(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
+    out = heroku("apps:destroy", app, "--confirm", app)
+    assert f"Destroying {app} (including all add-ons)... done" in out.stderr
+    platform.apps.discard(app)
+    assert app not in [a["name"] for a in platform.json("apps")]
