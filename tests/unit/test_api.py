@@ -109,12 +109,16 @@ def test_scaling_unknown_types_and_absurd_quantities(api: TestClient, platform: 
     assert unknown.status_code == 404 and "worker" in unknown.json()["message"]
     image = platform.registry.push("scale", "web", 1)  # type: ignore[attr-defined]
     api.patch("/apps/scale/formation", json={"updates": [{"type": "web", "docker_image": image}]})
-    for qty in (-1, 1000, "2", True):
+    for qty in (-1, 1000, "two", True):
         resp = api.patch(
             "/apps/scale/formation", json={"updates": [{"type": "web", "quantity": qty}]}
         )
         assert resp.status_code == 422, qty
     assert api.patch("/apps/scale/formation/web", json={"quantity": 3}).json()["quantity"] == 3
+    as_heroku_sends = api.patch(  # the Heroku CLI sends quantities as strings
+        "/apps/scale/formation", json={"updates": [{"type": "web", "quantity": "2"}]}
+    )
+    assert as_heroku_sends.json()[0]["quantity"] == 2
 
 
 def test_registry_token_grants_only_own_apps(api: TestClient, platform: Platform) -> None:

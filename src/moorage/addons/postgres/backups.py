@@ -213,7 +213,8 @@ def _run_dump(cluster: Cluster, database: str, out: int, snapshot: str) -> dict[
     failure: psycopg.Error | None = None
     with tempfile.TemporaryFile() as err, _connect(cluster, database) as conn:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=_env())
-        threading.Thread(target=_cancel_if_failed, args=(proc, conn), daemon=True).start()
+        canceller = threading.Thread(target=_cancel_if_failed, args=(proc, conn), daemon=True)
+        canceller.start()
         try:
             _begin(conn, snapshot)
             tables = _sums_in(conn)
@@ -224,6 +225,9 @@ def _run_dump(cluster: Cluster, database: str, out: int, snapshot: str) -> dict[
             if killed:
                 proc.kill()
             code = proc.wait()
+            # its cancel must land now, while the connection is idle (a no-op), not
+            # during the commit as the connection closes
+            canceller.join()
         err.seek(0)
         message = err.read().decode(errors="replace")
     if code != 0 and not killed:
