@@ -66,7 +66,7 @@ def heroku_env(facts: dict[str, object], token: str) -> list[str]:
     return [
         f"HEROKU_HOST={facts['heroku_host']}",
         f'HEROKU_API_KEY="{token}"',
-        f"HEROKU_HEADERS='{{\"Authorization\": \"Bearer '\"{token}\"'\"}}'",
+        f'HEROKU_HEADERS=\'{{"Authorization": "Bearer \'"{token}"\'"}}\'',
         f"HEROKU_PARTICLEBOARD_URL={facts['https_api_url']}",
         f"NODE_EXTRA_CA_CERTS={facts['ca_path']}",
     ]
