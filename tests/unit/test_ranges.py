@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
 from moorage.errors import InvalidParams
 from moorage.server.ranges import Range, page, parse
@@ -47,3 +48,17 @@ def test_bad_headers_say_what_a_good_one_is(header: str) -> None:
 def test_an_unknown_field_is_refused() -> None:
     with pytest.raises(InvalidParams, match="Invalid Range field 'size'"):
         page(RELEASES, parse("size .."))
+
+
+def test_the_api_pages_lists_and_leaves_other_answers_alone(api: TestClient) -> None:
+    for name in ("app-a", "app-b", "app-c"):
+        api.post("/apps", json={"name": name})
+    first = api.get("/apps", headers={"Range": "name ..; max=2"})
+    assert first.status_code == 206 and [a["name"] for a in first.json()] == ["app-a", "app-b"]
+    rest = api.get("/apps", headers={"Range": first.headers["Next-Range"]})
+    assert rest.status_code == 200 and [a["name"] for a in rest.json()] == ["app-c"]
+    assert "Next-Range" not in rest.headers
+    one = api.get("/apps/app-a", headers={"Range": "name .."})
+    assert one.status_code == 200 and one.json()["name"] == "app-a"
+    bad = api.get("/apps", headers={"Range": "name"})
+    assert bad.status_code == 422 and "Range" in bad.json()["message"]

@@ -5,9 +5,6 @@ kept, so clients that trust it keep trusting the platform; the edge certificate
 (``edge.crt``, ``edge.key``) names the domain, ``*.<domain>``, ``api.<domain>``,
 ``registry.<domain>`` and ``localhost``, and is issued again when the domain changes or it
 has less than 30 days left. Keys are EC P-256, readable by root only.
-
-:func:`check_pair` validates a user's certificate and key (``moor certs:add``) and says
-which host names it covers, so a wrong file is refused before nginx ever sees it.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from moorage.errors import InvalidParams
@@ -154,36 +151,3 @@ def ensure_edge_certs(root: Path, domain: str) -> EdgeCerts:
     if _needs_edge(root / "edge.crt", names):
         _issue_edge(root, names)
     return EdgeCerts(root / "ca.crt", root / "edge.crt", root / "edge.key")
-
-
-def check_pair(cert_pem: str, key_pem: str) -> list[str]:
-    """The DNS names ``cert_pem`` covers; InvalidParams when the pair is unusable."""
-    try:
-        chain = x509.load_pem_x509_certificates(cert_pem.encode())
-    except ValueError as exc:
-        raise InvalidParams(
-            "The certificate is not PEM (-----BEGIN CERTIFICATE-----). Pass the .crt/.pem "
-            "file, leaf first, then the intermediates."
-        ) from exc
-    try:
-        key = serialization.load_pem_private_key(key_pem.encode(), None)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParams(
-            "The private key is not an unencrypted PEM key. Decrypt it first "
-            "(openssl pkey -in key.pem -out plain.pem)."
-        ) from exc
-    leaf = chain[0]
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise InvalidParams("Only RSA and EC keys are supported.")
-    if key.public_key().public_numbers() != leaf.public_key().public_numbers():  # type: ignore[union-attr]
-        raise InvalidParams("The private key does not belong to the certificate.")
-    if leaf.not_valid_after_utc <= _now():
-        raise InvalidParams(f"The certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}.")
-    try:
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound as exc:
-        raise InvalidParams("The certificate names no host (no subjectAltName).") from exc
-    names = [str(n).lower() for n in san.get_values_for_type(x509.DNSName)]
-    if not names:
-        raise InvalidParams("The certificate names no DNS host in its subjectAltName.")
-    return names

@@ -58,7 +58,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     for module in modules:
         api.include_router(module.router)
-    api.middleware("http")(ranges.paginate)
+    api.add_middleware(ranges.RangeMiddleware)
 
     @api.exception_handler(MoorageError)
     async def _moorage_error(_: Request, exc: MoorageError) -> JSONResponse:

@@ -7,19 +7,20 @@ A list answer sorted and cut by the ``Range`` request header, as the Platform AP
 
 The answer is ``200`` when it holds the rest of the list, otherwise ``206 Partial Content``
 with ``Next-Range`` (the header to send for the next page). ``Content-Range`` names the
-first and last value returned. :func:`page` is pure; :func:`paginate` is the middleware
-that applies it to JSON list answers of ``GET`` requests, so routes stay unaware.
+first and last value returned. :func:`page` is pure; :class:`RangeMiddleware` applies it
+to JSON list answers of ``GET`` requests, so routes stay unaware.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request, Response
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moorage.errors import InvalidParams
 
@@ -105,24 +106,50 @@ def page(items: list[Any], rng: Range) -> tuple[list[Any], str | None, str | Non
     return out, content, more
 
 
-async def paginate(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Apply ``Range`` to JSON list answers of GET requests."""
-    header = request.headers.get("range")
-    if request.method != "GET" or not header or request.url.path.startswith("/v2/"):
-        return await call_next(request)
-    try:
-        rng = parse(header)
-    except InvalidParams as exc:
-        return _invalid(exc)
-    response = await call_next(request)
-    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
-        return response
-    body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+class RangeMiddleware:
+    """Apply ``Range`` to JSON list answers of GET requests.
+
+    Plain ASGI: a request without ``Range`` goes straight through, so streams (logs, release
+    output) are never wrapped; with ``Range``, only a JSON answer is held to be cut."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = Headers(scope=scope).get("range") if scope["type"] == "http" else None
+        if not header or scope["method"] != "GET" or scope["path"].startswith("/v2/"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            rng = parse(header)
+        except InvalidParams as exc:
+            await _invalid(exc)(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def hold_json(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                ctype = Headers(raw=message["headers"]).get("content-type", "")
+                if message["status"] == 200 and "json" in ctype:
+                    start = message
+                    return
+            elif start is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    await _paged(rng, start, b"".join(chunks))(scope, receive, send)
+                return
+            await send(message)
+
+        await self.app(scope, receive, hold_json)
+
+
+def _paged(rng: Range, start: Message, body: bytes) -> Response:
     data = json.loads(body)
     if not isinstance(data, list):
-        return _copy(response, body)
+        kept = {k: v for k, v in Headers(raw=start["headers"]).items() if k != "content-length"}
+        return Response(body, status_code=200, headers=kept)
     try:
         items, content, more = page(data, rng)
     except InvalidParams as exc:
@@ -138,11 +165,6 @@ async def paginate(
         media_type="application/json",
         headers=headers,
     )
-
-
-def _copy(response: Response, body: bytes) -> Response:
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(body, status_code=response.status_code, headers=headers)
 
 
 def _invalid(exc: InvalidParams) -> Response:
