@@ -26,7 +26,12 @@ cli.lazy.update(
         "k8s:convert": "moorage.cli.k8s:k8s_convert",
         "k8s:import": "moorage.cli.k8s:k8s_import",
         "doctor": "moorage.cli.k8s:doctor",
+        "certs": "moorage.cli.certs:certs_list",
+        "certs:add": "moorage.cli.certs:certs_add",
         "certs:ca": "moorage.cli.certs:certs_ca",
+        "certs:info": "moorage.cli.certs:certs_info",
+        "certs:remove": "moorage.cli.certs:certs_remove",
+        "certs:update": "moorage.cli.certs:certs_update",
     }
 )
 

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from jsonschema import Draft4Validator
 from jsonschema.validators import RefResolver
+
+from tests import certgen
 
 SCHEMA = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "heroku-platform-api.schema.json").read_text()
@@ -76,3 +79,36 @@ def test_domains_and_collaborators(api: TestClient, app: str) -> None:
     _check("collaborator", collab.json())
     for row in api.get(f"/apps/{app}/collaborators").json():
         _check("collaborator", row)
+
+
+def test_sni_endpoints_and_the_domains_that_use_them(api: TestClient, app: str) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    chain = certgen.pem(certgen.cert("www.schema.test", key, sans=("www.schema.test",)))
+    assert api.post(f"/apps/{app}/domains", json={"hostname": "www.schema.test"}).is_success
+    created = api.post(
+        f"/apps/{app}/sni-endpoints",
+        json={"certificate_chain": chain, "private_key": certgen.key_pem(key)},
+    )
+    assert created.status_code == 201
+    _check("sni-endpoint", created.json())
+    name = created.json()["name"]
+    _check("sni-endpoint", api.get(f"/apps/{app}/sni-endpoints/{name}").json())
+    domain = api.get(f"/apps/{app}/domains/www.schema.test").json()
+    _check("domain", domain)
+    assert domain["sni_endpoint"]["name"] == name
+    assert created.json()["domains"] == [domain["id"]]
+    unset = api.patch(f"/apps/{app}/domains/{domain['id']}", json={"sni_endpoint": None})
+    assert unset.json()["sni_endpoint"] is None
+    reset = api.patch(f"/apps/{app}/domains/www.schema.test", json={"sni_endpoint": name})
+    assert reset.json()["sni_endpoint"]["name"] == name
+    assert api.delete(f"/apps/{app}/sni-endpoints/{name}").is_success
+    assert api.get(f"/apps/{app}/domains/www.schema.test").json()["sni_endpoint"] is None
+    wrong = api.post(
+        f"/apps/{app}/sni-endpoints",
+        json={
+            "certificate_chain": chain,
+            "private_key": certgen.key_pem(ec.generate_private_key(ec.SECP256R1())),
+        },
+    )
+    assert wrong.status_code == 422 and wrong.json()["id"] == "invalid_params"
+    assert api.get(f"/apps/{app}/sni-endpoints").json() == []

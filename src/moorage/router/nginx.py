@@ -11,6 +11,7 @@ starts it loads the table from the file the platform saved last.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -39,6 +40,12 @@ LOG_FORMAT = (
 MODULES = Path("/usr/lib/nginx/modules")
 
 
+def control_socket(root: Path) -> Path:
+    """The socket the platform replaces the table through; its directory is root's alone
+    (the table carries certificate keys and decides where every host goes)."""
+    return root / "private" / "control.sock"
+
+
 @dataclass(frozen=True)
 class Edge:
     """HTTPS at the edge: ``api.<domain>`` and ``registry.<domain>`` proxied to the
@@ -52,16 +59,27 @@ class Edge:
 
 
 def _app_locations(pages: Path) -> list[str]:
-    """The locations of a server that routes to apps by host."""
+    """The locations of a server that routes to apps by host.
+
+    ``/.well-known/acme-challenge/`` answers from ``<root>/acme`` when the file is there
+    (an ACME client's webroot, see docs/tls.md) and goes to the app otherwise."""
+    to_app = [
+        "      set $moorage_app -; set $moorage_at at=info;",
+        '      access_by_lua_block { require("moorage_router").route() }',
+        "      proxy_pass http://moorage_dynos; }",
+    ]
     return [
         "    error_page 404 /404.html;",
         "    error_page 502 503 504 /503.html;",
         f"    location = /404.html {{ internal; root {pages}; }}",
         f"    location = /503.html {{ internal; root {pages}; }}",
+        "    location ^~ /.well-known/acme-challenge/ {",
+        f"      root {pages.parent / 'acme'}; try_files $uri @moorage_app; }}",
+        "    location @moorage_app {",
+        *to_app,
         "    location / {",
-        "      set $moorage_app -; set $moorage_at at=info;",
-        '      access_by_lua_block { require("moorage_router").route() }',
-        "      proxy_pass http://moorage_dynos; } }",
+        *to_app,
+        "  }",
     ]
 
 
@@ -102,6 +120,7 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         '      proxy_set_header Connection ""; } }',
         f"  server {{ listen {edge.port} ssl default_server; server_name _;",
         f"    ssl_certificate {edge.certs.cert}; ssl_certificate_key {edge.certs.key};",
+        '    ssl_certificate_by_lua_block { require("moorage_router").certificate() }',
         *_app_locations(pages),
     ]
 
@@ -149,7 +168,7 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         '    balancer_by_lua_block { require("moorage_router").balance() }',
         "    keepalive 64;",
         "  }",
-        f"  server {{ listen unix:{root}/control.sock; access_log off;",
+        f"  server {{ listen unix:{control_socket(root)}; access_log off;",
         f"    client_max_body_size {TABLE_MAX_BYTES}; client_body_buffer_size {TABLE_MAX_BYTES};",
         "    location = /routes {",
         '      content_by_lua_block { require("moorage_router").serve_replace() } }',
@@ -162,12 +181,22 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def render_table(routes: list[Route]) -> str:
-    """The routing table for ``routes``: ``host <name> <app>`` and ``app <app> <ip:port>...``."""
+    """The routing table for ``routes``: ``host <name> <app>``, ``app <app> <ip:port>...``
+    and ``cert <host> <chain> <key>`` (base64 PEM) for the hosts with a custom certificate."""
     lines = []
     for route in sorted(routes, key=lambda r: r.app):
         lines += [f"host {host} {route.app}" for host in sorted(route.hosts)]
         lines.append(" ".join(["app", route.app, *sorted(route.backends)]))
+        lines += [
+            f"cert {c.host} {_b64(c.chain)} {_b64(c.key)}"
+            for c in sorted(route.certs, key=lambda c: c.host)
+            if c.host in route.hosts
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +252,10 @@ class NginxRouter:
         if table == self._last and self.running():
             return False
         staged = self.root / "routes.new"
-        staged.write_text(table)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds keys
+        with os.fdopen(fd, "w") as fh:
+            fh.write(table)
+        os.chmod(staged, 0o600)
         os.replace(staged, self.root / "routes")
         if not self._ensure_config():
             self._put_table(table)
@@ -239,6 +271,11 @@ class NginxRouter:
         for sub in ("temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
             shutil.chown(self.root / sub, "nobody")
+        (self.root / "acme" / ".well-known" / "acme-challenge").mkdir(parents=True, exist_ok=True)
+        private = control_socket(self.root).parent
+        private.mkdir(mode=0o700, exist_ok=True)
+        private.chmod(0o700)
+        (self.root / "control.sock").unlink(missing_ok=True)  # where earlier versions kept it
         # nginx workers run as nobody: they read the pages and code from our root
         shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         shutil.copytree(LUA, self.root / "lua", dirs_exist_ok=True)
@@ -250,7 +287,7 @@ class NginxRouter:
         return True
 
     def _put_table(self, table: str) -> None:
-        transport = httpx.HTTPTransport(uds=str(self.root / "control.sock"))
+        transport = httpx.HTTPTransport(uds=str(control_socket(self.root)))
         try:
             with httpx.Client(transport=transport, timeout=10) as client:
                 resp = client.put("http://router/routes", content=table.encode())
@@ -265,6 +302,9 @@ class NginxRouter:
         if pid is not None:
             os.kill(pid, signal.SIGHUP)
             return
+        # an nginx that died (kill -9, power loss) leaves its socket behind, and a new one
+        # cannot bind while the file is there
+        control_socket(self.root).unlink(missing_ok=True)
         proc = subprocess.run(
             [NGINX, "-p", str(self.root), "-e", str(self.root / "error.log"), "-c", str(self.conf)],
             capture_output=True,

@@ -19,6 +19,7 @@ from moorage.server.routes import (
     addons,
     apps,
     backups,
+    certs,
     config_vars,
     domains,
     drains,
@@ -53,6 +54,7 @@ def create_app(platform: Platform) -> FastAPI:
         logs,
         drains,
         domains,
+        certs,
         schedules,
         registry_auth,
     )

@@ -45,6 +45,7 @@ from moorage.spec.dyno import (
     Dyno,
     DynoEvent,
     DynoSpec,
+    HostCert,
     OneOffSpec,
     Route,
     command_argv,
@@ -82,6 +83,7 @@ class Desired:
     pending: dict[str, int] = field(default_factory=dict)  # app -> version rolling out
     phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
     domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> custom hosts
+    certs: dict[str, tuple[HostCert, ...]] = field(default_factory=dict)  # app -> custom certs
 
 
 def _aliases(app: App) -> tuple[str, ...]:
@@ -96,6 +98,11 @@ def desired_for(
     """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out)."""
     want.apps.add(app.name)
     want.domains[app.name] = tuple(d.hostname for d in app.domains)
+    want.certs[app.name] = tuple(
+        HostCert(d.hostname, d.sni_endpoint.certificate_chain, d.sni_endpoint.private_key)
+        for d in app.domains
+        if d.sni_endpoint is not None
+    )
     if any(f.type == "web" for f in app.formations) or rel is None:
         want.web_apps.add(app.name)
     if rel is None:
@@ -179,6 +186,7 @@ class Reconciler:
         self._backends: dict[str, tuple[str, ...]] = {}
         self._web_apps: set[str] = set()
         self._domains: dict[str, tuple[str, ...]] = {}
+        self._certs: dict[str, tuple[HostCert, ...]] = {}
         self._stopping: set[str] = set()  # ids we stop on purpose: their exit is no crash
         self._boot_failed: dict[str, tuple[frozenset[str], float]] = {}
         self._crashed: set[str] = set()  # ids that died on their own; the engine restarts them
@@ -237,6 +245,7 @@ class Reconciler:
         with self._lock:
             self._web_apps = set(want.web_apps)
             self._domains = dict(want.domains)
+            self._certs = dict(want.certs)
             busy = set(self._busy)
         for app in sorted(want.apps - busy):
             plan = self._plan(app, want, [d for d in formation if d.app == app])
@@ -309,6 +318,7 @@ class Reconciler:
                     app=app,
                     hosts=(self.settings.app_host(app), *self._domains.get(app, ())),
                     backends=self._backends.get(app, ()),
+                    certs=self._certs.get(app, ()),
                 )
                 for app in sorted(self._web_apps)
             ]

@@ -105,12 +105,23 @@ class Dyno:
 
 
 @dataclass(frozen=True)
+class HostCert:
+    """A custom certificate the router presents for ``host`` (PEM chain and key)."""
+
+    host: str
+    chain: str
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Route:
-    """One host name and the backends that serve it (empty: the app has no web dyno up)."""
+    """One app's host names and the backends that serve them (empty: no web dyno is up),
+    with the custom certificates of those hosts that have one."""
 
     app: str
     hosts: tuple[str, ...]
     backends: tuple[str, ...]
+    certs: tuple[HostCert, ...] = ()
 
 
 @dataclass(frozen=True)

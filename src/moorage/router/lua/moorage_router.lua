@@ -7,48 +7,53 @@
 -- a reset. Table format, one entry per line:
 --   host <host name> <app>
 --   app <app> [<ip>:<port> ...]      (no address: the app has no web dyno up, H10)
+--   cert <host name> <base64 PEM chain> <base64 PEM key>   (a custom certificate)
+-- The table holds private keys: its file is root's, read by the master at start, and the
+-- control socket answers root only.
 local balancer = require "ngx.balancer"
+local ssl = require "ngx.ssl"
 
 local _M = {}
 local routes = ngx.shared.moorage_routes
 local turn = {} -- per worker: the last dyno index each app got
+local parsed = {} -- per worker: "c:<host>" -> { raw, cert, key } parsed from the table
 
 local function parse(text)
-  local hosts, apps = {}, {}
+  local tables = { h = {}, a = {}, c = {} }
   for line in text:gmatch("[^\n]+") do
     local kind, name, rest = line:match("^(%a+) (%S+) ?(.*)$")
     if kind == "host" and rest ~= "" then
-      hosts[name] = rest
+      tables.h[name] = rest
     elseif kind == "app" then
-      apps[name] = rest
+      tables.a[name] = rest
+    elseif kind == "cert" and rest:match("^%S+ %S+$") then
+      tables.c[name] = rest
+    elseif kind == "cert" then
+      return nil, "bad cert line for " .. name -- never echo a key into the error log
     elseif kind ~= nil or line:match("%S") then
-      return nil, nil, "bad routes line: " .. line
+      return nil, "bad routes line: " .. line
     end
   end
-  return hosts, apps, nil
+  return tables, nil
 end
 
 -- Replace the tables with `text`; every key changes atomically, stale keys go last.
 function _M.replace(text)
-  local hosts, apps, err = parse(text)
+  local tables, err = parse(text)
   if err then
     return err
   end
-  for app, backends in pairs(apps) do
-    local ok, set_err = routes:set("a:" .. app, backends)
-    if not ok then
-      return "app " .. app .. ": " .. set_err
-    end
-  end
-  for host, app in pairs(hosts) do
-    local ok, set_err = routes:set("h:" .. host, app)
-    if not ok then
-      return "host " .. host .. ": " .. set_err
+  for _, kind in ipairs({ "c", "a", "h" }) do
+    for name, value in pairs(tables[kind]) do
+      local ok, set_err = routes:set(kind .. ":" .. name, value)
+      if not ok then
+        return kind .. ":" .. name .. ": " .. set_err
+      end
     end
   end
   for _, key in ipairs(routes:get_keys(0)) do
-    local kind, name = key:sub(1, 1), key:sub(3)
-    if (kind == "h" and not hosts[name]) or (kind == "a" and not apps[name]) then
+    local entries = tables[key:sub(1, 1)]
+    if entries and not entries[key:sub(3)] then
       routes:delete(key)
     end
   end
@@ -102,6 +107,51 @@ function _M.route()
     return ngx.exit(503)
   end
   ngx.ctx.app, ngx.ctx.peers = app, peers
+end
+
+-- ssl_certificate_by_lua: a custom certificate for the requested host (SNI), exact name
+-- first, then a wildcard domain; otherwise the edge certificate nginx.conf names.
+function _M.certificate()
+  local name = ssl.server_name()
+  if not name then
+    return
+  end
+  name = name:lower()
+  local key = "c:" .. name
+  local raw = routes:get(key)
+  if not raw then
+    local parent = name:match("^[^.]+%.(.+)$")
+    if parent then
+      key = "c:*." .. parent
+      raw = routes:get(key)
+    end
+  end
+  if not raw then
+    return
+  end
+  local hit = parsed[key]
+  if not hit or hit.raw ~= raw then
+    local chain64, key64 = raw:match("^(%S+) (%S+)$")
+    local cert, err = ssl.parse_pem_cert(ngx.decode_base64(chain64) or "")
+    local pkey, key_err = ssl.parse_pem_priv_key(ngx.decode_base64(key64) or "")
+    if not cert or not pkey then
+      ngx.log(ngx.ERR, "moorage router: certificate of ", name, ": ", err or key_err)
+      return
+    end
+    hit = { raw = raw, cert = cert, key = pkey }
+    parsed[key] = hit
+  end
+  local ok, err = ssl.clear_certs()
+  if ok then
+    ok, err = ssl.set_cert(hit.cert)
+  end
+  if ok then
+    ok, err = ssl.set_priv_key(hit.key)
+  end
+  if not ok then
+    ngx.log(ngx.ERR, "moorage router: certificate of ", name, ": ", err)
+    return ngx.exit(ngx.ERROR)
+  end
 end
 
 -- balancer_by_lua: round robin over the app's dynos; a failed try moves to the next dyno.

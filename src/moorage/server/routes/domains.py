@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.routes import converge
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps, certs, serialize
 from moorage.server.services import domains as service
 
 router = APIRouter()
@@ -31,9 +31,44 @@ def add_domain(
     hostname = body.get("hostname") if isinstance(body, dict) else None
     if not isinstance(hostname, str):
         raise InvalidParams('Send {"hostname": "www.example.com"}.')
+    cert = _cert_name(body)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        out = serialize.domain(service.add(s, app, hostname, platform.settings), platform.settings)
+        added = service.add(s, app, hostname, platform.settings, sni_endpoint=cert)
+        out = serialize.domain(added, platform.settings)
+    converge(platform)
+    return out
+
+
+def _cert_name(body: object) -> str | None:
+    value = body.get("sni_endpoint") if isinstance(body, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise InvalidParams('"sni_endpoint" is the name or id of a certificate, or null.')
+    return value
+
+
+@router.get("/apps/{ident}/domains/{domain}")
+def domain_info(ident: str, domain: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        if domain in (f"{app.id}-default", platform.settings.app_host(app.name)):
+            return serialize.default_domain(app, platform.settings)
+        return serialize.domain(service.find(app, domain), platform.settings)
+
+
+@router.patch("/apps/{ident}/domains/{domain}")
+def update_domain(
+    ident: str, domain: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
+) -> dict[str, Any]:
+    """Choose the certificate the router presents for the domain (``sni_endpoint``)."""
+    if not isinstance(body, dict) or "sni_endpoint" not in body:
+        raise InvalidParams('Send {"sni_endpoint": "<certificate name>"} or null.')
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        found = service.find(app, domain)
+        certs.set_for_domain(app, found, _cert_name(body))
+        s.flush()
+        out = serialize.domain(found, platform.settings)
     converge(platform)
     return out
 
@@ -49,12 +84,3 @@ def remove_domain(
         service.remove(s, app, found)
     converge(platform)
     return out
-
-
-@router.get("/apps/{ident}/sni-endpoints")
-def sni_endpoints(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
-    """Custom certificates of the app; its hosts are served with the platform's own until
-    one is added (``heroku domains:add`` reads this first)."""
-    with platform.store.session() as s:
-        apps.get(s, user, ident)
-    return []

@@ -6,13 +6,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidParams, NotFound
+from moorage.server.services import certs
 from moorage.server.store.models import App, Domain
 from moorage.settings import Settings
 from moorage.spec.names import validate_dns_label
 
 
-def add(session: Session, app: App, hostname: str, settings: Settings) -> Domain:
-    """Route ``hostname`` to ``app``; a name another app has, or the platform's own, is refused."""
+def add(
+    session: Session, app: App, hostname: str, settings: Settings, sni_endpoint: str | None = None
+) -> Domain:
+    """Route ``hostname`` to ``app``; a name another app has, or the platform's own, is refused.
+
+    It gets the certificate ``sni_endpoint`` names, or else the app's newest one covering it."""
     name = validate_dns_label(hostname.strip().lower().rstrip("."), "Domain", dots=True)
     if "." not in name:
         raise InvalidParams(f"{name!r} is not a full host name such as www.example.com.")
@@ -22,16 +27,21 @@ def add(session: Session, app: App, hostname: str, settings: Settings) -> Domain
     if taken is not None:
         raise Conflict(f"{name} is already a domain of {taken.app.name}.")
     domain = Domain(app_id=app.id, hostname=name)
+    if sni_endpoint is not None:
+        certs.set_for_domain(app, domain, sni_endpoint)
+    else:
+        domain.sni_endpoint = certs.default_for(app, name)
     app.domains.append(domain)
     session.flush()
     return domain
 
 
-def find(app: App, hostname: str) -> Domain:
+def find(app: App, ident: str) -> Domain:
+    """A domain of ``app`` by host name or id."""
     for d in app.domains:
-        if d.hostname == hostname.strip().lower().rstrip("."):
+        if ident in (d.id, d.hostname) or d.hostname == ident.strip().lower().rstrip("."):
             return d
-    raise NotFound(f"{app.name} has no domain {hostname}. See `moor domains -a {app.name}`.")
+    raise NotFound(f"{app.name} has no domain {ident}. See `moor domains -a {app.name}`.")
 
 
 def remove(session: Session, app: App, domain: Domain) -> None:

@@ -14,6 +14,7 @@ from moorage.server.store.models import (
     Domain,
     Formation,
     Release,
+    SniEndpoint,
     User,
 )
 from moorage.settings import Settings
@@ -221,9 +222,35 @@ def domain(d: Domain, settings: Settings) -> dict[str, Any]:
         "status": "succeeded",
         "acm_status": None,
         "acm_status_reason": None,
-        "sni_endpoint": None,
+        "sni_endpoint": (
+            {"id": d.sni_endpoint.id, "name": d.sni_endpoint.name} if d.sni_endpoint else None
+        ),
         "created_at": ts(d.created_at),
         "updated_at": ts(d.updated_at),
+    }
+
+
+def sni_endpoint(e: SniEndpoint) -> dict[str, Any]:
+    """A custom certificate; the private key is never sent back."""
+    return {
+        "id": e.id,
+        "name": e.name,
+        "display_name": None,
+        "app": app_ref(e.app),
+        "certificate_chain": e.certificate_chain,
+        "domains": [d.id for d in e.domains],
+        "ssl_cert": {
+            "id": e.id,
+            "ca_signed?": e.ca_signed,
+            "self_signed?": e.self_signed,
+            "cert_domains": list(e.cert_domains),
+            "subject": e.subject,
+            "issuer": e.issuer,
+            "starts_at": ts(e.starts_at),
+            "expires_at": ts(e.expires_at),
+        },
+        "created_at": ts(e.created_at),
+        "updated_at": ts(e.updated_at),
     }
 
 

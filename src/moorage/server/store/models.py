@@ -70,6 +70,9 @@ class App(Base):
     domains: Mapped[list[Domain]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="Domain.hostname"
     )
+    sni_endpoints: Mapped[list[SniEndpoint]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="SniEndpoint.created_at"
+    )
 
 
 class Formation(Base):
@@ -198,9 +201,39 @@ class Domain(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    sni_endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sni_endpoints.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="domains")
+    sni_endpoint: Mapped[SniEndpoint | None] = relationship(back_populates="domains")
+
+
+class SniEndpoint(Base):
+    """A custom certificate of an app (Heroku's SNI endpoint); the router presents it for
+    the app's domains associated with it."""
+
+    __tablename__ = "sni_endpoints"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(Text)
+    cert_domains: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    self_signed: Mapped[bool] = mapped_column(default=False)
+    ca_signed: Mapped[bool] = mapped_column(default=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    app: Mapped[App] = relationship(back_populates="sni_endpoints")
+    domains: Mapped[list[Domain]] = relationship(
+        back_populates="sni_endpoint", order_by="Domain.hostname", passive_deletes=True
+    )
 
 
 class Collaborator(Base):
