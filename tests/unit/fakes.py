@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from moorage.errors import ImageNotPushed
 from moorage.registry.client import PushedImage
-from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, OneOffSpec, Route
+from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec, Route
 
 
 class FakeRegistry:
@@ -56,6 +56,11 @@ class FakeRuntime:
 
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
+
+    def stats(self, dyno: Dyno) -> DynoStats | None:
+        if dyno.state != "up":
+            return None
+        return DynoStats(dyno.app, f"{dyno.type}.{dyno.number}", 50 << 20, 512 << 20, 1.5)
 
     def start(self, spec: DynoSpec) -> Dyno:
         dyno = Dyno(

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, OneOffSpec
+from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
 
 if TYPE_CHECKING:
     from moorage.runtime.session import TtySession
@@ -89,6 +89,10 @@ class Runtime(Protocol):
 
     def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
         """Report dyno starts and exits as they happen until ``stop`` is set."""
+        ...
+
+    def stats(self, dyno: Dyno) -> DynoStats | None:
+        """Memory and CPU use of a running dyno now; None when it is not running."""
         ...
 
     def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:

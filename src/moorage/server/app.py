@@ -26,10 +26,12 @@ from moorage.server.routes import (
     dynos,
     formation,
     logs,
+    metrics,
     registry_auth,
     releases,
     schedules,
 )
+from moorage.web import pages
 
 log = logging.getLogger("moorage.server")
 
@@ -56,10 +58,12 @@ def create_app(platform: Platform) -> FastAPI:
         domains,
         certs,
         schedules,
+        metrics,
         registry_auth,
     )
     for module in modules:
         api.include_router(module.router)
+    api.include_router(pages.router, include_in_schema=False)
     api.add_middleware(ranges.RangeMiddleware)
 
     @api.exception_handler(MoorageError)

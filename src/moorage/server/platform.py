@@ -24,6 +24,7 @@ from moorage.router.nginx import Edge, NginxRouter
 from moorage.runtime.docker import DockerRuntime
 from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
+from moorage.server.metrics import Recorder
 from moorage.server.reconciler import Reconciler
 from moorage.server.scheduler import Scheduler
 from moorage.server.services import drains as drain_service
@@ -48,6 +49,7 @@ class Platform:
     background: list[Callable[[threading.Event], None]] = field(default_factory=list)
     drains: DrainManager | None = None
     secret: bytes = b""  # signs capability URLs (release output streams)
+    metrics: Recorder | None = None
 
     def sync_drains(self) -> None:
         """Start and stop drain forwarders to match the store."""
@@ -104,6 +106,10 @@ def build(settings: Settings) -> Platform:
     reconciler.reapable = pump.finished
     reconciler.observers.append(pump.sync)
     tail = RouterLogTail(router.root / "access.log", logs, router.reopen_logs)
+    recorder = Recorder(store)
+    logs.add_listener(recorder.on_log)
+    reconciler.lifecycle.append(recorder.observe_lifecycle)
+    platform.metrics = recorder
     platform.reconciler = reconciler
     platform.components = [registry_proc, cluster]
     platform.drains = DrainManager(settings.domain, ca_file=settings.drain_ca_file)
@@ -119,10 +125,15 @@ def build(settings: Settings) -> Platform:
     scheduler = Scheduler(store, reconciler, platform.emit)
     keeper = AddonKeeper(store, providers, reconciler, platform.emit, settings.backups)
     platform.keeper = keeper
+
+    def sample_metrics(stop: threading.Event) -> None:
+        recorder.loop(stop, reconciler.dyno_stats)
+
     platform.background = [
         reconciler.loop,
         supervisor,
         watch_events,
+        sample_metrics,
         tail.run,
         scheduler.loop,
         keeper.loop,

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from moorage.errors import MoorageError, NotFound
+from moorage.errors import MoorageError, NotFound, RuntimeFailure
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
 from moorage.server.services import apps as app_service
@@ -45,6 +45,7 @@ from moorage.spec.dyno import (
     Dyno,
     DynoEvent,
     DynoSpec,
+    DynoStats,
     HostCert,
     OneOffSpec,
     Route,
@@ -190,6 +191,8 @@ class Reconciler:
         self._stopping: set[str] = set()  # ids we stop on purpose: their exit is no crash
         self._boot_failed: dict[str, tuple[frozenset[str], float]] = {}
         self._crashed: set[str] = set()  # ids that died on their own; the engine restarts them
+        # told (app, "web.1", "crash" | "restart") as the engine reports it (metrics)
+        self.lifecycle: list[Callable[[str, str, str], None]] = []
         self.reapable: Callable[[Dyno], bool] = lambda d: True  # the log pump read it all
         self.observers: list[Callable[[list[Dyno]], None]] = []  # see each pass's dynos
         self._rollouts = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
@@ -512,10 +515,34 @@ class Reconciler:
             else:
                 self._crashed.add(d.id)
                 self.emit(d.app, process, "State changed from up to crashed")
+                self._tell_lifecycle(d.app, process, "crash")
         elif ev.action == "start" and d.id in self._crashed:
             self._crashed.discard(d.id)
             self.emit(d.app, process, "State changed from crashed to starting")
+            self._tell_lifecycle(d.app, process, "restart")
         self.request(wait=False)
+
+    def _tell_lifecycle(self, app: str, process: str, kind: str) -> None:
+        for listener in self.lifecycle:
+            try:
+                listener(app, process, kind)
+            except Exception:
+                log.exception("lifecycle listener failed")
+
+    def dyno_stats(self) -> list[DynoStats]:
+        """Memory and CPU of every running formation dyno (for metrics)."""
+        samples = []
+        for d in self.runtime.list_dynos():
+            if d.oneoff or d.state != "up":
+                continue
+            try:
+                sample = self.runtime.stats(d)
+            except RuntimeFailure as exc:
+                log.warning("no stats for %s: %s", d.name, exc)
+                continue
+            if sample is not None:
+                samples.append(sample)
+        return samples
 
     # -- loop -------------------------------------------------------------------------------
     def request(self, wait: bool = True, timeout: float = 180.0) -> None:

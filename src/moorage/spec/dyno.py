@@ -105,6 +105,17 @@ class Dyno:
 
 
 @dataclass(frozen=True)
+class DynoStats:
+    """One sample of a running dyno's resource use."""
+
+    app: str
+    process: str  # "web.1"
+    memory_bytes: int
+    memory_limit: int
+    cpu_seconds: float  # CPU time used since the dyno started (a counter)
+
+
+@dataclass(frozen=True)
 class HostCert:
     """A custom certificate the router presents for ``host`` (PEM chain and key)."""
 

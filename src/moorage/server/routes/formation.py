@@ -25,7 +25,7 @@ def formation_info(ident: str, ptype: str, platform: PlatformDep, user: UserDep)
         return serialize.formation(service.get(apps.get(s, user, ident), ptype))
 
 
-def _apply(
+def apply_updates(
     platform: PlatformDep, user: UserDep, ident: str, raw: list[Any]
 ) -> list[dict[str, Any]]:
     updates = [service.parse_update(u) for u in raw]
@@ -51,7 +51,7 @@ def batch_update(
 ) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("updates"), list):
         raise InvalidParams('Send {"updates": [{"type": "web", "quantity": 1}, ...]}.')
-    return _apply(platform, user, ident, body["updates"])
+    return apply_updates(platform, user, ident, body["updates"])
 
 
 @router.patch("/apps/{ident}/formation/{ptype}")
@@ -60,4 +60,4 @@ def update_one(
 ) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParams('Send {"quantity": N} and/or {"size": ...}, {"port": ...}.')
-    return _apply(platform, user, ident, [{**body, "type": ptype}])[0]
+    return apply_updates(platform, user, ident, [{**body, "type": ptype}])[0]

@@ -39,7 +39,7 @@ def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
         yield ("\n".join(batch) + "\n").encode() if batch else b""
 
 
-def _events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+def sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """The same lines as server-sent events (one event per batch; a comment keeps alive)."""
     for chunk in chunks:
         lines = chunk.decode().splitlines()
@@ -54,5 +54,5 @@ def stream(session_id: str, request: Request, platform: PlatformDep) -> Streamin
     session = SESSIONS.take(session_id)
     chunks = _stream(platform, session)
     if "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(_events(chunks), media_type="text/event-stream")
+        return StreamingResponse(sse_events(chunks), media_type="text/event-stream")
     return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")

@@ -279,3 +279,27 @@ class Schedule(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship()
+
+
+class MetricMinute(Base):
+    """One app's metrics for one minute (router requests, latency histogram, dyno memory and
+    CPU, crashes); kept for 24 hours, so the table holds at most 1,440 rows per app."""
+
+    __tablename__ = "metric_minutes"
+    __table_args__ = (UniqueConstraint("app", "minute"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app: Mapped[str] = mapped_column(String(64), index=True)
+    minute: Mapped[int] = mapped_column(Integer, index=True)  # Unix time // 60
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class WebSession(Base):
+    """A dashboard login: only the SHA-256 of the cookie is stored, with its CSRF token."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    user: Mapped[User] = relationship()

@@ -1,0 +1,39 @@
+"""Prometheus exposition: ``/metrics`` (every app the token may use) and
+``/apps/{app}/metrics`` (one app). Scrape with ``authorization: {credentials: <token>}``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from moorage import __version__
+from moorage.errors import ComponentFailed
+from moorage.server.deps import PlatformDep, UserDep
+from moorage.server.metrics import Exposition
+from moorage.server.platform import Platform
+from moorage.server.services import apps
+
+router = APIRouter()
+
+
+def _expose(platform: Platform, names: set[str]) -> Response:
+    if platform.metrics is None:
+        raise ComponentFailed("Metrics are not collected by this server.")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Exposition(platform.metrics, names, __version__))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/metrics", response_class=Response)
+def platform_metrics(platform: PlatformDep, user: UserDep) -> Response:
+    with platform.store.session() as s:
+        names = {a.name for a in apps.list_for(s, user)}
+    return _expose(platform, names)
+
+
+@router.get("/apps/{ident}/metrics", response_class=Response)
+def app_metrics(ident: str, platform: PlatformDep, user: UserDep) -> Response:
+    with platform.store.session() as s:
+        name = apps.get(s, user, ident).name
+    return _expose(platform, {name})
