@@ -124,6 +124,9 @@ class FakeRuntime:
         self.retired[dyno.id] = self.dynos.pop(dyno.name)
         return dyno
 
+    def list_retiring(self) -> list[Dyno]:
+        return list(self.retired.values())
+
     def unretire(self, dyno: Dyno) -> None:
         self.dynos[dyno.name] = self.retired.pop(dyno.id)
 

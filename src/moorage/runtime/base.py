@@ -63,6 +63,11 @@ class Runtime(Protocol):
         """Probe until ready; None when ready, else the reason (exit, or boot timeout)."""
         ...
 
+    def list_retiring(self) -> list[Dyno]:
+        """Dynos being replaced (renamed by :meth:`retire`), including those a killed
+        control plane was replacing; not in :meth:`list_dynos`."""
+        ...
+
     def retire(self, dyno: Dyno) -> Dyno:
         """Move ``dyno`` aside (it keeps running, its name is freed); returns the new handle."""
         ...

@@ -120,6 +120,9 @@ class DockerRuntime:
     def list_dynos(self) -> list[Dyno]:
         return [self._to_dyno(c) for c in self._containers() if RETIRING not in (c.name or "")]
 
+    def list_retiring(self) -> list[Dyno]:
+        return [self._to_dyno(c) for c in self._containers() if RETIRING in (c.name or "")]
+
     def apps(self) -> set[str]:
         names = {_label(c, "app") for c in self._containers()}
         try:

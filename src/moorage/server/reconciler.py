@@ -250,11 +250,14 @@ class Reconciler:
             self._domains = dict(want.domains)
             self._certs = dict(want.certs)
             busy = set(self._busy)
+        self._adopt_retiring(want, busy)
         for app in sorted(want.apps - busy):
             plan = self._plan(app, want, [d for d in formation if d.app == app])
             if plan.needs_rollout and not self._recently_failed(plan):
                 with self._lock:
                     self._busy.add(app)
+                    if app not in self._backends:  # a fresh server: keep routing what serves
+                        self._set_backends(app, plan.keep + list(plan.old.values()))
                 self._rollouts.submit(self._rollout_safely, plan, want)
                 continue
             self._settle(plan, want)
@@ -262,6 +265,27 @@ class Reconciler:
             observe(observed)
         self._publish()
         self._reap_oneoffs(observed)
+
+    def _adopt_retiring(self, want: Desired, busy: set[str]) -> None:
+        """Dynos a killed server was replacing (renamed ``.retiring-``) keep serving until
+        their app's new dynos are routed, then drain like any replaced dyno."""
+        orphans = [d for d in self.runtime.list_retiring() if d.id not in self._stopping]
+        for d in orphans:
+            if d.app not in want.apps:
+                self._stop(d, grace=0)
+                continue
+            with self._lock:
+                routed = self._backends.get(d.app)
+                addr = f"{d.ip}:{d.port}" if d.ip and d.port else None
+                if routed is None:
+                    mine = [o for o in orphans if o.app == d.app and o.type == "web"]
+                    self._backends[d.app] = tuple(
+                        sorted(f"{o.ip}:{o.port}" for o in mine if o.state == "up" and o.ip)
+                    )
+                    continue
+            if d.app not in busy and addr not in routed:
+                log.info("draining %s, left retiring by an earlier server", d.name)
+                self._drain(d)
 
     def _plan(self, app: str, want: Desired, dynos: list[Dyno]) -> Plan:
         specs = {n: sp for n, sp in want.specs.items() if sp.app == app}

@@ -1,0 +1,21 @@
+"""Fault tests: what the platform survives, with the figures docs/reliability.md shows.
+
+Each test calls :func:`record` with what it tried, the failures it saw and how long
+recovery took; ``python -m tests.faults.report`` prints the table from the last run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).parents[2] / "artifacts" / "reliability"
+
+
+def record(name: str, *, tried: str, failures: int, recovery: str, command: str) -> None:
+    """Save one row of the reliability table (``artifacts/reliability/<name>.json``)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    row = {"test": name, "tried": tried, "failures": failures, "recovery": recovery}
+    (RESULTS / f"{slug}.json").write_text(json.dumps({**row, "command": command}, indent=1))
