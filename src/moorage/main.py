@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from moorage.cli import (  # noqa: F401
+    access,
     addons,
     apps,
     auth,

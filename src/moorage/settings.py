@@ -32,6 +32,8 @@ class Settings:
     redis_ports: range = range(7600, 7700)  # one port per redis add-on
     backup_dir: Path | None = None  # pg backups; default <data_dir>/backups
     https_port: int = 443  # TLS at the edge (api., registry., apps); 0: none
+    dyno_read_only: bool = False  # read-only root filesystem, writable tmpfs on /tmp
+    registry_upload_idle: float = 300.0  # seconds before an abandoned push's upload is removed
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -53,6 +55,8 @@ class Settings:
             redis_ports=_port_range(e.get("MOORAGE_REDIS_PORTS", "7600-7699")),
             backup_dir=Path(e["MOORAGE_BACKUP_DIR"]) if e.get("MOORAGE_BACKUP_DIR") else None,
             https_port=int(e.get("MOORAGE_HTTPS_PORT", "443")),
+            dyno_read_only=_flag("MOORAGE_DYNO_READ_ONLY", e.get("MOORAGE_DYNO_READ_ONLY", "")),
+            registry_upload_idle=float(e.get("MOORAGE_REGISTRY_UPLOAD_IDLE", "300")),
         )
 
     @property
@@ -96,6 +100,16 @@ class Settings:
             return f"https://{self.app_host(app)}{port}/"
         port = "" if self.router_port == 80 else f":{self.router_port}"
         return f"http://{self.app_host(app)}{port}/"
+
+
+def _flag(name: str, text: str) -> bool:
+    """``1``/``true``/``yes``/``on`` -> True, ``0``/``false``/``no``/``off``/unset -> False."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={text!r} is not a boolean; use 1 or 0")
 
 
 def _port_range(text: str) -> range:

@@ -6,7 +6,7 @@ import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
 from moorage.errors import InvalidParams
-from moorage.spec.names import validate_config_key
+from moorage.spec.names import CONFIG_KEY_RE, validate_config_key
 
 
 @cli.command("config")
@@ -36,10 +36,11 @@ def config_get(key: str, app: str) -> None:
 def config_set(pairs: tuple[str, ...], app: str, as_json: bool) -> None:
     """Set KEY=VALUE pairs; makes a new release and restarts the dynos."""
     changes: dict[str, str | None] = {}
-    for pair in pairs:
+    for n, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise InvalidParams(f"{pair!r} is not KEY=VALUE.")
+        if not sep:  # it may be a value typed without its key: never echo it
+            shown = repr(pair) if CONFIG_KEY_RE.fullmatch(pair) else f"Argument {n}"
+            raise InvalidParams(f"{shown} is not KEY=VALUE.")
         changes[validate_config_key(key)] = value
     cfg = client().config_update(app, changes)
     if as_json:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -204,17 +205,25 @@ def pg_restore(source: str | None, addon: str, app: str, confirm: str | None) ->
         )
     c = client()
     path = addon_path(app, addon) + "/actions/restore"
+    shown = source or "the latest backup"
     if source and Path(source).is_file():
         err.print(f"Uploading and restoring {source}...")
         c.upload(path, Path(source), {"confirm": confirm})
     elif source and source.startswith(("http://", "https://")):
-        err.print(f"Restoring {source.split('?')[0]}...")
+        shown = _without_secrets(source)
+        err.print(f"Restoring {shown}...")
         c.request("POST", path, {"url": source, "confirm": confirm}, slow=True)
     else:
         body = {"confirm": confirm, **({"backup": source} if source else {})}
-        err.print(f"Restoring {source or 'the latest backup'}...")
+        err.print(f"Restoring {shown}...")
         c.request("POST", path, body, slow=True)
-    out.print(f"Restored {source or 'the latest backup'} into {addon} on {app}.")
+    out.print(f"Restored {shown} into {addon} on {app}.")
+
+
+def _without_secrets(url: str) -> str:
+    """A URL as printed: no user and password, no query (where signed URLs carry theirs)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 @cli.command("pg:backups:delete")

@@ -92,6 +92,19 @@ _PASS_HEADERS = [
 ]
 
 
+# What a client says about where it connected from, and how, is replaced by what the router
+# saw (X-Forwarded-For/-Proto/-Port above), or removed: an app that trusts its proxy's
+# headers (Flask's ProxyFix, Django's USE_X_FORWARDED_HOST, RFC 7239 parsers, IIS-style
+# rewrites) must not get the client's word for them. nginx sends no header set to "".
+_CLIENT_CLAIMS = [
+    "  proxy_set_header X-Forwarded-Host $host;",
+    "  proxy_set_header X-Real-IP $remote_addr;",
+    '  proxy_set_header Forwarded "";',
+    '  proxy_set_header X-Original-URL "";',
+    '  proxy_set_header X-Rewrite-URL "";',
+]
+
+
 def _edge_servers(edge: Edge, pages: Path) -> list[str]:
     """``api.`` and ``registry.``: long-lived, unbuffered streams (logs, pushes, exec).
 
@@ -157,6 +170,7 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "  proxy_set_header X-Forwarded-For $remote_addr;",
         "  proxy_set_header X-Forwarded-Proto $scheme;",
         "  proxy_set_header X-Forwarded-Port $server_port;",
+        *_CLIENT_CLAIMS,
         "  proxy_next_upstream error timeout http_502;",
         "  proxy_connect_timeout 5s;",
         "  proxy_read_timeout 30s;",

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 LABEL = "moorage"
 RETIRING = ".retiring-"
 UNPRIVILEGED_USER = "65534:65534"
+READ_ONLY_TMP_MB = 64  # the writable /tmp of a dyno whose root filesystem is read-only
+DYNO_TMP = "/tmp"  # noqa: S108 (a path inside the dyno: a tmpfs of its own, not the host's /tmp)
 
 
 def _label(c: Container, key: str, default: str = "") -> str:
@@ -216,9 +218,17 @@ class DockerRuntime:
         }
 
     @staticmethod
-    def _limits(memory_mb: int, cpus: float, pids: int) -> dict[str, Any]:
-        """Unprivileged, bounded: no capabilities, no setuid gains, memory/CPU/pids limits."""
+    def _limits(memory_mb: int, cpus: float, pids: int, read_only: bool = False) -> dict[str, Any]:
+        """Unprivileged, bounded: no capabilities, no setuid gains, memory/CPU/pids limits;
+        ``read_only``: the image's filesystem cannot be written, ``/tmp`` is a small tmpfs
+        (Docker's defaults: ``nosuid,nodev,noexec``; it counts against the memory limit)."""
+        files: dict[str, Any] = (
+            {"read_only": True, "tmpfs": {DYNO_TMP: f"size={READ_ONLY_TMP_MB}m"}}
+            if read_only
+            else {}
+        )
         return {
+            **files,
             "mem_limit": f"{memory_mb}m",
             "memswap_limit": f"{memory_mb}m",
             "nano_cpus": int(cpus * 1e9),
@@ -240,7 +250,7 @@ class DockerRuntime:
             "labels": labels,
             "network": self._ensure_network(spec.app),
             "user": self._user(spec.image),
-            **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit),
+            **self._limits(spec.memory_mb, spec.cpus, spec.pids_limit, spec.read_only),
         }
 
     @staticmethod

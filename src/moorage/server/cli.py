@@ -24,6 +24,9 @@ def server() -> None:
     Killing it stops none of them; started again, it adopts what runs.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # httpx logs every request's full URL at INFO: drain and restore URLs carry passwords
+    # and signatures in their user part and query
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings.from_env()
     try:
         platform = build(settings)
@@ -39,6 +42,7 @@ def server() -> None:
             port=settings.api_port,
             log_level="warning",
             access_log=False,
+            http="h11",  # its 16 KiB limit on a request head holds (httptools has none)
         )
     finally:
         stop.set()

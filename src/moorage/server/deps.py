@@ -7,10 +7,15 @@ import binascii
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Request, WebSocket
+from starlette.requests import HTTPConnection
 
+from moorage.errors import Unauthorized
 from moorage.server.platform import Platform
 from moorage.server.services import auth
+from moorage.server.services.ratelimit import FailedLogins
 from moorage.server.store.models import User
+
+EDGE = "127.0.0.1"  # our nginx edge: the only peer whose X-Forwarded-For is believed
 
 
 def get_platform(request: Request) -> Platform:
@@ -40,15 +45,44 @@ def public_base(request: Request) -> str:
     return f"{proto}://{host}"
 
 
+def client_address(conn: HTTPConnection) -> str:
+    """The caller's address: the peer's, or behind our edge (a peer of 127.0.0.1) the
+    address the edge put in ``X-Forwarded-For``, which it overwrites, never appends to.
+
+    uvicorn's proxy-headers handling (trusting 127.0.0.1 only) may already have put that
+    address in the scope; taking the header again then gives the same answer."""
+    peer = conn.client.host if conn.client else ""
+    forwarded = conn.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+    return forwarded if peer == EDGE and forwarded else peer or "unknown"
+
+
+def failed_logins(conn: HTTPConnection) -> FailedLogins:
+    """The failed-login counter of this API process (see ``services/ratelimit.py``)."""
+    limiter: FailedLogins = conn.app.state.failed_logins
+    return limiter
+
+
+def authenticate(conn: HTTPConnection, platform: Platform, token: str | None) -> User:
+    """The owner of ``token``; a token matching no user counts as a failed login of the
+    caller's address, which is refused (429) after too many of them."""
+    limiter, address = failed_logins(conn), client_address(conn)
+    limiter.check(address)
+    try:
+        with platform.store.session() as s:
+            return auth.authenticate(s, token)
+    except Unauthorized:
+        if token:
+            limiter.failed(address)
+        raise
+
+
 def get_user(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> User:
-    with platform.store.session() as s:
-        return auth.authenticate(s, token_from(request))
+    return authenticate(request, platform, token_from(request))
 
 
 def ws_user(ws: WebSocket, platform: Platform) -> User:
     """The user of a WebSocket upgrade (same Authorization header as every API call)."""
-    with platform.store.session() as s:
-        return auth.authenticate(s, token_from(ws))
+    return authenticate(ws, platform, token_from(ws))
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]

@@ -94,9 +94,14 @@ def _aliases(app: App) -> tuple[str, ...]:
 
 
 def desired_for(
-    app: App, rel: Release | None, want: Desired, boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    app: App,
+    rel: Release | None,
+    want: Desired,
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
+    read_only: bool = False,
 ) -> None:
-    """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out)."""
+    """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out);
+    ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``."""
     want.apps.add(app.name)
     want.domains[app.name] = tuple(d.hostname for d in app.domains)
     want.certs[app.name] = tuple(
@@ -144,6 +149,7 @@ def desired_for(
                 boot_timeout=float(f.boot_timeout or 0) or boot_timeout,
                 group=app.group,
                 aliases=_aliases(app) if f.type == "web" and app.group else (),
+                read_only=read_only,
             )
             want.specs[spec.name] = spec
 
@@ -206,7 +212,9 @@ class Reconciler:
         with self.store.session() as s:
             for app in app_service.all_apps(s):
                 current = release_service.current(s, app)
-                desired_for(app, current, want, self.settings.boot_timeout)
+                desired_for(
+                    app, current, want, self.settings.boot_timeout, self.settings.dyno_read_only
+                )
         return want
 
     # -- what the API reads ------------------------------------------------------------------
@@ -430,6 +438,7 @@ class Reconciler:
             image=phase.image,
             env={**phase.env, "DYNO": f"release.{version}"},
             command=phase.command,
+            read_only=self.settings.dyno_read_only,
         )
         self.emit(
             app, "api", f"Release v{version}: running release command `{shlex.join(phase.command)}`"
@@ -498,6 +507,8 @@ class Reconciler:
 
     # -- one-offs and exec (called by services on behalf of the API) -------------------------
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:
+        if self.settings.dyno_read_only:  # services build run.N/scheduler.N; the setting is ours
+            spec = replace(spec, read_only=True)
         self.emit(
             spec.app,
             f"{spec.type}.{spec.number}",

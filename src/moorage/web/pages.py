@@ -18,8 +18,8 @@ from fastapi.responses import (
 )
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from moorage.errors import InvalidParams, MoorageError, NotFound, Unauthorized
-from moorage.server.deps import PlatformDep, public_base
+from moorage.errors import InvalidParams, MoorageError, NotFound, RateLimited, Unauthorized
+from moorage.server.deps import PlatformDep, client_address, failed_logins, public_base
 from moorage.server.platform import Platform
 from moorage.server.routes import announce, converge
 from moorage.server.routes.formation import apply_updates
@@ -108,12 +108,19 @@ def login_page(request: Request) -> Response:
 
 @router.post("/login")
 def login(request: Request, platform: PlatformDep, token: Annotated[str, Form()] = "") -> Response:
+    limiter, address = failed_logins(request), client_address(request)
     try:
         sessions.check_origin(request.headers.get("origin"), public_base(request))
+        limiter.check(address)
         with platform.store.session() as s:
             cookie, _ = sessions.start(s, token)
     except MoorageError as exc:
-        return _html("login.html", status=exc.status, title="Log in", error=exc.message)
+        if isinstance(exc, Unauthorized) and token.strip():
+            limiter.failed(address)
+        page = _html("login.html", status=exc.status, title="Log in", error=exc.message)
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     resp = _back("/")
     resp.set_cookie(
         sessions.COOKIE,

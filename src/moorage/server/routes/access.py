@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
-from sqlalchemy import select
+from fastapi import status
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.services import apps, serialize
-from moorage.server.store.models import ApiToken
+from moorage.server.routes import api_router
+from moorage.server.services import apps, auth, serialize
+from moorage.server.store.models import ApiToken, User
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/apps/{ident}/collaborators")
@@ -63,20 +63,28 @@ def user_apps(who: str, platform: PlatformDep, user: UserDep) -> list[dict[str, 
 def authorizations(platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
     """The account's API tokens, never their values (only hashes are stored)."""
     with platform.store.session() as s:
-        rows = s.scalars(select(ApiToken).where(ApiToken.user_id == user.id)).all()
-        return [
-            {
-                "id": row.id,
-                "description": row.description or "API token",
-                "scope": ["global"],
-                "access_token": None,
-                "refresh_token": None,
-                "grant": None,
-                "client": None,
-                "session": None,
-                "user": {"id": user.id, "email": user.email, "full_name": None},
-                "created_at": serialize.ts(row.created_at),
-                "updated_at": serialize.ts(row.created_at),
-            }
-            for row in rows
-        ]
+        return [_authorization(row, user) for row in auth.tokens_of(s, user)]
+
+
+@router.delete("/oauth/authorizations/{token_id}")
+def revoke_authorization(token_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    """Revoke one of the account's API tokens: it is refused (401) from then on. Dashboard
+    sessions and registry tokens (5 minutes) already made with it are not ended."""
+    with platform.store.session() as s:
+        return _authorization(auth.revoke(s, user, token_id), user)
+
+
+def _authorization(row: ApiToken, user: User) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "description": row.description or "API token",
+        "scope": ["global"],
+        "access_token": None,
+        "refresh_token": None,
+        "grant": None,
+        "client": None,
+        "session": None,
+        "user": {"id": user.id, "email": user.email, "full_name": None},
+        "created_at": serialize.ts(row.created_at),
+        "updated_at": serialize.ts(row.created_at),
+    }

@@ -6,9 +6,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,13 +17,14 @@ from moorage.errors import InvalidParams, NotFound
 from moorage.server.addonkeeper import AddonKeeper, restore_into
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import addons as addon_service
 from moorage.server.services import apps, serialize
 from moorage.server.services import backups as service
 from moorage.server.store.models import Addon as AddonRow
 from moorage.server.store.models import User
 
-router = APIRouter()
+router = api_router()
 BASE = "/apps/{ident}/addons/{addon}"
 
 
@@ -77,7 +79,11 @@ def delete_backup(
     return out
 
 
-@router.get(BASE + "/backups/{backup}/download")
+@router.get(
+    BASE + "/backups/{backup}/download",
+    response_class=FileResponse,
+    responses=non_json("The dump (pg_dump custom format).", "application/octet-stream"),
+)
 def download(
     ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
 ) -> FileResponse:
@@ -122,7 +128,7 @@ def restore(
     if isinstance(url, str):
         if not url.startswith(("http://", "https://")):
             raise InvalidParams("Restore from an http(s) URL, a backup id (b003) or a file.")
-        what = url.split("?")[0]
+        what = shown_url(url)
         with _download(platform, url) as tmp:
             restore_into(_keeper(platform), addon_id, Path(tmp.name), what)
     else:
@@ -140,8 +146,21 @@ def _download(platform: Platform, url: str) -> Any:
         tmp.flush()
     except httpx.HTTPError as exc:
         tmp.close()
-        raise InvalidParams(f"Could not download {url.split('?')[0]}: {exc}") from exc
+        reason = (
+            f"HTTP {exc.response.status_code}"
+            if isinstance(exc, httpx.HTTPStatusError)
+            else str(exc).replace(url, shown_url(url))
+        )
+        raise InvalidParams(f"Could not download {shown_url(url)}: {reason}") from exc
     return tmp
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages and the app's log show it: without a user and password, and
+    without the query, where signed URLs carry theirs."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _uploads(platform: Platform) -> Path:

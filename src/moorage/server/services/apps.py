@@ -5,14 +5,20 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from moorage.errors import Conflict, Forbidden, InvalidParams, NotFound
+from moorage.errors import Conflict, Forbidden, InvalidName, InvalidParams, NotFound
 from moorage.server.services import auth
 from moorage.server.store.models import App, Collaborator, User
 from moorage.spec.names import validate_app_name, validate_dns_label
 
+# the platform's own hosts (api.<domain>, registry.<domain>): an app of that name would get
+# their plain-HTTP requests, and the bearer tokens of clients pointed at them
+RESERVED_APP_NAMES = frozenset({"api", "registry"})
+
 
 def create(session: Session, user: User, name: str) -> App:
     validate_app_name(name)
+    if name in RESERVED_APP_NAMES:
+        raise InvalidName(f"Name {name} is reserved: {name}.<domain> is the platform's own host.")
     if session.scalar(select(App).where(App.name == name)) is not None:
         raise Conflict(f"Name {name} is already taken. Choose another app name.")
     app = App(name=name, owner_id=user.id, config={})

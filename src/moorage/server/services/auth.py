@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from moorage.errors import InvalidParams, Unauthorized
+from moorage.errors import InvalidParams, NotFound, Unauthorized
 from moorage.server.store.models import ApiToken, User
 
 TOKEN_PREFIX = "moor_"  # noqa: S105 (a prefix, not a secret)
@@ -45,3 +45,20 @@ def authenticate(session: Session, token: str | None) -> User:
     if row is None:
         raise Unauthorized("Invalid credentials provided. Run `moor login` with a valid token.")
     return row.user
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """The user's API tokens (their hashes and descriptions), oldest first."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)
+    return list(session.scalars(query))
+
+
+def revoke(session: Session, user: User, token_id: str) -> ApiToken:
+    """Delete the user's token ``token_id``: from the next request on it matches no user
+    (401). Another user's token answers NotFound, as a missing one does."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(f"No API token {token_id}. See GET /oauth/authorizations.")
+    session.delete(row)
+    session.flush()
+    return row

@@ -1,0 +1,44 @@
+"""access, access:add, access:remove: who besides the owner may use an app."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import click
+
+from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+@cli.command("access")
+@app_option
+@json_option
+def access_list(app: str, as_json: bool) -> None:
+    """The app's owner and collaborators."""
+    rows = client().request("GET", f"/apps/{_q(app)}/collaborators")
+    if as_json:
+        print_json(rows)
+        return
+    table(["email", "role"], [(r["user"]["email"], r["role"]) for r in rows])
+
+
+@cli.command("access:add")
+@click.argument("email")
+@app_option
+def access_add(email: str, app: str) -> None:
+    """Let EMAIL deploy, configure and scale the app (only the owner may destroy it or
+    change who has access). The account is made if new; it logs in with its own token."""
+    client().request("POST", f"/apps/{_q(app)}/collaborators", {"user": email})
+    out.print(f"Adding {email} access to [bold]{app}[/bold]... done")
+
+
+@cli.command("access:remove")
+@click.argument("email")
+@app_option
+def access_remove(email: str, app: str) -> None:
+    """Take EMAIL's access to the app away."""
+    client().request("DELETE", f"/apps/{_q(app)}/collaborators/{_q(email)}")
+    out.print(f"Removing {email} access from [bold]{app}[/bold]... done")
