@@ -14,12 +14,15 @@ at the adapter that meets them (``raise RuntimeFailure(...) from exc``), never d
     │   └── ImageNotPushed            id=invalid_params        422  exit 2
     ├── Unauthorized                  id=unauthorized          401  exit 3
     ├── Forbidden                     id=forbidden             403  exit 3
+    ├── RateLimited                   id=rate_limited          429  exit 3
     ├── NotFound                      id=not_found             404  exit 4
     ├── Conflict                      id=conflict              409  exit 5
+    ├── PayloadTooLarge               id=payload_too_large     413  exit 2
     ├── BuildFailed                   id=build_failed          422  exit 6
     ├── RuntimeFailure                id=runtime_error         503  exit 7
     │   ├── StackMissing              id=stack_missing         503  exit 7
-    │   └── ComponentFailed           id=component_failed      503  exit 7
+    │   ├── ComponentFailed           id=component_failed      503  exit 7
+    │   └── StorageFull               id=storage_full          507  exit 7
     └── ApiUnreachable                id=api_unreachable       503  exit 8
 """
 
@@ -78,6 +81,19 @@ class Forbidden(MoorageError):
     exit_code = 3
 
 
+class RateLimited(MoorageError):
+    """Too many failed logins from the caller's address; ``retry_after`` says how long to wait
+    (the API sends it as ``Retry-After``)."""
+
+    id = "rate_limited"
+    status = 429
+    exit_code = 3
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFound(MoorageError):
     """The named resource does not exist (or is not visible to the caller)."""
 
@@ -92,6 +108,14 @@ class Conflict(MoorageError):
     id = "conflict"
     status = 409
     exit_code = 5
+
+
+class PayloadTooLarge(MoorageError):
+    """A request body over the API's limit; nothing past it was read (``server.limits``)."""
+
+    id = "payload_too_large"
+    status = 413
+    exit_code = 2
 
 
 class BuildFailed(MoorageError):
@@ -120,6 +144,13 @@ class ComponentFailed(RuntimeFailure):
     """A supervised component (router, registry, database server) failed to start."""
 
     id = "component_failed"
+
+
+class StorageFull(RuntimeFailure):
+    """The disk a component writes to (the registry's, the backups') is full."""
+
+    id = "storage_full"
+    status = 507
 
 
 class ApiUnreachable(MoorageError):

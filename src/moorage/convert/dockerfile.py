@@ -48,9 +48,10 @@ def _command_text(args: str) -> str:
     if args.startswith("["):
         try:
             parts = json.loads(args)
-            return " ".join(str(p) for p in parts)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deeply
             return args
+        if isinstance(parts, list):
+            return " ".join(str(p) for p in parts)
     return args
 
 

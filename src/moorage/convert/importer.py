@@ -9,12 +9,15 @@ URL). Secret values never appear in a step's text.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from moorage.convert.model import AppPlan
+
+_PLACEHOLDERS = r"\{(host|port|user|password|database|url)\}"
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,19 @@ class Current:
 
 
 def url_parts(url: str) -> dict[str, str]:
-    """``{host}``, ``{port}``, ``{user}``, ``{password}``, ``{database}`` of an add-on URL."""
-    parts = urlsplit(url)
+    """``{host}``, ``{port}``, ``{user}``, ``{password}``, ``{database}`` of an add-on URL
+    (empty where a URL set by hand has none, or an unreadable one: ``[::1``, port 99999)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return dict.fromkeys(("host", "port", "user", "password", "database"), "") | {"url": url}
+    try:
+        port = str(parts.port or "")
+    except ValueError:
+        port = ""
     return {
         "host": parts.hostname or "",
-        "port": str(parts.port or ""),
+        "port": port,
         "user": unquote(parts.username or ""),
         "password": unquote(parts.password or ""),
         "database": parts.path.lstrip("/"),
@@ -64,9 +75,19 @@ def _rewritten(plan: AppPlan, config: dict[str, str]) -> dict[str, str]:
         for key, template in need.rewrites.items():
             if key == f"{need.attachment}_URL":
                 continue  # the add-on sets it itself
-            value = template.replace(f"${{{need.attachment}_URL}}", url)
-            out[key] = value.format(**parts) if "{" in value else value
+            out[key] = _fill(template, f"{need.attachment}_URL", parts)
     return out
+
+
+def _fill(template: str, url_var: str, parts: dict[str, str]) -> str:
+    """``${<url_var>}`` and ``{host}``... of ``template`` replaced in one pass, so that braces
+    in the URL or in a path copied from a manifest stay text."""
+    pattern = re.compile(re.escape(f"${{{url_var}}}") + "|" + _PLACEHOLDERS)
+
+    def value(m: re.Match[str]) -> str:
+        return parts[m[1]] if m[1] else parts["url"]
+
+    return pattern.sub(value, template)
 
 
 def _desired_config(plan: AppPlan, current: Current) -> tuple[dict[str, str], list[str]]:

@@ -29,6 +29,7 @@ _KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _KUSTOMIZE_TIMEOUT = 120
 _HELM_WHERE = re.compile(r"([^\s():\"']+):(\d+)(?::\d+)?")
 _MAX_VALUES = 1_000_000  # per document, counting every YAML alias expanded
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -211,11 +212,18 @@ def _documents(text: str, label: str) -> list[tuple[yaml.Node, Any]]:
 
 
 def _check_expansion(data: Any, where: str) -> None:
-    """Refuse documents that refer to themselves or balloon through YAML aliases."""
+    """Refuse documents that refer to themselves or balloon through YAML aliases, and text
+    holding a lone surrogate (``"\\ud800"``), which is no character and cannot be written."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
     def size(value: Any) -> int:
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise InvalidParams(
+                f"{where}: the text {value[:60]!r} holds a \\u escape of a lone UTF-16 "
+                "surrogate, which is not a character. Write the character itself (or its "
+                "\\U escape) and retry."
+            )
         if not isinstance(value, dict | list):
             return 1
         if id(value) in sizes:
@@ -226,6 +234,8 @@ def _check_expansion(data: Any, where: str) -> None:
         total = 1
         for child in value.values() if isinstance(value, dict) else value:
             total += size(child)
+        for key in value if isinstance(value, dict) else ():
+            size(key)
         active.discard(id(value))
         sizes[id(value)] = total
         return total

@@ -33,6 +33,7 @@ _GENERATED = re.compile(
 )
 _SEVERITIES = (("error", "Errors"), ("warning", "Warnings"), ("info", "Notes"))
 _REDACTED = "<redacted>"
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
 
 class _Secrets:
@@ -209,7 +210,7 @@ def _heroku_yml(app: AppPlan, secrets: _Secrets) -> str:
     dockerfiles = _dockerfiles(app)
     header = [f"# {app.name}: converted from Kubernetes by `moor k8s:convert`."]
     for process in app.processes:
-        image = process.image or "no image named"
+        image = _comment(process.image or "no image named")
         header.append(f"# {process.type}: built from {dockerfiles[process.type]}; was {image}")
         if process.port is not None:
             header.append(f"#   listens on port {process.port}, not $PORT (see moorage.json)")
@@ -233,11 +234,16 @@ def _procfile(app: AppPlan, secrets: _Secrets) -> str:
         safe = secrets.command(command)
         if safe is None:
             lines.append(f"# {ptype}: runs its image's own command (CMD)")
-        elif "\n" in safe:
+        elif safe.splitlines() != [safe]:  # \n, \r, \x85, \u2028... end a Procfile line
             lines.append(f"# {ptype}: a multi-line command, see heroku.yml")
         else:
             lines.append(f"{ptype}: {safe}")
     return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> str:
+    """``text`` for a YAML comment: line breaks and characters YAML refuses become U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 def _env_entry(var: ConfigVar, secrets: _Secrets) -> dict[str, Any]:

@@ -14,7 +14,8 @@ How raw dyno output becomes messages (:func:`split_message`):
   a blank line the program printed is part of its output;
 * ANSI escape sequences (colours, cursor moves) are removed; every other control character
   except tab (C0, DEL and C1, including a lone ``\\r``) becomes U+FFFD, so nothing is
-  silently lost and nothing can forge a line;
+  silently lost and nothing can forge a line; so does a lone surrogate in ``str`` input,
+  which no UTF-8 text can hold;
 * a line longer than ``limit`` UTF-8 bytes is cut into several messages at character
   boundaries: lines are split, never dropped.
 """
@@ -37,7 +38,7 @@ _LINE = re.compile(
     re.DOTALL,
 )
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")  # and lone surrogates
 _BREAKS = re.compile(r"[\r\n]")
 _REPLACEMENT = "\ufffd"
 
@@ -87,7 +88,7 @@ def parse(text: str) -> LogLine | None:
         return None
     try:
         time = datetime.fromisoformat(match["time"]).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00:00+01:00
         return None
     process = match["process"]
     if match["who"] == "app":

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import __version__
-from moorage.errors import MoorageError, Unauthorized
-from moorage.server import ranges
+from moorage.errors import MoorageError, RateLimited, Unauthorized
+from moorage.server import limits, ranges
 from moorage.server.platform import Platform
 from moorage.server.routes import (
     access,
@@ -31,6 +31,7 @@ from moorage.server.routes import (
     releases,
     schedules,
 )
+from moorage.server.services.ratelimit import FailedLogins
 from moorage.web import pages
 
 log = logging.getLogger("moorage.server")
@@ -43,6 +44,7 @@ def create_app(platform: Platform) -> FastAPI:
         description="Heroku Platform API v3 shapes, served by Moorage.",
     )
     api.state.platform = platform
+    api.state.failed_logins = FailedLogins()
     modules = (
         account,
         access,
@@ -65,14 +67,15 @@ def create_app(platform: Platform) -> FastAPI:
         api.include_router(module.router)
     api.include_router(pages.router, include_in_schema=False)
     api.add_middleware(ranges.RangeMiddleware)
+    api.add_middleware(limits.BodyLimitMiddleware)
 
     @api.exception_handler(MoorageError)
     async def _moorage_error(_: Request, exc: MoorageError) -> JSONResponse:
-        headers = (
-            {"WWW-Authenticate": 'Bearer realm="moorage"'}
-            if isinstance(exc, Unauthorized)
-            else None
-        )
+        headers: dict[str, str] | None = None
+        if isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": 'Bearer realm="moorage"'}
+        elif isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @api.exception_handler(RequestValidationError)

@@ -26,10 +26,15 @@ from moorage.errors import InvalidParams
 
 DEFAULT_MAX = 200
 LIMIT = 1000
+_INT_DIGITS = 4000  # longer digit strings compare as text (int() refuses over 4300 digits)
+# Linear time on any header: possessive quantifiers, and one span for start..end split at
+# its first ".." in Python (a lazy start and a greedy end over the same characters, or two
+# runs of spaces, backtrack quadratically: seconds for a header of a few KB).
 _RANGE = re.compile(
-    r"^\s*(?P<field>[a-z_]+)\s+(?P<excl>\])?(?P<start>[^\s;,]*?)\.\.(?P<end>[^\s;,]*)"
-    r"\s*(?:[;,]\s*(?P<params>.*))?$"
+    r"^\s*+(?P<field>[a-z_]++)\s++(?P<excl>\])?+(?P<span>[^\s;,]*+)\s*+"
+    r"(?:[;,]\s*+(?P<params>.*))?$"
 )
+_MAX = re.compile(r"0*([1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class Range:
 def parse(header: str) -> Range:
     """``Range`` header -> :class:`Range`; InvalidParams says what a valid one looks like."""
     m = _RANGE.match(header)
-    if m is None:
+    start, dots, end = m["span"].partition("..") if m else ("", "", "")
+    if m is None or not dots:
         raise InvalidParams(
             f"Invalid Range header {header!r}: expected `<field> [start]..[end][; max=N, "
             "order=asc|desc]`, e.g. `id ..; max=200`."
@@ -55,13 +61,14 @@ def parse(header: str) -> Range:
         key, _, value = part.strip().partition("=")
         if not key:
             continue
-        if key == "max" and value.isdigit() and int(value) > 0:
-            size = min(int(value), LIMIT)
+        number = _MAX.fullmatch(value)
+        if key == "max" and number:  # ASCII digits; more than four of them is over the limit
+            size = min(int(number[1]), LIMIT) if len(number[1]) <= 4 else LIMIT
         elif key == "order" and value in ("asc", "desc"):
             desc = value == "desc"
         else:
             raise InvalidParams(f"Invalid Range parameter {part.strip()!r}: use max=N or order=.")
-    return Range(m["field"], m["start"], m["end"], bool(m["excl"]), size, desc)
+    return Range(m["field"], start, end, bool(m["excl"]), size, desc)
 
 
 def _key(value: Any) -> tuple[int, Any]:
@@ -69,7 +76,9 @@ def _key(value: Any) -> tuple[int, Any]:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (0, value)
     text = "" if value is None else str(value)
-    return (0, int(text)) if text.isdigit() else (1, text)
+    if text.isascii() and text.isdigit() and len(text) <= _INT_DIGITS:
+        return (0, int(text))
+    return (1, text)
 
 
 def page(items: list[Any], rng: Range) -> tuple[list[Any], str | None, str | None]:

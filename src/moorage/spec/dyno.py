@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
+
+from moorage.errors import InvalidParams
 
 DEFAULT_MEMORY_MB = 512
 DEFAULT_PIDS_LIMIT = 256
@@ -53,6 +56,7 @@ class DynoSpec:
     boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     group: str | None = None  # apps of a group share a private network
     aliases: tuple[str, ...] = ()  # names the dyno answers to there (<app>.internal, ...)
+    read_only: bool = False  # read-only root filesystem, a writable tmpfs on /tmp
 
     @property
     def name(self) -> str:
@@ -72,6 +76,8 @@ class DynoSpec:
             "hosts": self.extra_hosts,
             "release": self.release,
             **({"group": self.group, "aliases": list(self.aliases)} if self.group else {}),
+            # only when on: turning the setting on replaces the dynos, upgrading does not
+            **({"read_only": True} if self.read_only else {}),
         }
         raw = json.dumps(doc, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
@@ -152,6 +158,7 @@ class OneOffSpec:
     attach: bool = False  # created stopped with stdin and a TTY, started by the attacher
     tty: bool = True
     group: str | None = None  # joins the group's private network (no aliases)
+    read_only: bool = False  # read-only root filesystem, a writable tmpfs on /tmp
 
     @property
     def name(self) -> str:
@@ -168,11 +175,53 @@ class DynoEvent:
 
 
 _SHELL_SYNTAX = set("$&|;<>()`*?~")
+MAX_COMMAND_CHARS = 4000
+MAX_QUANTITY = 100  # dynos of one process type
+MAX_CHECK_PATH_CHARS = 200
+_CHECK_PATH = re.compile(r"/[!-~]*")  # printable ASCII without spaces: an HTTP request target
 
 
 def command_argv(command: str) -> list[str]:
     """The argv for a Procfile-style command line: run by ``/bin/sh -c`` when it uses shell
-    syntax (``${VAR}``, ``&&``, pipes, globs), as Heroku runs them; split plainly otherwise."""
+    syntax (``${VAR}``, ``&&``, pipes, globs), as Heroku runs them; split plainly otherwise.
+
+    Never raises: a line ``shlex`` cannot split (an unmatched quote) goes to the shell too,
+    which reports the error in the dyno's output. :func:`validate_command` refuses such lines
+    where users enter them."""
     if _SHELL_SYNTAX & set(command):
         return ["/bin/sh", "-c", command]
-    return shlex.split(command)
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return ["/bin/sh", "-c", command]
+
+
+def validate_command(command: str, where: str) -> str:
+    """Return ``command`` if a dyno can run it, else raise :class:`InvalidParams` saying why
+    (``where`` names it: ``Procfile line 2``, ``command``)."""
+    if "\x00" in command:
+        raise InvalidParams(f"{where}: the command contains a NUL byte, which no process can read.")
+    if len(command) > MAX_COMMAND_CHARS:
+        raise InvalidParams(
+            f"{where}: the command is {len(command)} characters long; the limit is "
+            f"{MAX_COMMAND_CHARS}. Move it into a script in the image and run that."
+        )
+    try:
+        shlex.split(command, comments=True)
+    except ValueError as exc:
+        raise InvalidParams(
+            f"{where}: the command {command[:200]!r} has an unmatched quote ({exc}); close it "
+            "or escape it with a backslash."
+        ) from exc
+    return command
+
+
+def validate_check_path(path: str, where: str) -> str:
+    """Return ``path`` if it is an HTTP path the readiness check can request (``/health``)."""
+    if len(path) > MAX_CHECK_PATH_CHARS or not _CHECK_PATH.fullmatch(path):
+        raise InvalidParams(
+            f"{where}: check path {path[:MAX_CHECK_PATH_CHARS]!r} is invalid: it starts with / and "
+            f"holds at most {MAX_CHECK_PATH_CHARS} printable ASCII characters without spaces "
+            "(percent-encode the others, e.g. %20)."
+        )
+    return path

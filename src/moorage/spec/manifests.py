@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from moorage.errors import InvalidParams
+from moorage.spec.dyno import validate_check_path, validate_command
 from moorage.spec.names import validate_process_type
 
 
@@ -26,9 +27,9 @@ class AppManifest:
 
 def _command(value: object, where: str) -> str:
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return validate_command(value.strip(), where)
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return shlex.join(value)
+        return validate_command(shlex.join(value), where)
     raise InvalidParams(f"{where}: a command is a string or a list of strings.")
 
 
@@ -43,10 +44,11 @@ def parse_procfile(text: str, into: AppManifest | None = None) -> AppManifest:
         if not sep or not command.strip():
             raise InvalidParams(f"Procfile line {n}: expected `type: command`, got {raw!r}.")
         name = validate_process_type(ptype.strip())
+        line_command = validate_command(command.strip(), f"Procfile line {n}")
         if name == "release":
-            manifest.release_command = command.strip()
+            manifest.release_command = line_command
         else:
-            manifest.commands[name] = command.strip()
+            manifest.commands[name] = line_command
     return manifest
 
 
@@ -57,6 +59,8 @@ def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise InvalidParams(f"heroku.yml is not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidParams("heroku.yml is nested too deeply to read; simplify it.") from exc
     if not isinstance(doc, dict):
         raise InvalidParams("heroku.yml must be a mapping with build/run/release keys.")
     run: Any = doc.get("run") or {}
@@ -87,6 +91,8 @@ def parse_app_json(text: str, into: AppManifest | None = None) -> AppManifest:
         doc = json.loads(text)
     except ValueError as exc:
         raise InvalidParams(f"app.json is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidParams("app.json is nested too deeply to read; simplify it.") from exc
     checks = doc.get("healthchecks") if isinstance(doc, dict) else None
     if not isinstance(checks, dict):
         return manifest
@@ -94,6 +100,8 @@ def parse_app_json(text: str, into: AppManifest | None = None) -> AppManifest:
         for entry in entries if isinstance(entries, list) else []:
             path = entry.get("path") if isinstance(entry, dict) else None
             if isinstance(path, str) and path.startswith("/"):
-                manifest.check_paths[validate_process_type(str(ptype))] = path
+                name = validate_process_type(str(ptype))
+                where = f"app.json healthchecks.{name}"
+                manifest.check_paths[name] = validate_check_path(path, where)
                 break
     return manifest

@@ -10,6 +10,9 @@ APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
 PROCESS_TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
 CONFIG_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 RESERVED_CONFIG_KEYS = frozenset({"PORT", "DYNO"})
+MAX_CONFIG_KEY_CHARS = 255  # as CONFIG_KEY_RE says
+MAX_CONFIG_VALUE_BYTES = 32 * 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def validate_app_name(name: str) -> str:
@@ -34,6 +37,11 @@ def validate_process_type(name: str) -> str:
 
 def validate_config_key(key: str) -> str:
     """Return ``key`` if it is a settable environment variable name."""
+    if len(key) > MAX_CONFIG_KEY_CHARS:
+        raise InvalidConfigKey(
+            f"Config var key {key[:24]!r}... is {len(key)} characters long; keys are at most "
+            f"{MAX_CONFIG_KEY_CHARS}. Choose a shorter name."
+        )
     if not CONFIG_KEY_RE.fullmatch(key):
         raise InvalidConfigKey(
             f"Config var key {key!r} is invalid: use letters, digits and underscores, "
@@ -48,8 +56,17 @@ def validate_config_value(key: str, value: str) -> str:
     """Config values are strings without NUL bytes, at most 32 KiB."""
     if "\x00" in value:
         raise InvalidConfigKey(f"Config var {key} contains a NUL byte, which no process can read.")
-    if len(value.encode()) > 32 * 1024:
-        raise InvalidConfigKey(f"Config var {key} is longer than 32 KiB.")
+    if _SURROGATE.search(value):
+        raise InvalidConfigKey(
+            f"Config var {key} contains a lone UTF-16 surrogate (an escape such as \\ud800), "
+            "which is not a character; send the value as valid Unicode text."
+        )
+    if len(value.encode()) > MAX_CONFIG_VALUE_BYTES:
+        raise InvalidConfigKey(
+            f"Config var {key} is {len(value.encode())} bytes; values are at most 32 KiB "
+            f"({MAX_CONFIG_VALUE_BYTES} bytes). Keep large data out of the environment: put it "
+            "in the image or an add-on and set its location here."
+        )
     return value
 
 

@@ -31,6 +31,8 @@ from moorage.convert.model import (
     ScheduledJob,
     Source,
 )
+from moorage.errors import InvalidParams
+from moorage.spec.dyno import validate_command
 
 
 @dataclass
@@ -151,7 +153,40 @@ def build_app(d: Draft, ctx: Context) -> AppPlan:
     app_env(plan, entries, port, ctx.dbs, ctx.findings)
     _release(d, plan, releases, ctx)
     _schedules(d, plan, ctx)
+    _check_commands(d, plan, ctx)
     return plan
+
+
+def _check_commands(d: Draft, plan: AppPlan, ctx: Context) -> None:
+    """Commands the platform refuses (a NUL byte, over 4000 characters) are left out with an
+    error finding, so that the files written and the import stay valid."""
+    for p in plan.processes:
+        where = p.sources[0] if p.sources else d.anchor()
+        if p.command is not None and _refused(p.command, p.type, where, ctx):
+            p.command = None
+    if plan.release_command and _refused(plan.release_command, "release", d.anchor(), ctx):
+        plan.release_command = None
+    plan.schedules = [
+        job
+        for job in plan.schedules
+        if not _refused(job.command, f"scheduled job {job.name}", job.sources[0], ctx)
+    ]
+
+
+def _refused(command: str, what: str, where: Source, ctx: Context) -> bool:
+    try:
+        validate_command(command, what)
+    except InvalidParams as exc:
+        ctx.findings.append(
+            finding(
+                "error",
+                where,
+                f"{exc} It was left out of the conversion.",
+                "Put the command in a script in the image and run that script instead.",
+            )
+        )
+        return True
+    return False
 
 
 def web_port(d: Draft) -> int | None:

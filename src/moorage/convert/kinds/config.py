@@ -101,7 +101,7 @@ def config_store(objects: list[K8sObject]) -> tuple[ConfigStore, list[Finding]]:
             for key, raw in as_dict(obj.body.get("data")).items():
                 try:
                     data[key] = base64.b64decode(text(raw), validate=True).decode()
-                except (binascii.Error, UnicodeDecodeError):
+                except (binascii.Error, ValueError):  # ValueError: not ASCII, not UTF-8
                     out.append(_binary(obj, key))
             data.update({k: text(v) for k, v in as_dict(obj.body.get("stringData")).items()})
         else:
@@ -154,7 +154,7 @@ def _env_from(
             return []
         obj = store.objects[(kind, name)]
         result.used.append(obj.source)
-        bad = [k for k in store.data[(kind, name)] if not CONFIG_KEY_RE.match(prefix + k)]
+        bad = [k for k in store.data[(kind, name)] if not CONFIG_KEY_RE.fullmatch(prefix + k)]
         if bad:
             result.findings.append(
                 finding(

@@ -12,7 +12,8 @@ from moorage.convert.kinds import finding, refs
 from moorage.convert.kinds.config import EnvResult, EnvVar, MissingRef, config_var
 from moorage.convert.kinds.databases import Database, masked, missing_ref_reaches, rewrite
 from moorage.convert.model import AddonNeed, AppPlan, ConfigVar, Finding, K8sObject
-from moorage.spec.names import CONFIG_KEY_RE
+from moorage.errors import InvalidParams
+from moorage.spec.names import CONFIG_KEY_RE, validate_config_value
 
 
 def app_env(
@@ -146,11 +147,18 @@ def _add_var(
             )
         )
         return
-    if not CONFIG_KEY_RE.match(var.key):
+    if not CONFIG_KEY_RE.fullmatch(var.key):
         findings.append(
             finding(
                 "warning", obj, f"Env {var.key!r} is not a valid config var name.", "Rename it."
             )
+        )
+        return
+    try:
+        validate_config_value(var.key, var.value or "")
+    except InvalidParams as exc:
+        findings.append(
+            finding("warning", obj, f"{exc} It was left out.", f"Set {var.key} with config:set.")
         )
         return
     if var.value is None and var.ref is None:

@@ -15,6 +15,7 @@ from moorage.convert.kinds.hpa import Autoscale, autoscale_finding
 from moorage.convert.kinds.ingress import Route, domains, ingress_findings
 from moorage.convert.kinds.workloads import container_port
 from moorage.convert.model import AppPlan, Finding, K8sObject
+from moorage.spec.dyno import MAX_QUANTITY
 
 
 def place_ingresses(
@@ -54,6 +55,17 @@ def place_autoscalers(
             plan.autoscale = (a.minimum, a.maximum)
             plan.sources.append(a.obj.source)
             plan.processes[0].quantity = max(plan.processes[0].quantity, a.minimum)
+            if plan.processes[0].quantity > MAX_QUANTITY:
+                plan.processes[0].quantity = MAX_QUANTITY
+                findings.append(
+                    finding(
+                        "warning",
+                        a.obj,
+                        f"HPA {a.obj.name} asks for at least {a.minimum} dynos, more than the "
+                        f"{MAX_QUANTITY} a process type can have; web starts at {MAX_QUANTITY}.",
+                        "Use larger dynos (ps:resize) instead of more of them.",
+                    )
+                )
 
 
 def port_rewrites(drafts: list[Draft], plans: list[AppPlan], findings: list[Finding]) -> None:
@@ -96,6 +108,8 @@ def port_rewrites(drafts: list[Draft], plans: list[AppPlan], findings: list[Find
 
 def _retarget(m: re.Match[str], ports: Mapping[str, Mapping[int, int]]) -> str:
     host, scheme, port = m.group("host"), m.group("scheme") or "", m.group("port")
+    if port is not None and not (port.isascii() and len(port) <= 5):
+        return m.group(0)  # not a port number: left as written
     if port is not None:
         return f"{scheme}{host}:{ports[host].get(int(port), int(port))}"
     if scheme.startswith("http") and ports[host].get(80, 80) != 80:

@@ -25,9 +25,9 @@ def autoscale(obj: K8sObject) -> Autoscale | None:
     spec = spec_of(obj)
     ref = as_dict(spec.get("scaleTargetRef"))
     low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
-    if not text(ref.get("name")) or not isinstance(high, int):
+    if not text(ref.get("name")) or not isinstance(high, int) or isinstance(high, bool):
         return None
-    minimum = low if isinstance(low, int) and low >= 0 else 1
+    minimum = low if isinstance(low, int) and not isinstance(low, bool) and low >= 0 else 1
     metrics = []
     for m in dicts(spec.get("metrics")):
         res = as_dict(m.get("resource"))

@@ -12,6 +12,7 @@ import re
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from moorage.convert.kinds import (
     as_dict,
@@ -28,7 +29,8 @@ from moorage.convert.kinds import (
     text,
 )
 from moorage.convert.model import Finding, K8sObject, Process, Severity, Source
-from moorage.spec.dyno import SIZES
+from moorage.errors import InvalidParams
+from moorage.spec.dyno import MAX_QUANTITY, SIZES, validate_check_path
 
 MESH_SIDECARS = frozenset({"istio-proxy", "proxyv2", "envoy", "linkerd-proxy", "linkerd2-proxy"})
 MIGRATE_RE = re.compile(
@@ -73,7 +75,9 @@ def workload(obj: K8sObject) -> Workload | None:
     main = next((c for c in found if text(c.get("name")) == obj.name), None)
     main = main or next((c for c in found if not is_mesh(c)), found[0])
     replicas: object = 1 if obj.kind == "Pod" else spec_of(obj).get("replicas", 1)
-    count = replicas if isinstance(replicas, int) and replicas >= 0 else 1
+    count = 1
+    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 0:
+        count = replicas
     return Workload(
         obj,
         pod_labels(obj),
@@ -97,14 +101,20 @@ def container_port(w: Workload, target: object = None) -> int | None:
     """
     ports = dicts(w.main.get("ports"))
     if isinstance(target, int):
-        return target
+        return _port(target)
     if isinstance(target, str) and target:
-        if target.isdigit():
-            return int(target)
+        if target.isascii() and target.isdigit():
+            return _port(int(target)) if len(target) <= 5 else None
         named = [p.get("containerPort") for p in ports if text(p.get("name")) == target]
-        return named[0] if named and isinstance(named[0], int) else None
-    first = ports[0].get("containerPort") if ports else None
-    return first if isinstance(first, int) else None
+        return _port(named[0]) if named else None
+    return _port(ports[0].get("containerPort")) if ports else None
+
+
+def _port(value: object) -> int | None:
+    """``value`` if it is a TCP port number (1-65535), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    return None
 
 
 def size_for(container: dict[str, Any]) -> tuple[str, str]:
@@ -158,11 +168,21 @@ def process(
                 "If the image has an ENTRYPOINT, check that the command still runs as intended.",
             )
         )
+    if w.replicas > MAX_QUANTITY:
+        out.append(
+            finding(
+                "warning",
+                w.obj,
+                f"{ptype}: {w.replicas} replicas are more than the {MAX_QUANTITY} dynos a "
+                f"process type can have; it is scaled to {MAX_QUANTITY}.",
+                "Use larger dynos (ps:resize) or split the work between process types.",
+            )
+        )
     proc = Process(
         ptype,
         w.image or None,
         command,
-        w.replicas,
+        min(w.replicas, MAX_QUANTITY),
         size,
         port if ptype == "web" else None,
         check,
@@ -177,7 +197,7 @@ def _probes(w: Workload, web: bool, port: int | None) -> tuple[str | None, list[
     check: str | None = None
     http = as_dict(ready.get("httpGet"))
     if web and http:
-        check = text(http.get("path")) or "/"
+        check = _check_path(text(http.get("path")), notes)
         if text(http.get("scheme")).upper() == "HTTPS":
             notes.append("the readiness probe uses HTTPS; the platform checks over plain HTTP")
         if http.get("httpHeaders"):
@@ -200,6 +220,21 @@ def _probes(w: Workload, web: bool, port: int | None) -> tuple[str | None, list[
         "Nothing to do, unless the app needs its own liveness watchdog.",
     )
     return check, [note]
+
+
+def _check_path(raw: str, notes: list[str]) -> str | None:
+    """The probe's path as the platform's check path: rooted at /, with what an HTTP path
+    cannot hold as it is (spaces, non-ASCII, control characters) percent-encoded, as the
+    kubelet sends it; None (a TCP check) when it is too long."""
+    path = quote("/" + raw.removeprefix("/"), safe="/!#$%&'()*+,:;=?@[]~")
+    try:
+        return validate_check_path(path, "readiness probe")
+    except InvalidParams:
+        notes.append(
+            f"the readiness probe's path ({len(path)} characters) is longer than the platform "
+            "accepts; a TCP bind check on $PORT is used"
+        )
+        return None
 
 
 def init_steps(

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from moorage.errors import NotFound
 from moorage.server.deps import PlatformDep, UserDep
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import serialize
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/account")
@@ -25,6 +26,7 @@ def platform_info(platform: PlatformDep, user: UserDep) -> dict[str, Any]:
         "registry": s.registry_host,
         "domain": s.domain,
         "router_port": s.router_port,
+        "registry_full": platform.registry.nearly_full(),
         "user": user.email,
         **(
             {
@@ -40,7 +42,11 @@ def platform_info(platform: PlatformDep, user: UserDep) -> dict[str, Any]:
     }
 
 
-@router.get("/moorage/ca.crt")
+@router.get(
+    "/moorage/ca.crt",
+    response_class=Response,
+    responses=non_json("The platform CA's certificate.", "application/x-pem-file"),
+)
 def platform_ca(platform: PlatformDep) -> Response:
     """The platform CA's certificate (public: clients need it before they trust anything)."""
     path = platform.settings.tls_dir / "ca.crt"

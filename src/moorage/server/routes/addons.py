@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
-from moorage.server.routes import announce, converge
+from moorage.server.routes import announce, api_router, converge
 from moorage.server.services import addons as service
 from moorage.server.services import apps, serialize
 from moorage.server.services import dynos as dyno_service
 from moorage.server.store.models import User
 
-router = APIRouter()
+router = api_router()
 
 
 def _field(body: Any, key: str) -> str | None:

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import converge
+from moorage.server.routes import api_router, converge
 from moorage.server.services import addons, serialize
 from moorage.server.services import apps as service
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/apps")

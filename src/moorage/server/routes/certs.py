@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import converge
+from moorage.server.routes import api_router, converge
 from moorage.server.services import apps, serialize
 from moorage.server.services import certs as service
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/apps/{ident}/sni-endpoints")

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import announce, converge
+from moorage.server.routes import announce, api_router, converge
 from moorage.server.services import apps, config, releases, serialize
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/apps/{ident}/config-vars")

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
+from moorage.server.routes import api_router
 from moorage.server.services import apps
 from moorage.server.services import drains as service
 from moorage.server.services.serialize import app_ref, ts
 from moorage.server.store.models import Drain
 
-router = APIRouter()
+router = api_router()
 
 
 def _drain(platform: Platform, d: Drain) -> dict[str, Any]:

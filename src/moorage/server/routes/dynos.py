@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,12 +13,13 @@ from moorage.errors import InvalidParams, MoorageError, NotFound
 from moorage.server.deps import JsonBody, PlatformDep, UserDep, ws_user
 from moorage.server.platform import Platform
 from moorage.server.reconciler import Reconciler
-from moorage.server.routes import converge
+from moorage.server.routes import api_router, converge
 from moorage.server.services import apps, serialize
 from moorage.server.services import dynos as service
 from moorage.spec.dyno import Dyno
+from moorage.spec.names import validate_config_key, validate_config_value
 
-router = APIRouter()
+router = api_router()
 DEFAULT_SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
 
 
@@ -94,12 +95,15 @@ def create_dyno(
     env = body.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise InvalidParams("env must be an object of string values.")
+    for key, value in env.items():  # the rules of config vars: it is the same environment
+        validate_config_value(validate_config_key(key), value)
+    size = body.get("size")
+    if size is not None and not isinstance(size, str):
+        raise InvalidParams("size must be the name of a dyno size, such as basic.")
     attach = bool(body.get("attach"))
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        spec = service.oneoff_spec(
-            s, app, body["command"], size=body.get("size"), env=env, attach=attach
-        )
+        spec = service.oneoff_spec(s, app, body["command"], size=size, env=env, attach=attach)
     dyno = _reconciler(platform).start_oneoff(spec)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import announce, converge
+from moorage.server.routes import announce, api_router, converge
 from moorage.server.services import apps, serialize
 from moorage.server.services import formation as service
 
-router = APIRouter()
+router = api_router()
 
 
 @router.get("/apps/{ident}/formation")
@@ -60,4 +58,9 @@ def update_one(
 ) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidParams('Send {"quantity": N} and/or {"size": ...}, {"port": ...}.')
+    if ptype == "release":  # a phase, not a formation: there is nothing to answer with
+        raise InvalidParams(
+            "The release phase has no formation. Set its command with PATCH "
+            f'/apps/{ident}/formation and {{"updates": [{{"type": "release", "command": ...}}]}}.'
+        )
     return apply_updates(platform, user, ident, [{**body, "type": ptype}])[0]

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps
 from moorage.server.services.logsessions import LogSession, LogSessions
 
-router = APIRouter()
+router = api_router()
 SESSIONS = LogSessions()
 
 
@@ -46,7 +47,11 @@ def sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield ("".join(f"data: {line}\n" for line in lines) + "\n").encode() if lines else b":\n\n"
 
 
-@router.get("/log-sessions/{session_id}")
+@router.get(
+    "/log-sessions/{session_id}",
+    response_class=StreamingResponse,
+    responses=non_json("The log lines (or events).", "text/plain", "text/event-stream"),
+)
 def stream(session_id: str, request: Request, platform: PlatformDep) -> StreamingResponse:
     """The log as text lines; with ``tail`` it keeps streaming until the client leaves.
 

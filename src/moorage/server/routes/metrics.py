@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -12,9 +11,11 @@ from moorage.errors import ComponentFailed
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.metrics import Exposition
 from moorage.server.platform import Platform
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps
 
-router = APIRouter()
+router = api_router()
+EXPOSITION = non_json("Prometheus text exposition.", CONTENT_TYPE_LATEST.split(";")[0])
 
 
 def _expose(platform: Platform, names: set[str]) -> Response:
@@ -25,14 +26,14 @@ def _expose(platform: Platform, names: set[str]) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=EXPOSITION)
 def platform_metrics(platform: PlatformDep, user: UserDep) -> Response:
     with platform.store.session() as s:
         names = {a.name for a in apps.list_for(s, user)}
     return _expose(platform, names)
 
 
-@router.get("/apps/{ident}/metrics", response_class=Response)
+@router.get("/apps/{ident}/metrics", response_class=Response, responses=EXPOSITION)
 def app_metrics(ident: str, platform: PlatformDep, user: UserDep) -> Response:
     with platform.store.session() as s:
         name = apps.get(s, user, ident).name

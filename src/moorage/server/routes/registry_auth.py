@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
-from moorage.errors import NotFound
+from moorage.errors import NotFound, StorageFull
 from moorage.registry.client import MANIFEST_TYPES
 from moorage.registry.tokens import TOKEN_TTL, Access, parse_scope
-from moorage.server.deps import PlatformDep, token_from
-from moorage.server.services import apps, auth
+from moorage.server.deps import PlatformDep, authenticate, token_from
+from moorage.server.routes import api_router
+from moorage.server.services import apps
 
-router = APIRouter()
+router = api_router()
 ALLOWED = ("pull", "push")
 
 
@@ -21,8 +22,8 @@ ALLOWED = ("pull", "push")
 def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
     scopes = request.query_params.getlist("scope")
     granted: list[Access] = []
+    user = authenticate(request, platform, token_from(request))
     with platform.store.session() as s:
-        user = auth.authenticate(s, token_from(request))
         for scope in scopes:
             parsed = parse_scope(scope)
             if parsed is None or parsed[0] != "repository":
@@ -34,6 +35,8 @@ def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
             except NotFound:
                 continue
             allowed = tuple(a for a in actions if a in ALLOWED)
+            if "push" in allowed and (full := platform.registry.nearly_full()):
+                raise StorageFull(full)
             if allowed and name.count("/") == 1:
                 granted.append(Access("repository", name, allowed))
         subject = user.email
@@ -50,8 +53,8 @@ def manifest_with_basic_auth(
 
     The edge sends ``registry.<domain>`` requests carrying Basic auth here; the caller
     must have access to the app, and the registry answers through our own pull token."""
+    user = authenticate(request, platform, token_from(request))
     with platform.store.session() as s:
-        user = auth.authenticate(s, token_from(request))
         apps.get(s, user, app)
     accept = request.headers.get("accept") or MANIFEST_TYPES
     resp = platform.registry.manifest(f"{app}/{process_type}", reference, accept)

@@ -4,16 +4,16 @@ import hmac
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
-from moorage.server.routes import announce, converge
+from moorage.server.routes import announce, api_router, converge, non_json
 from moorage.server.services import apps, serialize
 from moorage.server.services import releases as service
 
-router = APIRouter()
+router = api_router()
 
 
 def _signature(platform: PlatformDep, release_id: str) -> str:
@@ -54,13 +54,18 @@ def release_info(
     return _with_stream(platform, request, out)
 
 
-@router.get("/release-output/{release_id}/{signature}")
+@router.get(
+    "/release-output/{release_id}/{signature}",
+    response_class=StreamingResponse,
+    responses=non_json("The release phase's output, live.", "text/plain"),
+)
 def release_output(release_id: str, signature: str, platform: PlatformDep) -> StreamingResponse:
     """The lines of a release's phase and rollout until it is live or failed.
 
     The URL is the credential (as Heroku's ``output_stream_url``): the Heroku CLI reads it
     without a token."""
-    if not hmac.compare_digest(signature, _signature(platform, release_id)):
+    expected = _signature(platform, release_id)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):  # str: ASCII only
         raise NotFound("No such release output stream.")
     with platform.store.session() as s:
         rel = service.by_id(s, release_id)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.routes import api_router
 from moorage.server.scheduler import next_after, utcnow
 from moorage.server.services import apps
 from moorage.server.services import schedules as service
 from moorage.server.services.serialize import app_ref, ts
 from moorage.server.store.models import Schedule
 
-router = APIRouter()
+router = api_router()
 
 
 def _schedule(sched: Schedule) -> dict[str, Any]:

@@ -46,7 +46,9 @@ def attachment_name(raw: str | None, default: str) -> str:
 
 def get(session: Session, user: User, ident: str) -> Addon:
     """The add-on named or identified by ``ident`` (or ``APP::ATTACHMENT``, as Heroku
-    writes it) if ``user`` owns its app, else NotFound."""
+    writes it) if ``user`` owns its app, else NotFound (naming ``ident`` as given: another
+    user's add-on answers exactly like a missing one)."""
+    key = ident
     if "::" in ident:
         app_name, _, att_name = ident.partition("::")
         att = session.scalar(
@@ -54,8 +56,8 @@ def get(session: Session, user: User, ident: str) -> Addon:
             .join(App, AddonAttachment.app_id == App.id)
             .where(App.name == app_name, AddonAttachment.name == att_name.upper())
         )
-        ident = att.addon.id if att is not None else ident
-    addon = session.scalar(select(Addon).where(or_(Addon.name == ident, Addon.id == ident)))
+        key = att.addon.id if att is not None else ident
+    addon = session.scalar(select(Addon).where(or_(Addon.name == key, Addon.id == key)))
     if addon is None or addon.app.owner_id != user.id:
         raise NotFound(f"Couldn't find that add-on: {ident}. See `moor addons -a APP`.")
     return addon
@@ -193,7 +195,7 @@ def destroy(
         made.append(_set_var(session, app, user, var, None, f"Detach {att.name} ({addon.name})"))
     if addon.service in providers:
         providers[addon.service].deprovision(addon.resource)
-    session.delete(addon)
+    addon.app.addons.remove(addon)  # delete-orphan deletes it; the app's list is current
     session.flush()
     return made
 

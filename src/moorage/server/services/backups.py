@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from moorage.errors import Conflict, InvalidParams, NotFound
 from moorage.server.store.models import Addon, Backup
 
-AT_RE = re.compile(r"^(\d{1,2}):(\d{2})(?:\s+(\S+))?$")
+AT_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?:\s+(\S+))?$")
 LABEL_RE = re.compile(r"^[bB]?0*(\d{1,6})$")
 DEFAULT_KEEP = 7
 
@@ -68,8 +68,10 @@ def parse_at(text: str) -> tuple[int, int, str]:
     tz = match.group(3) or "UTC"
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidParams(f"Unknown time zone {tz!r}; use a name like Europe/Berlin.") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America", a folder
+        raise InvalidParams(
+            f"Unknown time zone {tz[:80]!r}; use a name like Europe/Berlin."
+        ) from exc
     return int(match.group(1)), int(match.group(2)), tz
 
 

@@ -24,14 +24,15 @@ def add(
     if name == settings.domain or name.endswith("." + settings.domain):
         raise Conflict(f"{name} is under the platform's own domain {settings.domain}.")
     taken = session.scalar(select(Domain).where(Domain.hostname == name))
-    if taken is not None:
-        raise Conflict(f"{name} is already a domain of {taken.app.name}.")
+    if taken is not None:  # the other app is named only to its own owner
+        owner = taken.app.name if taken.app.owner_id == app.owner_id else "another app"
+        raise Conflict(f"{name} is already a domain of {owner}.")
     domain = Domain(app_id=app.id, hostname=name)
+    app.domains.append(domain)  # in the session before a certificate refers to it
     if sni_endpoint is not None:
         certs.set_for_domain(app, domain, sni_endpoint)
     else:
         domain.sni_endpoint = certs.default_for(app, name)
-    app.domains.append(domain)
     session.flush()
     return domain
 

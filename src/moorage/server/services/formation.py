@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +12,17 @@ from moorage.errors import InvalidParams, NotFound
 from moorage.registry.client import RegistryClient
 from moorage.server.services import releases
 from moorage.server.store.models import App, Formation, Release, User
-from moorage.spec.dyno import DYNO_SIZES
+from moorage.spec.dyno import (
+    DYNO_SIZES,
+    MAX_CHECK_PATH_CHARS,
+    MAX_COMMAND_CHARS,
+    MAX_QUANTITY,
+    validate_check_path,
+    validate_command,
+)
 from moorage.spec.names import validate_process_type
 
-MAX_QUANTITY = 100
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only; longer is out of every range
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,9 @@ def _text_field(raw: dict[str, Any], key: str, limit: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit or "\x00" in value:
-        raise InvalidParams(f"{key} must be a string of at most {limit} characters.")
+        raise InvalidParams(
+            f"{key} must be a string of at most {limit} characters without NUL bytes."
+        )
     return value
 
 
@@ -42,11 +52,22 @@ def _int_field(raw: dict[str, Any], key: str, low: int, high: int) -> int | None
     value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():  # the Heroku CLI sends "2"
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):  # the Heroku CLI sends "2"
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidParams(f"{key} must be a whole number from {low} to {high}, got {value!r}.")
+        raise InvalidParams(
+            f"{key} must be a whole number from {low} to {high}, got {_shown(value)}."
+        )
     return value
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` cut to a readable length (an int of 5000 digits has no repr)."""
+    try:
+        shown = repr(value)
+    except ValueError:
+        return "a number too long to show"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def parse_update(raw: object) -> Update:
@@ -55,14 +76,19 @@ def parse_update(raw: object) -> Update:
     size = raw.get("size")
     if isinstance(size, str):  # Heroku spells sizes Standard-1X, Basic
         size = size.lower()
-    if size is not None and size not in DYNO_SIZES:
-        raise InvalidParams(f"Unknown dyno size {size!r}; choose one of {', '.join(DYNO_SIZES)}.")
+    if size is not None and not (isinstance(size, str) and size in DYNO_SIZES):
+        raise InvalidParams(
+            f"Unknown dyno size {_shown(size)}; choose one of {', '.join(DYNO_SIZES)}."
+        )
     image = raw.get("docker_image")
     if image is not None and not (isinstance(image, str) and image.startswith("sha256:")):
         raise InvalidParams("docker_image must be an image id of the form sha256:<hex>.")
-    check_path = _text_field(raw, "check_path", 200)
-    if check_path and not check_path.startswith("/"):
-        raise InvalidParams(f"check_path must start with /, got {check_path!r}.")
+    check_path = _text_field(raw, "check_path", MAX_CHECK_PATH_CHARS)
+    if check_path:
+        validate_check_path(check_path, "check_path")
+    command = _text_field(raw, "command", MAX_COMMAND_CHARS)
+    if command:
+        validate_command(command, "command")
     quantity = _int_field(raw, "quantity", 0, MAX_QUANTITY)
     if raw["type"] == "release" and quantity:
         raise InvalidParams("The release process runs once per release; it cannot be scaled.")
@@ -72,7 +98,7 @@ def parse_update(raw: object) -> Update:
         size=size,
         port=_int_field(raw, "port", 1, 65535),
         docker_image=image,
-        command=_text_field(raw, "command", 4000),
+        command=command,
         check_path=check_path,
         boot_timeout=_int_field(raw, "boot_timeout", 1, 3600),
     )

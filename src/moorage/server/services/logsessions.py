@@ -35,7 +35,12 @@ class LogSessions:
         self._sessions: dict[str, LogSession] = {}
 
     def create(self, app: str, body: object) -> LogSession:
-        raw = body if isinstance(body, dict) else {}
+        if body is not None and not isinstance(body, dict):
+            raise InvalidParams(
+                'A log session is requested with a JSON object such as {"lines": 100, '
+                f'"tail": true}}, not a {type(body).__name__}.'
+            )
+        raw = body or {}
         lines = raw.get("lines", 100)
         if isinstance(lines, bool) or not isinstance(lines, int) or not 0 <= lines <= MAX_LINES:
             raise InvalidParams(f"lines must be a whole number from 0 to {MAX_LINES}.")
@@ -45,11 +50,14 @@ class LogSessions:
         dyno = raw.get("dyno") or None
         if dyno is not None and (not isinstance(dyno, str) or len(dyno) > 40):
             raise InvalidParams("dyno must be a dyno name (web.1) or a process type (web).")
+        tail = raw.get("tail")
+        if tail is not None and not isinstance(tail, bool):
+            raise InvalidParams("tail must be true or false.")
         session = LogSession(
             id=secrets.token_urlsafe(24),
             app=app,
             lines=lines,
-            tail=bool(raw.get("tail")),
+            tail=bool(tail),
             dyno=dyno,
             source=source,
             expires=time.monotonic() + TTL_SECONDS,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.server.store.models import App, Release, User, now
+
+VERSION_RE = re.compile(r"v?([0-9]{1,9})")
 
 
 def latest(session: Session, app: App) -> Release | None:
@@ -68,9 +72,10 @@ def create(
 
 
 def get(session: Session, app: App, ident: str) -> Release:
-    """By id, by version number, or by ``vN``."""
-    text = ident[1:] if ident.startswith("v") and ident[1:].isdigit() else ident
-    cond = Release.version == int(text) if text.isdigit() else Release.id == ident
+    """By id, by version number, or by ``vN`` (ASCII digits; longer than any version is
+    looked up as an id, so it is simply not found)."""
+    version = VERSION_RE.fullmatch(ident)
+    cond = Release.version == int(version[1]) if version else Release.id == ident
     release = session.scalar(select(Release).where(Release.app_id == app.id, cond))
     if release is None:
         raise NotFound(f"Couldn't find release {ident} of app {app.name}.")
