@@ -264,6 +264,7 @@ def platform() -> Iterator[LivePlatform]:
         "MOORAGE_DOMAIN": f"it{os.getpid()}.localhost",
         "MOORAGE_RECONCILE_INTERVAL": "1",
         "MOORAGE_BOOT_TIMEOUT": "30",
+        "MOORAGE_REGISTRY_UPLOAD_IDLE": "20",
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
         "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
     }

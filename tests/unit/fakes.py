@@ -18,6 +18,10 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.images: dict[str, PushedImage] = {}
         self.deleted: list[str] = []
+        self.full: str | None = None  # what nearly_full() says
+
+    def nearly_full(self) -> str | None:
+        return self.full
 
     def push(self, app: str, ptype: str, n: int) -> str:
         image = PushedImage(f"{app}/{ptype}", f"sha256:{'m' * 63}{n}", f"sha256:{'c' * 63}{n}")
@@ -53,6 +57,7 @@ class FakeRuntime:
         self.oneoffs: list[OneOffSpec] = []
         self.exit_codes: dict[str, int] = {}  # one-off command[0] -> exit status
         self._ids = itertools.count(1)
+        self._ips = itertools.count(0)  # every dyno its own address, as Docker gives
 
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
@@ -71,7 +76,7 @@ class FakeRuntime:
             release=spec.release,
             fingerprint=spec.fingerprint(),
             state="up",
-            ip=f"10.0.0.{len(self.dynos) + 2}",
+            ip=f"10.0.0.{next(self._ips) % 250 + 2}",
             port=spec.port,
             created_at="now",
             started_at="t0",

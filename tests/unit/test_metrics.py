@@ -115,8 +115,14 @@ def test_prometheus_exposition_shows_only_the_given_apps(platform: Platform) -> 
 
 
 def test_parsing_and_percentiles() -> None:
-    assert parse_router("at=info status=302 service=0.004s") == ("3xx", 0.004)
-    assert parse_router("at=error code=H10 status=503 service=-s") == ("5xx", None)
+    assert parse_router("at=info service=0.004s status=302 bytes=1 protocol=http") == (
+        "3xx",
+        0.004,
+    )
+    assert parse_router("at=error code=H10 service=-s status=503 bytes=0 protocol=https") == (
+        "5xx",
+        None,
+    )
     assert parse_router("State changed from up to crashed") is None
     assert percentile([0] * 13, 0.5) is None
     assert percentile([0, 10] + [0] * 11, 0.5) == 0.0075

@@ -145,3 +145,24 @@ def test_release_phase_runs_first_and_a_failure_aborts_the_release(
         assert rel_json["status"] == status, rel_json
     assert "exited with status 3" in api.get("/apps/demo/releases/v3").json()["status_reason"]
     assert runtime.dynos["demo.web.1"].release == 2 and runtime.dynos["demo.web.1"].id != old.id
+
+
+def test_a_fresh_server_keeps_dynos_a_killed_one_was_replacing_until_new_ones_route(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    """kill -9 between retire and boot: the old dyno (renamed .retiring-) is what serves."""
+    runtime = _deployed(api, platform, reconciler)
+    old = runtime.dynos["demo.web.1"]
+    api.patch("/apps/demo/config-vars", json={"GREETING": "hello"})
+    runtime.retire(old)  # what the killed server had done
+    fresh = Reconciler(platform.store, runtime, FakeRouter(), platform.settings, emit=platform.emit)
+    fresh.settle_seconds = 0
+    router: FakeRouter = fresh.router  # type: ignore[assignment]
+    fresh.run_once()  # the first pass: a rollout starts; the old dyno stays routed
+    assert [r.backends for r in router.routes if r.app == "demo"] == [(f"{old.ip}:8080",)]
+    fresh.wait_idle()
+    settle(fresh)
+    new = runtime.dynos["demo.web.1"]
+    assert new.id != old.id
+    assert [r.backends for r in router.routes if r.app == "demo"] == [(f"{new.ip}:8080",)]
+    assert old.id in runtime.stopped and runtime.list_retiring() == []

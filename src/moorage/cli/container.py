@@ -12,7 +12,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from moorage.cli.base import app_option, cli, client, err, out
 from moorage.cli.progress import wait_release
 from moorage.client.api import Client
-from moorage.errors import BuildFailed, ImageNotPushed, InvalidParams, RuntimeFailure, Unauthorized
+from moorage.errors import (
+    BuildFailed,
+    ImageNotPushed,
+    InvalidParams,
+    RuntimeFailure,
+    StorageFull,
+    Unauthorized,
+)
 from moorage.spec.manifests import AppManifest, parse_app_json, parse_heroku_yml, parse_procfile
 from moorage.spec.names import validate_process_type
 
@@ -142,7 +149,13 @@ def container_push(types: tuple[str, ...], app: str, context_dir: Path) -> None:
         out.print(f"=== Building {ptype} ({dockerfile})")
         _build(d, context_dir.resolve(), dockerfile, f"{repo}:latest")
         out.print(f"=== Pushing {ptype} ({repo}:latest)")
-        _push(d, repo, token)
+        try:
+            _push(d, repo, token)
+        except RuntimeFailure as exc:
+            full = c.info().get("registry_full")
+            if full:  # the registry's 500 says nothing; the platform knows why
+                raise StorageFull(f"The push of {ptype} failed ({exc.message}). {full}") from exc
+            raise
         out.print(
             "Your image has been successfully pushed. Release it with "
             f"`moor container:release {ptype} -a {app}`."

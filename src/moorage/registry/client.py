@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +70,45 @@ class RegistryClient:
     def reference(self, image: PushedImage) -> str:
         return f"{self.host}/{image.repository}@{image.manifest_digest}"
 
+    def _repositories(self) -> Path:
+        return self._storage / "docker" / "registry" / "v2" / "repositories"
+
     def delete_app(self, app: str) -> None:
         """Remove the app's repositories (blobs go at the next garbage collection)."""
-        repo_dir = self._storage / "docker" / "registry" / "v2" / "repositories" / app
-        shutil.rmtree(repo_dir, ignore_errors=True)
+        shutil.rmtree(self._repositories() / app, ignore_errors=True)
+
+    def space(self) -> tuple[int, int]:
+        """(free, total) bytes of the filesystem the registry stores images on."""
+        self._storage.mkdir(parents=True, exist_ok=True)
+        st = os.statvfs(self._storage)
+        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+    def nearly_full(self) -> str | None:
+        """Why a push should be refused now (under min(1 GiB, 5 %) free), or None."""
+        free, total = self.space()
+        if free >= min(1 << 30, total // 20):
+            return None
+        return (
+            f"The registry's disk is full: {free >> 20} MiB free of {total >> 20} MiB at "
+            f"{self._storage}. Free space there (or destroy unused apps), then push again."
+        )
+
+    def uploads_in_progress(self) -> bool:
+        return any(self._repositories().glob("*/*/_uploads/*"))
+
+    def purge_idle_uploads(self, idle: float, now: float | None = None) -> int:
+        """Remove uploads nothing has written to for ``idle`` seconds (a push that failed,
+        for instance on a full disk, leaves its partial layer behind); bytes freed."""
+        now = time.time() if now is None else now
+        freed = 0
+        for upload in self._repositories().glob("*/*/_uploads/*"):
+            files = [p for p in upload.rglob("*") if p.is_file()]
+            try:
+                newest = max((p.stat().st_mtime for p in files), default=upload.stat().st_mtime)
+                size = sum(p.stat().st_size for p in files)
+            except FileNotFoundError:
+                continue  # finished or removed meanwhile
+            if now - newest >= idle:
+                shutil.rmtree(upload, ignore_errors=True)
+                freed += size
+        return freed

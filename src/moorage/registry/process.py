@@ -83,6 +83,33 @@ class RegistryProcess:
                 time.sleep(0.1)
         raise ComponentFailed(f"The registry did not listen on port {self.port} within 15 s.")
 
+    def held_deleted_bytes(self) -> int:
+        """Bytes of files under our root the registry keeps open after they were deleted
+        (a push that failed on a full disk leaves its upload open): space nothing can use."""
+        pid = self._pid()
+        if pid is None:
+            return 0
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+                if target.startswith(str(self.root)) and target.endswith(" (deleted)"):
+                    held += fd.stat().st_size
+            except OSError:
+                continue
+        return held
+
+    def restart(self) -> None:
+        """Stop the registry (SIGTERM, 10 s) and start it again."""
+        pid = self._pid()
+        self.stop()
+        deadline = time.monotonic() + 10
+        while pid is not None and self._pid() == pid and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._pid() == pid and pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.ensure_running()
+
     def stop(self) -> None:
         pid = self._pid()
         if pid is not None:

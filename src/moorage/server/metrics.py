@@ -40,8 +40,10 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CLASSES = ("2xx", "3xx", "4xx", "5xx")
 KEEP_MINUTES = 24 * 60
 SAMPLE_SECONDS = 10.0
-_STATUS = re.compile(r"\bstatus=(\d{3})\b")
-_SERVICE = re.compile(r"\bservice=([0-9.]+)")
+# the end of a router line (nginx's log_format): the request path before it is the
+# client's, so a path like /?status=500 must not count
+_TAIL = re.compile(r" service=([-0-9., :]*)s status=(\d{3}) bytes=\d+ protocol=\w+$")
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass
@@ -79,12 +81,11 @@ def percentile(hist: Sequence[int], q: float) -> float | None:
 
 def parse_router(message: str) -> tuple[str, float | None] | None:
     """(status class, service seconds) of a router line, or None for other lines."""
-    status = _STATUS.search(message)
-    if status is None:
+    tail = _TAIL.search(message)
+    if tail is None:
         return None
-    service = _SERVICE.search(message)
-    seconds = float(service.group(1)) if service and service.group(1) != "." else None
-    return f"{status.group(1)[0]}xx", seconds
+    tries = [float(v) for v in _SECONDS.findall(tail.group(1))]  # "0.001, 0.004": retries
+    return f"{tail.group(2)[0]}xx", sum(tries) if tries else None
 
 
 class Recorder:

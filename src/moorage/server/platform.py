@@ -14,6 +14,7 @@ from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.provider import PostgresProvider
 from moorage.addons.redis.provider import RedisProvider
+from moorage.errors import MoorageError
 from moorage.logs.drains import DrainManager
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
@@ -185,9 +186,30 @@ def open_logs(settings: Settings) -> LogStore:
     return LogStore(root)
 
 
+def _reclaim_registry_space(platform: Platform) -> None:
+    """Remove uploads of pushes that stopped (a full disk, a dropped connection); when the
+    registry still holds their deleted files open, restart it so the space comes back."""
+    freed = platform.registry.purge_idle_uploads(platform.settings.registry_upload_idle)
+    if freed:
+        log.warning("removed %d MiB of abandoned registry uploads", freed >> 20)
+    for component in platform.components:
+        if not isinstance(component, RegistryProcess):
+            continue
+        held = component.held_deleted_bytes()
+        if held >= 1 << 20 and not platform.registry.uploads_in_progress():
+            log.warning(
+                "the registry holds %d MiB of deleted uploads open; restarting it", held >> 20
+            )
+            component.restart()
+
+
 def supervise(platform: Platform, stop: threading.Event, interval: float = 5.0) -> None:
     """Restart the registry or PostgreSQL when they die (the reconciler keeps nginx up)."""
     while not stop.wait(interval):
+        try:
+            _reclaim_registry_space(platform)
+        except (OSError, MoorageError):
+            log.exception("cannot reclaim the space of abandoned registry uploads")
         for component in platform.components:
             try:
                 if component.ensure_running():

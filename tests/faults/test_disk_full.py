@@ -1,0 +1,95 @@
+"""The registry's disk fills up during a push.
+
+The registry's storage directory gets a small tmpfs of its own for this test (mounted over
+it, unmounted afterwards, so the session's other images are untouched) with a file that
+leaves less room than the image needs. The push must fail with an error that says the disk
+is full, leave no partial upload behind once it has failed, and not damage the registry:
+after room is made, the same push succeeds and the image runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults import record
+from tests.livefixtures import LivePlatform
+
+pytestmark = pytest.mark.integration
+TINY = Path(__file__).parents[1] / "integration" / "apps" / "tiny"
+SIZE_MB = 400
+
+
+def _used(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def _mount(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SIZE_MB}m,mode=0755", "tmpfs", str(target)],
+        check=True,
+    )
+
+
+def test_push_onto_a_full_registry_disk(platform: LivePlatform) -> None:
+    storage = platform.data / "registry" / "data"
+    app = platform.create_app("diskfull")
+    _mount(storage)
+    try:
+        filler = storage / "filler"
+        with filler.open("wb") as fh:  # leave about 60 MB: the stack layer needs ~140
+            fh.truncate(0)
+            chunk = b"\0" * (1 << 20)
+            for _ in range(SIZE_MB - 60):
+                fh.write(chunk)
+        before = _used(storage)
+        started = time.monotonic()
+        failed = platform.moor("container:push", "web", "-a", app, cwd=TINY, check=False)
+        assert failed.returncode != 0
+        message = failed.stderr
+        assert "Traceback" not in message
+        assert "The registry's disk is full" in message, message
+        deadline = time.monotonic() + 60
+        while _used(storage) > before + (1 << 20):
+            assert time.monotonic() < deadline, (
+                f"{(_used(storage) - before) >> 20} MiB of the failed push still on disk: "
+                + "\n".join(str(p) for p in storage.rglob("*") if p.is_file())
+            )
+            time.sleep(0.5)
+        reclaimed = time.monotonic() - started
+        # nearly full before a push begins: refused at once, with the reason
+        with filler.open("ab") as fh:
+            for _ in range(45):
+                fh.write(chunk)
+        refused = platform.moor("container:push", "web", "-a", app, cwd=TINY, check=False)
+        assert refused.returncode != 0
+        assert "The registry's disk is full" in refused.stderr, refused.stderr
+        filler.unlink()
+        platform.moor("container:push", "web", "-a", app, cwd=TINY)
+        platform.moor("container:release", "web", "-a", app, cwd=TINY)
+        platform.wait_for(app, "tiny v1")
+        platform.moor("apps:destroy", "-a", app, "--confirm", app)
+        platform.apps.discard(app)
+    finally:
+        deadline = time.monotonic() + 30
+        while subprocess.run(["umount", str(storage)], check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                subprocess.run(["umount", "-l", str(storage)], check=False)
+                raise AssertionError(f"{storage} stayed busy: the registry holds files open")
+            time.sleep(1)
+    assert shutil.disk_usage(storage).total > SIZE_MB << 20  # the real storage is back
+    record(
+        "registry disk full during a push",
+        tried="a 140 MB image pushed with 60 MB free, again with 15 MB free, then with room",
+        failures=0,
+        recovery=f"clear error; partial upload gone {reclaimed:.1f} s after the push began; "
+        "the second push and its release worked",
+        command="pytest tests/faults/test_disk_full.py",
+    )
