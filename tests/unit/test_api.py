@@ -188,3 +188,20 @@ def test_domains_are_unique_and_outside_the_platform_domain(api: TestClient) -> 
     assert listed == ["dom-one.moorage.localhost", "www.example.com"]
     assert api.delete("/apps/dom-one/domains/www.example.com").status_code == 200
     assert api.delete("/apps/dom-one/domains/www.example.com").status_code == 404
+
+
+def test_exec_websocket_of_a_missing_app_is_refused_not_crashed(api: TestClient) -> None:
+    """The API routers' body check must leave WebSocket routes (exec, attach) alone."""
+    from starlette.testclient import WebSocketDenialResponse
+    from starlette.websockets import WebSocketDisconnect
+
+    for action in ("exec", "attach"):
+        try:
+            with api.websocket_connect(f"/apps/nope/dynos/web.1/{action}") as ws:
+                ws.receive_text()
+        except WebSocketDenialResponse as denied:
+            assert denied.status_code == 404
+        except WebSocketDisconnect as closed:
+            assert closed.code != 1011  # 1011: the server crashed
+        else:
+            raise AssertionError(f"{action} of a missing app was accepted")

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
+from starlette.requests import HTTPConnection
 
 from moorage.errors import InvalidParams
 from moorage.server.platform import Platform
@@ -48,12 +49,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def well_formed_json(request: Request) -> None:
+async def well_formed_json(request: HTTPConnection) -> None:
     """Refuse a JSON body with a lone UTF-16 surrogate (``"\\ud800"``): JSON can escape one,
     but it is no character, so no database, log line or process environment takes it.
 
     Only operations with a JSON body are checked, and FastAPI has read that body already:
-    nothing more is read here (a dump upload streams past untouched)."""
+    nothing more is read here (a dump upload streams past untouched). WebSockets (exec,
+    attach) have no body."""
+    if not isinstance(request, Request):
+        return
     if getattr(request.scope.get("route"), "body_field", None) is None:
         return
     raw = await request.body()
