@@ -142,6 +142,20 @@ def certs_list(app: str, as_json: bool) -> None:
     )
 
 
+def _send(
+    method: str, path: str, certificate: Path, key: Path, app: str, as_json: bool, verb: str
+) -> None:
+    body = {
+        "certificate_chain": _read(certificate, "certificate"),
+        "private_key": _read(key, "key"),
+    }
+    cert = client().request(method, path, body)
+    if as_json:
+        print_json(cert)
+        return
+    _report(app, cert, verb)
+
+
 _CRT = click.argument("certificate", type=click.Path(dir_okay=False, path_type=Path))
 _KEY = click.argument("key", type=click.Path(dir_okay=False, path_type=Path))
 
@@ -153,15 +167,7 @@ _KEY = click.argument("key", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 def certs_add(certificate: Path, key: Path, app: str, as_json: bool) -> None:
     """Serve CERTIFICATE (PEM chain) with KEY for the app's domains it covers."""
-    body = {
-        "certificate_chain": _read(certificate, "certificate"),
-        "private_key": _read(key, "key"),
-    }
-    cert = client().request("POST", f"/apps/{app}/sni-endpoints", body)
-    if as_json:
-        print_json(cert)
-        return
-    _report(app, cert, "Added")
+    _send("POST", f"/apps/{app}/sni-endpoints", certificate, key, app, as_json, "Added")
 
 
 @cli.command("certs:update")
@@ -172,15 +178,8 @@ def certs_add(certificate: Path, key: Path, app: str, as_json: bool) -> None:
 @json_option
 def certs_update(certificate: Path, key: Path, app: str, name: str | None, as_json: bool) -> None:
     """Replace a certificate and key (a renewal); served at once, no connection dropped."""
-    body = {
-        "certificate_chain": _read(certificate, "certificate"),
-        "private_key": _read(key, "key"),
-    }
-    cert = client().request("PATCH", f"/apps/{app}/sni-endpoints/{_pick(app, name)}", body)
-    if as_json:
-        print_json(cert)
-        return
-    _report(app, cert, "Updated")
+    path = f"/apps/{app}/sni-endpoints/{_pick(app, name)}"
+    _send("PATCH", path, certificate, key, app, as_json, "Updated")
 
 
 @cli.command("certs:info")
