@@ -203,7 +203,8 @@ def _teardown(p: LivePlatform) -> None:
                     client.images.remove(ref, force=True)
                 except docker.errors.DockerException:
                     pass
-    shutil.rmtree(p.data, ignore_errors=True)
+    if not os.environ.get("MOORAGE_KEEP_TEST_DATA"):  # keep it to read the logs of a failure
+        shutil.rmtree(p.data, ignore_errors=True)
 
 
 def in_pty(

@@ -15,8 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from moorage.registry.process import RegistryProcess
 from tests.faults import record
 from tests.livefixtures import LivePlatform
 
@@ -28,6 +30,22 @@ SIZE_MB = 400
 def _used(path: Path) -> int:
     st = os.statvfs(path)
     return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def _registry_settled(platform: LivePlatform) -> None:
+    """Wait until the registry answers and holds no deleted upload open (the platform
+    restarts it to give that space back)."""
+    proc = RegistryProcess(platform.data / "registry", 0, "")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            up = httpx.get(f"http://{platform.registry}/v2/", timeout=2).status_code == 401
+        except httpx.HTTPError:
+            up = False
+        if up and proc.held_deleted_bytes() == 0:
+            return
+        assert time.monotonic() < deadline, "the registry did not give the space back"
+        time.sleep(0.5)
 
 
 def _mount(target: Path) -> None:
@@ -63,6 +81,7 @@ def test_push_onto_a_full_registry_disk(platform: LivePlatform) -> None:
                 + "\n".join(str(p) for p in storage.rglob("*") if p.is_file())
             )
             time.sleep(0.5)
+        _registry_settled(platform)
         reclaimed = time.monotonic() - started
         # nearly full before a push begins: refused at once, with the reason
         with filler.open("ab") as fh:
@@ -72,6 +91,7 @@ def test_push_onto_a_full_registry_disk(platform: LivePlatform) -> None:
         assert refused.returncode != 0
         assert "The registry's disk is full" in refused.stderr, refused.stderr
         filler.unlink()
+        _registry_settled(platform)
         platform.moor("container:push", "web", "-a", app, cwd=TINY)
         platform.moor("container:release", "web", "-a", app, cwd=TINY)
         platform.wait_for(app, "tiny v1")

@@ -100,17 +100,30 @@ class RegistryProcess:
         return held
 
     def restart(self) -> None:
-        """Stop the registry (SIGTERM, 10 s) and start it again."""
+        """Stop the registry (SIGTERM, 10 s, then SIGKILL) and start it again once the old
+        process has let go of its port."""
         pid = self._pid()
         self.stop()
-        deadline = time.monotonic() + 10
-        while pid is not None and self._pid() == pid and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self._pid() == pid and pid is not None:
-            os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            deadline = time.monotonic() + 10
+            while not _exited(pid):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    deadline += 10
+                time.sleep(0.1)
         self.ensure_running()
 
     def stop(self) -> None:
         pid = self._pid()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
+
+
+def _exited(pid: int) -> bool:
+    """Gone or a zombie: its sockets are closed (an exiting process loses its command line
+    before its files, so an empty cmdline is not enough)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")

@@ -186,6 +186,9 @@ def open_logs(settings: Settings) -> LogStore:
     return LogStore(root)
 
 
+_quiet_before: dict[Path, bool] = {}  # registry root -> idle and holding space last tick
+
+
 def _reclaim_registry_space(platform: Platform) -> None:
     """Remove uploads of pushes that stopped (a full disk, a dropped connection); when the
     registry still holds their deleted files open, restart it so the space comes back."""
@@ -196,7 +199,12 @@ def _reclaim_registry_space(platform: Platform) -> None:
         if not isinstance(component, RegistryProcess):
             continue
         held = component.held_deleted_bytes()
-        if held >= 1 << 20 and not platform.registry.uploads_in_progress():
+        idle = held >= 1 << 20 and not platform.registry.uploads_in_progress()
+        if idle and not _quiet_before.get(component.root):
+            _quiet_before[component.root] = True  # restart only if still so at the next tick
+            continue
+        _quiet_before[component.root] = False
+        if idle:
             log.warning(
                 "the registry holds %d MiB of deleted uploads open; restarting it", held >> 20
             )
