@@ -27,21 +27,19 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from moorage.errors import MoorageError, NotFound, RuntimeFailure
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
+from moorage.server.desired import Desired, Phase, Plan, desired_for
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
 from moorage.server.store.db import Store
-from moorage.server.store.models import App, Release
+from moorage.server.store.models import Release
 from moorage.settings import Settings
 from moorage.spec.dyno import (
-    DEFAULT_BOOT_TIMEOUT,
-    DEFAULT_PIDS_LIMIT,
-    SIZES,
     Dyno,
     DynoEvent,
     DynoSpec,
@@ -49,14 +47,12 @@ from moorage.spec.dyno import (
     HostCert,
     OneOffSpec,
     Route,
-    command_argv,
 )
 
 if TYPE_CHECKING:
     from moorage.runtime.session import TtySession
 
 log = logging.getLogger("moorage.reconciler")
-DEFAULT_PORT = 8080
 DRAIN_SECONDS = 30.0
 ROUTER_SETTLE_SECONDS = 3.0
 FAILED_BOOT_BACKOFF = 30.0
@@ -65,109 +61,6 @@ Emit = Callable[[str, str, str], None]  # (app, process, message) -> the app's l
 
 def _no_emit(app: str, process: str, message: str) -> None:
     return None
-
-
-@dataclass
-class Phase:
-    """The release phase of a pending release: image and command."""
-
-    image: str
-    command: list[str]
-    env: dict[str, str]
-
-
-@dataclass
-class Desired:
-    specs: dict[str, DynoSpec] = field(default_factory=dict)
-    web_apps: set[str] = field(default_factory=set)
-    apps: set[str] = field(default_factory=set)
-    pending: dict[str, int] = field(default_factory=dict)  # app -> version rolling out
-    phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
-    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> custom hosts
-    certs: dict[str, tuple[HostCert, ...]] = field(default_factory=dict)  # app -> custom certs
-
-
-def _aliases(app: App) -> tuple[str, ...]:
-    """The names web dynos answer to on the group network: ``<app>.internal`` and the
-    app's aliases (the Kubernetes Service names other apps of the group still use)."""
-    return tuple(dict.fromkeys([f"{app.name}.internal", *(app.aliases or [])]))
-
-
-def desired_for(
-    app: App,
-    rel: Release | None,
-    want: Desired,
-    boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
-    read_only: bool = False,
-) -> None:
-    """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out);
-    ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``."""
-    want.apps.add(app.name)
-    want.domains[app.name] = tuple(d.hostname for d in app.domains)
-    want.certs[app.name] = tuple(
-        HostCert(d.hostname, d.sni_endpoint.certificate_chain, d.sni_endpoint.private_key)
-        for d in app.domains
-        if d.sni_endpoint is not None
-    )
-    if any(f.type == "web" for f in app.formations) or rel is None:
-        want.web_apps.add(app.name)
-    if rel is None:
-        return
-    if rel.status == "pending":
-        want.pending[app.name] = rel.version
-        phase_image = rel.images.get("release") or rel.images.get("web")
-        if phase_image and (rel.release_command or "release" in rel.images):
-            argv = command_argv(rel.release_command or "")
-            want.phases[app.name] = Phase(phase_image, argv, dict(rel.config))
-    restarts: dict[str, int] = {k: int(v) for k, v in (app.restarts or {}).items()}
-    for f in app.formations:
-        image = rel.images.get(f.type) or rel.images.get("web")
-        if image is None or f.type == "release":
-            continue
-        size = SIZES.get(f.size, SIZES["basic"])
-        command = f.command or rel.commands.get(f.type)
-        for n in range(1, f.quantity + 1):
-            env = {**rel.config, "DYNO": f"{f.type}.{n}"}
-            port = None
-            if f.type == "web":
-                port = f.port or DEFAULT_PORT
-                env["PORT"] = str(port)
-            spec = DynoSpec(
-                app=app.name,
-                type=f.type,
-                number=n,
-                release=rel.version,
-                image=image,
-                env=env,
-                command=command_argv(command) if command else None,
-                port=port,
-                memory_mb=size.memory_mb,
-                cpus=size.cpus,
-                pids_limit=DEFAULT_PIDS_LIMIT,
-                generation=restarts.get(f.type, 0) + restarts.get(f"{f.type}.{n}", 0),
-                check_path=f.check_path if f.type == "web" else None,
-                boot_timeout=float(f.boot_timeout or 0) or boot_timeout,
-                group=app.group,
-                aliases=_aliases(app) if f.type == "web" and app.group else (),
-                read_only=read_only,
-            )
-            want.specs[spec.name] = spec
-
-
-@dataclass
-class Plan:
-    """What one app needs: dynos to (re)boot, extras to drain, the ready set to publish."""
-
-    app: str
-    boot: list[DynoSpec]
-    old: dict[str, Dyno]  # spec name -> the dyno it replaces
-    extras: list[Dyno]
-    keep: list[Dyno]  # current dynos that stay
-    phase: bool = False  # a release phase must run first
-
-    @property
-    def needs_rollout(self) -> bool:
-        return bool(self.boot) or self.phase
 
 
 class Reconciler:

@@ -1,0 +1,126 @@
+"""The desired state the reconciler works toward, computed purely from store rows.
+
+:func:`desired_for` turns an app and its current release into dyno specs, the release phase
+to run, and the host names and certificates to route; :class:`Plan` is what one app needs
+to get there from the dynos that run now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from moorage.server.store.models import App, Release
+from moorage.spec.dyno import (
+    DEFAULT_BOOT_TIMEOUT,
+    DEFAULT_PIDS_LIMIT,
+    SIZES,
+    Dyno,
+    DynoSpec,
+    HostCert,
+    command_argv,
+)
+
+DEFAULT_PORT = 8080
+
+
+@dataclass
+class Phase:
+    """The release phase of a pending release: image and command."""
+
+    image: str
+    command: list[str]
+    env: dict[str, str]
+
+
+@dataclass
+class Desired:
+    specs: dict[str, DynoSpec] = field(default_factory=dict)
+    web_apps: set[str] = field(default_factory=set)
+    apps: set[str] = field(default_factory=set)
+    pending: dict[str, int] = field(default_factory=dict)  # app -> version rolling out
+    phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
+    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> custom hosts
+    certs: dict[str, tuple[HostCert, ...]] = field(default_factory=dict)  # app -> custom certs
+
+
+def _aliases(app: App) -> tuple[str, ...]:
+    """The names web dynos answer to on the group network: ``<app>.internal`` and the
+    app's aliases (the Kubernetes Service names other apps of the group still use)."""
+    return tuple(dict.fromkeys([f"{app.name}.internal", *(app.aliases or [])]))
+
+
+def desired_for(
+    app: App,
+    rel: Release | None,
+    want: Desired,
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
+    read_only: bool = False,
+) -> None:
+    """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out);
+    ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``."""
+    want.apps.add(app.name)
+    want.domains[app.name] = tuple(d.hostname for d in app.domains)
+    want.certs[app.name] = tuple(
+        HostCert(d.hostname, d.sni_endpoint.certificate_chain, d.sni_endpoint.private_key)
+        for d in app.domains
+        if d.sni_endpoint is not None
+    )
+    if any(f.type == "web" for f in app.formations) or rel is None:
+        want.web_apps.add(app.name)
+    if rel is None:
+        return
+    if rel.status == "pending":
+        want.pending[app.name] = rel.version
+        phase_image = rel.images.get("release") or rel.images.get("web")
+        if phase_image and (rel.release_command or "release" in rel.images):
+            argv = command_argv(rel.release_command or "")
+            want.phases[app.name] = Phase(phase_image, argv, dict(rel.config))
+    restarts: dict[str, int] = {k: int(v) for k, v in (app.restarts or {}).items()}
+    for f in app.formations:
+        image = rel.images.get(f.type) or rel.images.get("web")
+        if image is None or f.type == "release":
+            continue
+        size = SIZES.get(f.size, SIZES["basic"])
+        command = f.command or rel.commands.get(f.type)
+        for n in range(1, f.quantity + 1):
+            env = {**rel.config, "DYNO": f"{f.type}.{n}"}
+            port = None
+            if f.type == "web":
+                port = f.port or DEFAULT_PORT
+                env["PORT"] = str(port)
+            spec = DynoSpec(
+                app=app.name,
+                type=f.type,
+                number=n,
+                release=rel.version,
+                image=image,
+                env=env,
+                command=command_argv(command) if command else None,
+                port=port,
+                memory_mb=size.memory_mb,
+                cpus=size.cpus,
+                pids_limit=DEFAULT_PIDS_LIMIT,
+                generation=restarts.get(f.type, 0) + restarts.get(f"{f.type}.{n}", 0),
+                check_path=f.check_path if f.type == "web" else None,
+                boot_timeout=float(f.boot_timeout or 0) or boot_timeout,
+                group=app.group,
+                aliases=_aliases(app) if f.type == "web" and app.group else (),
+                read_only=read_only,
+            )
+            want.specs[spec.name] = spec
+
+
+@dataclass
+class Plan:
+    """What one app needs: dynos to (re)boot, extras to drain, the ready set to publish."""
+
+    app: str
+    boot: list[DynoSpec]
+    old: dict[str, Dyno]  # spec name -> the dyno it replaces
+    extras: list[Dyno]
+    keep: list[Dyno]  # current dynos that stay
+    phase: bool = False  # a release phase must run first
+
+    @property
+    def needs_rollout(self) -> bool:
+        return bool(self.boot) or self.phase
