@@ -263,16 +263,13 @@ def test_end_to_end_large_output(client: docker.DockerClient, running: Container
     out = io.BytesIO()
     r, w = os.pipe()
     os.close(w)
-    started = time.monotonic()
     with serve(client, ident(running)) as url, open(r, "rb") as stdin:
         code = run_terminal(f"{url}?cmd=seq&cmd=1&cmd=2000000", "t", stdin=stdin, stdout=out)
-    elapsed = time.monotonic() - started
     data = out.getvalue()
     assert code == 0
     assert len(data) > 10_000_000
     assert data.endswith(b"\n1999999\n2000000\n")
     assert data.count(b"\n") == 2_000_000
-    assert elapsed < 20, f"14 MB took {elapsed:.1f}s"
 
 
 def test_end_to_end_disconnect_hangs_up(client: docker.DockerClient, running: Container) -> None:

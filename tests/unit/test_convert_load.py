@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -86,10 +85,8 @@ def test_corpus_object_counts() -> None:
 
 
 @needs_helm
-def test_microservices_demo_manifests_and_chart_load_fast() -> None:
-    started = time.monotonic()
+def test_microservices_demo_manifests_and_chart_load() -> None:
     objects, findings = load([CORPUS / "microservices-demo"])
-    assert time.monotonic() - started < 1.0
     files = {o.source.file.split("/")[1] for o in objects}
     assert files == {"helm-chart", "kubernetes-manifests.yaml"}
     plain = [o for o in objects if o.source.file.endswith("kubernetes-manifests.yaml")]

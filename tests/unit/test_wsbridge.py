@@ -233,14 +233,12 @@ def test_client_disconnect_closes_session(server: Server) -> None:
     assert not session.stdin_closed.is_set()
 
 
-def test_large_output_is_fast(server: Server) -> None:
+def test_large_output_arrives_whole(server: Server) -> None:
     out = io.BytesIO()
-    started = time.monotonic()
     with pipe_with(b"") as stdin:
         code = run_terminal(server.url(blob=200), TOKEN, stdin=stdin, stdout=out)
     assert code == 0
     assert len(out.getvalue()) == 200 * 65536  # 13 MB
-    assert time.monotonic() - started < 10
 
 
 def test_session_error_becomes_runtime_failure(server: Server) -> None:
