@@ -19,6 +19,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class LivePlatform:
     https_port: int = 0
     server: subprocess.Popen[bytes] | None = None
     apps: set[str] = field(default_factory=set)
+    swarm: Any = None  # the tests.swarm.cluster.SwarmCluster it runs on, if any
 
     def moor(
         self,
@@ -244,8 +246,10 @@ def in_pty(
     return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def platform() -> Iterator[LivePlatform]:
+@contextmanager
+def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatform]:
+    """A platform of its own (data dir, ports, instance) for this test process; ``extra_env``
+    adds settings (the swarm tests choose the runtime). Everything is removed after."""
     if os.geteuid() != 0 or not _docker_ok():
         pytest.fail("integration tests need root and a running Docker Engine: run ./bin/test")
     data = Path(tempfile.mkdtemp(prefix="moorage-it-"))
@@ -268,6 +272,7 @@ def platform() -> Iterator[LivePlatform]:
         "MOORAGE_REGISTRY_UPLOAD_IDLE": "20",
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
         "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
+        **(extra_env or {}),
     }
     env.pop("MOORAGE_API_KEY", None)
     p = LivePlatform(
@@ -294,6 +299,24 @@ def platform() -> Iterator[LivePlatform]:
         yield p
     finally:
         _teardown(p)
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[LivePlatform]:
+    """The platform on the docker runtime, or with ``MOORAGE_TEST_RUNTIME=swarm`` on a swarm
+    of ``MOORAGE_TEST_SWARM_NODES`` (default 3) engines on this machine."""
+    if os.environ.get("MOORAGE_TEST_RUNTIME", "docker") != "swarm":
+        with live_platform() as p:
+            yield p
+        return
+    from tests.swarm.cluster import swarm_cluster
+
+    count = int(os.environ.get("MOORAGE_TEST_SWARM_NODES", "3"))
+    with swarm_cluster(count, f"it{os.getpid()}.localhost") as cluster:
+        with live_platform(cluster.env()) as p:
+            cluster.trust(f"registry.{p.domain}:{p.https_port}", p.data / "tls" / "ca.crt")
+            p.swarm = cluster
+            yield p
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -34,6 +34,11 @@ class Settings:
     https_port: int = 443  # TLS at the edge (api., registry., apps); 0: none
     dyno_read_only: bool = False  # read-only root filesystem, writable tmpfs on /tmp
     registry_upload_idle: float = 300.0  # seconds before an abandoned push's upload is removed
+    runtime: str = "docker"  # "docker" (one host) or "swarm"
+    swarm_engine: str = ""  # the Swarm manager's engine (default: the local one)
+    swarm_registry: str = ""  # the registry as nodes name it (default: registry.<domain>)
+    swarm_node_engines: dict[str, str] = field(default_factory=dict)  # hostname -> engine URL
+    swarm_addon_address: str = ""  # where dynos on any node reach add-ons (default: docker0)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +62,11 @@ class Settings:
             https_port=int(e.get("MOORAGE_HTTPS_PORT", "443")),
             dyno_read_only=_flag("MOORAGE_DYNO_READ_ONLY", e.get("MOORAGE_DYNO_READ_ONLY", "")),
             registry_upload_idle=float(e.get("MOORAGE_REGISTRY_UPLOAD_IDLE", "300")),
+            runtime=_runtime(e.get("MOORAGE_RUNTIME", "docker")),
+            swarm_engine=e.get("MOORAGE_SWARM_ENGINE", ""),
+            swarm_registry=e.get("MOORAGE_SWARM_REGISTRY", ""),
+            swarm_node_engines=_engines(e.get("MOORAGE_SWARM_NODE_ENGINES", "")),
+            swarm_addon_address=e.get("MOORAGE_SWARM_ADDON_ADDRESS", ""),
         )
 
     @property
@@ -71,6 +81,11 @@ class Settings:
     def registry_host(self) -> str:
         """The registry as image references name it (loopback: no TLS needed by Docker)."""
         return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def node_registry(self) -> str:
+        """The registry as Swarm nodes pull from it: through the edge, with the platform CA."""
+        return self.swarm_registry or self.public_registry
 
     @property
     def tls_dir(self) -> Path:
@@ -110,6 +125,27 @@ def _flag(name: str, text: str) -> bool:
     if value in ("", "0", "false", "no", "off"):
         return False
     raise ValueError(f"{name}={text!r} is not a boolean; use 1 or 0")
+
+
+def _runtime(text: str) -> str:
+    value = text.strip().lower() or "docker"
+    if value not in ("docker", "swarm"):
+        raise ValueError(f"MOORAGE_RUNTIME={text!r} is not a runtime; use docker or swarm")
+    return value
+
+
+def _engines(text: str) -> dict[str, str]:
+    """``"node-2=tcp://10.0.0.2:2376,node-3=unix:///run/n3.sock"`` -> {hostname: URL}."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, sep, url = item.partition("=")
+        if not sep or not host or not url:
+            raise ValueError(
+                f"MOORAGE_SWARM_NODE_ENGINES item {item!r} is not hostname=URL "
+                "(e.g. node-2=tcp://10.0.0.2:2376)"
+            )
+        out[host.strip()] = url.strip()
+    return out
 
 
 def _port_range(text: str) -> range:

@@ -128,6 +128,11 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         "      proxy_set_header Connection $moorage_upgrade; } }",
         f"  server {{ listen {edge.port} ssl; server_name registry.{edge.domain};",
         *tls,
+        # the registry names its token service on loopback; a client (a Swarm node) that
+        # reached it here fetches tokens here too (Basic auth: the map sends it to the API)
+        "    header_filter_by_lua_block { local h = ngx.header['WWW-Authenticate'];",
+        "      if h then ngx.header['WWW-Authenticate'] = (h:gsub('realm=\"[^\"]*\"',",
+        "        'realm=\"https://' .. ngx.var.http_host .. '/registry/token\"', 1)) end }",
         "    location / { proxy_pass http://$moorage_registry;",
         *_PASS_HEADERS,
         '      proxy_set_header Connection ""; } }',

@@ -326,30 +326,7 @@ class DockerRuntime:
         return session.open_attach(self.client, dyno.id, tty=tty, rows=rows, cols=cols)
 
     def stats(self, dyno: Dyno) -> DynoStats | None:
-        """One sample from the engine (``one_shot``: no 1 s wait for a second reading).
-
-        Memory is the cgroup's usage less its inactive file cache, as ``docker stats`` shows."""
-        try:
-            raw = self.client.api.stats(dyno.id, stream=False, one_shot=True)
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(
-                f"Docker Engine failed to read stats of {dyno.name}: {exc}"
-            ) from exc
-        memory = raw.get("memory_stats") or {}
-        cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
-        if "usage" not in memory or "total_usage" not in cpu:
-            return None  # not running
-        detail = memory.get("stats") or {}
-        cache = detail.get("inactive_file", detail.get("total_inactive_file", 0))
-        return DynoStats(
-            app=dyno.app,
-            process=f"{dyno.type}.{dyno.number}",
-            memory_bytes=max(0, int(memory["usage"]) - int(cache)),
-            memory_limit=int(memory.get("limit", 0)),
-            cpu_seconds=int(cpu["total_usage"]) / 1e9,
-        )
+        return container_stats(self.client, dyno.id, dyno)
 
     def probe(self, dyno: Dyno, path: str | None) -> bool:
         """One readiness check: TCP connect to the port, or GET ``path`` below 400."""
@@ -468,6 +445,31 @@ class DockerRuntime:
         if pending:
             ts, _, text = pending.partition(b" ")
             yield ts.decode(errors="replace"), text
+
+
+def container_stats(client: docker.DockerClient, container: str, dyno: Dyno) -> DynoStats | None:
+    """One sample of ``container`` (running ``dyno``) from its engine (``one_shot``: no 1 s
+    wait for a second reading). Memory is the cgroup's usage less its inactive file cache,
+    as ``docker stats`` shows."""
+    try:
+        raw = client.api.stats(container, stream=False, one_shot=True)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        raise RuntimeFailure(f"Docker Engine failed to read stats of {dyno.name}: {exc}") from exc
+    memory = raw.get("memory_stats") or {}
+    cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+    if "usage" not in memory or "total_usage" not in cpu:
+        return None  # not running
+    detail = memory.get("stats") or {}
+    cache = detail.get("inactive_file", detail.get("total_inactive_file", 0))
+    return DynoStats(
+        app=dyno.app,
+        process=f"{dyno.type}.{dyno.number}",
+        memory_bytes=max(0, int(memory["usage"]) - int(cache)),
+        memory_limit=int(memory.get("limit", 0)),
+        cpu_seconds=int(cpu["total_usage"]) / 1e9,
+    )
 
 
 def _close_when(stop: threading.Event, stream: Any) -> None:

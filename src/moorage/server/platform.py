@@ -22,8 +22,8 @@ from moorage.registry.process import RegistryProcess
 from moorage.registry.tokens import TokenIssuer
 from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter
-from moorage.runtime.docker import DockerRuntime
 from moorage.server.addonkeeper import AddonKeeper
+from moorage.server.engines import make_runtime
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
 from moorage.server.metrics import Recorder
 from moorage.server.reconciler import Reconciler
@@ -85,7 +85,8 @@ def build(settings: Settings) -> Platform:
     registry_proc.ensure_running()
     issuer = TokenIssuer(registry_proc.key)
     registry = RegistryClient(settings.registry_host, issuer, registry_proc.root / "data")
-    runtime = DockerRuntime(settings.instance, settings.registry_host, registry.pull_token)
+    secret = load_secret(settings.data_dir / "secret.key")
+    runtime = make_runtime(settings, registry.pull_token, secret)
     gateway = runtime.host_gateway_ip()
     cluster = Cluster(
         settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]
@@ -101,7 +102,7 @@ def build(settings: Settings) -> Platform:
     router.root.mkdir(parents=True, exist_ok=True)
     logs = open_logs(settings)
     platform = Platform(settings, store, issuer, registry, providers, logs)
-    platform.secret = load_secret(settings.data_dir / "secret.key")
+    platform.secret = secret
     reconciler = Reconciler(store, runtime, router, settings, emit=platform.emit)
     pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
     reconciler.reapable = pump.finished

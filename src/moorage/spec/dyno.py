@@ -104,10 +104,26 @@ class Dyno:
     attached: bool = False  # a one-off whose output goes to the user's terminal
     command: str = ""
     restart_count: int = 0
+    node: str = ""  # the Swarm node it runs on ("" on the one-host runtime)
 
     @property
     def name(self) -> str:
         return f"{self.app}.{self.type}.{self.number}"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A host of the swarm runtime, as ``moor nodes`` shows it."""
+
+    id: str
+    hostname: str
+    role: str  # "manager" | "worker"
+    availability: str  # "active" | "pause" | "drain"
+    state: str  # "ready" | "down" | "unknown" | "disconnected"
+    address: str  # where the router reaches the dynos it runs
+    engine: str = ""
+    leader: bool = False
+    this: bool = False  # the engine the platform talks to
 
 
 @dataclass(frozen=True)

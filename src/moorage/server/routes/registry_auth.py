@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from typing import Any
 
 from fastapi import Request, Response
 
-from moorage.errors import NotFound, StorageFull
+from moorage.errors import NotFound, StorageFull, Unauthorized
 from moorage.registry.client import MANIFEST_TYPES
 from moorage.registry.tokens import TOKEN_TTL, Access, parse_scope
-from moorage.server.deps import PlatformDep, authenticate, token_from
+from moorage.runtime.swarm import NODE_USER
+from moorage.server.deps import (
+    PlatformDep,
+    authenticate,
+    client_address,
+    failed_logins,
+    token_from,
+)
+from moorage.server.engines import is_node_login
 from moorage.server.routes import api_router
 from moorage.server.services import apps
 
@@ -18,8 +28,43 @@ router = api_router()
 ALLOWED = ("pull", "push")
 
 
+def _node_token(request: Request, platform: PlatformDep) -> dict[str, Any] | None:
+    """A pull-only token for a Swarm node (user ``moorage-node``, see server/engines.py)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if user != NODE_USER:
+        return None
+    failed_logins(request).check(client_address(request))
+    if not is_node_login(user, password, platform.secret):
+        failed_logins(request).failed(client_address(request))
+        raise Unauthorized("Invalid node credentials.")
+    granted = []
+    with platform.store.session() as s:
+        known = {a.name for a in apps.all_apps(s)}
+    for scope in request.query_params.getlist("scope"):
+        parsed = parse_scope(scope)
+        if parsed and parsed[0] == "repository" and parsed[1].split("/", 1)[0] in known:
+            if "pull" in parsed[2] and parsed[1].count("/") == 1:
+                granted.append(Access("repository", parsed[1], ("pull",)))
+    return _answer(platform.issuer.issue(NODE_USER, granted))
+
+
+def _answer(token: str) -> dict[str, Any]:
+    issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued}
+
+
 @router.get("/registry/token")
 def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
+    node = _node_token(request, platform)
+    if node is not None:
+        return node
     scopes = request.query_params.getlist("scope")
     granted: list[Access] = []
     user = authenticate(request, platform, token_from(request))
@@ -40,9 +85,7 @@ def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
             if allowed and name.count("/") == 1:
                 granted.append(Access("repository", name, allowed))
         subject = user.email
-    token = platform.issuer.issue(subject, granted)
-    issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued}
+    return _answer(platform.issuer.issue(subject, granted))
 
 
 @router.get("/v2/{app}/{process_type}/manifests/{reference}")

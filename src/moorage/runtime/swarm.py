@@ -1,0 +1,597 @@
+"""The many-host runtime: formation dynos are Docker Swarm services, one per dyno.
+
+Why a service per dyno and not per process type: the reconciler's swap (start the new dyno,
+pass its check, switch the router, drain the old one for 30 s) is what keeps requests from
+failing, and it needs to address each dyno. Swarm's own rolling update can wait for a
+container health check but not for the router. So ``web.2`` is the service
+``<app>-web-2-<hex>`` with one replica: Swarm places it (spread over the nodes), pulls its
+image from the platform registry on that node, restarts it when it crashes and moves it when
+its node is drained or lost. Each service still carries start-first update and rollback
+settings, so a ``docker service update`` by hand behaves the same way.
+
+Networking without the ingress mesh (this kernel has no IPVS): one attachable overlay network
+per app with ``dnsrr`` endpoints, so dynos find each other by name; the web port is published
+in host mode on a port the node picks, and the router reaches ``<node address>:<port>``.
+
+One-off dynos (``moor run``, release phase) are plain containers on the manager's engine,
+attached to the app's overlay network: attach, exec and exit codes work as on one host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import shlex
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+from docker.types import (
+    ContainerSpec,
+    DriverConfig,
+    Mount,
+    NetworkAttachmentConfig,
+    Resources,
+    RestartPolicy,
+    RollbackConfig,
+    ServiceMode,
+    TaskTemplate,
+    UpdateConfig,
+)
+
+from moorage.errors import Conflict, NotFound, RuntimeFailure
+from moorage.runtime.docker import (
+    DYNO_TMP,
+    LABEL,
+    READ_ONLY_TMP_MB,
+    DockerRuntime,
+    _http_ok,
+    _tcp_open,
+    container_stats,
+)
+from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, Node, OneOffSpec
+
+if TYPE_CHECKING:
+    from moorage.runtime.session import TtySession
+
+RUNNING = "running"
+STARTING = {"new", "pending", "assigned", "accepted", "ready", "starting"}
+PULLING = {"new", "pending", "assigned", "accepted", "preparing"}
+FAILED = {"failed", "rejected", "orphaned"}
+STOP_GRACE_NS = 30 * 10**9  # Swarm sends SIGTERM, then SIGKILL after this
+RESTART_DELAY_NS = 2 * 10**9  # Swarm restarts a crashed dyno after this (no backoff)
+MAX_PULL_SECONDS = 600.0  # the boot timeout starts once the node has the image
+NODE_USER = "moorage-node"
+
+
+class SwarmRuntime:
+    """Docker Swarm through the manager's engine (``client``); add-ons on this host at
+    ``addon_address``. Nodes pull images as
+    ``node_registry`` names them, with ``node_auth`` (user, password) for the registry's
+    token endpoint; ``node_engines`` are engines of other nodes, by hostname, for exec and
+    stats of the dynos there."""
+
+    def __init__(
+        self,
+        addon_address: str,
+        instance: str,
+        registry_host: str,
+        node_registry: str,
+        pull_token: Callable[[str], str],
+        node_auth: tuple[str, str],
+        client: docker.DockerClient,
+        node_engines: dict[str, docker.DockerClient] | None = None,
+    ) -> None:
+        self.addon_address = addon_address
+        self.instance = instance
+        self.registry_host = registry_host
+        self.node_registry = node_registry
+        self._node_auth = node_auth
+        self.client = client
+        self.api: Any = client.api  # docker-py's low-level Swarm calls are untyped
+        self.local = DockerRuntime(instance, node_registry, pull_token, client=client)
+        self.node_engines = node_engines or {}
+        self._logged_in = False
+        self._lock = threading.Lock()
+        try:
+            info = client.info()
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"The Swarm manager does not answer: {exc}") from exc
+        swarm = info.get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+            raise RuntimeFailure(
+                "MOORAGE_RUNTIME=swarm needs the engine at MOORAGE_SWARM_ENGINE to be a Swarm "
+                "manager: run `docker swarm init` there (see docs/scaling.md)."
+            )
+        self.manager_node = str(swarm.get("NodeID", ""))
+
+    # -- naming and lookups -------------------------------------------------------------------
+    def network_name(self, app: str) -> str:
+        return self.local.network_name(app)
+
+    def _filters(self, **labels: str) -> dict[str, Any]:
+        return self.local._filters(**labels)
+
+    def _image(self, ref: str) -> str:
+        """The image as nodes name it (the platform registry behind the edge)."""
+        prefix = f"{self.registry_host}/"
+        return self.node_registry + "/" + ref[len(prefix) :] if ref.startswith(prefix) else ref
+
+    def _services(self, **labels: str) -> list[dict[str, Any]]:
+        try:
+            found: list[dict[str, Any]] = self.api.services(filters=self._filters(**labels))
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"The Swarm manager failed to list services: {exc}") from exc
+        return found
+
+    def _tasks(self) -> dict[str, list[dict[str, Any]]]:
+        """Every task of the swarm, by service id, newest first (callers pick their own)."""
+        try:
+            tasks: list[dict[str, Any]] = self.api.tasks()
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"The Swarm manager failed to list tasks: {exc}") from exc
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for t in sorted(tasks, key=lambda t: str(t.get("CreatedAt", "")), reverse=True):
+            by_service.setdefault(str(t.get("ServiceID", "")), []).append(t)
+        return by_service
+
+    def nodes(self) -> list[Node]:
+        """The swarm's nodes with their role, state, availability and address."""
+        try:
+            raw = self.api.nodes()
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"The Swarm manager failed to list nodes: {exc}") from exc
+        return sorted((_to_node(n, self.manager_node) for n in raw), key=lambda n: n.hostname)
+
+    def _addresses(self) -> dict[str, tuple[str, str]]:
+        """Node id -> (hostname, address the router reaches it on)."""
+        return {n.id: (n.hostname, n.address) for n in self.nodes()}
+
+    # -- observation --------------------------------------------------------------------------
+    def _to_dyno(
+        self, svc: dict[str, Any], tasks: list[dict[str, Any]], nodes: dict[str, tuple[str, str]]
+    ) -> Dyno:
+        labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
+        live = [t for t in tasks if t.get("DesiredState") == RUNNING]
+        current = live[0] if live else (tasks[0] if tasks else None)
+        status = (current or {}).get("Status", {})
+        state = str(status.get("State", "new"))
+        earlier_failures = [t for t in tasks if t.get("Status", {}).get("State") in FAILED]
+        if state == RUNNING:
+            mapped = "up"
+        elif state in FAILED or (earlier_failures and current is not None and state != RUNNING):
+            mapped = "crashed"
+        else:
+            mapped = "starting"
+        node, addr = nodes.get(str((current or {}).get("NodeID", "")), ("", ""))
+        ports = (status.get("PortStatus") or {}).get("Ports") or []
+        published = int(ports[0].get("PublishedPort", 0)) if ports else 0
+        exit_code = (
+            (status.get("ContainerStatus") or {}).get("ExitCode")
+            if state in FAILED or mapped == "crashed"
+            else None
+        )
+        if mapped == "crashed" and exit_code is None and earlier_failures:
+            exit_code = (earlier_failures[0].get("Status", {}).get("ContainerStatus") or {}).get(
+                "ExitCode"
+            )
+        args = svc.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Args")
+        return Dyno(
+            id=str(svc.get("ID", "")),
+            app=labels.get(f"{LABEL}.app", ""),
+            type=labels.get(f"{LABEL}.type", ""),
+            number=int(labels.get(f"{LABEL}.number", "0") or 0),
+            release=int(labels.get(f"{LABEL}.release", "0") or 0),
+            fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
+            state=mapped,
+            ip=(addr or None) if published else None,
+            port=published or None,
+            created_at=str(svc.get("CreatedAt", ""))[:19] + "Z",
+            exit_code=int(exit_code) if exit_code is not None else None,
+            started_at=f"{(current or {}).get('ID', '')}@{status.get('Timestamp', '')}"
+            if state == RUNNING
+            else "",
+            command=shlex.join(args) if args else "",
+            restart_count=len(earlier_failures),
+            node=node,
+        )
+
+    def _dynos(self, retiring: bool) -> list[Dyno]:
+        services = self._services()
+        tasks, nodes = self._tasks(), self._addresses()
+        return [
+            self._to_dyno(svc, tasks.get(str(svc.get("ID")), []), nodes)
+            for svc in services
+            if ((svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.retiring") == "1")
+            == retiring
+        ]
+
+    def list_dynos(self) -> list[Dyno]:
+        oneoffs = [d for d in self.local.list_dynos() if d.oneoff]
+        return self._dynos(retiring=False) + oneoffs
+
+    def list_retiring(self) -> list[Dyno]:
+        return self._dynos(retiring=True)
+
+    def apps(self) -> set[str]:
+        names = {
+            (s.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.app", "")
+            for s in self._services()
+        }
+        return {n for n in names | self.local.apps() if n}
+
+    def host_gateway_ip(self) -> str:
+        """Where dynos on every node reach add-ons: the manager host's address."""
+        return self.addon_address
+
+    # -- networks -----------------------------------------------------------------------------
+    def _ensure_network(self, name: str, labels: dict[str, str], *, internal: bool) -> str:
+        try:
+            with self._lock:
+                found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
+                if found:
+                    return str(found[0].id)
+                net = self.client.networks.create(
+                    name,
+                    driver="overlay",
+                    attachable=True,
+                    internal=internal,
+                    labels={f"{LABEL}.instance": self.instance, **labels},
+                )
+                return str(net.id)
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot create overlay network {name}: {exc}") from exc
+
+    def _app_network(self, app: str) -> str:
+        return self._ensure_network(self.network_name(app), {f"{LABEL}.app": app}, internal=False)
+
+    def _group_network(self, group: str) -> str:
+        name = self.local.group_network_name(group)
+        return self._ensure_network(name, {f"{LABEL}.group": group}, internal=True)
+
+    # -- actions ------------------------------------------------------------------------------
+    def _login(self) -> None:
+        """Give the manager the nodes' registry credentials once; every service created
+        after carries them to the node that pulls its image (``--with-registry-auth``)."""
+        if self._logged_in:
+            return
+        user, password = self._node_auth
+        try:
+            self.api.login(user, password, registry=self.node_registry, reauth=True)
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(
+                f"The Swarm manager cannot log in to the registry {self.node_registry}: {exc}. "
+                "Nodes must resolve it and trust the platform CA (docs/scaling.md)."
+            ) from exc
+        self._logged_in = True
+
+    def _task_template(self, spec: DynoSpec, image: str) -> TaskTemplate:
+        user = self.local._user(image)
+        mounts = (
+            [Mount(DYNO_TMP, "", type="tmpfs", tmpfs_size=READ_ONLY_TMP_MB * 2**20)]
+            if spec.read_only
+            else None
+        )
+        container = ContainerSpec(
+            image,
+            args=spec.command or None,
+            env=[f"{k}={v}" for k, v in spec.env.items()],
+            hostname=f"{spec.type}.{spec.number}",
+            labels={f"{LABEL}.swarm-task": self.instance},
+            user=user,
+            hosts=spec.extra_hosts or None,
+            mounts=mounts,
+            read_only=spec.read_only,
+            stop_grace_period=STOP_GRACE_NS,
+            init=True,
+            cap_drop=["ALL"],
+        )
+        resources = Resources(cpu_limit=int(spec.cpus * 1e9), mem_limit=spec.memory_mb * 2**20)
+        resources["Limits"]["Pids"] = spec.pids_limit  # Engine API 1.41
+        networks = [NetworkAttachmentConfig(self._app_network(spec.app), aliases=[spec.name])]
+        if spec.group:
+            networks.append(
+                NetworkAttachmentConfig(self._group_network(spec.group), list(spec.aliases))
+            )
+        return TaskTemplate(
+            container,
+            resources=resources,
+            restart_policy=RestartPolicy("any", delay=RESTART_DELAY_NS, max_attempts=0),
+            log_driver=DriverConfig("json-file", {"max-size": "20m", "max-file": "3"}),
+            networks=networks,
+        )
+
+    def start(self, spec: DynoSpec) -> Dyno:
+        for d in self._dynos(retiring=False):
+            if d.app == spec.app and d.type == spec.type and d.number == spec.number:
+                raise Conflict(f"Dyno {spec.name} already exists.")
+        self._login()
+        image = self._image(spec.image)
+        labels = {
+            **self.local._labels(spec.app, spec.type, spec.number, spec.release),
+            f"{LABEL}.fingerprint": spec.fingerprint(),
+            f"{LABEL}.port": str(spec.port or ""),
+        }
+        ports = (
+            [{"Protocol": "tcp", "TargetPort": spec.port, "PublishMode": "host"}]
+            if spec.port
+            else []
+        )
+        name = f"{spec.app}-{spec.type}-{spec.number}-{secrets.token_hex(3)}"
+        if self.instance != "default":
+            name = f"{self.instance}-{name}"
+        try:
+            created = self.api.create_service(
+                self._task_template(spec, image),
+                name=name[:63],
+                labels=labels,
+                mode=ServiceMode("replicated", replicas=1),
+                update_config=UpdateConfig(
+                    parallelism=1, order="start-first", failure_action="rollback", monitor=10**10
+                ),
+                rollback_config=RollbackConfig(parallelism=1, order="start-first"),
+                endpoint_spec={"Mode": "dnsrr", "Ports": ports},
+            )
+        except docker.errors.APIError as exc:
+            raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc.explanation}") from exc
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc}") from exc
+        return self._find(str(created.get("ID", "")))
+
+    def _find(self, service_id: str) -> Dyno:
+        for d in [*self._dynos(retiring=False), *self._dynos(retiring=True)]:
+            if d.id == service_id:
+                return d
+        raise NotFound(f"No dyno with service id {service_id[:12]}.")
+
+    def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
+        if not dyno.port and not self._spec_port(dyno):
+            return None  # workers have no check: Swarm restarts them when they crash
+        pull_deadline = time.monotonic() + MAX_PULL_SECONDS
+        deadline: float | None = None
+        check = f"answer GET {path}" if path else "bind its port"
+        while True:
+            try:
+                current = self._find(dyno.id)
+            except NotFound:
+                return f"dyno {dyno.name} vanished"
+            task = self._current_task(dyno.id)
+            status = (task or {}).get("Status", {})
+            state = str(status.get("State", ""))
+            if current.state == "crashed" or current.restart_count > 0 or state in FAILED:
+                err = status.get("Err") or self._last_error(dyno.id)
+                code = current.exit_code if current.exit_code is not None else "?"
+                return f"{dyno.name} exited with status {code} before it could {check}: {err}"
+            if deadline is None and state not in PULLING:
+                deadline = time.monotonic() + timeout
+            if current.state == "up" and self.probe(current, path):
+                return None
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
+                return f"{dyno.name} did not {check} within {timeout:.0f}s (boot timeout)"
+            if deadline is None and now > pull_deadline:
+                return f"{dyno.name}: no node could get its image within {MAX_PULL_SECONDS:.0f}s"
+            time.sleep(0.2)
+
+    def _spec_port(self, dyno: Dyno) -> int:
+        try:
+            svc = self.api.inspect_service(dyno.id)
+        except docker.errors.DockerException:
+            return 0
+        return int((svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.port") or 0)
+
+    def _current_task(self, service_id: str) -> dict[str, Any] | None:
+        tasks = self._tasks().get(service_id, [])
+        live = [t for t in tasks if t.get("DesiredState") == RUNNING]
+        return live[0] if live else (tasks[0] if tasks else None)
+
+    def _last_error(self, service_id: str) -> str:
+        for t in self._tasks().get(service_id, []):
+            err = t.get("Status", {}).get("Err")
+            if err:
+                return str(err)
+        return ""
+
+    def probe(self, dyno: Dyno, path: str | None) -> bool:
+        if not dyno.port:
+            return not dyno.oneoff and dyno.state == "up" and not self._spec_port(dyno)
+        if not dyno.ip:
+            return False
+        return _http_ok(dyno.ip, dyno.port, path) if path else _tcp_open(dyno.ip, dyno.port)
+
+    def _label(self, dyno: Dyno, value: str | None) -> None:
+        try:
+            svc = self.api.inspect_service(dyno.id)
+            labels = dict(svc.get("Spec", {}).get("Labels") or {})
+            if value is None:
+                labels.pop(f"{LABEL}.retiring", None)
+            else:
+                labels[f"{LABEL}.retiring"] = value
+            self.api.update_service(
+                dyno.id, svc["Version"]["Index"], labels=labels, fetch_current_spec=True
+            )
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot relabel {dyno.name}: {exc}") from exc
+
+    def retire(self, dyno: Dyno) -> Dyno:
+        self._label(dyno, "1")
+        return dyno
+
+    def unretire(self, dyno: Dyno) -> None:
+        self._label(dyno, None)
+
+    def stop(self, dyno_id: str, grace: float) -> None:
+        """Remove the service: Swarm sends SIGTERM and kills after 30 s; one-offs are
+        containers on the manager and stop as on one host."""
+        try:
+            self.api.remove_service(dyno_id)
+        except docker.errors.NotFound:
+            self.local.stop(dyno_id, grace)
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot stop dyno {dyno_id[:12]}: {exc}") from exc
+
+    def remove_app(self, app: str) -> None:
+        for svc in self._services(app=app):
+            self.stop(str(svc.get("ID", "")), grace=10)
+        try:
+            self.local.remove_app(app)
+        except RuntimeFailure as exc:
+            if "active endpoints" not in str(exc):  # tasks still leaving: next pass
+                raise
+
+    # -- one-offs, exec, stats: on the engine that runs the container ---------------------------
+    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
+        self._app_network(spec.app)  # the one-off joins the app's overlay network
+        if spec.group:
+            self._group_network(spec.group)
+        return self.local.start_oneoff(dataclasses.replace(spec, image=self._image(spec.image)))
+
+    def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
+        return self.local.wait_exit(dyno_id, timeout)
+
+    def _engine_of(self, dyno: Dyno) -> tuple[docker.DockerClient, str]:
+        """The engine running ``dyno``'s container, and the container's id there."""
+        if dyno.oneoff:
+            return self.client, dyno.id
+        task = self._current_task(dyno.id)
+        status = (task or {}).get("Status", {})
+        container = (status.get("ContainerStatus") or {}).get("ContainerID")
+        if not task or status.get("State") != RUNNING or not container:
+            raise NotFound(f"Dyno {dyno.name} is not running.")
+        node = str(task.get("NodeID", ""))
+        if node == self.manager_node:
+            return self.client, str(container)
+        hostname = self._addresses().get(node, ("", ""))[0]
+        engine = self.node_engines.get(hostname)
+        if engine is None:
+            raise NotFound(
+                f"Dyno {dyno.name} runs on node {hostname or node[:12]}, whose engine this "
+                "platform cannot reach; add it to MOORAGE_SWARM_NODE_ENGINES (docs/scaling.md)."
+            )
+        return engine, str(container)
+
+    def open_exec(
+        self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        from moorage.runtime import session
+
+        engine, container = self._engine_of(dyno)
+        return session.open_exec(engine, container, cmd, tty=tty, rows=rows, cols=cols)
+
+    def open_attach(
+        self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
+    ) -> TtySession:
+        return self.local.open_attach(dyno, tty=tty, rows=rows, cols=cols)
+
+    def stats(self, dyno: Dyno) -> DynoStats | None:
+        try:
+            engine, container = self._engine_of(dyno)
+        except NotFound:
+            return None
+        return container_stats(engine, container, dyno)
+
+    # -- streams ------------------------------------------------------------------------------
+    def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
+        """One-off events from the manager's engine; formation dyno exits and restarts from
+        polling the tasks once a second (Swarm's event stream has no task events)."""
+
+        def oneoffs(ev: DynoEvent) -> None:
+            if ev.dyno.oneoff:
+                on_event(ev)
+
+        threading.Thread(
+            target=self.local.watch, args=(oneoffs, stop), daemon=True, name="swarm-oneoffs"
+        ).start()
+        seen: dict[str, str] = {}  # task id -> state
+        while not stop.wait(1.0):
+            try:
+                services = {str(s.get("ID")): s for s in self._services()}
+                tasks = self._tasks()
+            except RuntimeFailure:
+                continue
+            for sid, svc in services.items():
+                for t in tasks.get(sid, []):
+                    event = _task_event(svc, t, seen.get(str(t.get("ID"))))
+                    seen[str(t.get("ID"))] = str(t.get("Status", {}).get("State", ""))
+                    if event is not None:
+                        on_event(event)
+
+    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
+        """(RFC 3339 timestamp, line) of a dyno's output: the service's logs, gathered by
+        the manager from whichever node runs it, following."""
+        try:
+            self.api.inspect_service(dyno_id)
+        except docker.errors.NotFound:
+            yield from self.local.log_stream(dyno_id, since)
+            return
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
+        try:
+            chunks = self.api.service_logs(
+                dyno_id,
+                follow=True,
+                stdout=True,
+                stderr=True,
+                timestamps=True,
+                since=int(since) or None,
+            )
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
+        for chunk in chunks:
+            line = chunk.rstrip(b"\n") if isinstance(chunk, bytes) else str(chunk).encode()
+            ts, _, text = line.partition(b" ")
+            yield ts.decode(errors="replace"), text
+
+
+def _to_node(raw: dict[str, Any], manager: str) -> Node:
+    desc, status, spec = raw.get("Description", {}), raw.get("Status", {}), raw.get("Spec", {})
+    manager_addr = (raw.get("ManagerStatus") or {}).get("Addr", "")
+    addr = str(status.get("Addr") or "")
+    if addr in ("", "0.0.0.0") and manager_addr:
+        addr = manager_addr.rsplit(":", 1)[0]
+    return Node(
+        id=str(raw.get("ID", "")),
+        hostname=str(desc.get("Hostname", "")),
+        role=str(spec.get("Role", "")),
+        availability=str(spec.get("Availability", "")),
+        state=str(status.get("State", "")),
+        address=addr,
+        engine=str((desc.get("Engine") or {}).get("EngineVersion", "")),
+        leader=bool((raw.get("ManagerStatus") or {}).get("Leader")),
+        this=str(raw.get("ID", "")) == manager,
+    )
+
+
+def _task_event(svc: dict[str, Any], task: dict[str, Any], before: str | None) -> DynoEvent | None:
+    """A ``die`` when a task that ran stops without being asked to, a ``start`` when a task
+    of a service that lost one starts running."""
+    state = str(task.get("Status", {}).get("State", ""))
+    if before == state:
+        return None
+    labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
+    if labels.get(f"{LABEL}.retiring") == "1":
+        return None
+    code = (task.get("Status", {}).get("ContainerStatus") or {}).get("ExitCode")
+    dyno = Dyno(
+        id=str(svc.get("ID", "")),
+        app=labels.get(f"{LABEL}.app", ""),
+        type=labels.get(f"{LABEL}.type", ""),
+        number=int(labels.get(f"{LABEL}.number", "0") or 0),
+        release=int(labels.get(f"{LABEL}.release", "0") or 0),
+        fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
+        state="crashed",
+        ip=None,
+        port=None,
+        created_at="",
+        exit_code=int(code) if code is not None else None,
+    )
+    now = time.time()
+    if before == RUNNING and state in FAILED:
+        return DynoEvent(dyno=dyno, action="die", time=now)
+    if before is not None and state == RUNNING and int(task.get("Slot", 0) or 0) >= 0:
+        prior = before in STARTING or before == "preparing"
+        return DynoEvent(dyno=dyno, action="start", time=now) if prior else None
+    return None
