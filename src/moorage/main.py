@@ -23,6 +23,11 @@ cli.lazy.update(
     {
         "server": "moorage.server.cli:server",
         "setup": "moorage.server.cli:setup",
+        "nodes": "moorage.server.nodes:nodes",
+        "nodes:add": "moorage.server.nodes:nodes_add",
+        "nodes:drain": "moorage.server.nodes:nodes_drain",
+        "nodes:activate": "moorage.server.nodes:nodes_activate",
+        "nodes:remove": "moorage.server.nodes:nodes_remove",
         "stack:build": "moorage.cli.stack:stack_build",
         "k8s:convert": "moorage.cli.k8s:k8s_convert",
         "k8s:import": "moorage.cli.k8s:k8s_import",

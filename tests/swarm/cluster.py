@@ -150,9 +150,7 @@ def swarm_cluster(count: int, domain: str) -> Iterator[SwarmCluster]:
         for i in range(1, count + 1):
             _start_node(client, cluster, i, hosts)
         manager = _wait_engine(cluster.manager)
-        manager.swarm.init(
-            advertise_addr=cluster.manager.ip, default_addr_pool=["10.215.0.0/16"]
-        )
+        manager.swarm.init(advertise_addr=cluster.manager.ip, default_addr_pool=["10.215.0.0/16"])
         token = manager.swarm.attrs["JoinTokens"]["Worker"]
         for node in cluster.nodes[1:]:
             _wait_engine(node).swarm.join([f"{cluster.manager.ip}:2377"], token)

@@ -28,7 +28,7 @@ def ps(app: str, as_json: bool) -> None:
     if as_json:
         print_json(dynos)
         return
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             d["name"],
             d.get("size", ""),
@@ -39,7 +39,11 @@ def ps(app: str, as_json: bool) -> None:
         )
         for d in dynos
     ]
-    table(["dyno", "size", "state", "release", "since", "command"], rows)
+    headers = ["dyno", "size", "state", "release", "since", "command"]
+    if any(d.get("node") for d in dynos):  # the swarm runtime: where each dyno runs
+        headers.insert(3, "node")
+        rows = [(*r[:3], d.get("node") or "", *r[3:]) for r, d in zip(rows, dynos, strict=True)]
+    table(headers, rows)
 
 
 def _parse_scale(args: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -139,12 +139,7 @@ class SwarmRuntime:
         return by_service
 
     def nodes(self) -> list[Node]:
-        """The swarm's nodes with their role, state, availability and address."""
-        try:
-            raw = self.api.nodes()
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"The Swarm manager failed to list nodes: {exc}") from exc
-        return sorted((_to_node(n, self.manager_node) for n in raw), key=lambda n: n.hostname)
+        return swarm_nodes(self.client)
 
     def _addresses(self) -> dict[str, tuple[str, str]]:
         """Node id -> (hostname, address the router reaches it on)."""
@@ -544,6 +539,17 @@ class SwarmRuntime:
             line = chunk.rstrip(b"\n") if isinstance(chunk, bytes) else str(chunk).encode()
             ts, _, text = line.partition(b" ")
             yield ts.decode(errors="replace"), text
+
+
+def swarm_nodes(client: docker.DockerClient) -> list[Node]:
+    """The swarm's nodes with their role, state, availability and address, by hostname."""
+    api: Any = client.api
+    try:
+        manager = str(client.info().get("Swarm", {}).get("NodeID", ""))
+        raw = api.nodes()
+    except docker.errors.DockerException as exc:
+        raise RuntimeFailure(f"The Swarm manager failed to list nodes: {exc}") from exc
+    return sorted((_to_node(n, manager) for n in raw), key=lambda n: n.hostname)
 
 
 def _to_node(raw: dict[str, Any], manager: str) -> Node:

@@ -151,6 +151,7 @@ def dyno(d: Dyno, a: App) -> dict[str, Any]:
         "exit_code": d.exit_code,
         "oom_killed": d.oom_killed,
         "restart_count": d.restart_count,
+        **({"node": d.node} if d.node else {}),  # the Swarm node it runs on
     }
 
 

@@ -1,0 +1,153 @@
+"""``moor nodes``, ``nodes:add``, ``nodes:drain``, ``nodes:activate``, ``nodes:remove``.
+
+Operator commands, run as root on the manager host like ``moor setup``: they change where
+every app runs, so they talk to the Swarm manager (``MOORAGE_SWARM_ENGINE``) directly and are
+not in the API, which users' tokens reach. Swarm does the moving: a drained or lost node's
+dynos start elsewhere, and the reconciler routes them once they pass their check.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import docker
+import docker.errors
+
+from moorage.errors import InvalidParams, MoorageError, NotFound, RuntimeFailure
+from moorage.runtime.swarm import swarm_nodes
+from moorage.settings import Settings
+
+
+def _manager(settings: Settings) -> docker.DockerClient:
+    if settings.runtime != "swarm":
+        raise InvalidParams(
+            "This platform runs on one host (MOORAGE_RUNTIME=docker). Set MOORAGE_RUNTIME=swarm "
+            "and MOORAGE_SWARM_ENGINE to a Swarm manager first (see docs/scaling.md)."
+        )
+    url = settings.swarm_engine
+    try:
+        client = docker.DockerClient(base_url=url, timeout=60) if url else docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        where = url or "DOCKER_HOST"
+        raise RuntimeFailure(f"The Swarm manager at {where} does not answer: {exc}") from exc
+    return client
+
+
+def _node(client: docker.DockerClient, name: str) -> dict[str, Any]:
+    for raw in client.api.nodes():
+        if name in (raw.get("ID"), raw.get("Description", {}).get("Hostname")):
+            found: dict[str, Any] = raw
+            return found
+    raise NotFound(f"No node {name} in the swarm. See `moor nodes`.")
+
+
+def _run(fn: Any) -> Any:
+    try:
+        return fn()
+    except MoorageError as exc:
+        raise click.ClickException(exc.message) from exc
+    except docker.errors.APIError as exc:
+        raise click.ClickException(str(exc.explanation)) from exc
+
+
+@click.command("nodes")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def nodes(as_json: bool) -> None:
+    """List the swarm's nodes: role, state, availability, address and dynos on each."""
+
+    def go() -> None:
+        client = _manager(Settings.from_env())
+        found = swarm_nodes(client)
+        api: Any = client.api
+        tasks = api.tasks(filters={"desired-state": "running"})
+        count = {n.id: sum(t.get("NodeID") == n.id for t in tasks) for n in found}
+        if as_json:
+            rows = [{**n.__dict__, "dynos": count[n.id]} for n in found]
+            click.echo(json.dumps(rows, indent=2))
+            return
+        click.echo(f"{'node':<28} {'role':<8} {'state':<7} {'availability':<12} address  dynos")
+        for n in found:
+            role = n.role + ("*" if n.leader else "")
+            click.echo(
+                f"{n.hostname:<28} {role:<8} {n.state:<7} {n.availability:<12} "
+                f"{n.address}  {count[n.id]}"
+            )
+
+    _run(go)
+
+
+@click.command("nodes:add")
+@click.option("--engine", default=None, help="Join this engine now (e.g. tcp://10.0.0.2:2376).")
+@click.option("--manager", "manager_only", is_flag=True, help="Add a manager, not a worker.")
+def nodes_add(engine: str | None, manager_only: bool) -> None:
+    """Print the command that joins a host to the swarm, or join --engine now."""
+
+    def go() -> None:
+        settings = Settings.from_env()
+        client = _manager(settings)
+        swarm = client.swarm
+        swarm.reload()
+        token = swarm.attrs["JoinTokens"]["Manager" if manager_only else "Worker"]
+        addr = client.info()["Swarm"]["RemoteManagers"][0]["Addr"]
+        if engine:
+            other = docker.DockerClient(base_url=engine, timeout=60)
+            other.swarm.join([addr], token)
+            click.echo(f"Joined {other.info().get('Name', engine)} to the swarm.")
+            return
+        click.echo("On the new host (Debian, as root):")
+        click.echo("  apt-get install docker.io")
+        click.echo(f"  docker swarm join --token {token} {addr}")
+        click.echo(
+            f"It must resolve {settings.node_registry.split(':')[0]} to this host and trust the "
+            "platform CA for it: see docs/scaling.md."
+        )
+
+    _run(go)
+
+
+def _availability(name: str, availability: str) -> None:
+    client = _manager(Settings.from_env())
+    raw = _node(client, name)
+    spec = dict(raw["Spec"], Availability=availability)
+    api: Any = client.api
+    api.update_node(raw["ID"], raw["Version"]["Index"], spec)
+
+
+@click.command("nodes:drain")
+@click.argument("node")
+def nodes_drain(node: str) -> None:
+    """Move every dyno off NODE: Swarm stops them there and starts them on other nodes."""
+    _run(lambda: _availability(node, "drain"))
+    click.echo(f"Draining {node}: its dynos move to the other nodes. `moor nodes` shows them.")
+
+
+@click.command("nodes:activate")
+@click.argument("node")
+def nodes_activate(node: str) -> None:
+    """Let NODE take dynos again after nodes:drain."""
+    _run(lambda: _availability(node, "active"))
+    click.echo(f"{node} takes dynos again.")
+
+
+@click.command("nodes:remove")
+@click.argument("node")
+@click.option("--force", is_flag=True, help="Remove it even if it still answers.")
+def nodes_remove(node: str, force: bool) -> None:
+    """Remove NODE from the swarm (drain it first, or it must be down)."""
+
+    def go() -> None:
+        client = _manager(Settings.from_env())
+        raw = _node(client, node)
+        if raw.get("Status", {}).get("State") == "ready" and not force:
+            if raw.get("Spec", {}).get("Availability") != "drain":
+                raise InvalidParams(
+                    f"{node} is up and has dynos. Run `moor nodes:drain {node}` first, then "
+                    f"`docker swarm leave` on it, or use --force."
+                )
+        client.api.remove_node(raw["ID"], force=True)
+        click.echo(f"Removed {node} from the swarm.")
+
+    _run(go)
