@@ -27,6 +27,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
+from docker.models.containers import Container
 
 ROOT = Path(__file__).resolve().parents[1]
 MOOR = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "moor")
@@ -127,6 +128,29 @@ class LivePlatform:
             os.kill(self.server.pid, signal.SIGKILL)
             self.server.wait()
             self.server = None
+
+    def engines(self) -> list[docker.DockerClient]:
+        """The engines that run this platform's dynos (this host's, or the swarm's nodes)."""
+        if self.swarm is None:
+            return [docker.from_env()]
+        return [n.engine() for n in self.swarm.nodes if not n.lost]
+
+    def dyno_container(self, app: str, process: str) -> Container:
+        """The container of ``app``'s dyno ``process`` (``web.1``), on whichever engine."""
+        if self.swarm is None:
+            return docker.from_env().containers.get(f"{app}.{process}")
+        kind, number = process.split(".")
+        manager = self.swarm.manager.engine()
+        labels = [f"moorage.app={app}", f"moorage.type={kind}", f"moorage.number={number}"]
+        for svc in manager.api.services(filters={"label": labels}):
+            if svc["Spec"]["Labels"].get("moorage.retiring") == "1":
+                continue
+            for task in manager.api.tasks(filters={"service": svc["ID"]}):
+                if task["Status"]["State"] == "running":
+                    node = manager.api.inspect_node(task["NodeID"])["Description"]["Hostname"]
+                    engine = next(n for n in self.swarm.nodes if n.hostname == node).engine()
+                    return engine.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+        raise AssertionError(f"no running {process} of {app} in the swarm")
 
     def new_token(self, email: str) -> str:
         out = self.data / f"{email}.token"

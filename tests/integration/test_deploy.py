@@ -58,16 +58,18 @@ def test_config_set_makes_a_release_the_dyno_sees(platform: LivePlatform, actors
 
 
 def test_dynos_are_confined(platform: LivePlatform, actors: str) -> None:
-    client = docker.from_env()
-    c = client.containers.get(f"{actors}.web.1")
+    c = platform.dyno_container(actors, "web.1")
     host = c.attrs["HostConfig"]
     assert host["Memory"] == 512 * 1024 * 1024 and host["PidsLimit"] == 256
-    assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
-    assert not host["Privileged"] and not any("docker.sock" in m for m in host.get("Binds") or [])
+    assert host["CapDrop"] == ["ALL"] and not host["Privileged"]
+    assert not any("docker.sock" in m for m in host.get("Binds") or [])
+    assert not any("docker.sock" in str(m.get("Source")) for m in c.attrs.get("Mounts") or [])
     assert c.attrs["Config"]["User"] == "65534:65534"
-    assert list(c.attrs["NetworkSettings"]["Networks"]) == [
-        f"moorage-{platform.env['MOORAGE_INSTANCE']}-{actors}"
-    ]
+    status = c.exec_run(["cat", "/proc/1/status"]).output.decode()
+    assert "NoNewPrivs:\t1" in status and "CapEff:\t0000000000000000" in status
+    network = f"moorage-{platform.env['MOORAGE_INSTANCE']}-{actors}"
+    # on the swarm runtime, Swarm adds its docker_gwbridge for the way out (host-mode ports)
+    assert set(c.attrs["NetworkSettings"]["Networks"]) - {"docker_gwbridge"} == {network}
     env = dict(e.split("=", 1) for e in c.attrs["Config"]["Env"])
     assert (
         env["PORT"] == "5000"
@@ -187,15 +189,26 @@ def test_destroy_removes_containers_network_images_and_route(
     assert platform.get(app).status_code == 503  # no DATABASE_URL: the app itself says 503
     platform.moor("apps:destroy", "-a", app, "--confirm", app)
     platform.apps.discard(app)
-    client = docker.from_env()
     label = f"moorage.app={app}"
-    assert client.containers.list(all=True, filters={"label": label}) == []
-    assert client.networks.list(filters={"label": label}) == []
-    assert not [
-        i
-        for i in client.images.list()
-        if any(t.startswith(f"{platform.registry}/{app}/") for t in i.tags)
-    ]
+
+    def leftovers() -> list[str]:
+        found = []
+        for client in platform.engines():
+            found += [c.name for c in client.containers.list(all=True, filters={"label": label})]
+            found += [n.name for n in client.networks.list(filters={"label": label})]
+            if platform.swarm is not None and client.info()["Swarm"]["ControlAvailable"]:
+                found += [s["ID"] for s in client.api.services(filters={"label": label})]
+            for i in client.images.list():
+                refs = list(i.tags) + list(i.attrs.get("RepoDigests") or [])
+                found += [r for r in refs if f"/{app}/" in r]
+        return found
+
+    # on one host the reconciler removes all before apps:destroy returns; on a swarm the
+    # network and images go once the nodes have stopped the dynos
+    deadline = time.monotonic() + (0 if platform.swarm is None else 90)
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert leftovers() == []
     assert platform.get(app).status_code == 404
 
 

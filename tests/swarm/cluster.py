@@ -39,6 +39,7 @@ class SwarmNode:
     hostname: str  # the node's name in the swarm
     root: Path  # host directory with its socket (run/) and registry CAs (certs.d/)
     ip: str = ""
+    lost: bool = False  # killed by a test
 
     @property
     def url(self) -> str:
@@ -78,6 +79,7 @@ class SwarmCluster:
     def kill_engine(self, node: SwarmNode) -> None:
         """SIGKILL the node's dockerd and everything it runs: the host is gone."""
         docker.from_env().containers.get(node.name).kill()
+        node.lost = True
 
 
 def build_node_image(client: docker.DockerClient) -> None:

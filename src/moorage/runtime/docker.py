@@ -394,12 +394,7 @@ class DockerRuntime:
             for n in self.client.networks.list(filters=self._filters(app=app)):
                 n.remove()
             self._prune_groups()
-            prefix = f"{self.registry_host}/{app}/"
-            for image in self.client.images.list():
-                refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
-                for ref in refs:
-                    if ref.startswith(prefix):  # untag only: another app may share the layers
-                        self.client.images.remove(ref)
+            untag_images(self.client, f"{self.registry_host}/{app}/")
         except docker.errors.NotFound:
             return
         except docker.errors.DockerException as exc:
@@ -445,6 +440,15 @@ class DockerRuntime:
         if pending:
             ts, _, text = pending.partition(b" ")
             yield ts.decode(errors="replace"), text
+
+
+def untag_images(client: docker.DockerClient, prefix: str) -> None:
+    """Remove the names under ``prefix`` (untag only: another app may share the layers)."""
+    for image in client.images.list():
+        refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
+        for ref in refs:
+            if ref.startswith(prefix):
+                client.images.remove(ref)
 
 
 def container_stats(client: docker.DockerClient, container: str, dyno: Dyno) -> DynoStats | None:

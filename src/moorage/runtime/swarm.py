@@ -20,8 +20,8 @@ attached to the app's overlay network: attach, exec and exit codes work as on on
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
-import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,20 +51,26 @@ from moorage.runtime.docker import (
     _http_ok,
     _tcp_open,
     container_stats,
+    untag_images,
+)
+from moorage.runtime.swarmstate import (
+    FAILED,
+    RUNNING,
+    service_dyno,
+    swarm_nodes,
+    task_event,
 )
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, Node, OneOffSpec
 
 if TYPE_CHECKING:
     from moorage.runtime.session import TtySession
 
-RUNNING = "running"
-STARTING = {"new", "pending", "assigned", "accepted", "ready", "starting"}
 PULLING = {"new", "pending", "assigned", "accepted", "preparing"}
-FAILED = {"failed", "rejected", "orphaned"}
 STOP_GRACE_NS = 30 * 10**9  # Swarm sends SIGTERM, then SIGKILL after this
 RESTART_DELAY_NS = 2 * 10**9  # Swarm restarts a crashed dyno after this (no backoff)
 MAX_PULL_SECONDS = 600.0  # the boot timeout starts once the node has the image
 NODE_USER = "moorage-node"
+log = logging.getLogger(__name__)
 
 
 class SwarmRuntime:
@@ -83,7 +89,7 @@ class SwarmRuntime:
         pull_token: Callable[[str], str],
         node_auth: tuple[str, str],
         client: docker.DockerClient,
-        node_engines: dict[str, docker.DockerClient] | None = None,
+        node_engines: dict[str, str] | None = None,
     ) -> None:
         self.addon_address = addon_address
         self.instance = instance
@@ -93,7 +99,8 @@ class SwarmRuntime:
         self.client = client
         self.api: Any = client.api  # docker-py's low-level Swarm calls are untyped
         self.local = DockerRuntime(instance, node_registry, pull_token, client=client)
-        self.node_engines = node_engines or {}
+        self.node_engines = node_engines or {}  # hostname -> engine URL
+        self._engines: dict[str, docker.DockerClient] = {}
         self._logged_in = False
         self._lock = threading.Lock()
         try:
@@ -146,59 +153,11 @@ class SwarmRuntime:
         return {n.id: (n.hostname, n.address) for n in self.nodes()}
 
     # -- observation --------------------------------------------------------------------------
-    def _to_dyno(
-        self, svc: dict[str, Any], tasks: list[dict[str, Any]], nodes: dict[str, tuple[str, str]]
-    ) -> Dyno:
-        labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
-        live = [t for t in tasks if t.get("DesiredState") == RUNNING]
-        current = live[0] if live else (tasks[0] if tasks else None)
-        status = (current or {}).get("Status", {})
-        state = str(status.get("State", "new"))
-        earlier_failures = [t for t in tasks if t.get("Status", {}).get("State") in FAILED]
-        if state == RUNNING:
-            mapped = "up"
-        elif state in FAILED or (earlier_failures and current is not None and state != RUNNING):
-            mapped = "crashed"
-        else:
-            mapped = "starting"
-        node, addr = nodes.get(str((current or {}).get("NodeID", "")), ("", ""))
-        ports = (status.get("PortStatus") or {}).get("Ports") or []
-        published = int(ports[0].get("PublishedPort", 0)) if ports else 0
-        exit_code = (
-            (status.get("ContainerStatus") or {}).get("ExitCode")
-            if state in FAILED or mapped == "crashed"
-            else None
-        )
-        if mapped == "crashed" and exit_code is None and earlier_failures:
-            exit_code = (earlier_failures[0].get("Status", {}).get("ContainerStatus") or {}).get(
-                "ExitCode"
-            )
-        args = svc.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Args")
-        return Dyno(
-            id=str(svc.get("ID", "")),
-            app=labels.get(f"{LABEL}.app", ""),
-            type=labels.get(f"{LABEL}.type", ""),
-            number=int(labels.get(f"{LABEL}.number", "0") or 0),
-            release=int(labels.get(f"{LABEL}.release", "0") or 0),
-            fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
-            state=mapped,
-            ip=(addr or None) if published else None,
-            port=published or None,
-            created_at=str(svc.get("CreatedAt", ""))[:19] + "Z",
-            exit_code=int(exit_code) if exit_code is not None else None,
-            started_at=f"{(current or {}).get('ID', '')}@{status.get('Timestamp', '')}"
-            if state == RUNNING
-            else "",
-            command=shlex.join(args) if args else "",
-            restart_count=len(earlier_failures),
-            node=node,
-        )
-
     def _dynos(self, retiring: bool) -> list[Dyno]:
         services = self._services()
         tasks, nodes = self._tasks(), self._addresses()
         return [
-            self._to_dyno(svc, tasks.get(str(svc.get("ID")), []), nodes)
+            service_dyno(svc, tasks.get(str(svc.get("ID")), []), nodes)
             for svc in services
             if ((svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.retiring") == "1")
             == retiring
@@ -343,11 +302,12 @@ class SwarmRuntime:
         raise NotFound(f"No dyno with service id {service_id[:12]}.")
 
     def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
-        if not dyno.port and not self._spec_port(dyno):
+        port = self._spec_port(dyno)
+        if not port:
             return None  # workers have no check: Swarm restarts them when they crash
         pull_deadline = time.monotonic() + MAX_PULL_SECONDS
         deadline: float | None = None
-        check = f"answer GET {path}" if path else "bind its port"
+        check = f"answer GET {path}" if path else f"bind port {port}"
         while True:
             try:
                 current = self._find(dyno.id)
@@ -432,10 +392,18 @@ class SwarmRuntime:
         for svc in self._services(app=app):
             self.stop(str(svc.get("ID", "")), grace=10)
         try:
-            self.local.remove_app(app)
+            self.local.remove_app(app)  # one-offs, networks, the manager's images
         except RuntimeFailure as exc:
-            if "active endpoints" not in str(exc):  # tasks still leaving: next pass
-                raise
+            if "active endpoints" in str(exc):  # tasks still stopping: the next pass
+                return
+            raise
+        for hostname in self.node_engines:  # the other nodes' copies of the images
+            try:
+                engine = self._engine(hostname)
+                if engine is not None:
+                    untag_images(engine, f"{self.node_registry}/{app}/")
+            except (RuntimeFailure, docker.errors.DockerException) as exc:
+                log.warning("images of %s stay on node %s: %s", app, hostname, exc)
 
     # -- one-offs, exec, stats: on the engine that runs the container ---------------------------
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:
@@ -460,13 +428,27 @@ class SwarmRuntime:
         if node == self.manager_node:
             return self.client, str(container)
         hostname = self._addresses().get(node, ("", ""))[0]
-        engine = self.node_engines.get(hostname)
+        engine = self._engine(hostname)
         if engine is None:
             raise NotFound(
                 f"Dyno {dyno.name} runs on node {hostname or node[:12]}, whose engine this "
                 "platform cannot reach; add it to MOORAGE_SWARM_NODE_ENGINES (docs/scaling.md)."
             )
         return engine, str(container)
+
+    def _engine(self, hostname: str) -> docker.DockerClient | None:
+        """A client of a node's engine, made on first use (a node that is down must not
+        keep the platform from starting)."""
+        url = self.node_engines.get(hostname)
+        if url is None:
+            return None
+        with self._lock:
+            if hostname not in self._engines:
+                try:
+                    self._engines[hostname] = docker.DockerClient(base_url=url, timeout=30)
+                except docker.errors.DockerException as exc:
+                    raise RuntimeFailure(f"The engine of node {hostname} at {url}: {exc}") from exc
+            return self._engines[hostname]
 
     def open_exec(
         self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
@@ -500,19 +482,23 @@ class SwarmRuntime:
         threading.Thread(
             target=self.local.watch, args=(oneoffs, stop), daemon=True, name="swarm-oneoffs"
         ).start()
-        seen: dict[str, str] = {}  # task id -> state
+        seen: dict[str, str] = {}  # task id -> state at the last look
+        known: set[str] = set()  # services seen at the last look
         while not stop.wait(1.0):
             try:
                 services = {str(s.get("ID")): s for s in self._services()}
                 tasks = self._tasks()
             except RuntimeFailure:
                 continue
+            now: dict[str, str] = {}
             for sid, svc in services.items():
                 for t in tasks.get(sid, []):
-                    event = _task_event(svc, t, seen.get(str(t.get("ID"))))
-                    seen[str(t.get("ID"))] = str(t.get("Status", {}).get("State", ""))
+                    tid = str(t.get("ID"))
+                    event = task_event(svc, t, seen.get(tid), sid in known)
+                    now[tid] = str(t.get("Status", {}).get("State", ""))
                     if event is not None:
                         on_event(event)
+            seen, known = now, set(services)
 
     def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
         """(RFC 3339 timestamp, line) of a dyno's output: the service's logs, gathered by
@@ -539,65 +525,3 @@ class SwarmRuntime:
             line = chunk.rstrip(b"\n") if isinstance(chunk, bytes) else str(chunk).encode()
             ts, _, text = line.partition(b" ")
             yield ts.decode(errors="replace"), text
-
-
-def swarm_nodes(client: docker.DockerClient) -> list[Node]:
-    """The swarm's nodes with their role, state, availability and address, by hostname."""
-    api: Any = client.api
-    try:
-        manager = str(client.info().get("Swarm", {}).get("NodeID", ""))
-        raw = api.nodes()
-    except docker.errors.DockerException as exc:
-        raise RuntimeFailure(f"The Swarm manager failed to list nodes: {exc}") from exc
-    return sorted((_to_node(n, manager) for n in raw), key=lambda n: n.hostname)
-
-
-def _to_node(raw: dict[str, Any], manager: str) -> Node:
-    desc, status, spec = raw.get("Description", {}), raw.get("Status", {}), raw.get("Spec", {})
-    manager_addr = (raw.get("ManagerStatus") or {}).get("Addr", "")
-    addr = str(status.get("Addr") or "")
-    if addr in ("", "0.0.0.0") and manager_addr:
-        addr = manager_addr.rsplit(":", 1)[0]
-    return Node(
-        id=str(raw.get("ID", "")),
-        hostname=str(desc.get("Hostname", "")),
-        role=str(spec.get("Role", "")),
-        availability=str(spec.get("Availability", "")),
-        state=str(status.get("State", "")),
-        address=addr,
-        engine=str((desc.get("Engine") or {}).get("EngineVersion", "")),
-        leader=bool((raw.get("ManagerStatus") or {}).get("Leader")),
-        this=str(raw.get("ID", "")) == manager,
-    )
-
-
-def _task_event(svc: dict[str, Any], task: dict[str, Any], before: str | None) -> DynoEvent | None:
-    """A ``die`` when a task that ran stops without being asked to, a ``start`` when a task
-    of a service that lost one starts running."""
-    state = str(task.get("Status", {}).get("State", ""))
-    if before == state:
-        return None
-    labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
-    if labels.get(f"{LABEL}.retiring") == "1":
-        return None
-    code = (task.get("Status", {}).get("ContainerStatus") or {}).get("ExitCode")
-    dyno = Dyno(
-        id=str(svc.get("ID", "")),
-        app=labels.get(f"{LABEL}.app", ""),
-        type=labels.get(f"{LABEL}.type", ""),
-        number=int(labels.get(f"{LABEL}.number", "0") or 0),
-        release=int(labels.get(f"{LABEL}.release", "0") or 0),
-        fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
-        state="crashed",
-        ip=None,
-        port=None,
-        created_at="",
-        exit_code=int(code) if code is not None else None,
-    )
-    now = time.time()
-    if before == RUNNING and state in FAILED:
-        return DynoEvent(dyno=dyno, action="die", time=now)
-    if before is not None and state == RUNNING and int(task.get("Slot", 0) or 0) >= 0:
-        prior = before in STARTING or before == "preparing"
-        return DynoEvent(dyno=dyno, action="start", time=now) if prior else None
-    return None

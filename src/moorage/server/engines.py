@@ -57,5 +57,5 @@ def make_runtime(
         pull_token,
         (NODE_USER, node_password(secret)),
         _client(settings.swarm_engine),
-        {host: _client(url) for host, url in settings.swarm_node_engines.items()},
+        settings.swarm_node_engines,
     )

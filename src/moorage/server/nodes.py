@@ -16,7 +16,7 @@ import docker
 import docker.errors
 
 from moorage.errors import InvalidParams, MoorageError, NotFound, RuntimeFailure
-from moorage.runtime.swarm import swarm_nodes
+from moorage.runtime.swarmstate import swarm_nodes
 from moorage.settings import Settings
 
 

@@ -1,0 +1,137 @@
+"""Swarm's state read into Moorage's terms: services and tasks into dynos, nodes into
+:class:`Node`, task changes into dyno events. Pure, except :func:`swarm_nodes`."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any
+
+import docker
+import docker.errors
+
+from moorage.errors import RuntimeFailure
+from moorage.spec.dyno import Dyno, DynoEvent, Node
+
+LABEL = "moorage"
+RUNNING = "running"
+STARTING = {"new", "pending", "assigned", "accepted", "ready", "starting"}
+FAILED = {"failed", "rejected", "orphaned"}
+
+
+def service_dyno(
+    svc: dict[str, Any], tasks: list[dict[str, Any]], nodes: dict[str, tuple[str, str]]
+) -> Dyno:
+    """The dyno a service stands for, from its tasks (newest first) and the nodes' (hostname,
+    address): up when its current task runs, crashed when a task of it failed and none runs
+    now, starting otherwise (being placed, pulling its image, starting)."""
+    labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
+    live = [t for t in tasks if t.get("DesiredState") == RUNNING]
+    current = live[0] if live else (tasks[0] if tasks else None)
+    status = (current or {}).get("Status", {})
+    state = str(status.get("State", "new"))
+    earlier_failures = [t for t in tasks if t.get("Status", {}).get("State") in FAILED]
+    if state == RUNNING:
+        mapped = "up"
+    elif state in FAILED or (earlier_failures and current is not None and state != RUNNING):
+        mapped = "crashed"
+    else:
+        mapped = "starting"
+    node, addr = nodes.get(str((current or {}).get("NodeID", "")), ("", ""))
+    ports = (status.get("PortStatus") or {}).get("Ports") or []
+    published = int(ports[0].get("PublishedPort", 0)) if ports else 0
+    exit_code = (
+        (status.get("ContainerStatus") or {}).get("ExitCode")
+        if state in FAILED or mapped == "crashed"
+        else None
+    )
+    if mapped == "crashed" and exit_code is None and earlier_failures:
+        exit_code = (earlier_failures[0].get("Status", {}).get("ContainerStatus") or {}).get(
+            "ExitCode"
+        )
+    args = svc.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Args")
+    return Dyno(
+        id=str(svc.get("ID", "")),
+        app=labels.get(f"{LABEL}.app", ""),
+        type=labels.get(f"{LABEL}.type", ""),
+        number=int(labels.get(f"{LABEL}.number", "0") or 0),
+        release=int(labels.get(f"{LABEL}.release", "0") or 0),
+        fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
+        state=mapped,
+        ip=(addr or None) if published else None,
+        port=published or None,
+        created_at=str(svc.get("CreatedAt", ""))[:19] + "Z",
+        exit_code=int(exit_code) if exit_code is not None else None,
+        started_at=f"{(current or {}).get('ID', '')}@{status.get('Timestamp', '')}"
+        if state == RUNNING
+        else "",
+        command=shlex.join(args) if args else "",
+        restart_count=len(earlier_failures),
+        node=node,
+    )
+
+
+def swarm_nodes(client: docker.DockerClient) -> list[Node]:
+    """The swarm's nodes with their role, state, availability and address, by hostname."""
+    api: Any = client.api
+    try:
+        manager = str(client.info().get("Swarm", {}).get("NodeID", ""))
+        raw = api.nodes()
+    except docker.errors.DockerException as exc:
+        raise RuntimeFailure(f"The Swarm manager failed to list nodes: {exc}") from exc
+    return sorted((to_node(n, manager) for n in raw), key=lambda n: n.hostname)
+
+
+def to_node(raw: dict[str, Any], manager: str) -> Node:
+    desc, status, spec = raw.get("Description", {}), raw.get("Status", {}), raw.get("Spec", {})
+    manager_addr = (raw.get("ManagerStatus") or {}).get("Addr", "")
+    addr = str(status.get("Addr") or "")
+    if addr in ("", "0.0.0.0") and manager_addr:
+        addr = manager_addr.rsplit(":", 1)[0]
+    return Node(
+        id=str(raw.get("ID", "")),
+        hostname=str(desc.get("Hostname", "")),
+        role=str(spec.get("Role", "")),
+        availability=str(spec.get("Availability", "")),
+        state=str(status.get("State", "")),
+        address=addr,
+        engine=str((desc.get("Engine") or {}).get("EngineVersion", "")),
+        leader=bool((raw.get("ManagerStatus") or {}).get("Leader")),
+        this=str(raw.get("ID", "")) == manager,
+    )
+
+
+def task_event(
+    svc: dict[str, Any], task: dict[str, Any], before: str | None, known: bool
+) -> DynoEvent | None:
+    """A ``die`` when a task fails (its process exited, or it could not start), a ``start``
+    when a task starts running; ``before`` is the task's state at the last look (None: not
+    seen then), ``known`` whether its service was seen then."""
+    state = str(task.get("Status", {}).get("State", ""))
+    if before == state:
+        return None
+    labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
+    if labels.get(f"{LABEL}.retiring") == "1":
+        return None
+    code = (task.get("Status", {}).get("ContainerStatus") or {}).get("ExitCode")
+    dyno = Dyno(
+        id=str(svc.get("ID", "")),
+        app=labels.get(f"{LABEL}.app", ""),
+        type=labels.get(f"{LABEL}.type", ""),
+        number=int(labels.get(f"{LABEL}.number", "0") or 0),
+        release=int(labels.get(f"{LABEL}.release", "0") or 0),
+        fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
+        state="crashed",
+        ip=None,
+        port=None,
+        created_at="",
+        exit_code=int(code) if code is not None else None,
+    )
+    if before is None and not known:
+        return None  # a task of a service first seen now: its past is not news
+    now = time.time()
+    if state in FAILED and before not in FAILED:
+        return DynoEvent(dyno=dyno, action="die", time=now)
+    if state == RUNNING and before != RUNNING:
+        return DynoEvent(dyno=dyno, action="start", time=now)
+    return None
