@@ -98,6 +98,7 @@ def _start_node(
         hostname=f"{cluster.tag}-node-{i}",
         root=Path(tempfile.mkdtemp(prefix=f"{cluster.tag}-node-{i}-")),
     )
+    cluster.nodes.append(node)  # removed at the end even if it never starts
     (node.root / "run").mkdir()
     (node.root / "certs.d").mkdir()
     # the CLI, not docker-py: systempaths=unconfined (writable /proc/sys) has no docker-py
@@ -115,7 +116,6 @@ def _start_node(
     subprocess.run(argv, check=True, capture_output=True)
     c = client.containers.get(node.name)
     node.ip = c.attrs["NetworkSettings"]["Networks"][cluster.network]["IPAddress"]
-    cluster.nodes.append(node)
     return node
 
 
