@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import subprocess
 import time
@@ -22,7 +21,7 @@ import docker
 import httpx
 import pytest
 
-from tests.faults import record
+from tests.faults import record, wrk_summary
 from tests.livefixtures import LivePlatform
 
 pytestmark = pytest.mark.integration
@@ -72,18 +71,6 @@ def _settled(platform: LivePlatform, token: str, app: str) -> tuple[bool, str]:
     return True, ""
 
 
-def _wrk_summary(out: str) -> dict[str, int]:
-    requests = re.search(r"(\d+) requests in", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    assert requests, out
-    return {
-        "requests": int(requests.group(1)),
-        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
 def test_kill9_at_random_points_of_a_release(platform: LivePlatform) -> None:
     token = platform.moor("auth:token").stdout.strip()
     app = platform.create_app("kill9")
@@ -124,7 +111,7 @@ def test_kill9_at_random_points_of_a_release(platform: LivePlatform) -> None:
     finally:
         wrk.send_signal(signal.SIGINT)
         out, _ = wrk.communicate(timeout=30)
-    summary = _wrk_summary(out)
+    summary = wrk_summary(out)
     record(
         "kill -9 of moor server during a release",
         tried=f"{ROUNDS} kills; {summary['requests']} requests through the router",

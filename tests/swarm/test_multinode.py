@@ -6,14 +6,13 @@ to ``artifacts/reliability/`` like the fault tests', and docs/scaling.md quotes 
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from typing import Any
 
 import pytest
 
-from tests.faults import record
+from tests.faults import record, wrk_summary
 from tests.livefixtures import LivePlatform
 
 COMMAND = "MOORAGE_TEST_RUNTIME=swarm .venv/bin/pytest tests/swarm"
@@ -50,18 +49,6 @@ def wrk(platform: LivePlatform, app: str, seconds: int) -> subprocess.Popen[str]
     )  # fmt: skip
 
 
-def summary(out: str) -> dict[str, int]:
-    requests = re.search(r"(\d+) requests in", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    assert requests, out
-    return {
-        "requests": int(requests.group(1)),
-        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
 def test_nodes_lists_the_swarm_and_add_prints_a_join_command(
     platform: LivePlatform, cluster: Any
 ) -> None:
@@ -95,7 +82,7 @@ def test_web3_spreads_drains_under_load_and_survives_a_lost_node(
     platform.moor("nodes:drain", victim)
     moved = wait_web_up(platform, app, 3, {victim})
     out, _ = load.communicate(timeout=120)
-    seen = summary(out)
+    seen = wrk_summary(out)
     record(
         "Swarm: drain a node under load",
         tried=f"{seen['requests']} requests during the drain of a node with a web dyno (web=3)",

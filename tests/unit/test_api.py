@@ -205,3 +205,28 @@ def test_exec_websocket_of_a_missing_app_is_refused_not_crashed(api: TestClient)
             assert closed.code != 1011  # 1011: the server crashed
         else:
             raise AssertionError(f"{action} of a missing app was accepted")
+
+
+def test_registry_token_for_swarm_nodes_grants_pulls_only(
+    api: TestClient, platform: Platform
+) -> None:
+    import jwt
+
+    from moorage.server.engines import node_password
+
+    api.post("/apps", json={"name": "pulled"})
+    node = ("moorage-node", node_password(platform.secret))
+    scopes = ["repository:pulled/web:push,pull", "repository:nosuchapp/web:pull"]
+    r = api.get(
+        "/registry/token", params={"scope": scopes}, auth=node, headers={"Authorization": ""}
+    )
+    assert r.status_code == 200, r.text
+    claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
+    assert claims["access"] == [{"type": "repository", "name": "pulled/web", "actions": ["pull"]}]
+    bad = api.get(
+        "/registry/token",
+        params={"scope": scopes},
+        auth=("moorage-node", "guess"),
+        headers={"Authorization": ""},
+    )
+    assert bad.status_code == 401 and "node credentials" in bad.text

@@ -19,13 +19,25 @@ STARTING = {"new", "pending", "assigned", "accepted", "ready", "starting"}
 FAILED = {"failed", "rejected", "orphaned"}
 
 
+def _identity(svc: dict[str, Any]) -> dict[str, Any]:
+    """The Dyno fields a service's labels carry: id, app, type, number, release, fingerprint."""
+    labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
+    return {
+        "id": str(svc.get("ID", "")),
+        "app": labels.get(f"{LABEL}.app", ""),
+        "type": labels.get(f"{LABEL}.type", ""),
+        "number": int(labels.get(f"{LABEL}.number", "0") or 0),
+        "release": int(labels.get(f"{LABEL}.release", "0") or 0),
+        "fingerprint": labels.get(f"{LABEL}.fingerprint", ""),
+    }
+
+
 def service_dyno(
     svc: dict[str, Any], tasks: list[dict[str, Any]], nodes: dict[str, tuple[str, str]]
 ) -> Dyno:
     """The dyno a service stands for, from its tasks (newest first) and the nodes' (hostname,
     address): up when its current task runs, crashed when a task of it failed and none runs
     now, starting otherwise (being placed, pulling its image, starting)."""
-    labels: dict[str, str] = svc.get("Spec", {}).get("Labels") or {}
     live = [t for t in tasks if t.get("DesiredState") == RUNNING]
     current = live[0] if live else (tasks[0] if tasks else None)
     status = (current or {}).get("Status", {})
@@ -51,12 +63,7 @@ def service_dyno(
         )
     args = svc.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Args")
     return Dyno(
-        id=str(svc.get("ID", "")),
-        app=labels.get(f"{LABEL}.app", ""),
-        type=labels.get(f"{LABEL}.type", ""),
-        number=int(labels.get(f"{LABEL}.number", "0") or 0),
-        release=int(labels.get(f"{LABEL}.release", "0") or 0),
-        fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
+        **_identity(svc),
         state=mapped,
         ip=(addr or None) if published else None,
         port=published or None,
@@ -115,12 +122,7 @@ def task_event(
         return None
     code = (task.get("Status", {}).get("ContainerStatus") or {}).get("ExitCode")
     dyno = Dyno(
-        id=str(svc.get("ID", "")),
-        app=labels.get(f"{LABEL}.app", ""),
-        type=labels.get(f"{LABEL}.type", ""),
-        number=int(labels.get(f"{LABEL}.number", "0") or 0),
-        release=int(labels.get(f"{LABEL}.release", "0") or 0),
-        fingerprint=labels.get(f"{LABEL}.fingerprint", ""),
+        **_identity(svc),
         state="crashed",
         ip=None,
         port=None,
