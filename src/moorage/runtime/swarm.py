@@ -146,7 +146,7 @@ class SwarmRuntime:
         return by_service
 
     def nodes(self) -> list[Node]:
-        return swarm_nodes(self.client)
+        return swarm_nodes(self.client, self.manager_node)
 
     def _addresses(self) -> dict[str, tuple[str, str]]:
         """Node id -> (hostname, address the router reaches it on)."""
@@ -295,11 +295,27 @@ class SwarmRuntime:
             raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc}") from exc
         return self._find(str(created.get("ID", "")))
 
+    def _service_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """The tasks of one service, newest first."""
+        try:
+            tasks: list[dict[str, Any]] = self.api.tasks(filters={"service": service_id})
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"The Swarm manager failed to list tasks: {exc}") from exc
+        return sorted(tasks, key=lambda t: str(t.get("CreatedAt", "")), reverse=True)
+
+    def _look(self, service_id: str) -> tuple[Dyno, list[dict[str, Any]]]:
+        """One service's dyno and its tasks (three calls, not a listing of every service)."""
+        try:
+            svc = self.api.inspect_service(service_id)
+        except docker.errors.NotFound:
+            raise NotFound(f"No dyno with service id {service_id[:12]}.") from None
+        except docker.errors.DockerException as exc:
+            raise RuntimeFailure(f"The Swarm manager failed to read a service: {exc}") from exc
+        tasks = self._service_tasks(service_id)
+        return service_dyno(svc, tasks, self._addresses()), tasks
+
     def _find(self, service_id: str) -> Dyno:
-        for d in [*self._dynos(retiring=False), *self._dynos(retiring=True)]:
-            if d.id == service_id:
-                return d
-        raise NotFound(f"No dyno with service id {service_id[:12]}.")
+        return self._look(service_id)[0]
 
     def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
         port = self._spec_port(dyno)
@@ -310,14 +326,14 @@ class SwarmRuntime:
         check = f"answer GET {path}" if path else f"bind port {port}"
         while True:
             try:
-                current = self._find(dyno.id)
+                current, tasks = self._look(dyno.id)
             except NotFound:
                 return f"dyno {dyno.name} vanished"
-            task = self._current_task(dyno.id)
+            task = _current(tasks)
             status = (task or {}).get("Status", {})
             state = str(status.get("State", ""))
             if current.state == "crashed" or current.restart_count > 0 or state in FAILED:
-                err = status.get("Err") or self._last_error(dyno.id)
+                err = status.get("Err") or _last_error(tasks)
                 code = current.exit_code if current.exit_code is not None else "?"
                 return f"{dyno.name} exited with status {code} before it could {check}: {err}"
             if deadline is None and state not in PULLING:
@@ -337,18 +353,6 @@ class SwarmRuntime:
         except docker.errors.DockerException:
             return 0
         return int((svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.port") or 0)
-
-    def _current_task(self, service_id: str) -> dict[str, Any] | None:
-        tasks = self._tasks().get(service_id, [])
-        live = [t for t in tasks if t.get("DesiredState") == RUNNING]
-        return live[0] if live else (tasks[0] if tasks else None)
-
-    def _last_error(self, service_id: str) -> str:
-        for t in self._tasks().get(service_id, []):
-            err = t.get("Status", {}).get("Err")
-            if err:
-                return str(err)
-        return ""
 
     def probe(self, dyno: Dyno, path: str | None) -> bool:
         if not dyno.port:
@@ -419,7 +423,7 @@ class SwarmRuntime:
         """The engine running ``dyno``'s container, and the container's id there."""
         if dyno.oneoff:
             return self.client, dyno.id
-        task = self._current_task(dyno.id)
+        task = _current(self._service_tasks(dyno.id))
         status = (task or {}).get("Status", {})
         container = (status.get("ContainerStatus") or {}).get("ContainerID")
         if not task or status.get("State") != RUNNING or not container:
@@ -525,3 +529,17 @@ class SwarmRuntime:
             line = chunk.rstrip(b"\n") if isinstance(chunk, bytes) else str(chunk).encode()
             ts, _, text = line.partition(b" ")
             yield ts.decode(errors="replace"), text
+
+
+def _current(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The task Swarm wants running (newest first), else the newest one."""
+    live = [t for t in tasks if t.get("DesiredState") == RUNNING]
+    return live[0] if live else (tasks[0] if tasks else None)
+
+
+def _last_error(tasks: list[dict[str, Any]]) -> str:
+    for t in tasks:
+        err = t.get("Status", {}).get("Err")
+        if err:
+            return str(err)
+    return ""

@@ -78,11 +78,13 @@ def service_dyno(
     )
 
 
-def swarm_nodes(client: docker.DockerClient) -> list[Node]:
-    """The swarm's nodes with their role, state, availability and address, by hostname."""
+def swarm_nodes(client: docker.DockerClient, manager: str | None = None) -> list[Node]:
+    """The swarm's nodes with their role, state, availability and address, by hostname;
+    ``manager`` is the id of the node ``client`` talks to (asked when not given)."""
     api: Any = client.api
     try:
-        manager = str(client.info().get("Swarm", {}).get("NodeID", ""))
+        if manager is None:
+            manager = str(client.info().get("Swarm", {}).get("NodeID", ""))
         raw = api.nodes()
     except docker.errors.DockerException as exc:
         raise RuntimeFailure(f"The Swarm manager failed to list nodes: {exc}") from exc
