@@ -172,8 +172,13 @@ def test_ps_exec_lists_the_app_through_a_pseudo_terminal(
 
 
 def test_run_attached_and_detached(platform: LivePlatform, tiny: str) -> None:
-    code, output = in_pty(platform, "run", "-a", tiny, "--", "sh", "-c", "echo hi-$DYNO; exit 7")
-    assert code == 7 and re.search(r"hi-run\.\d+", output), output
+    # on the swarm runtime the manager may first pull the image (one-offs run there)
+    started = time.monotonic()
+    code, output = in_pty(
+        platform, "run", "-a", tiny, "--", "sh", "-c", "echo hi-$DYNO; exit 7", timeout=150
+    )
+    took = time.monotonic() - started
+    assert code == 7 and re.search(r"hi-run\.\d+", output), (code, f"{took:.1f}s", output)
     out = platform.moor("run:detached", "-a", tiny, "--", "echo", "detached-out").stdout
     dyno = re.search(r"run\.\d+", out)
     assert dyno
