@@ -171,3 +171,27 @@ def render_edge() -> str:
     certs = EdgeCerts(Path("/c/ca.crt"), Path("/c/edge.crt"), Path("/c/edge.key"))
     edge = Edge("example.test", 443, "127.0.0.1:7070", "127.0.0.1:7050", certs)
     return render(port=7080, root=Path("/r"), edge=edge)
+
+
+def test_a_new_dyno_avoids_nodes_running_its_type_while_another_node_is_free() -> None:
+    from moorage.runtime.swarmstate import spread_constraints
+
+    assert spread_constraints({"a", "b", "c"}, {"a"}) == ["node.id!=a"]
+    assert spread_constraints({"a", "b", "c"}, {"a", "b"}) == ["node.id!=a", "node.id!=b"]
+    assert spread_constraints({"a", "b"}, {"a", "b"}) == []  # every node has one: anywhere
+    assert spread_constraints({"a"}, set()) == []
+
+
+def test_spreading_yields_when_no_node_may_take_the_dyno() -> None:
+    from moorage.runtime.swarmstate import relaxed
+
+    template = {
+        "ContainerSpec": {"Image": "x"},
+        "Placement": {"Constraints": ["node.id!=a", "node.role==worker"]},
+    }
+    stuck = {"Status": {"State": "pending", "Err": "no suitable node (scheduling constraints)"}}
+    freed = relaxed(template, stuck)
+    assert freed is not None and freed["Placement"]["Constraints"] == ["node.role==worker"]
+    assert freed["ContainerSpec"] == {"Image": "x"}
+    assert relaxed(template, {"Status": {"State": "running"}}) is None
+    assert relaxed({"Placement": {}}, stuck) is None  # nothing of ours to drop

@@ -34,6 +34,7 @@ from docker.types import (
     DriverConfig,
     Mount,
     NetworkAttachmentConfig,
+    Placement,
     Resources,
     RestartPolicy,
     RollbackConfig,
@@ -56,7 +57,9 @@ from moorage.runtime.docker import (
 from moorage.runtime.swarmstate import (
     FAILED,
     RUNNING,
+    relaxed,
     service_dyno,
+    spread_constraints,
     swarm_nodes,
     task_event,
 )
@@ -101,6 +104,7 @@ class SwarmRuntime:
         self.local = DockerRuntime(instance, node_registry, pull_token, client=client)
         self.node_engines = node_engines or {}  # hostname -> engine URL
         self._engines: dict[str, docker.DockerClient] = {}
+        self._app_locks: dict[str, threading.Lock] = {}
         self._logged_in = False
         self._lock = threading.Lock()
         try:
@@ -222,7 +226,7 @@ class SwarmRuntime:
             ) from exc
         self._logged_in = True
 
-    def _task_template(self, spec: DynoSpec, image: str) -> TaskTemplate:
+    def _task_template(self, spec: DynoSpec, image: str, constraints: list[str]) -> TaskTemplate:
         user = self.local._user(image)
         mounts = (
             [Mount(DYNO_TMP, "", type="tmpfs", tmpfs_size=READ_ONLY_TMP_MB * 2**20)]
@@ -256,6 +260,7 @@ class SwarmRuntime:
             restart_policy=RestartPolicy("any", delay=RESTART_DELAY_NS, max_attempts=0),
             log_driver=DriverConfig("json-file", {"max-size": "20m", "max-file": "3"}),
             networks=networks,
+            placement=Placement(constraints=constraints or None),
         )
 
     def start(self, spec: DynoSpec) -> Dyno:
@@ -277,9 +282,44 @@ class SwarmRuntime:
         name = f"{spec.app}-{spec.type}-{spec.number}-{secrets.token_hex(3)}"
         if self.instance != "default":
             name = f"{self.instance}-{name}"
+        with self._app_lock(spec.app):  # dynos booting together see each other's nodes
+            service_id = self._create(spec, image, name, labels, ports)
+            self._wait_placed(service_id)
+        return self._find(service_id)
+
+    def _app_lock(self, app: str) -> threading.Lock:
+        with self._lock:
+            return self._app_locks.setdefault(app, threading.Lock())
+
+    def _spread(self, spec: DynoSpec) -> list[str]:
+        """Keep ``spec`` off the nodes that already run a dyno of its app and type."""
+        active = {n.id for n in self.nodes() if n.state == "ready" and n.availability == "active"}
+        tasks = self._tasks()
+        taken = set()
+        for svc in self._services(app=spec.app, type=spec.type):
+            if (svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.retiring") == "1":
+                continue
+            task = _current(tasks.get(str(svc.get("ID")), []))
+            if task and task.get("NodeID"):
+                taken.add(str(task["NodeID"]))
+        return spread_constraints(active, taken)
+
+    def _wait_placed(self, service_id: str, timeout: float = 5.0) -> None:
+        """Until Swarm has given the new dyno a node (it does within a second), so the
+        next one's :meth:`_spread` sees it; a dyno no node can take yet is left pending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            task = _current(self._service_tasks(service_id))
+            if task and task.get("NodeID"):
+                return
+            time.sleep(0.1)
+
+    def _create(
+        self, spec: DynoSpec, image: str, name: str, labels: dict[str, str], ports: list[Any]
+    ) -> str:
         try:
             created = self.api.create_service(
-                self._task_template(spec, image),
+                self._task_template(spec, image, self._spread(spec)),
                 name=name[:63],
                 labels=labels,
                 mode=ServiceMode("replicated", replicas=1),
@@ -293,7 +333,7 @@ class SwarmRuntime:
             raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc.explanation}") from exc
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc}") from exc
-        return self._find(str(created.get("ID", "")))
+        return str(created.get("ID", ""))
 
     def _service_tasks(self, service_id: str) -> list[dict[str, Any]]:
         """The tasks of one service, newest first."""
@@ -496,6 +536,7 @@ class SwarmRuntime:
                 continue
             now: dict[str, str] = {}
             for sid, svc in services.items():
+                self._relax(svc, _current(tasks.get(sid, [])))
                 for t in tasks.get(sid, []):
                     tid = str(t.get("ID"))
                     event = task_event(svc, t, seen.get(tid), sid in known)
@@ -503,6 +544,18 @@ class SwarmRuntime:
                     if event is not None:
                         on_event(event)
             seen, known = now, set(services)
+
+    def _relax(self, svc: dict[str, Any], task: dict[str, Any] | None) -> None:
+        """Drop a dyno's spread constraints when they keep it from any node (see relaxed)."""
+        template = relaxed(svc.get("Spec", {}).get("TaskTemplate") or {}, task)
+        if template is None:
+            return
+        try:
+            self.api.update_service(
+                svc["ID"], svc["Version"]["Index"], task_template=template, fetch_current_spec=True
+            )
+        except docker.errors.DockerException as exc:
+            log.warning("cannot relax the placement of service %s: %s", svc.get("ID"), exc)
 
     def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
         """(RFC 3339 timestamp, line) of a dyno's output: the service's logs, gathered by

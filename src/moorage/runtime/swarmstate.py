@@ -139,3 +139,29 @@ def task_event(
     if state == RUNNING and before != RUNNING:
         return DynoEvent(dyno=dyno, action="start", time=now)
     return None
+
+
+AVOID = "node.id!="
+
+
+def spread_constraints(active: set[str], taken: set[str]) -> list[str]:
+    """Placement constraints that keep a new dyno off the nodes (``taken``) that already run
+    one of its process type, so an app's dynos spread over hosts: Swarm's own spread counts
+    only the tasks of one service, and each dyno is a service. None when that would leave
+    no ``active`` node."""
+    if not active - taken:
+        return []
+    return [f"{AVOID}{node}" for node in sorted(taken)]
+
+
+def relaxed(template: dict[str, Any], task: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``template`` without the spread constraints when its task waits for a node they rule
+    out (after a drain or a lost node), else None: spreading yields to running at all."""
+    placement = template.get("Placement") or {}
+    constraints = placement.get("Constraints") or []
+    status = (task or {}).get("Status", {})
+    stuck = status.get("State") == "pending" and "no suitable node" in str(status.get("Err"))
+    if not stuck or not any(c.startswith(AVOID) for c in constraints):
+        return None
+    keep = [c for c in constraints if not c.startswith(AVOID)]
+    return {**template, "Placement": {**placement, "Constraints": keep}}
