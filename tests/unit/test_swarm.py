@@ -195,3 +195,38 @@ def test_spreading_yields_when_no_node_may_take_the_dyno() -> None:
     assert freed["ContainerSpec"] == {"Image": "x"}
     assert relaxed(template, {"Status": {"State": "running"}}) is None
     assert relaxed({"Placement": {}}, stuck) is None  # nothing of ours to drop
+
+
+def test_a_dyno_service_is_one_bounded_unprivileged_replica_on_a_host_port() -> None:
+    from moorage.runtime.swarmspec import service_args
+    from moorage.spec.dyno import DynoSpec
+
+    spec = DynoSpec("shop", "web", 2, 7, "reg/shop/web@sha256:1", {"PORT": "5000"}, port=5000)
+    args = service_args(
+        spec,
+        "registry.example.test/shop/web@sha256:1",
+        instance="it1",
+        user="65534:65534",
+        labels={"moorage.app": "shop"},
+        networks=[("net1", ["shop.web.2"])],
+        constraints=["node.id!=a"],
+    )
+    assert args["name"].startswith("it1-shop-web-2-") and args["mode"]["replicated"] == {
+        "Replicas": 1
+    }
+    assert args["labels"]["moorage.port"] == "5000" and args["labels"]["moorage.app"] == "shop"
+    assert args["endpoint_spec"]["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 5000, "PublishMode": "host"}
+    ]
+    assert args["update_config"]["Order"] == "start-first"
+    template = args["task_template"]
+    container = template["ContainerSpec"]
+    assert container["User"] == "65534:65534" and container["CapabilityDrop"] == ["ALL"]
+    assert container["Env"] == ["PORT=5000"]
+    assert template["Resources"]["Limits"] == {
+        "NanoCPUs": 500_000_000,
+        "MemoryBytes": 512 * 2**20,
+        "Pids": 256,
+    }
+    assert template["Placement"]["Constraints"] == ["node.id!=a"]
+    assert template["Networks"][0]["Target"] == "net1"

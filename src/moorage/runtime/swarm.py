@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,31 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
-from docker.types import (
-    ContainerSpec,
-    DriverConfig,
-    Mount,
-    NetworkAttachmentConfig,
-    Placement,
-    Resources,
-    RestartPolicy,
-    RollbackConfig,
-    ServiceMode,
-    TaskTemplate,
-    UpdateConfig,
-)
 
 from moorage.errors import Conflict, NotFound, RuntimeFailure
 from moorage.runtime.docker import (
-    DYNO_TMP,
     LABEL,
-    READ_ONLY_TMP_MB,
     DockerRuntime,
     _http_ok,
     _tcp_open,
     container_stats,
     untag_images,
 )
+from moorage.runtime.swarmspec import service_args
 from moorage.runtime.swarmstate import (
     FAILED,
     RUNNING,
@@ -69,8 +54,6 @@ if TYPE_CHECKING:
     from moorage.runtime.session import TtySession
 
 PULLING = {"new", "pending", "assigned", "accepted", "preparing"}
-STOP_GRACE_NS = 30 * 10**9  # Swarm sends SIGTERM, then SIGKILL after this
-RESTART_DELAY_NS = 2 * 10**9  # Swarm restarts a crashed dyno after this (no backoff)
 MAX_PULL_SECONDS = 600.0  # the boot timeout starts once the node has the image
 NODE_USER = "moorage-node"
 log = logging.getLogger(__name__)
@@ -226,64 +209,13 @@ class SwarmRuntime:
             ) from exc
         self._logged_in = True
 
-    def _task_template(self, spec: DynoSpec, image: str, constraints: list[str]) -> TaskTemplate:
-        user = self.local._user(image)
-        mounts = (
-            [Mount(DYNO_TMP, "", type="tmpfs", tmpfs_size=READ_ONLY_TMP_MB * 2**20)]
-            if spec.read_only
-            else None
-        )
-        container = ContainerSpec(
-            image,
-            args=spec.command or None,
-            env=[f"{k}={v}" for k, v in spec.env.items()],
-            hostname=f"{spec.type}.{spec.number}",
-            labels={f"{LABEL}.swarm-task": self.instance},
-            user=user,
-            hosts=spec.extra_hosts or None,
-            mounts=mounts,
-            read_only=spec.read_only,
-            stop_grace_period=STOP_GRACE_NS,
-            init=True,
-            cap_drop=["ALL"],
-        )
-        resources = Resources(cpu_limit=int(spec.cpus * 1e9), mem_limit=spec.memory_mb * 2**20)
-        resources["Limits"]["Pids"] = spec.pids_limit  # Engine API 1.41
-        networks = [NetworkAttachmentConfig(self._app_network(spec.app), aliases=[spec.name])]
-        if spec.group:
-            networks.append(
-                NetworkAttachmentConfig(self._group_network(spec.group), list(spec.aliases))
-            )
-        return TaskTemplate(
-            container,
-            resources=resources,
-            restart_policy=RestartPolicy("any", delay=RESTART_DELAY_NS, max_attempts=0),
-            log_driver=DriverConfig("json-file", {"max-size": "20m", "max-file": "3"}),
-            networks=networks,
-            placement=Placement(constraints=constraints or None),
-        )
-
     def start(self, spec: DynoSpec) -> Dyno:
         for d in self._dynos(retiring=False):
             if d.app == spec.app and d.type == spec.type and d.number == spec.number:
                 raise Conflict(f"Dyno {spec.name} already exists.")
         self._login()
-        image = self._image(spec.image)
-        labels = {
-            **self.local._labels(spec.app, spec.type, spec.number, spec.release),
-            f"{LABEL}.fingerprint": spec.fingerprint(),
-            f"{LABEL}.port": str(spec.port or ""),
-        }
-        ports = (
-            [{"Protocol": "tcp", "TargetPort": spec.port, "PublishMode": "host"}]
-            if spec.port
-            else []
-        )
-        name = f"{spec.app}-{spec.type}-{spec.number}-{secrets.token_hex(3)}"
-        if self.instance != "default":
-            name = f"{self.instance}-{name}"
         with self._app_lock(spec.app):  # dynos booting together see each other's nodes
-            service_id = self._create(spec, image, name, labels, ports)
+            service_id = self._create(spec)
             self._wait_placed(service_id)
         return self._find(service_id)
 
@@ -314,21 +246,22 @@ class SwarmRuntime:
                 return
             time.sleep(0.1)
 
-    def _create(
-        self, spec: DynoSpec, image: str, name: str, labels: dict[str, str], ports: list[Any]
-    ) -> str:
+    def _create(self, spec: DynoSpec) -> str:
+        image = self._image(spec.image)
+        networks = [(self._app_network(spec.app), [spec.name])]
+        if spec.group:
+            networks.append((self._group_network(spec.group), list(spec.aliases)))
+        args = service_args(
+            spec,
+            image,
+            instance=self.instance,
+            user=self.local._user(image),
+            labels=self.local._labels(spec.app, spec.type, spec.number, spec.release),
+            networks=networks,
+            constraints=self._spread(spec),
+        )
         try:
-            created = self.api.create_service(
-                self._task_template(spec, image, self._spread(spec)),
-                name=name[:63],
-                labels=labels,
-                mode=ServiceMode("replicated", replicas=1),
-                update_config=UpdateConfig(
-                    parallelism=1, order="start-first", failure_action="rollback", monitor=10**10
-                ),
-                rollback_config=RollbackConfig(parallelism=1, order="start-first"),
-                endpoint_spec={"Mode": "dnsrr", "Ports": ports},
-            )
+            created = self.api.create_service(**args)
         except docker.errors.APIError as exc:
             raise RuntimeFailure(f"Cannot start dyno {spec.name}: {exc.explanation}") from exc
         except docker.errors.DockerException as exc:
