@@ -23,6 +23,9 @@ class FakeRegistry:
     def nearly_full(self) -> str | None:
         return self.full
 
+    def filled_during_push(self, repository: str) -> str:
+        return f"The registry's disk is full: an upload to {repository} failed."
+
     def push(self, app: str, ptype: str, n: int) -> str:
         image = PushedImage(f"{app}/{ptype}", f"sha256:{'m' * 63}{n}", f"sha256:{'c' * 63}{n}")
         self.images[f"{app}/{ptype}"] = image

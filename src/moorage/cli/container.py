@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,22 @@ def _push(d: docker.DockerClient, repo: str, token: str) -> None:
                 bar.update(tasks[layer], description=f"{layer} {chunk.get('status', '')}")
 
 
+def _why_push_failed(
+    c: Client, app: str, ptype: str, exc: RuntimeFailure, took: float
+) -> RuntimeFailure:
+    """Docker shows the registry's bare 500; the platform knows whether its disk filled up
+    during this push (it reads the registry's log) or is nearly full now."""
+    during = [
+        f["message"]
+        for f in c.push_failures(app, took + 60)
+        if f["process_type"] == ptype and f["age"] <= took + 60
+    ]
+    full = during[:1] or [m for m in [c.info().get("registry_full")] if m]
+    if full:
+        return StorageFull(f"The push of {ptype} failed ({exc.message}). {full[0]}")
+    return exc
+
+
 @cli.command("container:push")
 @click.argument("types", nargs=-1, required=True)
 @app_option
@@ -149,13 +166,11 @@ def container_push(types: tuple[str, ...], app: str, context_dir: Path) -> None:
         out.print(f"=== Building {ptype} ({dockerfile})")
         _build(d, context_dir.resolve(), dockerfile, f"{repo}:latest")
         out.print(f"=== Pushing {ptype} ({repo}:latest)")
+        started = time.monotonic()
         try:
             _push(d, repo, token)
         except RuntimeFailure as exc:
-            full = c.info().get("registry_full")
-            if full:  # the registry's 500 says nothing; the platform knows why
-                raise StorageFull(f"The push of {ptype} failed ({exc.message}). {full}") from exc
-            raise
+            raise _why_push_failed(c, app, ptype, exc, time.monotonic() - started) from exc
         out.print(
             "Your image has been successfully pushed. Release it with "
             f"`moor container:release {ptype} -a {app}`."

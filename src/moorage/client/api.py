@@ -116,6 +116,13 @@ class Client:
         result: JSON = self.request("GET", "/moorage/info")
         return result
 
+    def push_failures(self, app: str, within: float) -> list[JSON]:
+        """The app's pushes that ran out of registry space in the last ``within`` seconds."""
+        answer: list[JSON] = self.request(
+            "GET", f"/apps/{_q(app)}/moorage/push-failures?within={within:.0f}"
+        )
+        return answer
+
     def apps(self) -> list[JSON]:
         result: list[JSON] = self.request("GET", "/apps")
         return result

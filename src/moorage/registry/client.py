@@ -21,6 +21,10 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.index.v1+json",
     ]
 )
+FREE_SPACE = (
+    "Ask the platform's operator to free space on the registry's disk (`moor server` logs "
+    "where it is) or destroy apps you no longer need, then push again."
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class RegistryClient:
     def __init__(self, host: str, issuer: TokenIssuer, storage: Path) -> None:
         self.host = host
         self._issuer = issuer
-        self._storage = storage
+        self.storage = storage
 
     def pull_token(self, repository: str) -> str:
         return self._issuer.issue("moorage", [Access("repository", repository, ("pull",))])
@@ -71,7 +75,7 @@ class RegistryClient:
         return f"{self.host}/{image.repository}@{image.manifest_digest}"
 
     def _repositories(self) -> Path:
-        return self._storage / "docker" / "registry" / "v2" / "repositories"
+        return self.storage / "docker" / "registry" / "v2" / "repositories"
 
     def delete_app(self, app: str) -> None:
         """Remove the app's repositories (blobs go at the next garbage collection)."""
@@ -79,8 +83,8 @@ class RegistryClient:
 
     def space(self) -> tuple[int, int]:
         """(free, total) bytes of the filesystem the registry stores images on."""
-        self._storage.mkdir(parents=True, exist_ok=True)
-        st = os.statvfs(self._storage)
+        self.storage.mkdir(parents=True, exist_ok=True)
+        st = os.statvfs(self.storage)
         return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
     def nearly_full(self) -> str | None:
@@ -89,8 +93,16 @@ class RegistryClient:
         if free >= min(1 << 30, total // 20):
             return None
         return (
-            f"The registry's disk is full: {free >> 20} MiB free of {total >> 20} MiB at "
-            f"{self._storage}. Free space there (or destroy unused apps), then push again."
+            f"The registry's disk is full: {free >> 20} MiB free of {total >> 20} MiB. {FREE_SPACE}"
+        )
+
+    def filled_during_push(self, repository: str) -> str:
+        """Why a push of ``repository`` failed part-way, with the space there is now."""
+        free, total = self.space()
+        return (
+            f"The registry's disk is full: an upload to {repository} failed with "
+            f"'no space left on device' ({free >> 20} MiB free of {total >> 20} MiB now, "
+            f"less than the image needs). {FREE_SPACE}"
         )
 
     def uploads_in_progress(self) -> bool:

@@ -83,21 +83,22 @@ class RegistryProcess:
                 time.sleep(0.1)
         raise ComponentFailed(f"The registry did not listen on port {self.port} within 15 s.")
 
-    def held_deleted_bytes(self) -> int:
-        """Bytes of files under our root the registry keeps open after they were deleted
-        (a push that failed on a full disk leaves its upload open): space nothing can use."""
+    def held_deleted(self) -> tuple[int, int]:
+        """(files, bytes) under our root the registry keeps open after they were deleted (a
+        push that failed on a full disk leaves its upload open): space nothing can use, and
+        a volume that cannot be unmounted."""
         pid = self._pid()
         if pid is None:
-            return 0
-        held = 0
+            return 0, 0
+        files = size = 0
         for fd in Path(f"/proc/{pid}/fd").glob("*"):
             try:
                 target = os.readlink(fd)
                 if target.startswith(str(self.root)) and target.endswith(" (deleted)"):
-                    held += fd.stat().st_size
+                    files, size = files + 1, size + fd.stat().st_size
             except OSError:
                 continue
-        return held
+        return files, size
 
     def restart(self) -> None:
         """Stop the registry (SIGTERM, 10 s, then SIGKILL) and start it again once the old

@@ -18,6 +18,7 @@ from moorage.errors import MoorageError
 from moorage.logs.drains import DrainManager
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
+from moorage.registry.failures import PushFailure, RegistryLog
 from moorage.registry.process import RegistryProcess
 from moorage.registry.tokens import TokenIssuer
 from moorage.router.certs import ensure_edge_certs
@@ -51,12 +52,23 @@ class Platform:
     drains: DrainManager | None = None
     secret: bytes = b""  # signs capability URLs (release output streams)
     metrics: Recorder | None = None
+    push_failures: RegistryLog | None = None  # why pushes failed, read from the registry's log
 
     def sync_drains(self) -> None:
         """Start and stop drain forwarders to match the store."""
         if self.drains is not None:
             with self.store.session() as s:
                 self.drains.sync(drain_service.all_drains(s))
+
+    def push_failed(self, failure: PushFailure) -> None:
+        """Say in the app's log stream (and ours, with the folder) that a push ran out of
+        space: the Heroku CLI only shows Docker's bare 500."""
+        log.warning(
+            "registry: an upload to %s failed, its disk is full (%s)",
+            failure.repository,
+            self.registry.storage,
+        )
+        self.emit(failure.app, "registry", self.registry.filled_during_push(failure.repository))
 
     def emit(self, app: str, process: str, message: str) -> None:
         """A platform line in ``app``'s log stream (``moorage[api]: Scaled to web@3``)."""
@@ -103,6 +115,7 @@ def build(settings: Settings) -> Platform:
     logs = open_logs(settings)
     platform = Platform(settings, store, issuer, registry, providers, logs)
     platform.secret = secret
+    platform.push_failures = RegistryLog(registry_proc.root / "registry.log", platform.push_failed)
     reconciler = Reconciler(store, runtime, router, settings, emit=platform.emit)
     pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
     reconciler.reapable = pump.finished
@@ -192,22 +205,30 @@ _quiet_before: dict[Path, bool] = {}  # registry root -> idle and holding space 
 
 def _reclaim_registry_space(platform: Platform) -> None:
     """Remove uploads of pushes that stopped (a full disk, a dropped connection); when the
-    registry still holds their deleted files open, restart it so the space comes back."""
+    registry still holds their deleted files open, restart it so the space comes back.
+
+    Distribution 2.8 (Debian's) leaks the file of an upload whose last write failed with
+    ENOSPC (its filesystem writer returns from Close before closing the file), so any deleted
+    file it holds, however small, counts: it keeps the space and the volume busy."""
+    if platform.push_failures is not None:
+        platform.push_failures.scan()
     freed = platform.registry.purge_idle_uploads(platform.settings.registry_upload_idle)
     if freed:
         log.warning("removed %d MiB of abandoned registry uploads", freed >> 20)
     for component in platform.components:
         if not isinstance(component, RegistryProcess):
             continue
-        held = component.held_deleted_bytes()
-        idle = held >= 1 << 20 and not platform.registry.uploads_in_progress()
+        files, held = component.held_deleted()
+        idle = files > 0 and not platform.registry.uploads_in_progress()
         if idle and not _quiet_before.get(component.root):
             _quiet_before[component.root] = True  # restart only if still so at the next tick
             continue
         _quiet_before[component.root] = False
         if idle:
             log.warning(
-                "the registry holds %d MiB of deleted uploads open; restarting it", held >> 20
+                "the registry holds %d deleted uploads (%d MiB) open; restarting it",
+                files,
+                held >> 20,
             )
             component.restart()
 

@@ -69,5 +69,7 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, An
         addons.destroy_all(s, app, user, platform.providers)
         service.delete(s, app)
     platform.registry.delete_app(out["name"])
+    if platform.push_failures is not None:
+        platform.push_failures.forget(out["name"])
     converge(platform, wait=True)
     return out

@@ -1,13 +1,15 @@
-"""Docker token auth for the registry: push/pull only on repositories of the caller's apps."""
+"""The registry's routes: Docker token auth (push/pull only on repositories of the caller's
+apps), manifests read with Basic auth, and why an app's recent push failed."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
+import time
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from moorage.errors import NotFound, StorageFull, Unauthorized
 from moorage.registry.client import MANIFEST_TYPES
@@ -15,6 +17,7 @@ from moorage.registry.tokens import TOKEN_TTL, Access, parse_scope
 from moorage.runtime.swarm import NODE_USER
 from moorage.server.deps import (
     PlatformDep,
+    UserDep,
     authenticate,
     client_address,
     failed_logins,
@@ -104,3 +107,26 @@ def manifest_with_basic_auth(
     keep = ("content-type", "docker-content-digest", "etag")
     headers = {k: v for k, v in resp.headers.items() if k.lower() in keep}
     return Response(resp.content, status_code=resp.status_code, headers=headers)
+
+
+@router.get("/apps/{ident}/moorage/push-failures")
+def push_failures(
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    within: float = Query(600.0, ge=0, le=86400, description="Seconds to look back."),
+) -> list[dict[str, Any]]:
+    """The app's pushes that failed in the last ``within`` seconds because the registry's
+    disk filled up (Docker shows only the registry's bare 500), with what to do."""
+    with platform.store.session() as s:
+        name = apps.get(s, user, ident).name
+    if platform.push_failures is None:
+        return []
+    return [
+        {
+            "process_type": f.process_type,
+            "age": round(max(0.0, time.time() - f.at), 1),
+            "message": platform.registry.filled_during_push(f.repository),
+        }
+        for f in platform.push_failures.recent(name, within)
+    ]
