@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import ssl
+import time
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,15 @@ def _served(platform: LivePlatform, host: str) -> str:
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return hashlib.sha256(der).hexdigest()
+
+
+def _until_served(platform: LivePlatform, host: str, fingerprint: str) -> None:
+    """The edge presents ``fingerprint`` for ``host`` (certificate changes reach nginx at the
+    reconciler's next pass, after the API has answered)."""
+    deadline = time.monotonic() + 30
+    while (served := _served(platform, host)) != fingerprint:
+        assert time.monotonic() < deadline, f"{host} still served {served}"
+        time.sleep(0.2)
 
 
 def _get(platform: LivePlatform, host: str, ca: Path) -> httpx.Response:
@@ -74,10 +84,10 @@ def test_custom_certificate_is_served_renewed_and_removed(
     platform.moor("domains:add", HOST, "-a", actors)
     added = platform.moor("certs:add", str(crt), str(key), "-a", actors).stdout
     assert f"Serving it for {HOST}." in added
+    _until_served(platform, HOST, first)
     master = _nginx_master(platform)
     resp = _get(platform, HOST, ca)
     assert resp.status_code == 200 and "Meryl Streep" in resp.text
-    assert _served(platform, HOST) == first
     (cert,) = platform.json("certs", "-a", actors)
     domains = {d["hostname"]: d for d in platform.json("domains", "-a", actors)}
     assert domains[HOST]["sni_endpoint"]["name"] == cert["name"]
@@ -87,11 +97,11 @@ def test_custom_certificate_is_served_renewed_and_removed(
     # a renewal is served at once, by the same nginx master (no reload)
     crt2, key2, second = _issue(tmp_path, "second", ca_key)
     platform.moor("certs:update", str(crt2), str(key2), "-a", actors)
-    assert _served(platform, HOST) == second
+    _until_served(platform, HOST, second)
     assert _nginx_master(platform) == master
 
     platform.moor("certs:remove", "-a", actors, "--confirm", actors)
-    assert _served(platform, HOST) == edge
+    _until_served(platform, HOST, edge)
     assert platform.json("certs", "-a", actors) == []
     platform.moor("domains:remove", HOST, "-a", actors)
 

@@ -86,8 +86,12 @@ def test_kill9_of_the_server_keeps_the_app_serving_and_adopts_dynos(
     statuses = [platform.get(actors).status_code for _ in range(20)]
     assert statuses == [200] * 20
     platform.start_server()
-    time.sleep(2)
+    # a fresh server reports dynos "starting" until its first pass has probed them all
+    deadline = time.monotonic() + 90
     after = platform.json("ps", "-a", actors)
+    while any(d["state"] != "up" for d in after) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = platform.json("ps", "-a", actors)
     assert [(d["id"], d["state"]) for d in after] == [(d["id"], "up") for d in before]
 
 
@@ -257,5 +261,21 @@ def test_registry_refuses_a_push_by_another_user(platform: LivePlatform, actors:
         )
         errors = [line["error"] for line in lines if "error" in line]
         assert errors and ("denied" in errors[0] or "authentication required" in errors[0])
+        assert "evil" not in _tags(platform, actors)
     finally:
         client.images.remove(f"{platform.registry}/{actors}/web:evil")
+
+
+def _tags(platform: LivePlatform, app: str) -> list[str]:
+    """The app's web tags as the registry holds them, read with the owner's token."""
+    token = httpx.get(
+        f"{platform.api}/registry/token",
+        params={"scope": f"repository:{app}/web:pull"},
+        auth=("_", (platform.data / "admin@example.test.token").read_text().strip()),
+    ).json()["token"]
+    listing = httpx.get(
+        f"http://{platform.registry}/v2/{app}/web/tags/list",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert listing.status_code == 200, listing.text
+    return list(listing.json()["tags"])

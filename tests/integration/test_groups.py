@@ -22,6 +22,23 @@ def _tiny(platform: LivePlatform, prefix: str) -> str:
     return app
 
 
+def _ids(platform: LivePlatform, app: str) -> set[str]:
+    return {d["id"] for d in platform.json("ps", "-a", app)}
+
+
+def _replaced(platform: LivePlatform, app: str, before: set[str]) -> None:
+    """Wait until ``app``'s dynos are new ones and up (joining or leaving a group replaces
+    them in the background, after the API has answered)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        dynos = platform.json("ps", "-a", app)
+        if dynos and before.isdisjoint(d["id"] for d in dynos):
+            if all(d["state"] == "up" for d in dynos):
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"{app}'s dynos were not replaced within 90 s: {dynos}")
+
+
 def _fetch(platform: LivePlatform, app: str, url: str) -> tuple[int, str]:
     return in_pty(platform, "run", "-a", app, "--", "curl", "-sS", "--max-time", "5", url)
 
@@ -30,6 +47,7 @@ def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlat
     backend = _tiny(platform, "backend")
     frontend = _tiny(platform, "frontend")
     outsider = _tiny(platform, "outsider")
+    ids = {app: _ids(platform, app) for app in (backend, frontend)}
     platform.moor("apps:join", "shop", "-a", backend, "--alias", "catalog")
     platform.moor("apps:join", "shop", "-a", frontend)
     info = platform.json("apps:info", "-a", backend)
@@ -38,7 +56,8 @@ def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlat
         "aliases": ["catalog"],
         "internal_host": f"{backend}.internal",
     }
-    platform.wait_for(backend, "tiny v1")
+    for app, before in ids.items():
+        _replaced(platform, app, before)
     for url in (f"http://{backend}.internal:8080/", "http://catalog:8080/"):
         code, output = _fetch(platform, frontend, url)
         assert code == 0 and "tiny v1" in output, output
@@ -48,14 +67,9 @@ def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlat
     assert clash.returncode == 5 and backend in clash.stderr
     bad = platform.moor("apps:join", "Shop!", "-a", outsider, check=False)
     assert bad.returncode == 2 and "DNS" in bad.stderr
-    before = {d["id"] for d in platform.json("ps", "-a", backend)}
+    before = _ids(platform, backend)
     platform.moor("apps:leave", "-a", backend)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:  # the dyno is replaced off the group network
-        dynos = platform.json("ps", "-a", backend)
-        if dynos and before.isdisjoint(d["id"] for d in dynos) and dynos[0]["state"] == "up":
-            break
-        time.sleep(0.5)
+    _replaced(platform, backend, before)  # off the group network
     for _ in range(10):  # the old dyno drains for a few seconds after the switch
         code, output = _fetch(platform, frontend, "http://catalog:8080/")
         if code != 0:

@@ -8,6 +8,7 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,15 +74,21 @@ def test_crash_loop_restarts_with_growing_backoff(platform: LivePlatform, tmp_pa
             d["state"] == "crashed" and d["exit_code"] == 3 for d in platform.json("ps", "-a", app)
         )
     )
-    time.sleep(8)
-    exits = [_stamp(x) for x in _logs(platform, app) if "Process exited with status 3" in x]
-    gaps = [b - a for a, b in itertools.pairwise(exits)]
+
+    def exits() -> list[float]:
+        return [_stamp(x) for x in _logs(platform, app) if "Process exited with status 3" in x]
+
+    # Docker restarts at once, then doubles its delay (0.1, 0.2, 0.4 ... s); each gap also
+    # holds a container start, whose length a loaded host changes: seven exits make the
+    # backoff (3 s more between the last two than between the first two) stand out of it
+    wanted = 7 if platform.swarm is None else 3
+    _eventually(lambda: len(exits()) >= wanted, timeout=120)
+    gaps = [b - a for a, b in itertools.pairwise(exits()[:wanted])]
     if platform.swarm is None:
-        assert gaps and gaps[0] < 1.0, gaps  # first retry within 1 s
-        assert max(gaps) > 2 * gaps[0], gaps  # it backs off
+        assert gaps[0] < 5.0, gaps  # the first restart is immediate, not a cool-down
+        assert gaps[-1] > gaps[0] + 2.0, gaps  # it backs off: no restart storm
     else:  # Swarm's restart policy has a fixed delay (2 s), no backoff
-        assert gaps and min(gaps) > 1.0, gaps
-    assert len(exits) <= 10, exits  # no restart storm in ~10 s
+        assert min(gaps) > 1.0, gaps
     lines = _logs(platform, app)
     server_log = (platform.data / "server.log").read_text()[-3000:]
     assert any(re.search(r"app\[worker\.1\]: booting$", x) for x in lines), server_log
@@ -93,17 +100,21 @@ def test_release_that_never_binds_fails_and_old_keeps_serving(
     platform: LivePlatform, tiny: str, tmp_path: Path
 ) -> None:
     platform.moor("ps:check", "web", "--timeout", "5", "-a", tiny)
-    where = _app_dir(tmp_path, "sleepy", '["sleep", "600"]')
-    platform.moor("container:push", "web", "-a", tiny, cwd=where)
-    proc = platform.moor("container:release", "web", "-a", tiny, cwd=where, check=False)
-    assert proc.returncode == 7, proc.stdout + proc.stderr
-    assert "did not bind port 8080 within 5s" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert platform.get(tiny).status_code == 200
-    rels = platform.json("releases", "-a", tiny)
-    assert rels[0]["status"] == "failed" and "boot timeout" in rels[0]["status_reason"]
-    assert "failed, the previous release keeps serving" in "\n".join(_logs(platform, tiny))
-    platform.moor("ps:check", "web", "--timeout", "60", "-a", tiny)
+    try:
+        where = _app_dir(tmp_path, "sleepy", '["sleep", "600"]')
+        platform.moor("container:push", "web", "-a", tiny, cwd=where)
+        proc = platform.moor("container:release", "web", "-a", tiny, cwd=where, check=False)
+        assert proc.returncode == 7, proc.stdout + proc.stderr
+        assert "did not bind port 8080 within 5s" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert platform.get(tiny).status_code == 200
+        rels = platform.json("releases", "-a", tiny)
+        assert rels[0]["status"] == "failed" and "boot timeout" in rels[0]["status_reason"]
+        _eventually(
+            lambda: "failed, the previous release keeps serving" in "\n".join(_logs(platform, tiny))
+        )
+    finally:  # the later tests boot this app with the usual limit
+        platform.moor("ps:check", "web", "--timeout", "60", "-a", tiny)
 
 
 def test_release_phase_runs_first_and_its_failure_aborts(
@@ -117,8 +128,11 @@ def test_release_phase_runs_first_and_its_failure_aborts(
     (ok / "Dockerfile").write_text((ok / "Dockerfile").read_text().replace("tiny v1", "tiny v2"))
     _deploy(platform, tiny, ok)
     assert "tiny v2" in platform.get(tiny).text
-    assert any(
-        re.search(r"app\[release\.\d+\]: migrating release\.\d+", x) for x in _logs(platform, tiny)
+    _eventually(  # the release phase's output reaches the log stream from its container
+        lambda: any(
+            re.search(r"app\[release\.\d+\]: migrating release\.\d+", x)
+            for x in _logs(platform, tiny)
+        )
     )
     bad = _app_dir(tmp_path, "phase-bad", heroku_yml="release:\n  command: \"sh -c 'exit 4'\"\n")
     (bad / "Dockerfile").write_text((bad / "Dockerfile").read_text().replace("tiny v1", "tiny v3"))
@@ -270,10 +284,16 @@ def test_drains_forward_syslog_and_a_dead_drain_blocks_nothing(
         _eventually(lambda: marker.encode() in received)
         frame = bytes(received)
         assert re.match(rb"\d+ <\d+>1 \S+ \S+ " + tiny.encode(), frame), frame[:200]
-        rows = {r["url"]: r for r in platform.json("drains", "-a", tiny)}
-        dead = rows["syslog+tcp://127.0.0.1:1"]["moorage_stats"]
-        assert dead["errors"] > 0 and "refused" in (dead["last_error"] or "").lower()
-        assert rows[f"syslog+tcp://127.0.0.1:{port}"]["moorage_stats"]["sent"] > 0
+
+        def stats(url: str) -> dict[str, Any]:
+            rows = {r["url"]: r for r in platform.json("drains", "-a", tiny)}
+            found: dict[str, Any] = rows[url]["moorage_stats"]
+            return found
+
+        dead = "syslog+tcp://127.0.0.1:1"
+        _eventually(lambda: stats(dead)["errors"] > 0)  # its forwarder retries meanwhile
+        assert "refused" in (stats(dead)["last_error"] or "").lower()
+        _eventually(lambda: stats(f"syslog+tcp://127.0.0.1:{port}")["sent"] > 0)
         bad = platform.moor("drains:add", "ftp://example", "-a", tiny, check=False)
         assert bad.returncode == 2 and "syslog+tls://" in bad.stderr
     finally:
