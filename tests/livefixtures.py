@@ -19,7 +19,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,14 +213,14 @@ def _teardown(p: LivePlatform) -> None:
     subprocess.run(["docker", "logout", p.registry], capture_output=True, check=False)
     shutil.rmtree(f"/etc/docker/certs.d/registry.{p.domain}:{p.https_port}", ignore_errors=True)
     client = docker.from_env()
-    for c in client.containers.list(
-        all=True, filters={"label": f"moorage.instance={p.env['MOORAGE_INSTANCE']}"}
-    ):
-        c.remove(force=True)
-    for n in client.networks.list(
-        filters={"label": f"moorage.instance={p.env['MOORAGE_INSTANCE']}"}
-    ):
-        n.remove()
+    label = f"moorage.instance={p.env['MOORAGE_INSTANCE']}"
+    # one that is gone already (404) or being removed (409) must not stop the rest
+    for c in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
+        with suppress(docker.errors.APIError):
+            c.remove(force=True)
+    for n in client.networks.list(filters={"label": label}):
+        with suppress(docker.errors.APIError):
+            n.remove()
     for image in client.images.list():  # what apps:destroy could not untag (in use then)
         refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
         for ref in refs:

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.livefixtures import LivePlatform
 
 RESULTS = Path(__file__).parents[2] / "artifacts" / "reliability"
+WRK_TIMEOUT = "30s"
+"""wrk's per-request timeout: a slow answer from a loaded test host is not a failed request
+(a refused, reset or non-2xx one still is)."""
 
 
 def record(name: str, *, tried: str, failures: int, recovery: str, command: str) -> None:
@@ -32,3 +40,35 @@ def wrk_summary(out: str) -> dict[str, int]:
         "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
     }
+
+
+def wrk_command(platform: LivePlatform, app: str, seconds: int, connections: int = 8) -> list[str]:
+    """wrk through the platform's router to ``app`` for ``seconds`` (2 threads)."""
+    return [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        WRK_TIMEOUT,
+        "-H",
+        f"Host: {app}.{platform.domain}",
+        f"http://127.0.0.1:{platform.router_port}/",
+    ]
+
+
+def wait_for_traffic(
+    platform: LivePlatform, app: str, requests: int = 20, timeout: float = 90
+) -> None:
+    """Return once ``app``'s router log shows ``requests`` requests that were not in it when
+    called: the load a test has just started is flowing through the router."""
+
+    def seen() -> set[str]:
+        out = platform.moor("logs", "-a", app, "--source", "router", "-n", "1000").stdout
+        return set(re.findall(r"request_id=(\S+)", out))
+
+    before = seen()
+    deadline = time.monotonic() + timeout
+    while len(seen() - before) < requests:
+        assert time.monotonic() < deadline, f"no traffic to {app} in its router log"
+        time.sleep(0.5)

@@ -9,10 +9,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+import sqlalchemy.exc
 
 from moorage.server.platform import prepare_store
 from moorage.server.services import apps, auth
@@ -62,8 +64,8 @@ def _recovery(check: Callable[[], bool], timeout: float) -> float:
         try:
             if check():
                 return time.monotonic() - start
-        except (httpx.HTTPError, psycopg.Error, OSError):
-            pass
+        except (httpx.HTTPError, psycopg.Error, sqlalchemy.exc.DBAPIError, OSError):
+            pass  # not back yet (a database still starting up refuses or drops connections)
         time.sleep(0.1)
     raise AssertionError(f"not back within {timeout} s")
 
@@ -121,6 +123,24 @@ def _actor_count(platform: LivePlatform, app: str) -> str:
     return out.split()[2] if len(out.split()) > 2 else out
 
 
+def _drop_state_database(admin: dict[str, Any], *, strict: bool, timeout: float = 60) -> None:
+    """Drop the test's state database once PostgreSQL takes connections again. When the test
+    already failed (``strict`` false), a PostgreSQL that never came back must not replace that
+    failure: the database goes with the platform's data dir at teardown anyway."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(dbname="postgres", connect_timeout=5, **admin) as conn:
+                conn.execute("DROP DATABASE IF EXISTS moorage_fault_state WITH (FORCE)")
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() >= deadline:
+                if strict:
+                    raise
+                return
+            time.sleep(0.5)
+
+
 def test_postgres_killed_apps_reconnect_and_keep_data(platform: LivePlatform, actors: str) -> None:
     platform.wait_for(actors, "Meryl Streep")
     before = _actor_count(platform, actors)
@@ -134,6 +154,7 @@ def test_postgres_killed_apps_reconnect_and_keep_data(platform: LivePlatform, ac
     store = prepare_store(
         Settings.from_env({"MOORAGE_DATA_DIR": str(platform.data), "MOORAGE_DATABASE_URL": url})
     )
+    passed = False
     try:
         with store.session() as s:
             user = auth.ensure_user(s, "fault@example.test")
@@ -153,10 +174,10 @@ def test_postgres_killed_apps_reconnect_and_keep_data(platform: LivePlatform, ac
 
         store_seconds = _recovery(store_works, timeout=30)
         assert _actor_count(platform, actors) == before
+        passed = True
     finally:
         store.engine.dispose()
-        with psycopg.connect(dbname="postgres", **admin) as conn:  # type: ignore[arg-type]
-            conn.execute("DROP DATABASE IF EXISTS moorage_fault_state WITH (FORCE)")
+        _drop_state_database(admin, strict=passed)
     record(
         "managed PostgreSQL killed with SIGKILL",
         tried="postmaster and backends killed once; app, add-on data and state store checked",

@@ -21,7 +21,7 @@ import docker
 import httpx
 import pytest
 
-from tests.faults import record, wrk_summary
+from tests.faults import record, wrk_command, wrk_summary
 from tests.livefixtures import LivePlatform
 
 pytestmark = pytest.mark.integration
@@ -85,10 +85,11 @@ def test_kill9_at_random_points_of_a_release(platform: LivePlatform) -> None:
 
     rng = random.Random(SEED)
     wrk = subprocess.Popen(
-        ["wrk", "-t2", "-c8", "-d", f"{ROUNDS * 30}s", "--timeout", "5s",
-         "-H", f"Host: {app}.{platform.domain}", f"http://127.0.0.1:{platform.router_port}/"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        wrk_command(platform, app, ROUNDS * 30),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     settle_times, outcomes = [], []
     try:
         for round_ in range(ROUNDS):

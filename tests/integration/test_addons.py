@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from moorage.server.services.backups import next_due
+from tests.faults import wait_for_traffic, wrk_command
 from tests.livefixtures import LivePlatform, in_pty, stop_cluster
 
 pytestmark = pytest.mark.integration
@@ -129,17 +130,7 @@ def test_other_apps_credentials_cannot_reach_a_database(
 
 def _wrk(platform: LivePlatform, app: str, seconds: int) -> str:
     return subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            "-c4",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "-H",
-            f"Host: {app}.{platform.domain}",
-            f"http://127.0.0.1:{platform.router_port}/",
-        ],
+        wrk_command(platform, app, seconds, connections=4),
         capture_output=True,
         text=True,
         check=True,
@@ -154,7 +145,7 @@ def test_credential_rotation_under_load_fails_no_request(
     result: list[str] = []
     load = threading.Thread(target=lambda: result.append(_wrk(platform, actors, 25)))
     load.start()
-    time.sleep(2)
+    wait_for_traffic(platform, actors)
     platform.moor("pg:credentials:rotate", "-a", actors)
     deadline = time.monotonic() + 60
     while _connects(old) and time.monotonic() < deadline:

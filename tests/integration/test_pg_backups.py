@@ -313,7 +313,19 @@ def test_disk_full_during_capture(db: Db, workdir: Path) -> None:
             backups.capture(db.cluster, db.name, mnt / "b002.dump")
         assert list(mnt.iterdir()) == []
     finally:
-        subprocess.run(["umount", str(mnt)], check=True)
+        _umount(mnt)
+
+
+def _umount(mnt: Path, timeout: float = 30) -> None:
+    """Unmount ``mnt``, retrying for ``timeout`` s while it is busy (a process that wrote
+    there may not have let go yet), then detach it lazily: a busy mount must not replace
+    the test's own failure."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+        if time.monotonic() >= deadline:
+            subprocess.run(["umount", "-l", str(mnt)], check=True, capture_output=True)
+            return
+        time.sleep(0.5)
 
 
 def test_capture_of_a_missing_database_fails_cleanly(cluster: Cluster, workdir: Path) -> None:

@@ -30,7 +30,9 @@ pytestmark = [
     ),
 ]
 
-PORTS = range(17600, 17651)
+# Disjoint from a live test platform's ports (tests/livefixtures.py: 17000-19499 for its
+# services, 20000-24999 for its redis add-ons) and below the kernel's ephemeral range.
+PORTS = range(25600, 25651)
 
 
 @pytest.fixture
@@ -228,16 +230,16 @@ def test_deprovision_stops_and_removes_and_is_idempotent(provider: RedisProvider
 
 
 def test_ports_are_not_shared_and_run_out(tmp_root: Path) -> None:
-    prov = RedisProvider(tmp_root / "small", "127.0.0.1", ["127.0.0.1"], range(17648, 17650))
+    prov = RedisProvider(tmp_root / "small", "127.0.0.1", ["127.0.0.1"], range(25648, 25650))
     try:
         prov.provision("first")
         prov.provision("second")
-        assert {_inst(prov, r).port for r in ("first", "second")} == {17648, 17649}
+        assert {_inst(prov, r).port for r in ("first", "second")} == {25648, 25649}
         with pytest.raises(ComponentFailed, match="No free port"):
             prov.provision("third")
         prov.deprovision("first")
         prov.provision("third")
-        assert _inst(prov, "third").port == 17648
+        assert _inst(prov, "third").port == 25648
     finally:
         _cleanup(prov.root)
 

@@ -66,11 +66,34 @@ def router() -> Iterator[NginxRouter]:
 
 
 def _workers(master: int) -> set[int]:
-    return {
-        int(p)
-        for p in os.listdir("/proc")
-        if p.isdigit() and Path(f"/proc/{p}/stat").read_text().split()[3] == str(master)
-    }
+    """The children of ``master``; a process that exits while we look is skipped."""
+    found = set()
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        if stat.rsplit(")", 1)[1].split()[1] == str(master):
+            found.add(int(p))
+    return found
+
+
+def _all_workers(master: int, timeout: float = 30) -> set[int]:
+    """``master``'s workers once it has forked all of them (``worker_processes auto``: one
+    per CPU) and the set has stayed the same for a second."""
+    expected = {os.cpu_count(), len(os.sched_getaffinity(0))}
+    deadline = time.monotonic() + timeout
+    workers, since = _workers(master), time.monotonic()
+    while len(workers) not in expected or time.monotonic() - since < 1:
+        assert time.monotonic() < deadline, f"nginx workers never settled: {workers}"
+        time.sleep(0.1)
+        now = _workers(master)
+        if now != workers:
+            workers, since = now, time.monotonic()
+    return workers
 
 
 def test_hosts_backends_h10_and_404(router: NginxRouter, backends: list[str]) -> None:
@@ -90,14 +113,7 @@ def test_a_deploy_keeps_nginx_and_client_connections(
     router.apply([Route("a", ("a.test",), (backends[0],))])
     master = router._pid()
     assert master is not None
-    workers = _workers(master)
-    for _ in range(50):  # the master forks its workers just after it answers
-        if workers:
-            break
-        time.sleep(0.1)
-        workers = _workers(master)
-    time.sleep(0.3)
-    workers = _workers(master)  # all of them forked by now
+    workers = _all_workers(master)  # the master forks its workers just after it answers
     url = f"http://127.0.0.1:{router.port}/"
     with httpx.Client(headers={"Host": "a.test"}) as client:
         assert client.get(url).text == "one"

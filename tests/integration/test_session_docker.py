@@ -73,8 +73,9 @@ def ident(c: Container) -> str:
 
 
 def wait_for_process(c: Container, args: bytes, *, present: bool) -> None:
-    """Until a process whose command line starts with ``args`` runs (or no longer runs)."""
-    deadline = time.monotonic() + 10
+    """Until a process whose command line starts with ``args`` runs (or no longer runs);
+    each look is a ``docker exec``, slow on a loaded host, hence the generous deadline."""
+    deadline = time.monotonic() + 60
     while True:
         lines = c.exec_run(["ps", "-eo", "args"]).output.splitlines()
         if any(line.startswith(args) for line in lines) == present:

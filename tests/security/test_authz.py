@@ -662,7 +662,7 @@ def test_failed_logins_are_rate_limited_per_client_address(
     body = refused.json()
     assert body["id"] == "rate_limited"
     assert body["message"] == f"Too many failed logins from 127.0.0.2; wait {wait} s."
-    assert 50 <= wait <= 60
+    assert 1 <= wait <= 60  # a wait is announced, never longer than the 60 s window
     assert good_refused.status_code == 429
     assert edge_refused.status_code == 429, edge_refused.text
     assert "from 127.0.0.3;" in edge_refused.json()["message"]

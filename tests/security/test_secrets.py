@@ -13,6 +13,7 @@ That the CLI's credentials file is 0600 is tested in
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shutil
@@ -109,10 +110,29 @@ def test_listings_outputs_and_logs_hold_no_secret(platform: LivePlatform, secret
         platform.moor("config:set", f"{KEY}={secrets.value}-2", "OTHER=1", "-a", app)
     )
     outputs["config:unset"] = _out(platform.moor("config:unset", "OTHER", "-a", app))
+    before = {d["id"] for d in platform.json("ps", "-a", app)}
     outputs["ps:restart"] = _out(platform.moor("ps:restart", "-a", app))
+    deadline = time.monotonic() + 120
+    while True:  # the restarted dynos: new ids, all up
+        dynos = platform.json("ps", "-a", app)
+        fresh = dynos and before.isdisjoint(d["id"] for d in dynos)
+        if fresh and all(d["state"] == "up" for d in dynos):
+            break
+        assert time.monotonic() < deadline, f"dynos not restarted: {dynos}"
+        time.sleep(0.5)
     platform.wait_for(app, "tiny v1")
-    time.sleep(3)  # the log pump writes every dyno's lines within a second or two
-    outputs["logs"] = _out(platform.moor("logs", "-n", "1000", "-a", app))
+    # a request the new dynos log: once it shows, their output so far is in the stream too
+    marker = f"/secrets-{os.urandom(4).hex()}"
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            platform.get(app, marker)
+        logs = _out(platform.moor("logs", "-n", "1000", "-a", app))
+        if marker in logs:
+            break
+        assert time.monotonic() < deadline, f"{marker} never reached the log stream"
+        time.sleep(0.5)
+    outputs["logs"] = logs
     assert "Set MOORAGE_TEST_SECRET config vars" in outputs["logs"]  # the stream is there
     outputs["server.log"] = (platform.data / "server.log").read_text(errors="replace")
     leaks = [

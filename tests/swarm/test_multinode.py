@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults import record, wrk_summary
+from tests.faults import record, wait_for_traffic, wrk_command, wrk_summary
 from tests.livefixtures import LivePlatform
 
 COMMAND = "MOORAGE_TEST_RUNTIME=swarm .venv/bin/pytest tests/swarm"
@@ -43,10 +43,11 @@ def wait_web_up(platform: LivePlatform, app: str, count: int, avoid: set[str]) -
 
 def wrk(platform: LivePlatform, app: str, seconds: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["wrk", "-t2", "-c8", "-d", f"{seconds}s", "--timeout", "5s",
-         "-H", f"Host: {app}.{platform.domain}", f"http://127.0.0.1:{platform.router_port}/"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        wrk_command(platform, app, seconds),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_nodes_lists_the_swarm_and_add_prints_a_join_command(
@@ -78,7 +79,7 @@ def test_web3_spreads_drains_under_load_and_survives_a_lost_node(
     workers = {d["node"] for d in web_dynos(platform, app)} - {cluster.manager.hostname}
     victim = sorted(workers)[0]
     load = wrk(platform, app, 40)
-    time.sleep(3)
+    wait_for_traffic(platform, app)
     platform.moor("nodes:drain", victim)
     moved = wait_web_up(platform, app, 3, {victim})
     out, _ = load.communicate(timeout=120)

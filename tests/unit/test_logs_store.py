@@ -136,38 +136,48 @@ def test_listener_errors_do_not_break_append(tmp_path: Path) -> None:
     assert len(store.tail("a", 10)) == 4
 
 
-def follow_while_writing(store: LogStore, total: int, rate: float | None) -> list[str]:
-    """Append ``total`` lines from a thread (``rate`` lines/s, or flat out) while following."""
+def follow_while_writing(
+    store: LogStore, total: int, rate: float | None, max_lag: int | None = None
+) -> list[str]:
+    """Append ``total`` lines from a thread (``rate`` lines/s, or flat out) while following;
+    with ``max_lag``, the writer waits while the follower has more than that many lines to
+    catch up on (so a follower stalled by a loaded host is not overtaken by retention)."""
     store.append("a", lines(0, 10))
     follower = store.follow("a", lines=5, idle=30.0, poll=0.01)  # generous: loaded CI hosts
     assert messages(next(follower)) == [f"line {i}" for i in range(5, 10)]
+    got: list[str] = []
+    stop = threading.Event()
 
     def write() -> None:
         begin = time.monotonic()
         for i in range(10, 10 + total, 37):
             if rate is not None:
                 time.sleep(max(0.0, begin + (i - 10) / rate - time.monotonic()))
+            while max_lag is not None and (i - 10) - len(got) > max_lag:
+                if stop.wait(0.001):  # the follower gave up: stop writing
+                    return
             store.append("a", lines(i, min(37, 10 + total - i)))
 
     writer = threading.Thread(target=write)
     writer.start()
-    got: list[str] = []
     try:
         while len(got) < total:
             batch = next(follower)
             assert batch, "idle before all lines arrived"
             got.extend(batch)
     finally:
+        stop.set()
         writer.join()
         follower.close()
     return got
 
 
 def test_follow_keeps_up_across_rollovers(tmp_path: Path) -> None:
-    # Two 1000-line segments kept: a follower more than a segment behind would lose lines.
+    # Two 1000-line segments kept: a follower more than a segment behind would lose lines,
+    # so the writer never gets more than half a segment ahead of what the follower yielded.
     store = LogStore(tmp_path, segment_lines=1000)
     total = 50_000
-    got = follow_while_writing(store, total, rate=40_000)
+    got = follow_while_writing(store, total, rate=40_000, max_lag=500)
     assert messages(got) == [f"line {i}" for i in range(10, 10 + total)]
     assert len(list((tmp_path / "a").iterdir())) == 2
 
