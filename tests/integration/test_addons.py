@@ -183,9 +183,12 @@ def _keeper(platform: LivePlatform, now: list[datetime], lines: list[str], root:
     from moorage.addons.postgres.cluster import Cluster
     from moorage.addons.postgres.provider import PostgresProvider
     from moorage.server.addonkeeper import AddonKeeper
+    from moorage.server.platform import load_secret
     from moorage.server.store.db import Store
 
-    store = Store(f"sqlite:///{platform.data / 'state.db'}")
+    store = Store(
+        f"sqlite:///{platform.data / 'state.db'}", load_secret(platform.data / "secret.key")
+    )
     port = int(platform.env["MOORAGE_POSTGRES_PORT"])
     cluster = Cluster(platform.data / "postgres", port, ["127.0.0.1"])
     providers: dict[str, Any] = {"postgresql": PostgresProvider(cluster, "127.0.0.1")}

@@ -527,7 +527,9 @@ def test_backup_schedule_round_trip(hour: int, minute: int, tz: str) -> None:
 @example([1])
 @example({"tail": "false"})
 def test_log_session_any_body(body: object) -> None:
-    session = outcome(LogSessions().create, "myapp", body, errors=(InvalidParams,))
+    session = outcome(
+        LogSessions().create, "myapp", "app-id", "user-id", body, errors=(InvalidParams,)
+    )
     if session is None:
         return
     assert 0 <= session.lines <= MAX_LINES and isinstance(session.tail, bool)

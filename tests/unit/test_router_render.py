@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from moorage.router.certs import ensure_edge_certs
-from moorage.router.nginx import MODULES, NGINX, Edge, render, render_table
+from moorage.router.nginx import MODULES, NGINX, Edge, ensure_worker_user, render, render_table
 from moorage.spec.dyno import HostCert, Route
 
 
@@ -55,8 +55,10 @@ def test_render_is_pure() -> None:
 )
 @pytest.mark.parametrize("with_edge", [False, True])
 def test_nginx_accepts_the_rendered_config(tmp_path: Path, with_edge: bool) -> None:
+    ensure_worker_user()
     for sub in ("temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi", "private"):
         (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
     shutil.copytree(Path(__file__).parents[2] / "src/moorage/router/lua", tmp_path / "lua")
     edge = None
     if with_edge:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,34 @@ LOG_FORMAT = (
 
 
 MODULES = Path("/usr/lib/nginx/modules")
+WORKER_USER = "moorage-router"  # nginx workers: not nobody, so nobody cannot read the logs
+
+
+def log_dir(root: Path) -> Path:
+    """Where nginx writes its access log (query strings) and error log: the workers' user's
+    alone (0700), since the master hands the files to that user when it reopens them."""
+    return root / "logs"
+
+
+def access_log(root: Path) -> Path:
+    return log_dir(root) / "access.log"
+
+
+def ensure_worker_user() -> str:
+    """The system user nginx workers run as, made once (Debian's ``useradd``)."""
+    try:
+        pwd.getpwnam(WORKER_USER)
+    except KeyError:
+        proc = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+             "/nonexistent", "--shell", "/usr/sbin/nologin", WORKER_USER],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode not in (0, 9):  # 9: made meanwhile
+            raise ComponentFailed(
+                f"cannot create the {WORKER_USER} user: {proc.stderr.strip()}"
+            ) from None
+    return WORKER_USER
 
 
 def control_socket(root: Path) -> Path:
@@ -153,13 +182,14 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
     lines = [
         f"load_module {MODULES}/ndk_http_module.so;",
         f"load_module {MODULES}/ngx_http_lua_module.so;",
+        f"user {WORKER_USER} {WORKER_USER};",
         "worker_processes auto;",
         f"pid {root}/nginx.pid;",
-        f"error_log {root}/error.log warn;",
+        f"error_log {log_dir(root)}/error.log warn;",
         "events { worker_connections 4096; }",
         "http {",
         f"  log_format moorage {LOG_FORMAT};",
-        f"  access_log {root}/access.log moorage buffer=32k flush=1s;",
+        f"  access_log {access_log(root)} moorage buffer=32k flush=1s;",
         f"  client_body_temp_path {root}/temp/body;",
         f"  proxy_temp_path {root}/temp/proxy;",
         f"  fastcgi_temp_path {root}/temp/fastcgi;",
@@ -249,7 +279,7 @@ class NginxRouter:
                 "-p",
                 str(self.root),
                 "-e",
-                str(self.root / "error.log"),
+                str(log_dir(self.root) / "error.log"),
                 "-c",
                 str(path),
             ],
@@ -287,15 +317,17 @@ class NginxRouter:
         current = self.conf.read_text() if self.conf.exists() else None
         if text == current and self.running():
             return False
+        user = ensure_worker_user()
         for sub in ("temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-            shutil.chown(self.root / sub, "nobody")
+            shutil.chown(self.root / sub, user, user)
+        self._private_logs(user)
         (self.root / "acme" / ".well-known" / "acme-challenge").mkdir(parents=True, exist_ok=True)
         private = control_socket(self.root).parent
         private.mkdir(mode=0o700, exist_ok=True)
         private.chmod(0o700)
         (self.root / "control.sock").unlink(missing_ok=True)  # where earlier versions kept it
-        # nginx workers run as nobody: they read the pages and code from our root
+        # nginx workers read the pages and code from our root
         shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         shutil.copytree(LUA, self.root / "lua", dirs_exist_ok=True)
         staged = self.root / "nginx.conf.new"
@@ -304,6 +336,21 @@ class NginxRouter:
         os.replace(staged, self.conf)
         self.reload()  # nginx loads the table file as it (re)starts
         return True
+
+    def _private_logs(self, user: str) -> None:
+        """The log folder (and logs an earlier version kept in ``root``) readable by root
+        and the workers' user only."""
+        logs = log_dir(self.root)
+        logs.mkdir(mode=0o700, exist_ok=True)
+        shutil.chown(logs, user, user)
+        logs.chmod(0o700)
+        for name in ("access.log", "access.log.1", "error.log", "access.offset"):
+            old = self.root / name
+            if old.exists():
+                old.chmod(0o600)
+                shutil.chown(old, "root", "root")
+        for log in logs.iterdir():
+            log.chmod(0o600)
 
     def _put_table(self, table: str) -> None:
         transport = httpx.HTTPTransport(uds=str(control_socket(self.root)))
@@ -325,7 +372,15 @@ class NginxRouter:
         # cannot bind while the file is there
         control_socket(self.root).unlink(missing_ok=True)
         proc = subprocess.run(
-            [NGINX, "-p", str(self.root), "-e", str(self.root / "error.log"), "-c", str(self.conf)],
+            [
+                NGINX,
+                "-p",
+                str(self.root),
+                "-e",
+                str(log_dir(self.root) / "error.log"),
+                "-c",
+                str(self.conf),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -161,6 +161,20 @@ class Recorder:
                 del self.last_stats[gone]
                 self._cpu.pop(gone, None)
 
+    def forget(self, app: str) -> None:
+        """Drop every count of ``app`` (destroyed, or its name taken anew): a new app of the
+        same name, maybe another tenant's, starts with none."""
+        with self._lock:
+            self._deltas = {k: v for k, v in self._deltas.items() if k[0] != app}
+            for key in [k for k in self.requests_total if k[0] == app]:
+                del self.requests_total[key]
+            self.hist_total.pop(app, None)
+            self.seconds_total.pop(app, None)
+            self.crashes_total.pop(app, None)
+            self.restarts_total.pop(app, None)
+        with self.store.session() as s:
+            s.execute(delete(MetricMinute).where(MetricMinute.app == app))
+
     # -- storage ----------------------------------------------------------------------------
     def flush(self) -> None:
         """Add the counts since the last flush to their minutes; forget old minutes."""

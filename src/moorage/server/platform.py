@@ -22,7 +22,7 @@ from moorage.registry.failures import PushFailure, RegistryLog
 from moorage.registry.process import RegistryProcess
 from moorage.registry.tokens import TokenIssuer
 from moorage.router.certs import ensure_edge_certs
-from moorage.router.nginx import Edge, NginxRouter
+from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.engines import make_runtime
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
@@ -31,6 +31,7 @@ from moorage.server.reconciler import Reconciler
 from moorage.server.scheduler import Scheduler
 from moorage.server.services import drains as drain_service
 from moorage.server.store.db import Store, upgrade
+from moorage.server.store.models import SEALED
 from moorage.settings import Settings
 
 log = logging.getLogger("moorage.server")
@@ -70,6 +71,16 @@ class Platform:
         )
         self.emit(failure.app, "registry", self.registry.filled_during_push(failure.repository))
 
+    def forget_app(self, name: str) -> None:
+        """Remove the log and metric history kept under an app's name: at destroy, and when
+        the name is taken again (router lines for a host nobody had may have been kept),
+        so a new owner of the name never reads the last one's."""
+        self.logs.delete_app(name)
+        if self.metrics is not None:
+            self.metrics.forget(name)
+        if self.push_failures is not None:
+            self.push_failures.forget(name)
+
     def emit(self, app: str, process: str, message: str) -> None:
         """A platform line in ``app``'s log stream (``moorage[api]: Scaled to web@3``)."""
         PlatformLog(self.logs).emit(app, process, message)
@@ -81,11 +92,35 @@ class Platform:
             threading.Thread(target=target, args=(stop,), daemon=True, name=name).start()
 
 
+PRIVATE_FILES = ("state.db", "state.db-wal", "state.db-shm", "server.log", "server.pid")
+PRIVATE_DIRS = ("registry", "logs", "backups")
+
+
+def make_private(settings: Settings) -> None:
+    """Root's alone, at every start (installs made before are fixed too): the state store
+    (SQLite makes its -wal and -shm files with the database's mode), the server's log, the
+    registry's layers, app logs and backups. Other users (nobody, as nginx workers were)
+    may only pass through the data folder to the router's pages."""
+    data = settings.data_dir
+    data.chmod(0o711)
+    for name in PRIVATE_FILES:
+        if (data / name).exists():
+            (data / name).chmod(0o600)
+    for folder in (*(data / name for name in PRIVATE_DIRS), settings.backups):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+
+
 def prepare_store(settings: Settings) -> Store:
+    """The state store at head, its secrets sealed with ``<data>/secret.key``."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.chmod(0o711)
     upgrade(settings.database_url)
-    return Store(settings.database_url)
+    make_private(settings)
+    store = Store(settings.database_url, load_secret(settings.data_dir / "secret.key"))
+    if sealed := store.seal_existing(SEALED):
+        log.warning("sealed %d config, add-on and key values stored in plain text", sealed)
+    return store
 
 
 def build(settings: Settings) -> Platform:
@@ -120,7 +155,7 @@ def build(settings: Settings) -> Platform:
     pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
     reconciler.reapable = pump.finished
     reconciler.observers.append(pump.sync)
-    tail = RouterLogTail(router.root / "access.log", logs, router.reopen_logs)
+    tail = RouterLogTail(access_log(router.root), logs, router.reopen_logs)
     recorder = Recorder(store)
     logs.add_listener(recorder.on_log)
     reconciler.lifecycle.append(recorder.observe_lifecycle)

@@ -23,7 +23,7 @@ from moorage.server.deps import PlatformDep, client_address, failed_logins, publ
 from moorage.server.platform import Platform
 from moorage.server.routes import announce, converge
 from moorage.server.routes.formation import apply_updates
-from moorage.server.routes.logs import sse_events
+from moorage.server.routes.logs import sse_events, while_allowed
 from moorage.server.services import apps, releases, serialize
 from moorage.server.store.models import User
 from moorage.web import sessions, views
@@ -276,10 +276,12 @@ def log_stream(
     if source not in (None, *SOURCES):
         raise InvalidParams(f"Unknown source {source}: choose app, router or moorage.")
     with platform.store.session() as s:
-        name = apps.get(s, who[0], app).name
+        found = apps.get(s, who[0], app)
+        name, app_id = found.name, found.id
+    follower = platform.logs.follow(name, lines=100, dyno=dyno, source=source)
 
     def chunks() -> Iterator[bytes]:
-        for batch in platform.logs.follow(name, lines=100, dyno=dyno, source=source):
+        for batch in while_allowed(platform, app_id, who[0].id, follower):
             yield ("\n".join(batch) + "\n").encode() if batch else b""
 
     return StreamingResponse(sse_events(chunks()), media_type="text/event-stream", headers=HEADERS)

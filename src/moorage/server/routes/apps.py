@@ -27,6 +27,7 @@ def create_app(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> d
     with platform.store.session() as s:
         app = service.create(s, user, name)
         out = serialize.app(app, platform.settings)
+        platform.forget_app(app.name)  # before the commit: no line of the new app is lost
     converge(platform)
     return out
 
@@ -54,7 +55,7 @@ def update_app(
         raise InvalidParams("aliases must be a list of names.")
     with platform.store.session() as s:
         app = service.get(s, user, ident)
-        service.set_group(s, app, group, aliases)
+        service.set_group(s, user, app, group, aliases)
         out = serialize.app(app, platform.settings)
     converge(platform)
     return out
@@ -69,7 +70,6 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, An
         addons.destroy_all(s, app, user, platform.providers)
         service.delete(s, app)
     platform.registry.delete_app(out["name"])
-    if platform.push_failures is not None:
-        platform.push_failures.forget(out["name"])
     converge(platform, wait=True)
+    platform.forget_app(out["name"])  # after its dynos are gone: their last lines too
     return out

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from fastapi import Request
@@ -23,9 +24,32 @@ def create_session(
 ) -> dict[str, Any]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        session = SESSIONS.create(app.name, body)
+        session = SESSIONS.create(app.name, app.id, user.id, body)
     url = f"{public_base(request)}/log-sessions/{session.id}"
     return {"id": session.id, "logplex_url": url, "created_at": None, "updated_at": None}
+
+
+def while_allowed(
+    platform: PlatformDep,
+    app_id: str,
+    user_id: str,
+    batches: Generator[list[str], None, None],
+    every: float = 2.0,
+) -> Iterator[list[str]]:
+    """``batches`` of a followed log for as long as the reader may read them: the stream
+    ends within ``every`` seconds of the app's destruction or the reader's loss of access
+    (a new app of the same name is another app)."""
+    checked = time.monotonic()
+    try:
+        for batch in batches:
+            if time.monotonic() - checked >= every:
+                with platform.store.session() as s:
+                    if not apps.still_allowed(s, app_id, user_id):
+                        return
+                checked = time.monotonic()
+            yield batch
+    finally:
+        batches.close()
 
 
 def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
@@ -34,9 +58,10 @@ def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
         if lines:
             yield ("\n".join(lines) + "\n").encode()
         return
-    for batch in platform.logs.follow(
+    follower = platform.logs.follow(
         session.app, lines=session.lines, dyno=session.dyno, source=session.source
-    ):
+    )
+    for batch in while_allowed(platform, session.app_id, session.user_id, follower):
         yield ("\n".join(batch) + "\n").encode() if batch else b""
 
 

@@ -43,6 +43,13 @@ def may_use(app: App, user: User) -> bool:
     return app.owner_id == user.id or any(c.user_id == user.id for c in app.collaborators)
 
 
+def still_allowed(session: Session, app_id: str, user_id: str) -> bool:
+    """Whether the app still exists (the same one, not a new one of its name) and the user
+    may still use it: what a long-lived stream checks while it lasts."""
+    app, user = session.get(App, app_id), session.get(User, user_id)
+    return app is not None and user is not None and may_use(app, user)
+
+
 def owned(session: Session, user: User, ident: str) -> App:
     """``get`` for what only the owner may do: destroy the app, change who has access."""
     app = get(session, user, ident)
@@ -93,8 +100,14 @@ def delete(session: Session, app: App) -> None:
     session.flush()
 
 
-def set_group(session: Session, app: App, group: str | None, aliases: list[str]) -> None:
-    """Put ``app`` in ``group`` (None: no group) answering to ``aliases`` on its network."""
+def set_group(
+    session: Session, user: User, app: App, group: str | None, aliases: list[str]
+) -> None:
+    """Put ``app`` in ``group`` (None: no group) answering to ``aliases`` on its network.
+
+    A group belongs to whoever may use every app already in it (the owner who made it and
+    the collaborators they add on its apps): anyone else is refused without learning which
+    apps are in it, so no one can put a dyno on another team's private network."""
     if group is not None:
         validate_dns_label(group, "Group")
     for alias in aliases:
@@ -102,9 +115,15 @@ def set_group(session: Session, app: App, group: str | None, aliases: list[str])
     if group is None and aliases:
         raise InvalidParams("Aliases need a group: they are names on the group's network.")
     if group is not None:
+        members = list(session.scalars(select(App).where(App.group == group, App.id != app.id)))
+        if not all(may_use(other, user) for other in members):
+            raise Forbidden(
+                f"Group {group} is another team's: joining it needs access to every app in it "
+                "(its owner can add you as a collaborator). Choose another group name."
+            )
         taken = {
             alias: other.name
-            for other in session.scalars(select(App).where(App.group == group, App.id != app.id))
+            for other in members
             for alias in [f"{other.name}.internal", *(other.aliases or [])]
         }
         clash = sorted(a for a in aliases if a in taken)

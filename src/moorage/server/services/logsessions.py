@@ -22,6 +22,8 @@ MAX_LINES = 10_000
 class LogSession:
     id: str
     app: str
+    app_id: str
+    user_id: str  # whose access the stream keeps checking while it lasts
     lines: int
     tail: bool
     dyno: str | None
@@ -34,7 +36,7 @@ class LogSessions:
         self._lock = threading.Lock()
         self._sessions: dict[str, LogSession] = {}
 
-    def create(self, app: str, body: object) -> LogSession:
+    def create(self, app: str, app_id: str, user_id: str, body: object) -> LogSession:
         if body is not None and not isinstance(body, dict):
             raise InvalidParams(
                 'A log session is requested with a JSON object such as {"lines": 100, '
@@ -56,6 +58,8 @@ class LogSessions:
         session = LogSession(
             id=secrets.token_urlsafe(24),
             app=app,
+            app_id=app_id,
+            user_id=user_id,
             lines=lines,
             tail=bool(tail),
             dyno=dyno,

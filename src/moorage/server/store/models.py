@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from moorage.server.store.sealed import SealedJSON, SealedText
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
@@ -46,7 +48,7 @@ class App(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(30), unique=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     released_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -106,7 +108,7 @@ class Release(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     status_reason: Mapped[str] = mapped_column(Text, default="")
     images: Mapped[dict[str, str]] = mapped_column(default=dict)
-    config: Mapped[dict[str, str]] = mapped_column(default=dict)
+    config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)
     # process commands from heroku.yml/Procfile ({"web": "gunicorn ..."}) and the release phase
     commands: Mapped[dict[str, str]] = mapped_column(default=dict)
     release_command: Mapped[str | None] = mapped_column(Text, default=None)
@@ -132,8 +134,8 @@ class Addon(Base):
     service: Mapped[str] = mapped_column(String(30))
     plan: Mapped[str] = mapped_column(String(60))
     resource: Mapped[str] = mapped_column(String(63))
-    url: Mapped[str] = mapped_column(Text, default="")
-    retiring: Mapped[list[str]] = mapped_column(JSON, default=list)
+    url: Mapped[str] = mapped_column(SealedText, default="")
+    retiring: Mapped[list[str]] = mapped_column(SealedJSON, default=list)
     backup_schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
     backup_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=now)
@@ -219,7 +221,7 @@ class SniEndpoint(Base):
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(30), unique=True)
     certificate_chain: Mapped[str] = mapped_column(Text)
-    private_key: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(SealedText)
     cert_domains: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)
     issuer: Mapped[str] = mapped_column(Text)
@@ -303,3 +305,13 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime]
     user: Mapped[User] = relationship()
+
+
+# columns encrypted at rest (see sealed.py); Store.seal_existing rewrites older plain rows
+SEALED: list[tuple[type[Base], str]] = [
+    (App, "config"),
+    (Release, "config"),
+    (Addon, "url"),
+    (Addon, "retiring"),
+    (SniEndpoint, "private_key"),
+]

@@ -1,0 +1,211 @@
+"""Tenant isolation holes an adversarial probe found (issue 23), one test per item.
+
+User A is the platform's admin; user B gets a token of its own. Each test attacks as B (or
+anonymously) and states its item number in its docstring.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests import certgen
+from tests.livefixtures import LivePlatform
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class User:
+    """httpx against the API with one user's token."""
+
+    base: str
+    token: str
+    email: str
+
+    def __call__(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(method, self.base + path, headers=headers, json=body, timeout=120)
+
+    def ok_text(self, path: str) -> str:
+        resp = self("GET", path)
+        assert resp.status_code == 200, f"GET {path}: {resp.status_code} {resp.text}"
+        return resp.text
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        resp = self(method, path, body)
+        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+
+@pytest.fixture(scope="module")
+def users(platform: LivePlatform) -> tuple[User, User]:
+    admin = User(
+        platform.api,
+        (platform.data / "admin@example.test.token").read_text().strip(),
+        "admin@example.test",
+    )
+    email = f"mallory-{os.urandom(3).hex()}@example.test"
+    return admin, User(platform.api, platform.new_token(email), email)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{os.urandom(3).hex()}"
+
+
+def test_an_outsider_cannot_join_another_teams_group(users: tuple[User, User]) -> None:
+    """Item 1: joining a group needs access to every app in it; outsiders learn no names."""
+    a, b = users
+    group = _name("shop")
+    a_app, b_app = a.ok("POST", "/apps", {"name": _name("carts")}), None
+    try:
+        a.ok("PATCH", f"/apps/{a_app['name']}", {"moorage": {"group": group}})
+        b_app = b.ok("POST", "/apps", {"name": _name("evil")})
+        for aliases in ([], ["payments"], [f"{a_app['name']}.internal"]):
+            joined = b(
+                "PATCH", f"/apps/{b_app['name']}", {"moorage": {"group": group, "aliases": aliases}}
+            )
+            assert joined.status_code == 403, joined.text
+            assert a_app["name"] not in joined.text
+            assert "another team's" in joined.json()["message"]
+        assert b.ok("GET", f"/apps/{b_app['name']}")["moorage"]["group"] is None
+        # the owner adds B on every app of the group: now B may bring its app in
+        a.ok("POST", f"/apps/{a_app['name']}/collaborators", {"user": b.email})
+        joined = b("PATCH", f"/apps/{b_app['name']}", {"moorage": {"group": group}})
+        assert joined.status_code == 200, joined.text
+    finally:
+        for owner, app in ((a, a_app), (b, b_app)):
+            if app is not None:
+                owner("DELETE", f"/apps/{app['name']}")
+
+
+def _tail(user: User, app: str, ended: threading.Event, got: list[str]) -> threading.Thread:
+    url = user.ok("POST", f"/apps/{app}/log-sessions", {"tail": True, "lines": 10})["logplex_url"]
+
+    def read() -> None:
+        try:
+            with httpx.stream("GET", url, timeout=httpx.Timeout(10, read=300)) as resp:
+                for chunk in resp.iter_text():
+                    got.append(chunk)
+        except httpx.HTTPError:
+            pass
+        ended.set()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def _ends(ended: threading.Event, what: str) -> None:
+    assert ended.wait(60), f"the log stream went on after {what}"
+
+
+def test_logs_and_metrics_die_with_their_app_and_streams_with_access(
+    platform: LivePlatform, users: tuple[User, User]
+) -> None:
+    """Item 2: a destroyed app's logs and metrics are gone, a new app of its name starts
+    empty, and open tails end when the app goes or the reader loses access."""
+    a, b = users
+    name, secret = _name("x"), os.urandom(6).hex()
+    b.ok("POST", "/apps", {"name": name})
+    b.ok("PATCH", f"/apps/{name}/config-vars", {f"RESET_{secret.upper()}": "1"})
+    router = f"http://127.0.0.1:{platform.router_port}/reset?password_reset_token={secret}"
+    httpx.get(router, headers={"Host": f"{name}.{platform.domain}"})
+    ended, got = threading.Event(), []
+    _tail(b, name, ended, got)
+    deadline = time.monotonic() + 60
+    while secret not in "".join(got):  # B's own router line, in B's own tail
+        assert time.monotonic() < deadline, "".join(got)
+        time.sleep(0.5)
+    b.ok("DELETE", f"/apps/{name}")
+    _ends(ended, "its app was destroyed")
+    assert not (platform.data / "logs" / name).exists()
+    try:
+        a.ok("POST", "/apps", {"name": name})
+        session = a.ok("POST", f"/apps/{name}/log-sessions", {"lines": 1000})
+        history = httpx.get(session["logplex_url"], timeout=30).text
+        assert secret.upper() not in history.upper(), history
+        metrics = a.ok_text(f"/apps/{name}/metrics")
+        counted = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("moorage_router_requests") and f'app="{name}"' in line
+        ]
+        assert counted == [], counted
+    finally:
+        a("DELETE", f"/apps/{name}")
+    # a collaborator's open tail ends when the owner removes them
+    shared = a.ok("POST", "/apps", {"name": _name("shared")})["name"]
+    try:
+        a.ok("POST", f"/apps/{shared}/collaborators", {"user": b.email})
+        ended, got = threading.Event(), []
+        _tail(b, shared, ended, got)
+        time.sleep(3)  # the stream is open and idle
+        assert not ended.is_set()
+        a.ok("DELETE", f"/apps/{shared}/collaborators/{b.email}")
+        _ends(ended, "the reader lost access")
+    finally:
+        a("DELETE", f"/apps/{shared}")
+
+
+def _readable_by_nobody(path: Path) -> bool:
+    proc = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "head", "-c", "1", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def test_the_data_folder_is_private_and_secrets_are_sealed_at_rest(
+    platform: LivePlatform, actors: str, users: tuple[User, User]
+) -> None:
+    """Item 3: nobody (the host user of nginx workers and dynos) reads nothing of the state
+    store, registry layers, app logs or the router's access log, and a root reading the
+    state store's files finds no config value, add-on password or certificate key."""
+    a, _ = users
+    name, value = _name("vault"), f"config-{os.urandom(8).hex()}"
+    a.ok("POST", "/apps", {"name": name})
+    try:
+        a.ok("PATCH", f"/apps/{name}/config-vars", {"VAULT_TOKEN": value})
+        hostname = f"{name}.example.test"
+        a.ok("POST", f"/apps/{name}/domains", {"hostname": hostname})
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem_key = certgen.key_pem(key)
+        chain = certgen.pem(certgen.cert(hostname, key, sans=(hostname,)))
+        a.ok("POST", f"/apps/{name}/sni-endpoints", {"certificate_chain": chain,
+                                                     "private_key": pem_key})  # fmt: skip
+        password = urlsplit(a.ok("GET", f"/apps/{actors}/config-vars")["DATABASE_URL"]).password
+        assert password
+        httpx.get(
+            f"http://127.0.0.1:{platform.router_port}/?q=x",
+            headers={"Host": f"{actors}.{platform.domain}"},
+        )
+        data = platform.data
+        layers = next((data / "registry" / "data").rglob("data"))
+        private = [
+            *data.glob("state.db*"),
+            data / "server.log",
+            data / "secret.key",
+            layers,
+            next(p for p in (data / "logs").rglob("*") if p.is_file()),
+            data / "router" / "logs" / "access.log",
+        ]
+        readable = [str(p) for p in private if _readable_by_nobody(p)]
+        assert readable == [], readable
+        raw = b"".join(p.read_bytes() for p in data.glob("state.db*"))
+        body = "".join(pem_key.splitlines()[1:-1]).encode()
+        for secret in (value.encode(), password.encode(), body[:40]):
+            assert secret not in raw, secret
+    finally:
+        a("DELETE", f"/apps/{name}")
