@@ -7,6 +7,7 @@ anonymously) and states its item number in its docstring.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import threading
 import time
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from moorage.server.services.auth import hash_token
 from tests import certgen
 from tests.livefixtures import LivePlatform
 
@@ -209,3 +211,59 @@ def test_the_data_folder_is_private_and_secrets_are_sealed_at_rest(
             assert secret not in raw, secret
     finally:
         a("DELETE", f"/apps/{name}")
+
+
+def test_an_image_cannot_make_its_dyno_root(platform: LivePlatform, tmp_path: Path) -> None:
+    """Item 5: ``USER root:root`` or a name the image maps to uid 0 still runs as nobody."""
+    app = platform.create_app("rooty")
+    for version, user, extra in (
+        ("v1", "toor", "RUN echo 'toor:x:0:0::/:/bin/sh' >> /etc/passwd\n"),
+        ("v2", "root:root", ""),
+    ):
+        (tmp_path / "Dockerfile").write_text(
+            f"FROM python:3\n{extra}USER {user}\n"
+            f'CMD ["sh", "-c", "cd /tmp && echo {version} $(id) > index.html && '
+            'exec python3 -m http.server \\"$PORT\\""]\n'
+        )
+        platform.moor("container:push", "web", "-a", app, cwd=tmp_path)
+        platform.moor("container:release", "web", "-a", app, cwd=tmp_path)
+        body = platform.wait_for(app, version).text
+        assert "uid=65534" in body and "gid=65534" in body, (user, body)
+    platform.moor("apps:destroy", "-a", app, "--confirm", app)
+    platform.apps.discard(app)
+
+
+def test_revoking_a_token_ends_its_dashboard_sessions_and_registry_tokens(
+    platform: LivePlatform,
+) -> None:
+    """Item 6: a dashboard session and a registry token made with an API token stop working
+    once it is revoked (the registry token within its one-minute lifetime)."""
+    email = f"trudy-{os.urandom(3).hex()}@example.test"
+    keep = User(platform.api, platform.new_token(email), email)
+    token = platform.new_token(email)  # a second token of the same user, to revoke
+    app = keep.ok("POST", "/apps", {"name": _name("revoked")})["name"]
+    try:
+        login = httpx.post(f"{platform.api}/dashboard/login", data={"token": token})
+        cookie = {"Cookie": f"moorage_session={login.cookies['moorage_session']}"}
+        assert app in httpx.get(f"{platform.api}/dashboard/", headers=cookie).text
+        registry_token = httpx.get(
+            f"{platform.api}/registry/token",
+            params={"scope": f"repository:{app}/web:pull"},
+            auth=("_", token),
+        ).json()["token"]
+        issued = time.monotonic()
+        listing = f"http://{platform.registry}/v2/{app}/web/tags/list"
+        bearer = {"Authorization": f"Bearer {registry_token}"}
+        assert httpx.get(listing, headers=bearer).status_code == 404  # allowed, nothing pushed
+        with sqlite3.connect(platform.data / "state.db") as db:  # which listed id it is
+            (token_id,) = db.execute(
+                "SELECT id FROM api_tokens WHERE token_hash = ?", (hash_token(token),)
+            ).fetchone()
+        keep.ok("DELETE", f"/oauth/authorizations/{token_id}")
+        assert httpx.get(f"{platform.api}/account", auth=("_", token)).status_code == 401
+        page = httpx.get(f"{platform.api}/dashboard/", headers=cookie)
+        assert app not in page.text and page.status_code in (302, 303, 307), page.status_code
+        time.sleep(max(0.0, issued + 65 - time.monotonic()))
+        assert httpx.get(listing, headers=bearer).status_code == 401
+    finally:
+        keep("DELETE", f"/apps/{app}")

@@ -21,7 +21,9 @@ from cryptography.x509.oid import NameOID
 
 ISSUER = "moorage"
 SERVICE = "moorage-registry"
-TOKEN_TTL = 300
+TOKEN_TTL = 300  # tokens the platform issues itself (pulls by the runtime)
+USER_TOKEN_TTL = 60  # tokens for users' API tokens: Docker's minimum, so a revoked API
+# token pushes or pulls for at most a minute more
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,9 @@ class TokenIssuer:
         self._key = loaded
         self._kid = libtrust_key_id(loaded.public_key())
 
-    def issue(self, subject: str, access: list[Access]) -> str:
+    def issue(self, subject: str, access: list[Access], ttl: int = TOKEN_TTL) -> str:
+        """A token for ``access``, good for ``ttl`` seconds (Docker asks again when it
+        has expired; the registry itself cannot learn that an API token was revoked)."""
         now = int(dt.datetime.now(dt.UTC).timestamp())
         claims = {
             "iss": ISSUER,
@@ -90,7 +94,7 @@ class TokenIssuer:
             "aud": SERVICE,
             "iat": now,
             "nbf": now - 10,
-            "exp": now + TOKEN_TTL,
+            "exp": now + ttl,
             "jti": secrets.token_hex(16),
             "access": [
                 {"type": a.type, "name": a.name, "actions": list(a.actions)} for a in access

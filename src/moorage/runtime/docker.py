@@ -19,6 +19,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
+from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 LABEL = "moorage"
 RETIRING = ".retiring-"
-UNPRIVILEGED_USER = "65534:65534"
 READ_ONLY_TMP_MB = 64  # the writable /tmp of a dyno whose root filesystem is read-only
 DYNO_TMP = "/tmp"  # noqa: S108 (a path inside the dyno: a tmpfs of its own, not the host's /tmp)
 
@@ -50,6 +50,7 @@ class DockerRuntime:
         self.registry_host = registry_host
         self._pull_token = pull_token
         self._network_lock = threading.Lock()
+        self._users: dict[tuple[str, str], str] = {}  # (image id, USER) -> uid:gid
         try:
             self.client = client or docker.from_env(timeout=120)
             self.client.ping()
@@ -190,8 +191,8 @@ class DockerRuntime:
             if not net.attrs.get("Containers"):
                 net.remove()
 
-    def _ensure_image(self, ref: str) -> str:
-        """The image's configured user, pulling ``ref`` from the platform registry if needed."""
+    def _ensure_image(self, ref: str) -> Any:
+        """The image ``ref``, pulled from the platform registry if needed."""
         try:
             try:
                 image = self.client.images.get(ref)
@@ -202,11 +203,33 @@ class DockerRuntime:
                 )
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot get image {ref}: {exc}") from exc
-        return str(image.attrs.get("Config", {}).get("User") or "")
+        return image
 
-    def _user(self, image: str) -> str:
-        image_user = self._ensure_image(image)
-        return image_user if image_user not in ("", "root", "0", "0:0") else UNPRIVILEGED_USER
+    def _user(self, ref: str) -> str:
+        """``uid:gid`` for dynos of ``ref``: its USER resolved in its own files, never 0."""
+        image = self._ensure_image(ref)
+        image_user = str(image.attrs.get("Config", {}).get("User") or "")
+        if not names_needed(image_user):
+            return dyno_user(image_user)
+        key = (str(image.id), image_user)
+        if key not in self._users:
+            files = [self._image_file(str(image.id), f) for f in ("/etc/passwd", "/etc/group")]
+            self._users[key] = dyno_user(image_user, *files)
+        return self._users[key]
+
+    def _image_file(self, image_id: str, path: str) -> str:
+        """A small file of an image, read from a container that is created, never started."""
+        try:
+            box = self.client.containers.create(image_id, command=["true"], network_disabled=True)
+        except docker.errors.DockerException:
+            return ""
+        try:
+            stream, _ = box.get_archive(path)
+            return read_from_tar(b"".join(stream))
+        except docker.errors.DockerException:
+            return ""  # no such file: only numeric users resolve
+        finally:
+            box.remove(force=True)
 
     def _labels(self, app: str, ptype: str, number: int, release: int) -> dict[str, str]:
         return {

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import Forbidden
 from moorage.server.services import auth
-from moorage.server.store.models import User, WebSession
+from moorage.server.store.models import ApiToken, User, WebSession
 
 COOKIE = "moorage_session"
 PATH = "/dashboard"
@@ -43,11 +43,13 @@ def _now() -> datetime:
 
 def start(session: Session, token: str) -> tuple[str, Login]:
     """A new session for the owner of ``token`` (Unauthorized when it matches none)."""
-    user = auth.authenticate(session, token.strip())
+    api_token = auth.token_row(session, token.strip())
+    user = api_token.user
     cookie = secrets.token_urlsafe(32)
     row = WebSession(
         id_hash=_hash(cookie),
         user_id=user.id,
+        token_id=api_token.id,
         csrf=secrets.token_urlsafe(32),
         expires_at=_now() + LIFETIME,
     )
@@ -63,6 +65,8 @@ def find(session: Session, cookie: str | None) -> tuple[User, Login] | None:
     row = session.scalar(select(WebSession).where(WebSession.id_hash == _hash(cookie)))
     if row is None or row.expires_at < _now():
         return None
+    if row.token_id is None or session.get(ApiToken, row.token_id) is None:
+        return None  # its API token was revoked
     return row.user, Login(row.user_id, row.user.email, row.csrf)
 
 

@@ -13,7 +13,7 @@ from fastapi import Query, Request, Response
 
 from moorage.errors import NotFound, StorageFull, Unauthorized
 from moorage.registry.client import MANIFEST_TYPES
-from moorage.registry.tokens import TOKEN_TTL, Access, parse_scope
+from moorage.registry.tokens import TOKEN_TTL, USER_TOKEN_TTL, Access, parse_scope
 from moorage.runtime.swarm import NODE_USER
 from moorage.server.deps import (
     PlatformDep,
@@ -58,9 +58,9 @@ def _node_token(request: Request, platform: PlatformDep) -> dict[str, Any] | Non
     return _answer(platform.issuer.issue(NODE_USER, granted))
 
 
-def _answer(token: str) -> dict[str, Any]:
+def _answer(token: str, ttl: int = TOKEN_TTL) -> dict[str, Any]:
     issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued}
+    return {"token": token, "access_token": token, "expires_in": ttl, "issued_at": issued}
 
 
 @router.get("/registry/token")
@@ -88,7 +88,7 @@ def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
             if allowed and name.count("/") == 1:
                 granted.append(Access("repository", name, allowed))
         subject = user.email
-    return _answer(platform.issuer.issue(subject, granted))
+    return _answer(platform.issuer.issue(subject, granted, USER_TOKEN_TTL), USER_TOKEN_TTL)
 
 
 @router.get("/v2/{app}/{process_type}/manifests/{reference}")

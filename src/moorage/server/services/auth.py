@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound, Unauthorized
-from moorage.server.store.models import ApiToken, User
+from moorage.server.store.models import ApiToken, User, WebSession
 
 TOKEN_PREFIX = "moor_"  # noqa: S105 (a prefix, not a secret)
 
@@ -39,12 +39,17 @@ def create_token(session: Session, user: User, description: str = "") -> str:
 
 def authenticate(session: Session, token: str | None) -> User:
     """The user owning ``token``; the lookup is by hash, so no secret is compared in Python."""
+    return token_row(session, token).user
+
+
+def token_row(session: Session, token: str | None) -> ApiToken:
+    """The stored API token ``token`` is (Unauthorized when none)."""
     if not token:
         raise Unauthorized("No API token given. Run `moor login` (or set MOORAGE_API_KEY).")
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None:
         raise Unauthorized("Invalid credentials provided. Run `moor login` with a valid token.")
-    return row.user
+    return row
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:
@@ -59,6 +64,7 @@ def revoke(session: Session, user: User, token_id: str) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
         raise NotFound(f"No API token {token_id}. See GET /oauth/authorizations.")
+    session.execute(delete(WebSession).where(WebSession.token_id == row.id))
     session.delete(row)
     session.flush()
     return row

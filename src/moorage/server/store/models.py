@@ -301,6 +301,8 @@ class WebSession(Base):
     __tablename__ = "web_sessions"
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # the API token it was made with: revoking that token ends the session
+    token_id: Mapped[str | None] = mapped_column(String(36), default=None)
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime]
