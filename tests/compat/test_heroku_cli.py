@@ -155,6 +155,7 @@ def test_addons_domains_and_access(heroku: HerokuCli, platform: LivePlatform, ap
     assert host in [d["hostname"] for d in platform.json("domains", "-a", app)]
     assert host in heroku("domains", "-a", app).stdout
     friend = f"friend-{app}@example.test"
+    platform.new_token(friend)  # an account, which an operator makes
     assert "done" in heroku("access:add", friend, "-a", app).stderr
     access = heroku("access", "-a", app).stdout
     assert friend in access and "collaborator" in access

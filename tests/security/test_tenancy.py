@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -267,3 +268,63 @@ def test_revoking_a_token_ends_its_dashboard_sessions_and_registry_tokens(
         assert httpx.get(listing, headers=bearer).status_code == 401
     finally:
         keep("DELETE", f"/apps/{app}")
+
+
+def test_a_local_caller_cannot_choose_its_address_for_the_login_limit(
+    platform: LivePlatform,
+) -> None:
+    """Item 9: X-Forwarded-For is believed only from the edge (which proves itself), so a
+    caller on 127.0.0.1 rotating it is still refused after 20 bad tokens."""
+    codes = []
+    for n in range(25):
+        resp = httpx.get(
+            f"{platform.api}/account",
+            headers={"Authorization": f"Bearer moor_bad{n}", "X-Forwarded-For": f"198.51.100.{n}"},
+        )
+        codes.append(resp.status_code)
+    assert codes[:20] == [401] * 20 and 429 in codes[20:], codes
+    # 127.0.0.1 is also the owner's own CLI here: wait the window out before going on
+    wait = int(resp.headers.get("retry-after", "60"))
+    time.sleep(wait + 1)
+    assert platform.moor("auth:whoami", check=False).returncode == 0
+
+
+def test_registry_tokens_name_repositories_by_app_name_only(
+    platform: LivePlatform, users: tuple[User, User]
+) -> None:
+    """Item 10: a scope naming the app by its id grants nothing (such a repository would
+    outlive the app)."""
+    a, _ = users
+    app = a.ok("POST", "/apps", {"name": _name("canon")})
+    try:
+        for name, granted in ((app["id"], False), (app["name"], True)):
+            token = httpx.get(
+                f"{platform.api}/registry/token",
+                params={"scope": f"repository:{name}/web:pull,push"},
+                auth=("_", a.token),
+            ).json()["token"]
+            claims = jwt.decode(token, options={"verify_signature": False})
+            assert bool(claims["access"]) is granted, (name, claims["access"])
+    finally:
+        a("DELETE", f"/apps/{app['name']}")
+
+
+def test_collaborators_are_existing_users_who_may_leave(
+    platform: LivePlatform, users: tuple[User, User]
+) -> None:
+    """Item 12: adding an unknown email makes no account; an invited user may leave."""
+    a, b = users
+    app = a.ok("POST", "/apps", {"name": _name("crew")})["name"]
+    stranger = f"stranger-{os.urandom(3).hex()}@example.test"
+    try:
+        added = a("POST", f"/apps/{app}/collaborators", {"user": stranger})
+        assert added.status_code == 404 and "moor setup" in added.json()["message"]
+        with sqlite3.connect(platform.data / "state.db") as db:
+            assert db.execute("SELECT 1 FROM users WHERE email = ?", (stranger,)).fetchall() == []
+        a.ok("POST", f"/apps/{app}/collaborators", {"user": b.email})
+        assert app in [x["name"] for x in b.ok("GET", "/apps")]
+        b.ok("DELETE", f"/apps/{app}/collaborators/{b.email}")  # leaves
+        assert app not in [x["name"] for x in b.ok("GET", "/apps")]
+        assert a.ok("GET", f"/apps/{app}")["name"] == app  # the app is the owner's still
+    finally:
+        a("DELETE", f"/apps/{app}")

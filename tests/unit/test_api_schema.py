@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft4Validator
 from jsonschema.validators import RefResolver
 
+from moorage.server.platform import Platform
 from tests import certgen
+from tests.unit.conftest import make_token
 
 SCHEMA = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "heroku-platform-api.schema.json").read_text()
@@ -68,12 +70,13 @@ def test_app_config_formation_release(api: TestClient, app: str) -> None:
         _check("formation", formation)
 
 
-def test_domains_and_collaborators(api: TestClient, app: str) -> None:
+def test_domains_and_collaborators(api: TestClient, app: str, platform: Platform) -> None:
     added = api.post(f"/apps/{app}/domains", json={"hostname": "www.schema.test"})
     assert added.status_code == 201
     _check("domain", added.json())
     for domain in api.get(f"/apps/{app}/domains").json():
         _check("domain", domain)
+    make_token(platform, "bob@example.test")  # collaborators must have an account
     collab = api.post(f"/apps/{app}/collaborators", json={"user": "bob@example.test"})
     assert collab.status_code == 201
     _check("collaborator", collab.json())

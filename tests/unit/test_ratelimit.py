@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import Request
@@ -9,7 +11,7 @@ from starlette.requests import Request
 from moorage.errors import RateLimited
 from moorage.server.app import create_app
 from moorage.server.deps import client_address
-from moorage.server.platform import Platform
+from moorage.server.platform import Platform, edge_proof
 from moorage.server.services.ratelimit import FailedLogins
 from tests.unit.conftest import make_token
 
@@ -68,18 +70,29 @@ def test_memory_is_bounded_by_dropping_the_stalest_address() -> None:
     limiter.check("10.9.9.9")  # forgotten: the oldest went first
 
 
-def _request(peer: str, forwarded: str | None) -> Request:
+SECRET = b"s" * 32
+
+
+def _request(peer: str, forwarded: str | None, proof: str | None = None) -> Request:
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
-    scope = {"type": "http", "client": (peer, 40000), "headers": headers, "method": "GET"}
+    if proof is not None:
+        headers.append((b"x-moorage-edge", proof.encode()))
+    app = SimpleNamespace(state=SimpleNamespace(platform=SimpleNamespace(secret=SECRET)))
+    scope = {"type": "http", "client": (peer, 40000), "headers": headers, "method": "GET",
+             "app": app}  # fmt: skip
     return Request(scope)
 
 
 def test_forwarded_for_is_believed_from_the_edge_only() -> None:
-    assert client_address(_request("127.0.0.1", "203.0.113.9")) == "203.0.113.9"
-    assert client_address(_request("127.0.0.1", "6.6.6.6, 203.0.113.9")) == "203.0.113.9"
-    assert client_address(_request("127.0.0.1", None)) == "127.0.0.1"
-    assert client_address(_request("192.0.2.7", "127.0.0.1")) == "192.0.2.7"
-    assert client_address(_request("127.0.0.2", "10.1.1.1")) == "127.0.0.2"
+    """Issue 23 item 9: a local caller without the edge's proof is its own address."""
+    edge = edge_proof(SECRET)
+    assert client_address(_request("127.0.0.1", "203.0.113.9", edge)) == "203.0.113.9"
+    assert client_address(_request("127.0.0.1", "6.6.6.6, 203.0.113.9", edge)) == "203.0.113.9"
+    assert client_address(_request("127.0.0.1", None, edge)) == "127.0.0.1"
+    assert client_address(_request("127.0.0.1", "203.0.113.9")) == "127.0.0.1"
+    assert client_address(_request("127.0.0.1", "203.0.113.9", "guess")) == "127.0.0.1"
+    assert client_address(_request("192.0.2.7", "127.0.0.1", edge)) == "192.0.2.7"
+    assert client_address(_request("127.0.0.2", "10.1.1.1", edge)) == "127.0.0.2"
 
 
 def test_api_refuses_an_address_after_20_bad_tokens_even_with_a_good_one(

@@ -30,7 +30,8 @@ def access_list(app: str, as_json: bool) -> None:
 @app_option
 def access_add(email: str, app: str) -> None:
     """Let EMAIL deploy, configure and scale the app (only the owner may destroy it or
-    change who has access). The account is made if new; it logs in with its own token."""
+    change who has access). EMAIL must have an account: an operator makes it with
+    `moor setup --email EMAIL`, which prints its token."""
     client().request("POST", f"/apps/{_q(app)}/collaborators", {"user": email})
     out.print(f"Adding {email} access to [bold]{app}[/bold]... done")
 
@@ -39,6 +40,7 @@ def access_add(email: str, app: str) -> None:
 @click.argument("email")
 @app_option
 def access_remove(email: str, app: str) -> None:
-    """Take EMAIL's access to the app away."""
+    """Take EMAIL's access to the app away (the owner), or leave it (a collaborator, with
+    their own email)."""
     client().request("DELETE", f"/apps/{_q(app)}/collaborators/{_q(email)}")
     out.print(f"Removing {email} access from [bold]{app}[/bold]... done")

@@ -85,6 +85,9 @@ class Edge:
     api: str  # 127.0.0.1:7070
     registry: str  # 127.0.0.1:7050
     certs: EdgeCerts
+    # sent to the API on every request the edge forwards (clients' own copies replaced):
+    # only then does the API believe the edge's X-Forwarded-For; nginx.conf is root's alone
+    proof: str = ""
 
 
 def _app_locations(pages: Path) -> list[str]:
@@ -145,6 +148,7 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         "    access_log off; client_max_body_size 0; proxy_request_buffering off;",
         "    proxy_buffering off; proxy_read_timeout 3600s; proxy_send_timeout 3600s;",
     ]
+    proof = [f'      proxy_set_header X-Moorage-Edge "{edge.proof}";']
     return [
         "  map $http_upgrade $moorage_upgrade { default upgrade; '' ''; }",
         f'  map $http_authorization $moorage_registry {{ "~*^basic " {edge.api}; '
@@ -153,6 +157,7 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         *tls,
         f"    location / {{ proxy_pass http://{edge.api};",
         *_PASS_HEADERS,
+        *proof,
         "      proxy_set_header Upgrade $http_upgrade;",
         "      proxy_set_header Connection $moorage_upgrade; } }",
         f"  server {{ listen {edge.port} ssl; server_name registry.{edge.domain};",
@@ -164,6 +169,7 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         "        'realm=\"https://' .. ngx.var.http_host .. '/registry/token\"', 1)) end }",
         "    location / { proxy_pass http://$moorage_registry;",
         *_PASS_HEADERS,
+        *proof,
         '      proxy_set_header Connection ""; } }',
         f"  server {{ listen {edge.port} ssl default_server; server_name _;",
         f"    ssl_certificate {edge.certs.cert}; ssl_certificate_key {edge.certs.key};",
@@ -331,7 +337,10 @@ class NginxRouter:
         shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         shutil.copytree(LUA, self.root / "lua", dirs_exist_ok=True)
         staged = self.root / "nginx.conf.new"
-        staged.write_text(text)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the edge proof
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        staged.chmod(0o600)
         self._check(staged)
         os.replace(staged, self.conf)
         self.reload()  # nginx loads the table file as it (re)starts

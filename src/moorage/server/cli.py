@@ -33,6 +33,7 @@ def server() -> None:
     except MoorageError as exc:
         raise click.ClickException(exc.message) from exc
     (settings.data_dir / "server.pid").write_text(str(os.getpid()))
+    (settings.data_dir / "server.pid").chmod(0o600)
     stop = threading.Event()
     platform.start_background(stop)
     try:
@@ -43,6 +44,9 @@ def server() -> None:
             log_level="warning",
             access_log=False,
             http="h11",  # its 16 KiB limit on a request head holds (httptools has none)
+            # the peer stays the peer: deps.client_address believes X-Forwarded-For only
+            # from the edge, which proves itself (uvicorn would trust any local caller)
+            proxy_headers=False,
         )
     finally:
         stop.set()

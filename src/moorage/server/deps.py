@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from moorage.errors import Unauthorized
-from moorage.server.platform import Platform
+from moorage.server.platform import Platform, edge_proof
 from moorage.server.services import auth
 from moorage.server.services.ratelimit import FailedLogins
 from moorage.server.store.models import User
@@ -46,14 +47,23 @@ def public_base(request: Request) -> str:
 
 
 def client_address(conn: HTTPConnection) -> str:
-    """The caller's address: the peer's, or behind our edge (a peer of 127.0.0.1) the
-    address the edge put in ``X-Forwarded-For``, which it overwrites, never appends to.
-
-    uvicorn's proxy-headers handling (trusting 127.0.0.1 only) may already have put that
-    address in the scope; taking the header again then gives the same answer."""
+    """The caller's address: the peer's, or behind our edge the address the edge put in
+    ``X-Forwarded-For`` (which it overwrites, never appends to). The edge is a peer of
+    127.0.0.1 that also shows the edge proof (``X-Moorage-Edge``); any other local process
+    may claim any address, so its claim is not believed."""
     peer = conn.client.host if conn.client else ""
     forwarded = conn.headers.get("x-forwarded-for", "").split(",")[-1].strip()
-    return forwarded if peer == EDGE and forwarded else peer or "unknown"
+    if peer == EDGE and forwarded and _from_edge(conn):
+        return forwarded
+    return peer or "unknown"
+
+
+def _from_edge(conn: HTTPConnection) -> bool:
+    platform: Platform = conn.app.state.platform
+    shown = conn.headers.get("x-moorage-edge", "")
+    return bool(platform.secret) and hmac.compare_digest(
+        shown.encode(), edge_proof(platform.secret).encode()
+    )
 
 
 def failed_logins(conn: HTTPConnection) -> FailedLogins:

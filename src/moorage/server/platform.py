@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -145,7 +147,7 @@ def build(settings: Settings) -> Platform:
             settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
         ),
     }
-    router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings))
+    router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings, secret))
     router.root.mkdir(parents=True, exist_ok=True)
     logs = open_logs(settings)
     platform = Platform(settings, store, issuer, registry, providers, logs)
@@ -202,7 +204,12 @@ def load_secret(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def edge(settings: Settings) -> Edge | None:
+def edge_proof(secret: bytes) -> str:
+    """What the edge shows the API to have its X-Forwarded-For believed."""
+    return hmac.new(secret, b"moorage edge", hashlib.sha256).hexdigest()
+
+
+def edge(settings: Settings, secret: bytes) -> Edge | None:
     """HTTPS at the edge with the platform CA (made on first start), unless the port is 0."""
     if not settings.https_port:
         return None
@@ -214,6 +221,7 @@ def edge(settings: Settings) -> Edge | None:
         f"{settings.api_host}:{settings.api_port}",
         settings.registry_host,
         certs,
+        edge_proof(secret),
     )
 
 

@@ -44,9 +44,12 @@ def add_collaborator(
 def remove_collaborator(
     ident: str, who: str, platform: PlatformDep, user: UserDep
 ) -> dict[str, Any]:
+    """The owner removes a collaborator; a collaborator may remove themselves (leave)."""
     with platform.store.session() as s:
-        app = apps.owned(s, user, ident)
-        row = apps.remove_collaborator(s, app, who)
+        app = apps.get(s, user, ident)
+        if app.owner_id != user.id and who not in (user.email, user.id, "~"):
+            app = apps.owned(s, user, ident)  # Forbidden, naming the owner
+        row = apps.remove_collaborator(s, app, user.email if who == "~" else who)
         return serialize.collaborator(app, row.user, row)
 
 

@@ -79,7 +79,8 @@ def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
             _, name, actions = parsed
             app_name = name.split("/", 1)[0]
             try:
-                apps.get(s, user, app_name)
+                if apps.get(s, user, app_name).name != app_name:
+                    continue  # by its id: repositories are named by the app's name only
             except NotFound:
                 continue
             allowed = tuple(a for a in actions if a in ALLOWED)

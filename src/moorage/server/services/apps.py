@@ -6,7 +6,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, Forbidden, InvalidName, InvalidParams, NotFound
-from moorage.server.services import auth
 from moorage.server.store.models import App, Collaborator, User
 from moorage.spec.names import validate_app_name, validate_dns_label
 
@@ -69,9 +68,17 @@ def list_for(session: Session, user: User) -> list[App]:
 
 
 def add_collaborator(session: Session, app: App, email: str) -> Collaborator:
-    """Give ``email`` access (the account is made if new; it logs in with a token an
-    admin creates). Adding the owner or someone already there is a Conflict."""
-    user = auth.ensure_user(session, email)
+    """Give the existing user ``email`` access. Accounts are made by an operator (``moor
+    setup --email``), never by an invitation: adding someone places the app in their
+    listing. A missing user is NotFound; the owner or someone already there, a Conflict."""
+    if "@" not in email or len(email) > 254:
+        raise InvalidParams(f"{email!r} is not an email address.")
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        raise NotFound(
+            f"No user {email} on this platform. An operator creates accounts "
+            f"(`moor setup --email {email}`); then add them again."
+        )
     if user.id == app.owner_id or any(c.user_id == user.id for c in app.collaborators):
         raise Conflict(f"{email} already has access to {app.name}.")
     collab = Collaborator(app_id=app.id, user_id=user.id)
