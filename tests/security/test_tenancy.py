@@ -328,3 +328,29 @@ def test_collaborators_are_existing_users_who_may_leave(
         assert a.ok("GET", f"/apps/{app}")["name"] == app  # the app is the owner's still
     finally:
         a("DELETE", f"/apps/{app}")
+
+
+def test_urls_come_from_the_platforms_names_and_errors_hide_server_paths(
+    platform: LivePlatform, actors: str, users: tuple[User, User], tmp_path: Path
+) -> None:
+    """Item 16: a client's Host and X-Forwarded-Proto do not shape the URLs the API hands
+    out, and a failed restore does not show where the server keeps files."""
+    a, _ = users
+    spoofed = httpx.post(
+        f"{platform.api}/apps/{actors}/log-sessions",
+        json={"lines": 1},
+        headers={
+            "Authorization": f"Bearer {a.token}",
+            "Host": "evil.example",
+            "X-Forwarded-Proto": "javascript",
+        },
+    )
+    assert spoofed.status_code == 201, spoofed.text
+    assert spoofed.json()["logplex_url"].startswith(platform.api + "/log-sessions/")
+    corrupt = tmp_path / "corrupt.dump"
+    corrupt.write_bytes(b"PGDMP" + bytes(range(256)) * 40)
+    bad = platform.moor(
+        "pg:backups:restore", str(corrupt), "-a", actors, "--confirm", actors, check=False
+    )
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert str(platform.data) not in bad.stderr and "uploads" not in bad.stderr, bad.stderr

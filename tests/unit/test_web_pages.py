@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moorage.server.app import create_app
-from moorage.server.platform import Platform
+from moorage.server.platform import Platform, edge_proof
 from tests.unit.conftest import make_token
 
-BASE = "https://api.moorage.test"
+BASE = "https://api.moorage.localhost"  # the edge's name for the API (unit settings)
 
 
 @pytest.fixture
@@ -24,7 +24,11 @@ def web(platform: Platform, api: TestClient) -> Iterator[tuple[TestClient, str]]
     assert api.patch("/apps/shop/formation", json=updates).is_success
     assert api.patch("/apps/shop/config-vars", json={"SECRET_KEY": "hunter2-xyz"}).is_success
     token = make_token(platform, "alice@example.test")
-    with TestClient(create_app(platform), base_url=BASE, follow_redirects=False) as client:
+    platform.secret = b"s" * 32
+    edge = {"X-Moorage-Edge": edge_proof(platform.secret)}  # as through the HTTPS edge
+    with TestClient(
+        create_app(platform), base_url=BASE, follow_redirects=False, headers=edge
+    ) as client:
         yield client, token
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, Request, WebSocket
@@ -39,11 +40,23 @@ def token_from(request: Request | WebSocket) -> str | None:
     return None
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
 def public_base(request: Request) -> str:
-    """The API's base URL as the caller reached it (``https://api.<domain>`` via the edge)."""
-    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
-    host = request.headers.get("host") or request.url.netloc
-    return f"{proto}://{host}"
+    """The API's base URL for links it hands out (log sessions, release output): from the
+    platform's configured names, never from what a client claims (``Host``,
+    ``X-Forwarded-Proto``): ``https://api.<domain>`` through the edge, else the API's own
+    address (the Host header only when the API listens on every address, and only when it
+    is a plain host name)."""
+    platform: Platform = request.app.state.platform
+    s = platform.settings
+    if s.https_port and _from_edge(request):
+        return s.public_api_url
+    if s.api_host not in ("0.0.0.0", "::"):
+        return s.api_url
+    host = request.headers.get("host", "")
+    return f"http://{host}" if _HOST.match(host) else s.api_url
 
 
 def client_address(conn: HTTPConnection) -> str:

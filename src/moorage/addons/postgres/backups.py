@@ -179,9 +179,10 @@ def table_sums(
 
 def _open_partial(partial: Path) -> int:
     if not partial.parent.is_dir():
+        log.error("the backup directory %s does not exist", partial.parent)
         raise ComponentFailed(
-            f"The backup directory {partial.parent} does not exist: create it (or mount the "
-            "backup volume) and retry."
+            "The platform's backup directory does not exist: the operator creates it (or "
+            "mounts the backup volume; `moor server` logs where), then retry."
         )
     partial.unlink(missing_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -190,10 +191,11 @@ def _open_partial(partial: Path) -> int:
 
 def _disk_full(dest: Path) -> ComponentFailed:
     free = os.statvfs(dest.parent)
+    log.error("the backup volume %s is full", dest.parent)
     return ComponentFailed(
-        f"The backup volume is full: could not write {dest} "
-        f"({free.f_bavail * free.f_frsize:,} bytes free in {dest.parent}). "
-        "Free space there (or delete old backups) and retry."
+        f"The backup volume is full: could not write {dest.name} "
+        f"({free.f_bavail * free.f_frsize:,} bytes free). "
+        "Delete old backups (or ask the operator for room) and retry."
     )
 
 
@@ -275,7 +277,8 @@ def capture(cluster: Cluster, database: str, dest: Path) -> Capture:
         partial.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise _disk_full(dest) from exc
-        raise ComponentFailed(f"Could not write the backup {dest}: {exc}") from exc
+        log.error("could not write the backup %s: %s", dest, exc)
+        raise ComponentFailed(f"Could not write the backup {dest.name}: {exc.strerror}.") from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -292,13 +295,13 @@ def _pg_restore(dump: Path, args: list[str], password: str | None = None) -> tup
             argv = _tool("pg_restore", *args)
             proc = subprocess.run(argv, stdin=fh, capture_output=True, env=_env(password))
     except OSError as exc:
-        raise InvalidParams(f"Cannot read the backup {dump}: {exc.strerror}.") from exc
+        raise InvalidParams(f"Cannot read the backup {dump.name}: {exc.strerror}.") from exc
     out = proc.stdout if proc.returncode == 0 else proc.stderr
     return proc.returncode, out.decode(errors="replace")
 
 
 def _check_header(dump: Path) -> None:
-    bad = f"{dump} is not a readable pg_dump custom-format archive"
+    bad = f"{dump.name} is not a readable pg_dump custom-format archive"
     if not dump.is_file():
         raise InvalidParams(f"{bad}: no such file. Choose an existing backup.")
     code, out = _pg_restore(dump, ["--list"])
@@ -312,7 +315,7 @@ def _check_data(dump: Path) -> None:
     code, out = _pg_restore(dump, ["--file=/dev/null"])
     if code != 0:
         raise InvalidParams(
-            f"{dump} is not a readable pg_dump custom-format archive: {_tail(out)}. "
+            f"{dump.name} is not a readable pg_dump custom-format archive: {_tail(out)}. "
             "The file is damaged or incomplete."
         )
 
