@@ -354,3 +354,22 @@ def test_urls_come_from_the_platforms_names_and_errors_hide_server_paths(
     )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert str(platform.data) not in bad.stderr and "uploads" not in bad.stderr, bad.stderr
+
+
+def test_backups_go_with_their_addon(platform: LivePlatform) -> None:
+    """Item 11: a destroyed add-on's backup files are removed (the app's destroy too)."""
+    for destroy_app in (False, True):
+        app = platform.create_app("backed")
+        platform.moor("addons:create", "postgresql", "-a", app)
+        [addon] = platform.json("addons", "-a", app)
+        backup = platform.json("pg:backups:capture", "-a", app)
+        assert backup["status"] == "completed"
+        folder = platform.data / "backups" / addon["id"]
+        assert any(folder.glob("*.dump"))
+        if destroy_app:
+            platform.moor("apps:destroy", "-a", app, "--confirm", app)
+        else:
+            platform.moor("addons:destroy", addon["name"], "-a", app, "--confirm", app)
+            platform.moor("apps:destroy", "-a", app, "--confirm", app)
+        platform.apps.discard(app)
+        assert not folder.exists(), list(folder.rglob("*"))

@@ -7,6 +7,7 @@ import hmac
 import logging
 import os
 import secrets
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +83,14 @@ class Platform:
             self.metrics.forget(name)
         if self.push_failures is not None:
             self.push_failures.forget(name)
+
+    def remove_backups(self, addon_ids: list[str]) -> None:
+        """Delete the backup files of destroyed add-ons (there is no retention after an
+        add-on is gone: nobody could restore them)."""
+        for addon_id in addon_ids:
+            folder = self.settings.backups / addon_id
+            if folder.parent == self.settings.backups and addon_id not in ("", ".", ".."):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def emit(self, app: str, process: str, message: str) -> None:
         """A platform line in ``app``'s log stream (``moorage[api]: Scaled to web@3``)."""

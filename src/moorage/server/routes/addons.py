@@ -98,6 +98,7 @@ def destroy_addon(
             serialize.release(r, r.version)
             for r in service.destroy(s, found, user, platform.providers, force=force)
         ]
+    platform.remove_backups([out["id"]])  # once the add-on is gone for good (committed)
     _released(platform, made, user)
     return out
 

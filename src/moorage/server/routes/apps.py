@@ -67,8 +67,10 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, An
     with platform.store.session() as s:
         app = service.owned(s, user, ident)
         out = serialize.app(app, platform.settings)
+        owned_addons = [a.id for a in app.addons]
         addons.destroy_all(s, app, user, platform.providers)
         service.delete(s, app)
+    platform.remove_backups(owned_addons)
     platform.registry.delete_app(out["name"])
     converge(platform, wait=True)
     platform.forget_app(out["name"])  # after its dynos are gone: their last lines too
