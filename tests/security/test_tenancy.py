@@ -6,7 +6,9 @@ anonymously) and states its item number in its docstring.
 
 from __future__ import annotations
 
+import hmac
 import os
+import shutil
 import sqlite3
 import subprocess
 import threading
@@ -23,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from moorage.server.services.auth import hash_token
 from tests import certgen
-from tests.livefixtures import LivePlatform
+from tests.livefixtures import MOOR, LivePlatform
 
 pytestmark = pytest.mark.integration
 
@@ -373,3 +375,59 @@ def test_backups_go_with_their_addon(platform: LivePlatform) -> None:
             platform.moor("apps:destroy", "-a", app, "--confirm", app)
         platform.apps.discard(app)
         assert not folder.exists(), list(folder.rglob("*"))
+
+
+TINY = Path(__file__).parents[1] / "integration" / "apps" / "tiny"
+
+
+def test_release_output_links_end_with_their_token_and_release(
+    platform: LivePlatform, actors: str, tmp_path: Path
+) -> None:
+    """Item 8: an ``output_stream_url`` stops working when the token it was handed to is
+    revoked, and once its release has ended (a minute after)."""
+    app = platform.create_app("phase")
+    shutil.copytree(TINY, tmp_path / "app")
+    (tmp_path / "app" / "heroku.yml").write_text('release:\n  command: ["sleep", "60"]\n')
+    platform.moor("container:push", "web", "-a", app, cwd=tmp_path / "app")
+    release = subprocess.Popen(
+        [MOOR, "container:release", "web", "-a", app],
+        cwd=tmp_path / "app",
+        env=platform.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        email, second = "admin@example.test", tmp_path / "second.token"
+        platform.moor("setup", "--email", email, "--token-file", str(second))
+        viewer = User(platform.api, second.read_text().strip(), email)
+        deadline, url = time.monotonic() + 60, None
+        while url is None:
+            assert time.monotonic() < deadline, "no pending release with an output stream"
+            pending = [
+                r for r in viewer.ok("GET", f"/apps/{app}/releases") if r["status"] == "pending"
+            ]
+            url = next((r.get("output_stream_url") for r in pending), None)
+            time.sleep(0.5)
+        with httpx.stream("GET", url, timeout=10) as live:
+            assert live.status_code == 200
+        with sqlite3.connect(platform.data / "state.db") as db:
+            (token_id,) = db.execute(
+                "SELECT id FROM api_tokens WHERE token_hash = ?", (hash_token(viewer.token),)
+            ).fetchone()
+        owner = User(platform.api, (platform.data / f"{email}.token").read_text().strip(), email)
+        owner.ok("DELETE", f"/oauth/authorizations/{token_id}")
+        assert httpx.get(url, timeout=10).status_code == 404  # its token is gone
+        # a release that ended long ago: a correctly signed link for a live token is refused
+        [old] = [r for r in owner.ok("GET", f"/apps/{actors}/releases") if r["version"] == 1]
+        with sqlite3.connect(platform.data / "state.db") as db:
+            (live_token,) = db.execute(
+                "SELECT id FROM api_tokens WHERE token_hash = ?", (hash_token(owner.token),)
+            ).fetchone()
+        secret = (platform.data / "secret.key").read_bytes()
+        message = f"release-output:{old['id']}:{live_token}".encode()
+        signed = f"{live_token}.{hmac.new(secret, message, 'sha256').hexdigest()}"
+        ended = httpx.get(f"{platform.api}/release-output/{old['id']}/{signed}", timeout=10)
+        assert ended.status_code == 404, ended.text
+    finally:
+        release.kill()
+        release.wait()

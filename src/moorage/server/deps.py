@@ -92,7 +92,9 @@ def authenticate(conn: HTTPConnection, platform: Platform, token: str | None) ->
     limiter.check(address)
     try:
         with platform.store.session() as s:
-            return auth.authenticate(s, token)
+            row = auth.token_row(s, token)
+            conn.state.api_token_id = row.id  # what capability URLs it makes are bound to
+            return row.user
     except Unauthorized:
         if token:
             limiter.failed(address)

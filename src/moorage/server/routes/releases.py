@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from collections.abc import Iterator
 from typing import Any
@@ -16,17 +17,24 @@ from moorage.server.services import releases as service
 router = api_router()
 
 
-def _signature(platform: PlatformDep, release_id: str) -> str:
-    return hmac.new(platform.secret, f"release-output:{release_id}".encode(), "sha256").hexdigest()
+OUTPUT_GRACE = dt.timedelta(seconds=60)  # a release that ended: its output, this long
+
+
+def _signature(platform: PlatformDep, release_id: str, token_id: str) -> str:
+    message = f"release-output:{release_id}:{token_id}".encode()
+    return f"{token_id}.{hmac.new(platform.secret, message, 'sha256').hexdigest()}"
 
 
 def _with_stream(platform: PlatformDep, request: Request, out: dict[str, Any]) -> dict[str, Any]:
     """A pending release with a release phase gets ``output_stream_url``: the phase's
-    output and the rollout, live (as Heroku gives it only when a release phase runs)."""
-    if out["status"] == "pending" and (out["release_command"] or "release" in out["images"]):
+    output and the rollout, live (as Heroku gives it only when a release phase runs). The
+    URL is bound to the caller's API token and ends with the release phase."""
+    token_id = getattr(request.state, "api_token_id", "")
+    pending = out["status"] == "pending"
+    if token_id and pending and (out["release_command"] or "release" in out["images"]):
         rid = out["id"]
         out["output_stream_url"] = (
-            f"{public_base(request)}/release-output/{rid}/{_signature(platform, rid)}"
+            f"{public_base(request)}/release-output/{rid}/{_signature(platform, rid, token_id)}"
         )
     return out
 
@@ -64,11 +72,15 @@ def release_output(release_id: str, signature: str, platform: PlatformDep) -> St
 
     The URL is the credential (as Heroku's ``output_stream_url``): the Heroku CLI reads it
     without a token."""
-    expected = _signature(platform, release_id)
+    token_id = signature.partition(".")[0]
+    expected = _signature(platform, release_id, token_id)
+    gone = NotFound("No such release output stream (it ends with the release phase).")
     if not hmac.compare_digest(signature.encode(), expected.encode()):  # str: ASCII only
-        raise NotFound("No such release output stream.")
+        raise gone
     with platform.store.session() as s:
         rel = service.by_id(s, release_id)
+        if not service.output_allowed(s, rel, token_id, OUTPUT_GRACE):
+            raise gone
         app_name, version = rel.app.name, rel.version
     return StreamingResponse(
         _release_lines(platform, release_id, app_name, version),

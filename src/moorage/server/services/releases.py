@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
-from moorage.server.store.models import App, Release, User, now
+from moorage.server.services import apps
+from moorage.server.store.models import ApiToken, App, Release, User, now
 
 VERSION_RE = re.compile(r"v?([0-9]{1,9})")
 
@@ -121,3 +123,14 @@ def rollback(session: Session, app: App, user: User, ident: str) -> Release:
     if prev is not None and not target.release_command:
         rel.release_command = None
     return rel
+
+
+def output_allowed(session: Session, rel: Release, token_id: str, grace: dt.timedelta) -> bool:
+    """Whether a release's output stream may still be read with ``token_id``'s link: the
+    token exists, its user may use the app, and the release is pending or ended less than
+    ``grace`` ago."""
+    token = session.get(ApiToken, token_id)
+    if token is None or not apps.may_use(rel.app, token.user):
+        return False
+    ended = rel.updated_at.replace(tzinfo=rel.updated_at.tzinfo or dt.UTC)
+    return rel.status == "pending" or dt.datetime.now(dt.UTC) - ended < grace
