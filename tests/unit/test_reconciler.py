@@ -1,4 +1,5 @@
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
@@ -166,3 +167,19 @@ def test_a_fresh_server_keeps_dynos_a_killed_one_was_replacing_until_new_ones_ro
     assert new.id != old.id
     assert [r.backends for r in router.routes if r.app == "demo"] == [(f"{new.ip}:8080",)]
     assert old.id in runtime.stopped and runtime.list_retiring() == []
+
+
+def test_a_fresh_server_starts_over_a_dyno_a_killed_one_created_but_never_started(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    """kill -9 between create and start: nothing would ever start that container (found by
+    tests/faults/test_server_kill.py: web.2 "starting" for 90 s)."""
+    runtime = _deployed(api, platform, reconciler)
+    old = runtime.dynos["demo.web.1"]
+    runtime.dynos["demo.web.1"] = replace(old, state="starting", never_started=True)
+    fresh = Reconciler(platform.store, runtime, FakeRouter(), platform.settings, emit=platform.emit)
+    fresh.settle_seconds = 0
+    settle(fresh)
+    new = runtime.dynos["demo.web.1"]
+    assert new.id != old.id and new.state == "up" and not new.never_started
+    assert [d.state for d in fresh.dynos("demo")] == ["up"]

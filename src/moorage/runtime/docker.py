@@ -118,6 +118,7 @@ class DockerRuntime:
             attached=_label(c, "attached") == "1",
             command=shlex.join(cmd) if isinstance(cmd, list) else str(cmd),
             restart_count=int(attrs.get("RestartCount") or 0),
+            never_started=status == "created",
         )
 
     def list_dynos(self) -> list[Dyno]:

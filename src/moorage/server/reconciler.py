@@ -191,10 +191,14 @@ class Reconciler:
     def _plan(self, app: str, want: Desired, dynos: list[Dyno]) -> Plan:
         specs = {n: sp for n, sp in want.specs.items() if sp.app == app}
         by_name = {d.name: d for d in dynos}
+        # planned only for apps no boot of ours is under way in: a dyno never started is
+        # left by a server killed between create and start, and nothing would start it
         boot = [
             sp
             for n, sp in specs.items()
-            if by_name.get(n) is None or by_name[n].fingerprint != sp.fingerprint()
+            if by_name.get(n) is None
+            or by_name[n].fingerprint != sp.fingerprint()
+            or by_name[n].never_started
         ]
         old = {sp.name: by_name[sp.name] for sp in boot if sp.name in by_name}
         extras = [d for n, d in by_name.items() if n not in specs]

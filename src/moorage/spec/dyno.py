@@ -105,6 +105,8 @@ class Dyno:
     command: str = ""
     restart_count: int = 0
     node: str = ""  # the Swarm node it runs on ("" on the one-host runtime)
+    # created but never started: what a server killed between create and start leaves
+    never_started: bool = False
 
     @property
     def name(self) -> str:
