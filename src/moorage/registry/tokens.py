@@ -22,8 +22,10 @@ from cryptography.x509.oid import NameOID
 ISSUER = "moorage"
 SERVICE = "moorage-registry"
 TOKEN_TTL = 300  # tokens the platform issues itself (pulls by the runtime)
-USER_TOKEN_TTL = 60  # tokens for users' API tokens: Docker's minimum, so a revoked API
-# token pushes or pulls for at most a minute more
+# tokens for users' API tokens: Docker keeps a token at least 60 s whatever it is told, and
+# Distribution accepts one 60 s past its expiry (clock-skew leeway), so 15 s lets a revoked
+# API token push or pull for at most 75 s more, while Docker never holds an invalid one
+USER_TOKEN_TTL = 15
 
 
 @dataclass(frozen=True)

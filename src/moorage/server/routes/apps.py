@@ -27,7 +27,7 @@ def create_app(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> d
     with platform.store.session() as s:
         app = service.create(s, user, name)
         out = serialize.app(app, platform.settings)
-        platform.forget_app(app.name)  # before the commit: no line of the new app is lost
+    platform.forget_app(name)  # anything kept under the name before it was this app's
     converge(platform)
     return out
 
