@@ -23,6 +23,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from moorage.convert.load import load
 from moorage.server.services.auth import hash_token
 from tests import certgen
 from tests.livefixtures import MOOR, LivePlatform
@@ -433,3 +434,37 @@ def test_release_output_links_end_with_their_token_and_release(
     finally:
         release.kill()
         release.wait()
+
+
+def test_chart_and_manifest_links_out_of_the_input_are_not_followed(tmp_path: Path) -> None:
+    """Item 7: ``link -> /root/secret-file`` in a chart (read with ``.Files.Get``) or a
+    manifest folder (a linked .yaml) is not read; a finding names the link."""
+    secret = tmp_path / "outside" / "secret-file"
+    secret.parent.mkdir()
+    secret.write_text(f"sekrit-{os.urandom(6).hex()}")
+    secret.chmod(0o600)
+    (tmp_path / "outside" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: leak}\n"
+        f"data: {{k: {secret.read_text()}}}\n"
+    )
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: conf}\n"
+        'data: {token: {{ .Files.Get "link" | quote }}, own: {{ .Files.Get "inside" | quote }}}\n'
+    )
+    (chart / "real.txt").write_text("inside-value")
+    (chart / "link").symlink_to(secret)
+    (chart / "inside").symlink_to(chart / "real.txt")  # a link inside the chart is fine
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "leak.yaml").symlink_to(tmp_path / "outside" / "cm.yaml")
+    for root in (chart, manifests):
+        objects, findings = load([root])
+        dumped = repr([o.body for o in objects])
+        assert secret.read_text() not in dumped, dumped
+        named = [f for f in findings if f.source.kind == "(symlink)"]
+        assert named and all("not read" in f.why for f in named), findings
+    objects, _ = load([chart])
+    assert "inside-value" in repr([o.body for o in objects])

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from moorage.convert.links import link_finding, outside_links, without_links
 from moorage.convert.model import Finding, K8sObject, Source
 from moorage.errors import InvalidParams
 
@@ -61,7 +62,9 @@ def load(
     """
     if not paths:
         raise InvalidParams("No path given: name YAML files, folders, Helm charts or kustomize.")
-    units = [unit for path in paths for unit in _discover(Path(os.path.abspath(path)))]
+    roots = [Path(os.path.abspath(path)) for path in paths]
+    links = [(link, root) for root in roots if root.is_dir() for link in outside_links(root)]
+    units = [u for root in roots for u in _discover(root) if u.path not in dict(links)]
     charts = [u for u in units if u.kind == "chart"]
     if (values or set_values) and not charts:
         raise InvalidParams(
@@ -72,7 +75,7 @@ def load(
     if charts:
         _check_release(release)
     objects: list[K8sObject] = []
-    findings: list[Finding] = []
+    findings: list[Finding] = [link_finding(link, root.parent) for link, root in links]
     for unit in units:
         label = _rel(unit.path, unit.base)
         if unit.kind == "yaml":
@@ -425,12 +428,14 @@ def _read_chart(
     """Render the chart at ``unit.path`` offline and add its objects and dependency notes."""
     helm = _helm()
     user_values, release = options
-    try:
-        chart = helm.Chart.load(str(unit.path))
-    except helm.HelmError as exc:
-        raise InvalidParams(
-            f"{label}: not a loadable Helm chart: {exc}. Check its Chart.yaml."
-        ) from exc
+    folder = unit.path if unit.path.is_file() else None  # a .tgz is Helm's to read
+    with without_links(unit.path, [] if folder else outside_links(unit.path)) as safe:
+        try:
+            chart = helm.Chart.load(str(safe))
+        except helm.HelmError as exc:
+            raise InvalidParams(
+                f"{label}: not a loadable Helm chart: {exc}. Check its Chart.yaml."
+            ) from exc
     with chart:  # read before rendering: Helm's dependency processing rewrites them
         metadata: dict[str, Any] = chart.metadata
         loaded = {str(d.get("name")) for d in chart.dependencies}
