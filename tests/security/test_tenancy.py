@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from moorage.convert.load import load
 from moorage.server.services.auth import hash_token
 from tests import certgen
-from tests.livefixtures import MOOR, LivePlatform
+from tests.livefixtures import MOOR, LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -468,3 +468,24 @@ def test_chart_and_manifest_links_out_of_the_input_are_not_followed(tmp_path: Pa
         assert named and all("not read" in f.why for f in named), findings
     objects, _ = load([chart])
     assert "inside-value" in repr([o.body for o in objects])
+
+
+PROBE_METADATA = """
+import socket
+try:
+    socket.create_connection(("169.254.169.254", 80), timeout=5).close()
+    print("metadata: open")
+except OSError as exc:
+    print("metadata: closed", exc)
+"""
+
+
+def test_dynos_cannot_reach_link_local_addresses(platform: LivePlatform) -> None:
+    """Item 14: a dyno's connection to 169.254.169.254 (cloud metadata) is refused."""
+    app = platform.create_app("meta")
+    platform.moor("container:push", "web", "-a", app, cwd=TINY)
+    platform.moor("container:release", "web", "-a", app, cwd=TINY)
+    code, output = in_pty(platform, "run", "-a", app, "--", "python3", "-c", PROBE_METADATA)
+    assert code == 0 and "metadata: closed" in output, output
+    platform.moor("apps:destroy", "-a", app, "--confirm", app)
+    platform.apps.discard(app)

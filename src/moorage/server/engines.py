@@ -11,6 +11,7 @@ import docker.errors
 
 from moorage.errors import RuntimeFailure
 from moorage.runtime.docker import DockerRuntime
+from moorage.runtime.firewall import block_link_local
 from moorage.runtime.swarm import NODE_USER, SwarmRuntime
 from moorage.settings import Settings
 
@@ -42,7 +43,9 @@ def _client(url: str) -> docker.DockerClient:
 def make_runtime(
     settings: Settings, pull_token: Callable[[str], str], secret: bytes
 ) -> DockerRuntime | SwarmRuntime:
-    """Docker on this host, or Swarm through the manager at ``MOORAGE_SWARM_ENGINE``."""
+    """Docker on this host, or Swarm through the manager at ``MOORAGE_SWARM_ENGINE``.
+    Dynos (and one-offs, on the manager) reach no link-local address (cloud metadata)."""
+    block_link_local()
     if settings.runtime != "swarm":
         return DockerRuntime(settings.instance, settings.registry_host, pull_token)
     addon_address = (
