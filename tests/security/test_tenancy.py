@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -489,3 +490,25 @@ def test_dynos_cannot_reach_link_local_addresses(platform: LivePlatform) -> None
     assert code == 0 and "metadata: closed" in output, output
     platform.moor("apps:destroy", "-a", app, "--confirm", app)
     platform.apps.discard(app)
+
+
+def test_a_database_login_sees_no_other_tenants_names(
+    platform: LivePlatform, users: tuple[User, User]
+) -> None:
+    """Item 13: databases and roles have opaque names, and an add-on login cannot list the
+    cluster's databases, roles or sessions."""
+    a, _ = users
+    app = a.ok("POST", "/apps", {"name": _name("catalog")})["name"]
+    try:
+        a.ok("POST", f"/apps/{app}/addons", {"plan": "postgresql"})
+        url = a.ok("GET", f"/apps/{app}/config-vars")["DATABASE_URL"]
+        parts = urlsplit(url)
+        database = parts.path.lstrip("/")
+        assert app.replace("-", "_") not in database and app not in (parts.username or "")
+        with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+            for catalog in ("pg_database", "pg_roles", "pg_stat_activity", "pg_user"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"SELECT count(*) FROM pg_catalog.{catalog}")
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        a("DELETE", f"/apps/{app}")

@@ -21,6 +21,12 @@ from moorage.errors import ComponentFailed, InvalidParams
 
 RESOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
 LOGINS = ("a", "b")
+# what lists other tenants' databases, roles and sessions: PostgreSQL lets these be revoked
+# per database (the rest of pg_catalog describes the database's own objects)
+HIDDEN_CATALOGS = (
+    "pg_database", "pg_roles", "pg_user", "pg_auth_members", "pg_stat_activity",
+    "pg_stat_database", "pg_shdescription", "pg_shseclabel", "pg_db_role_setting",
+)  # fmt: skip
 
 
 def _check(resource: str) -> None:
@@ -78,6 +84,10 @@ class PostgresProvider:
                 conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident))
                 user = f"{resource}_{LOGINS[0]}"
                 password = self._login(conn, resource, user)
+            with self.cluster.connect(resource) as conn:
+                for catalog in HIDDEN_CATALOGS:
+                    name = sql.Identifier("pg_catalog", catalog)
+                    conn.execute(sql.SQL("REVOKE SELECT ON {} FROM PUBLIC").format(name))
         except psycopg.Error as exc:
             raise self._fail(f"Could not create database {resource}", exc) from exc
         return self._url(user, password, resource)

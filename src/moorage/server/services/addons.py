@@ -116,7 +116,8 @@ def create(
             )
         if session.scalar(select(Addon).where(Addon.name == name)) is not None:
             raise Conflict(f"An add-on named {name} already exists; pick another --name.")
-    resource = f"{app.name.replace('-', '_')}_{suffix}"
+    # an opaque name: every tenant's database and role names are in the shared cluster
+    resource = f"d{secrets.token_hex(8)}"
     url = provider.provision(resource)
     addon = Addon(
         app_id=app.id,
