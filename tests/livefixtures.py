@@ -30,6 +30,9 @@ import pytest
 from docker.models.containers import Container
 
 ROOT = Path(__file__).resolve().parents[1]
+# a host outside the platform, for drains and restore URLs: test platforms allow egress to it
+# (MOORAGE_EGRESS_ALLOW) and to nothing else internal
+OUTSIDE = "127.0.0.9"
 MOOR = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "moor")
 ACTORS = ROOT / "examples" / "actors"
 
@@ -294,6 +297,7 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         "MOORAGE_RECONCILE_INTERVAL": "1",
         "MOORAGE_BOOT_TIMEOUT": "30",
         "MOORAGE_REGISTRY_UPLOAD_IDLE": "20",
+        "MOORAGE_EGRESS_ALLOW": f"{OUTSIDE}/32",
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
         "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
         **(extra_env or {}),

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moorage.egress import Network, parse_allow
+
 
 def _default_data_dir() -> Path:
     if os.geteuid() == 0:
@@ -39,6 +41,8 @@ class Settings:
     swarm_registry: str = ""  # the registry as nodes name it (default: registry.<domain>)
     swarm_node_engines: dict[str, str] = field(default_factory=dict)  # hostname -> engine URL
     swarm_addon_address: str = ""  # where dynos on any node reach add-ons (default: docker0)
+    # internal networks drains and restore URLs may reach (default: public addresses only)
+    egress_allow: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,6 +71,7 @@ class Settings:
             swarm_registry=e.get("MOORAGE_SWARM_REGISTRY", ""),
             swarm_node_engines=_engines(e.get("MOORAGE_SWARM_NODE_ENGINES", "")),
             swarm_addon_address=e.get("MOORAGE_SWARM_ADDON_ADDRESS", ""),
+            egress_allow=parse_allow(e.get("MOORAGE_EGRESS_ALLOW", "")),
         )
 
     @property

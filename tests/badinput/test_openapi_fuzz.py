@@ -261,7 +261,8 @@ def _steer(world: World, case: Case, data: st.DataObject, label: str) -> None:
     if label == "GET /log-sessions/{session_id}" and aimed:
         body = data.draw(_fields(("lines", "dyno", "source"), world), label="log session")
         with contextlib.suppress(InvalidParams):  # an invalid one: the random id stays
-            case.path_parameters["session_id"] = SESSIONS.create(APP, body).id
+            session = SESSIONS.create(APP, "fuzz-app-id", "fuzz-user-id", body)
+            case.path_parameters["session_id"] = session.id
     body = _body(label, world)
     if body is not None and data.draw(st.booleans(), label="near-valid body"):
         case.body = data.draw(body, label="body")

@@ -21,7 +21,7 @@ import redis
 
 from moorage.server.services.backups import next_due
 from tests.faults import wait_for_traffic, wrk_command
-from tests.livefixtures import LivePlatform, in_pty, stop_cluster
+from tests.livefixtures import OUTSIDE, LivePlatform, in_pty, stop_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -292,12 +292,12 @@ def test_restore_from_a_file_and_a_url_and_delete(
     assert _psql(platform, actors, CHECKSUM) == before
     _psql(platform, actors, "DELETE FROM actors")
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0),
+        (OUTSIDE, 0),
         functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path),
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/actors.dump"
+        url = f"http://{OUTSIDE}:{server.server_address[1]}/actors.dump"
         platform.moor("pg:backups:restore", url, "-a", actors, "--confirm", actors)
     finally:
         server.shutdown()

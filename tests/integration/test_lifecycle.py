@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.livefixtures import LivePlatform, in_pty
+from tests.livefixtures import OUTSIDE, LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 TINY = Path(__file__).parent / "apps" / "tiny"
@@ -266,7 +266,7 @@ def test_drains_forward_syslog_and_a_dead_drain_blocks_nothing(
     import threading
 
     received = bytearray()
-    server = socket.create_server(("127.0.0.1", 0))
+    server = socket.create_server((OUTSIDE, 0))
     port = server.getsockname()[1]
 
     def accept() -> None:
@@ -276,8 +276,8 @@ def test_drains_forward_syslog_and_a_dead_drain_blocks_nothing(
                 received.extend(chunk)
 
     threading.Thread(target=accept, daemon=True).start()
-    platform.moor("drains:add", f"syslog+tcp://127.0.0.1:{port}", "-a", tiny)
-    platform.moor("drains:add", "syslog+tcp://127.0.0.1:1", "-a", tiny)
+    platform.moor("drains:add", f"syslog+tcp://{OUTSIDE}:{port}", "-a", tiny)
+    platform.moor("drains:add", f"syslog+tcp://{OUTSIDE}:1", "-a", tiny)
     marker = os.urandom(4).hex()
     try:
         assert platform.get(tiny, f"/?drain={marker}").status_code == 200
@@ -290,15 +290,15 @@ def test_drains_forward_syslog_and_a_dead_drain_blocks_nothing(
             found: dict[str, Any] = rows[url]["moorage_stats"]
             return found
 
-        dead = "syslog+tcp://127.0.0.1:1"
+        dead = f"syslog+tcp://{OUTSIDE}:1"
         _eventually(lambda: stats(dead)["errors"] > 0)  # its forwarder retries meanwhile
         assert "refused" in (stats(dead)["last_error"] or "").lower()
-        _eventually(lambda: stats(f"syslog+tcp://127.0.0.1:{port}")["sent"] > 0)
+        _eventually(lambda: stats(f"syslog+tcp://{OUTSIDE}:{port}")["sent"] > 0)
         bad = platform.moor("drains:add", "ftp://example", "-a", tiny, check=False)
         assert bad.returncode == 2 and "syslog+tls://" in bad.stderr
     finally:
-        platform.moor("drains:remove", f"syslog+tcp://127.0.0.1:{port}", "-a", tiny)
-        platform.moor("drains:remove", "syslog+tcp://127.0.0.1:1", "-a", tiny)
+        platform.moor("drains:remove", f"syslog+tcp://{OUTSIDE}:{port}", "-a", tiny)
+        platform.moor("drains:remove", f"syslog+tcp://{OUTSIDE}:1", "-a", tiny)
         server.close()
     assert platform.json("drains", "-a", tiny) == []
 

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests.faults import record
-from tests.livefixtures import ROOT, LivePlatform
+from tests.livefixtures import OUTSIDE, ROOT, LivePlatform
 
 pytestmark = pytest.mark.integration
 COMMAND = ".venv/bin/python -m pytest -q tests/security/test_secrets.py"
@@ -186,11 +186,11 @@ class _Garbage(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def garbage_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+    server = http.server.ThreadingHTTPServer((OUTSIDE, 0), _Garbage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/backup.dump"
+        yield f"http://{OUTSIDE}:{server.server_address[1]}/backup.dump"
     finally:
         server.shutdown()
 

@@ -7,8 +7,10 @@ anonymously) and states its item number in its docstring.
 from __future__ import annotations
 
 import hmac
+import http.server
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -27,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from moorage.convert.load import load
 from moorage.server.services.auth import hash_token
 from tests import certgen
-from tests.livefixtures import MOOR, LivePlatform, in_pty
+from tests.livefixtures import MOOR, OUTSIDE, LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -512,3 +514,64 @@ def test_a_database_login_sees_no_other_tenants_names(
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         a("DELETE", f"/apps/{app}")
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.target)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_restores_and_drains_reach_no_internal_address(
+    platform: LivePlatform, actors: str, users: tuple[User, User]
+) -> None:
+    """Item 4: no fetch or drain to loopback (directly, by name, or by a redirect from an
+    allowed host), and the refusal reads the same for an open and a closed port."""
+    a, _ = users
+    api_port = platform.api.rsplit(":", 1)[1]
+    _Redirect.target = f"http://127.0.0.1:{api_port}/account"
+    server = http.server.ThreadingHTTPServer((OUTSIDE, 0), _Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    listener = socket.create_server(("127.0.0.1", 0))  # stands for another tenant's service
+    listener.settimeout(1)
+    try:
+        answers = {}
+        for name, url in (
+            ("open", f"http://127.0.0.1:{api_port}/"),
+            ("closed", "http://127.0.0.1:1/"),
+            ("by name", f"http://localhost:{api_port}/"),
+            ("redirect", f"http://{OUTSIDE}:{server.server_address[1]}/backup.dump"),
+        ):
+            out = platform.moor(
+                "pg:backups:restore", url, "-a", actors, "--confirm", actors, check=False
+            )
+            assert out.returncode != 0 and "MOORAGE_EGRESS_ALLOW" in out.stderr, (name, out)
+            answers[name] = out.stderr.replace(api_port, "PORT").replace(":1/", ":PORT/")
+        assert answers["open"] == answers["closed"], answers
+        drain = f"syslog+tcp://127.0.0.1:{listener.getsockname()[1]}"
+        a.ok("POST", f"/apps/{actors}/log-drains", {"url": drain})
+        try:
+            platform.get(actors, f"/?drain={os.urandom(3).hex()}")
+            deadline = time.monotonic() + 30
+            while True:
+                rows = {r["url"]: r for r in a.ok("GET", f"/apps/{actors}/log-drains")}
+                stats = rows[drain]["moorage_stats"]
+                if stats["errors"]:
+                    break
+                assert time.monotonic() < deadline, stats
+                time.sleep(0.5)
+            assert "MOORAGE_EGRESS_ALLOW" in (stats["last_error"] or ""), stats
+            with pytest.raises(TimeoutError):
+                listener.accept()  # nothing connected
+        finally:
+            a("DELETE", f"/apps/{actors}/log-drains/{rows[drain]['id']}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        listener.close()

@@ -16,11 +16,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from moorage.egress import Egress, parse_allow
 from moorage.errors import InvalidParams
 from moorage.logs.drains import DrainForwarder, DrainManager, parse_drain_url, syslog_frame
 from moorage.logs.format import LogLine
 
 T = dt.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=dt.UTC)
+
+LOCAL = Egress(parse_allow("127.0.0.0/8"))  # the test servers listen on loopback
 
 
 def lines(count: int, process: str = "web.1") -> list[LogLine]:
@@ -235,7 +238,9 @@ def forwarders() -> Iterator[list[DrainForwarder]]:
 def test_syslog_tcp(forwarders: list[DrainForwarder]) -> None:
     server = SyslogServer()
     try:
-        fwd = DrainForwarder("d1", "myapp", f"syslog://127.0.0.1:{server.port}", hostname="h")
+        fwd = DrainForwarder(
+            "d1", "myapp", f"syslog://127.0.0.1:{server.port}", hostname="h", egress=LOCAL
+        )
         forwarders.append(fwd)
         fwd.offer(lines(1200))
         wait_for(lambda: len(server.data) > 0 and len(server.frames()) == 1200)
@@ -251,7 +256,9 @@ def test_syslog_tcp(forwarders: list[DrainForwarder]) -> None:
 def test_syslog_reconnects_when_the_receiver_hangs_up(forwarders: list[DrainForwarder]) -> None:
     server = SyslogServer()
     try:
-        fwd = DrainForwarder("d1", "myapp", f"syslog://127.0.0.1:{server.port}", hostname="h")
+        fwd = DrainForwarder(
+            "d1", "myapp", f"syslog://127.0.0.1:{server.port}", hostname="h", egress=LOCAL
+        )
         forwarders.append(fwd)
         fwd.offer(lines(5))
         wait_for(lambda: len(server.frames()) == 5)
@@ -269,7 +276,9 @@ def test_syslog_tls_with_ca_file(pki: Pki, forwarders: list[DrainForwarder]) -> 
     server = SyslogServer(pki.server_context())
     try:
         url = f"syslog+tls://127.0.0.1:{server.port}"
-        fwd = DrainForwarder("d1", "myapp", url, hostname="h", ca_file=str(pki.ca_file))
+        fwd = DrainForwarder(
+            "d1", "myapp", url, hostname="h", egress=LOCAL, ca_file=str(pki.ca_file)
+        )
         forwarders.append(fwd)
         fwd.offer(lines(10))
         wait_for(lambda: len(server.frames()) == 10)
@@ -282,7 +291,9 @@ def test_syslog_tls_with_ca_file(pki: Pki, forwarders: list[DrainForwarder]) -> 
 def test_syslog_tls_refuses_an_unknown_ca(pki: Pki, forwarders: list[DrainForwarder]) -> None:
     server = SyslogServer(pki.server_context())
     try:
-        fwd = DrainForwarder("d1", "a", f"syslog+tls://127.0.0.1:{server.port}", hostname="h")
+        fwd = DrainForwarder(
+            "d1", "a", f"syslog+tls://127.0.0.1:{server.port}", hostname="h", egress=LOCAL
+        )
         forwarders.append(fwd)
         fwd.offer(lines(3))
         wait_for(lambda: fwd.stats()["errors"] > 0)
@@ -320,7 +331,7 @@ def test_https_drain(pki: Pki, forwarders: list[DrainForwarder]) -> None:
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}/logs"
         fwd = DrainForwarder(
-            "d.123", "myapp", url, hostname="h", ca_file=str(pki.ca_file), batch=100
+            "d.123", "myapp", url, hostname="h", egress=LOCAL, ca_file=str(pki.ca_file), batch=100
         )
         forwarders.append(fwd)
         fwd.offer(lines(250))
@@ -350,7 +361,7 @@ def test_http_drain_error_status(forwarders: list[DrainForwarder]) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://user:secret@127.0.0.1:{server.server_address[1]}/"
-        fwd = DrainForwarder("d1", "a", url, hostname="h")
+        fwd = DrainForwarder("d1", "a", url, hostname="h", egress=LOCAL)
         forwarders.append(fwd)
         fwd.offer(lines(7))
         wait_for(lambda: fwd.stats()["errors"] == 1)
@@ -373,7 +384,9 @@ def test_stuck_drain_never_blocks_offer(forwarders: list[DrainForwarder]) -> Non
     listener.listen(1)  # accepts (in the kernel) but never reads
     try:
         port = listener.getsockname()[1]
-        fwd = DrainForwarder("d1", "a", f"syslog+tcp://127.0.0.1:{port}", hostname="h", timeout=0.3)
+        fwd = DrainForwarder(
+            "d1", "a", f"syslog+tcp://127.0.0.1:{port}", hostname="h", egress=LOCAL, timeout=0.3
+        )
         forwarders.append(fwd)
         batch = lines(1000)
         offer_returns(fwd, batch, times=100)
@@ -393,7 +406,7 @@ def test_unreachable_drain_reports_connection_refused(forwarders: list[DrainForw
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    fwd = DrainForwarder("d1", "a", f"syslog+tcp://127.0.0.1:{port}", hostname="h")
+    fwd = DrainForwarder("d1", "a", f"syslog+tcp://127.0.0.1:{port}", hostname="h", egress=LOCAL)
     forwarders.append(fwd)
     offer_returns(fwd, lines(1000), times=100)
     wait_for(lambda: fwd.stats()["errors"] > 0)
@@ -407,7 +420,7 @@ def test_unreachable_drain_reports_connection_refused(forwarders: list[DrainForw
 
 def test_manager_sync_offer_and_close() -> None:
     one, two = SyslogServer(), SyslogServer()
-    manager = DrainManager("h")
+    manager = DrainManager("h", egress=LOCAL)
     try:
         manager.sync(
             [

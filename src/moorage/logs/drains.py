@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from moorage.egress import Egress
 from moorage.errors import InvalidParams
 from moorage.logs.format import LogLine
 
@@ -134,6 +135,7 @@ class DrainForwarder:
         *,
         hostname: str,
         ca_file: str | None = None,
+        egress: Egress | None = None,
         queue_size: int = 10_000,
         batch: int = 500,
         timeout: float = 5.0,
@@ -146,6 +148,7 @@ class DrainForwarder:
         self._shown = _redact(self.url)
         self.hostname = hostname
         self._ca_file = ca_file
+        self._egress = egress or Egress()  # public addresses only, unless allowed
         self._queue_size = queue_size
         self._batch = batch
         self._timeout = timeout
@@ -284,7 +287,9 @@ class DrainForwarder:
         parts = urlsplit(self.url)
         host, port = parts.hostname or "", parts.port or 0
         try:
-            sock = socket.create_connection((host, port), timeout=self._timeout)
+            sock = self._egress.connect(host, port, self._timeout)
+        except InvalidParams as exc:
+            raise _SendFailed(exc.message) from exc
         except OSError as exc:
             raise _SendFailed(f"connect to {host}:{port} failed: {_describe(exc)}") from exc
         if parts.scheme != "syslog+tls":
@@ -310,7 +315,10 @@ class DrainForwarder:
             "Logplex-Drain-Token": self.drain_id,
             "User-Agent": "moorage-drain",
         }
-        response = self._client.post(self.url, content=payload, headers=headers)
+        try:
+            response = self._egress.post(self._client, self.url, payload, headers)
+        except InvalidParams as exc:
+            raise _SendFailed(exc.message) from exc
         if not response.is_success:
             raise _SendFailed(f"{self._shown} answered HTTP {response.status_code}")
 
@@ -359,9 +367,12 @@ def _peer_closed(sock: socket.socket, timeout: float) -> bool:
 class DrainManager:
     """The forwarders for all apps' drains, kept in step with the drain list by :meth:`sync`."""
 
-    def __init__(self, hostname: str, ca_file: str | None = None) -> None:
+    def __init__(
+        self, hostname: str, ca_file: str | None = None, egress: Egress | None = None
+    ) -> None:
         self.hostname = hostname
         self.ca_file = ca_file
+        self.egress = egress or Egress()
         self._lock = threading.Lock()
         self._forwarders: dict[str, DrainForwarder] = {}
         self._by_app: dict[str, tuple[DrainForwarder, ...]] = {}
@@ -385,7 +396,12 @@ class DrainManager:
             for drain_id, (app, url) in wanted.items():
                 if drain_id not in self._forwarders:
                     self._forwarders[drain_id] = DrainForwarder(
-                        drain_id, app, url, hostname=self.hostname, ca_file=self.ca_file
+                        drain_id,
+                        app,
+                        url,
+                        hostname=self.hostname,
+                        ca_file=self.ca_file,
+                        egress=self.egress,
                     )
             by_app: dict[str, list[DrainForwarder]] = {}
             for fwd in self._forwarders.values():

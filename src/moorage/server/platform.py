@@ -17,6 +17,7 @@ from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.provider import PostgresProvider
 from moorage.addons.redis.provider import RedisProvider
+from moorage.egress import Egress
 from moorage.errors import MoorageError
 from moorage.logs.drains import DrainManager
 from moorage.logs.store import LogStore
@@ -173,7 +174,9 @@ def build(settings: Settings) -> Platform:
     platform.metrics = recorder
     platform.reconciler = reconciler
     platform.components = [registry_proc, cluster]
-    platform.drains = DrainManager(settings.domain, ca_file=settings.drain_ca_file)
+    platform.drains = DrainManager(
+        settings.domain, ca_file=settings.drain_ca_file, egress=Egress(settings.egress_allow)
+    )
     logs.add_listener(platform.drains.offer)
     platform.sync_drains()
 

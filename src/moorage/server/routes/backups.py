@@ -13,6 +13,7 @@ from fastapi import Request, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from moorage.egress import Egress
 from moorage.errors import InvalidParams, NotFound
 from moorage.server.addonkeeper import AddonKeeper, restore_into
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
@@ -137,13 +138,18 @@ def restore(
 
 
 def _download(platform: Platform, url: str) -> Any:
+    """The file at ``url`` (public addresses only, see moorage/egress.py) in a temp file."""
     tmp = tempfile.NamedTemporaryFile(dir=_uploads(platform), suffix=".dump")
+    egress = Egress(platform.settings.egress_allow)
     try:
-        with httpx.stream("GET", url, timeout=60, follow_redirects=True) as resp:
+        with httpx.Client(timeout=60) as client, egress.stream_get(client, url) as resp:
             resp.raise_for_status()
             for chunk in resp.iter_bytes(1 << 20):
                 tmp.write(chunk)
         tmp.flush()
+    except InvalidParams:
+        tmp.close()
+        raise
     except httpx.HTTPError as exc:
         tmp.close()
         reason = (
