@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
+
 from moorage.addons.base import Provider
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.provider import PostgresProvider
@@ -35,7 +37,7 @@ from moorage.server.reconciler import Reconciler
 from moorage.server.scheduler import Scheduler
 from moorage.server.services import drains as drain_service
 from moorage.server.store.db import Store, upgrade
-from moorage.server.store.models import SEALED
+from moorage.server.store.models import SEALED, Addon
 from moorage.settings import Settings
 
 log = logging.getLogger("moorage.server")
@@ -147,16 +149,7 @@ def build(settings: Settings) -> Platform:
     secret = load_secret(settings.data_dir / "secret.key")
     runtime = make_runtime(settings, registry.pull_token, secret)
     gateway = runtime.host_gateway_ip()
-    cluster = Cluster(
-        settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]
-    )
-    cluster.refresh()
-    providers: dict[str, Provider] = {
-        "postgresql": PostgresProvider(cluster, gateway),
-        "redis": RedisProvider(
-            settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
-        ),
-    }
+    cluster, providers = _addons(settings, store, gateway)
     router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings, secret))
     router.root.mkdir(parents=True, exist_ok=True)
     logs = open_logs(settings)
@@ -203,6 +196,24 @@ def build(settings: Settings) -> Platform:
         keeper.loop,
     ]
     return platform
+
+
+def _addons(
+    settings: Settings, store: Store, gateway: str
+) -> tuple[Cluster, dict[str, Provider]]:
+    """The shared PostgreSQL (started or adopted) and the add-on providers."""
+    cluster = Cluster(
+        settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]
+    )
+    cluster.refresh()
+    postgres = PostgresProvider(cluster, gateway)
+    with store.session() as s:  # databases made before the shared catalogs were hidden
+        made = s.scalars(select(Addon.resource).where(Addon.service == "postgresql")).all()
+    postgres.harden(list(made))
+    redis = RedisProvider(
+        settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
+    )
+    return cluster, {"postgresql": postgres, "redis": redis}
 
 
 def load_secret(path: Path) -> bytes:

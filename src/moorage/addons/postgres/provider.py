@@ -10,6 +10,7 @@ database of the role it belongs to (``samerole``), and CONNECT is revoked from P
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit
 
@@ -18,6 +19,8 @@ from psycopg import sql
 
 from moorage.addons.postgres.cluster import Cluster, new_password
 from moorage.errors import ComponentFailed, InvalidParams
+
+log = logging.getLogger("moorage.addons.postgres")
 
 RESOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
 LOGINS = ("a", "b")
@@ -84,13 +87,27 @@ class PostgresProvider:
                 conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident))
                 user = f"{resource}_{LOGINS[0]}"
                 password = self._login(conn, resource, user)
-            with self.cluster.connect(resource) as conn:
-                for catalog in HIDDEN_CATALOGS:
-                    name = sql.Identifier("pg_catalog", catalog)
-                    conn.execute(sql.SQL("REVOKE SELECT ON {} FROM PUBLIC").format(name))
+            self._hide_catalogs(resource)
         except psycopg.Error as exc:
             raise self._fail(f"Could not create database {resource}", exc) from exc
         return self._url(user, password, resource)
+
+    def _hide_catalogs(self, resource: str) -> None:
+        with self.cluster.connect(resource) as conn:
+            for catalog in HIDDEN_CATALOGS:
+                name = sql.Identifier("pg_catalog", catalog)
+                conn.execute(sql.SQL("REVOKE SELECT ON {} FROM PUBLIC").format(name))
+
+    def harden(self, resources: list[str]) -> None:
+        """Hide the shared catalogs in databases made before they were hidden (at start);
+        a database that cannot be reached now is logged and left for the next start."""
+        for resource in resources:
+            if not RESOURCE_RE.fullmatch(resource):
+                continue
+            try:
+                self._hide_catalogs(resource)
+            except (psycopg.Error, ComponentFailed) as exc:
+                log.warning("cannot hide the catalogs of database %s: %s", resource, exc)
 
     def deprovision(self, resource: str) -> None:
         if not RESOURCE_RE.fullmatch(resource):
