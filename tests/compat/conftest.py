@@ -78,6 +78,17 @@ class HerokuCli:
 
 
 def _forward(platform: LivePlatform, add: bool) -> None:
+    """127.0.0.2:443 -> this platform's edge. A session killed before its teardown leaves
+    its rule behind, pointing at a port nothing listens on, and ahead of ours: every
+    such rule goes first (found when a killed run made the next run's CLI get ECONNREFUSED)."""
+    if add:
+        listed = subprocess.run(
+            ["iptables", "-t", "nat", "-S", "OUTPUT"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        for line in listed:
+            if f"-d {EDGE_IP}/32" in line and "--dport 443" in line and "DNAT" in line:
+                stale = line.split()[2:]  # "-A OUTPUT <spec>" -> <spec>
+                subprocess.run(["iptables", "-t", "nat", "-D", "OUTPUT", *stale], check=True)
     rule = [
         "OUTPUT", "-t", "nat", "-d", f"{EDGE_IP}/32", "-p", "tcp", "--dport", "443",
         "-j", "DNAT", "--to-destination", f"127.0.0.1:{platform.https_port}",
