@@ -220,3 +220,18 @@ def test_follow_survives_delete_app(tmp_path: Path) -> None:
     store.append("a", lines(3, 2))
     assert messages(next(follower)) == ["line 3", "line 4"]
     follower.close()
+
+
+def test_a_destroyed_apps_late_lines_are_dropped_until_its_name_is_taken_again(
+    tmp_path: Path,
+) -> None:
+    store = LogStore(tmp_path)
+    seen: list[str] = []
+    store.add_listener(lambda app, batch: seen.append(app))
+    store.append("a", lines(0, 2))
+    store.delete_app("a", gone=True)
+    store.append("a", lines(2, 3))  # a router line or a dyno's last words, late
+    assert not (tmp_path / "a").exists() and store.tail("a", 10) == [] and seen == ["a"]
+    store.delete_app("a")  # an app of that name is made again
+    store.append("a", lines(5, 1))
+    assert [x.split()[-1] for x in store.tail("a", 10)] == ["5"]

@@ -71,6 +71,7 @@ class LogStore:
         self._locks: dict[str, threading.Lock] = {}
         self._heads: dict[str, _Head] = {}
         self._listeners: list[Listener] = []
+        self._gone: set[str] = set()  # destroyed apps: late lines for them are dropped
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -86,7 +87,7 @@ class LogStore:
 
     def append(self, app: str, lines: Sequence[LogLine]) -> None:
         """Add ``lines`` to the end of ``app``'s history, in one write, then tell listeners."""
-        if not lines:
+        if not lines or app in self._gone:
             return
         directory = self._app_dir(app)
         data = "".join([line.render() + "\n" for line in lines]).encode("utf-8")
@@ -107,9 +108,16 @@ class LogStore:
                 except Exception:
                     log.exception("log listener %r failed for app %s", listener, app)
 
-    def delete_app(self, app: str) -> None:
-        """Forget ``app``'s history (a no-op when there is none)."""
+    def delete_app(self, app: str, *, gone: bool = False) -> None:
+        """Forget ``app``'s history (a no-op when there is none). ``gone``: the app was
+        destroyed, so lines still on their way for it (a router line, a dyno's last words)
+        are dropped until an app of that name is made again (``gone=False``)."""
         directory = self._app_dir(app)
+        with self._guard:
+            if gone:
+                self._gone.add(app)
+            else:
+                self._gone.discard(app)
         with self._lock(app):
             head = self._heads.pop(app, None)
             if head is not None:

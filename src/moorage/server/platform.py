@@ -77,11 +77,11 @@ class Platform:
         )
         self.emit(failure.app, "registry", self.registry.filled_during_push(failure.repository))
 
-    def forget_app(self, name: str) -> None:
-        """Remove the log and metric history kept under an app's name: at destroy, and when
-        the name is taken again (router lines for a host nobody had may have been kept),
-        so a new owner of the name never reads the last one's."""
-        self.logs.delete_app(name)
+    def forget_app(self, name: str, *, destroyed: bool) -> None:
+        """Remove the log and metric history kept under an app's name: at destroy (lines
+        still on their way are dropped) and when the name is taken again, so a new owner
+        of the name never reads the last one's."""
+        self.logs.delete_app(name, gone=destroyed)
         if self.metrics is not None:
             self.metrics.forget(name)
         if self.push_failures is not None:
@@ -198,9 +198,7 @@ def build(settings: Settings) -> Platform:
     return platform
 
 
-def _addons(
-    settings: Settings, store: Store, gateway: str
-) -> tuple[Cluster, dict[str, Provider]]:
+def _addons(settings: Settings, store: Store, gateway: str) -> tuple[Cluster, dict[str, Provider]]:
     """The shared PostgreSQL (started or adopted) and the add-on providers."""
     cluster = Cluster(
         settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]

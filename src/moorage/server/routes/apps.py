@@ -27,7 +27,7 @@ def create_app(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> d
     with platform.store.session() as s:
         app = service.create(s, user, name)
         out = serialize.app(app, platform.settings)
-    platform.forget_app(name)  # anything kept under the name before it was this app's
+    platform.forget_app(name, destroyed=False)  # kept under the name before it was this app's
     converge(platform)
     return out
 
@@ -73,5 +73,5 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, An
     platform.remove_backups(owned_addons)
     platform.registry.delete_app(out["name"])
     converge(platform, wait=True)
-    platform.forget_app(out["name"])  # after its dynos are gone: their last lines too
+    platform.forget_app(out["name"], destroyed=True)  # its dynos are gone: late lines dropped
     return out
