@@ -114,5 +114,4 @@ class RegistryLog:
     def forget(self, app: str) -> None:
         """Drop an app's failures (the app was destroyed: its name may be reused)."""
         with self._lock:
-            for repo in [r for r in self._last if r.split("/", 1)[0] == app]:
-                del self._last[repo]
+            self._last = {r: f for r, f in self._last.items() if f.app != app}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -91,9 +92,8 @@ class Platform:
         """Delete the backup files of destroyed add-ons (there is no retention after an
         add-on is gone: nobody could restore them)."""
         for addon_id in addon_ids:
-            folder = self.settings.backups / addon_id
-            if folder.parent == self.settings.backups and addon_id not in ("", ".", ".."):
-                shutil.rmtree(folder, ignore_errors=True)
+            if addon_id not in ("", ".", ".."):  # ids are UUIDs; never the folder itself
+                shutil.rmtree(self.settings.backups / addon_id, ignore_errors=True)
 
     def emit(self, app: str, process: str, message: str) -> None:
         """A platform line in ``app``'s log stream (``moorage[api]: Scaled to web@3``)."""
@@ -225,6 +225,7 @@ def load_secret(path: Path) -> bytes:
     return path.read_bytes()
 
 
+@functools.cache  # asked for on every request through the edge; the secret never changes
 def edge_proof(secret: bytes) -> str:
     """What the edge shows the API to have its X-Forwarded-For believed."""
     return hmac.new(secret, b"moorage edge", hashlib.sha256).hexdigest()
