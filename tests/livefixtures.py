@@ -54,6 +54,7 @@ class LivePlatform:
     registry: str
     domain: str
     https_port: int = 0
+    dns_port: int = 0  # where tests.dnszone.DnsZone answers (the platform's DNS resolver)
     server: subprocess.Popen[bytes] | None = None
     apps: set[str] = field(default_factory=set)
     swarm: Any = None  # the tests.swarm.cluster.SwarmCluster it runs on, if any
@@ -283,6 +284,7 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
     base = 17000 + (os.getpid() % 500) * 5
     redis_base = 20000 + (os.getpid() % 500) * 10
     instance = f"it{os.getpid()}"
+    dns_port = 23000 + os.getpid() % 500
     env = {
         **os.environ,
         "MOORAGE_DATA_DIR": str(data),
@@ -298,6 +300,7 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         "MOORAGE_BOOT_TIMEOUT": "30",
         "MOORAGE_REGISTRY_UPLOAD_IDLE": "20",
         "MOORAGE_EGRESS_ALLOW": f"{OUTSIDE}/32",
+        "MOORAGE_DNS_RESOLVERS": f"127.0.0.1:{dns_port}",
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
         "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
         **(extra_env or {}),
@@ -311,6 +314,7 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         registry=f"127.0.0.1:{base + 2}",
         domain=f"it{os.getpid()}.localhost",
         https_port=base + 4,
+        dns_port=dns_port,
     )
     try:
         token = p.new_token("admin@example.test")

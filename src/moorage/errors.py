@@ -153,6 +153,12 @@ class StorageFull(RuntimeFailure):
     status = 507
 
 
+class DnsUnreachable(RuntimeFailure):
+    """No DNS resolver answered a lookup the platform needed (a custom domain's proof)."""
+
+    id = "dns_unreachable"
+
+
 class ApiUnreachable(MoorageError):
     """The CLI cannot reach the platform's API."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,11 @@ class Settings:
     swarm_addon_address: str = ""  # where dynos on any node reach add-ons (default: docker0)
     # internal networks drains and restore URLs may reach (default: public addresses only)
     egress_allow: tuple[Network, ...] = ()
+    # DNS servers ("host" or "host:port") that custom-domain proofs are looked up at;
+    # empty: the system's (/etc/resolv.conf)
+    dns_resolvers: tuple[str, ...] = ()
+    # route a custom domain only once DNS proved its owner (else: until someone else proves it)
+    domains_need_proof: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -72,6 +78,10 @@ class Settings:
             swarm_node_engines=_engines(e.get("MOORAGE_SWARM_NODE_ENGINES", "")),
             swarm_addon_address=e.get("MOORAGE_SWARM_ADDON_ADDRESS", ""),
             egress_allow=parse_allow(e.get("MOORAGE_EGRESS_ALLOW", "")),
+            dns_resolvers=_resolvers(e.get("MOORAGE_DNS_RESOLVERS", "")),
+            domains_need_proof=_flag(
+                "MOORAGE_DOMAINS_NEED_PROOF", e.get("MOORAGE_DOMAINS_NEED_PROOF", "")
+            ),
         )
 
     @property
@@ -137,6 +147,27 @@ def _runtime(text: str) -> str:
     if value not in ("docker", "swarm"):
         raise ValueError(f"MOORAGE_RUNTIME={text!r} is not a runtime; use docker or swarm")
     return value
+
+
+def _resolvers(text: str) -> tuple[str, ...]:
+    """``"10.0.0.53,127.0.0.1:5353"`` -> ("10.0.0.53", "127.0.0.1:5353"), each checked."""
+    out = tuple(filter(None, (part.strip() for part in text.split(","))))
+    for item in out:
+        host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
+        if not port.isdigit() or not _is_address(host):
+            raise ValueError(
+                f"MOORAGE_DNS_RESOLVERS item {item!r} is not an address[:port] "
+                "(e.g. 10.0.0.53 or 127.0.0.1:5353)"
+            )
+    return out
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _engines(text: str) -> dict[str, str]:

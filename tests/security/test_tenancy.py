@@ -15,9 +15,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,42 +28,9 @@ from moorage.convert.load import load
 from moorage.server.services.auth import hash_token
 from tests import certgen
 from tests.livefixtures import MOOR, OUTSIDE, LivePlatform, in_pty
+from tests.security.tenants import User
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class User:
-    """httpx against the API with one user's token."""
-
-    base: str
-    token: str
-    email: str
-
-    def __call__(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return httpx.request(method, self.base + path, headers=headers, json=body, timeout=120)
-
-    def ok_text(self, path: str) -> str:
-        resp = self("GET", path)
-        assert resp.status_code == 200, f"GET {path}: {resp.status_code} {resp.text}"
-        return resp.text
-
-    def ok(self, method: str, path: str, body: Any = None) -> Any:
-        resp = self(method, path, body)
-        assert resp.status_code < 300, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp.json()
-
-
-@pytest.fixture(scope="module")
-def users(platform: LivePlatform) -> tuple[User, User]:
-    admin = User(
-        platform.api,
-        (platform.data / "admin@example.test.token").read_text().strip(),
-        "admin@example.test",
-    )
-    email = f"mallory-{os.urandom(3).hex()}@example.test"
-    return admin, User(platform.api, platform.new_token(email), email)
 
 
 def _name(prefix: str) -> str:

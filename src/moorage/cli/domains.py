@@ -1,10 +1,16 @@
-"""domains, domains:add, domains:remove."""
+"""domains, domains:add, domains:verify, domains:remove."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.errors import InvalidParams
+
+WAIT_POLL_SECONDS = 5.0
 
 
 @cli.command("domains")
@@ -17,8 +23,23 @@ def domains_list(app: str, as_json: bool) -> None:
         print_json(rows)
         return
     table(
-        ["hostname", "kind", "point it at (CNAME)"],
-        [(d["hostname"], d["kind"], d["cname"] or "") for d in rows],
+        ["hostname", "kind", "status", "proven", "point it at (CNAME)"],
+        [(d["hostname"], d["kind"], d["status"], _proven(d), d["cname"] or "") for d in rows],
+    )
+
+
+def _proven(domain: dict[str, Any]) -> str:
+    proof = (domain.get("moorage") or {}).get("verification")
+    if proof is None:
+        return ""  # the platform's own name
+    return "yes" if proof["verified"] else "no"
+
+
+def _proof_hint(domain: dict[str, Any], app: str) -> str:
+    proof = domain["moorage"]["verification"]
+    return (
+        f"To prove the name is yours, add a DNS TXT record {proof['record']} with the value "
+        f'"{proof["value"]}", then run `moor domains:verify {domain["hostname"]} -a {app}`.'
     )
 
 
@@ -33,6 +54,31 @@ def domains_add(hostname: str, app: str, as_json: bool) -> None:
         print_json(d)
         return
     out.print(f"Adding {d['hostname']} to {app}... done; point its DNS (CNAME) at {d['cname']}.")
+    if d["status"] == "pending":
+        out.print(f"It is routed once DNS proves it yours. {_proof_hint(d, app)}")
+    elif not d["moorage"]["verification"]["verified"]:
+        out.print(f"Until proven, another owner who proves it takes it. {_proof_hint(d, app)}")
+
+
+@cli.command("domains:verify")
+@click.argument("hostname")
+@app_option
+@click.option("--wait", is_flag=True, help="Look again every 5 s until DNS shows the proof.")
+@json_option
+def domains_verify(hostname: str, app: str, wait: bool, as_json: bool) -> None:
+    """Prove HOSTNAME is yours: look its DNS TXT record up now."""
+    while True:
+        try:
+            d = client().request("POST", f"/apps/{app}/domains/{hostname}/actions/verify")
+            break
+        except InvalidParams:
+            if not wait:
+                raise
+            time.sleep(WAIT_POLL_SECONDS)
+    if as_json:
+        print_json(d)
+        return
+    out.print(f"{d['hostname']} is proven yours; status: {d['status']}.")
 
 
 @cli.command("domains:remove")

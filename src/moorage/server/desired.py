@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from moorage.server.services.domainproof import Claims
 from moorage.server.store.models import App, Release
 from moorage.spec.dyno import (
     DEFAULT_BOOT_TIMEOUT,
@@ -55,14 +56,17 @@ def desired_for(
     want: Desired,
     boot_timeout: float = DEFAULT_BOOT_TIMEOUT,
     read_only: bool = False,
+    claims: Claims | None = None,
 ) -> None:
     """Add ``app``'s dynos at release ``rel`` to ``want`` (pure: store rows in, specs out);
-    ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``."""
+    ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``; ``claims``: which custom
+    domains are routed (default: all)."""
     want.apps.add(app.name)
-    want.domains[app.name] = tuple(d.hostname for d in app.domains)
+    routed = claims.routed(app.domains) if claims is not None else app.domains
+    want.domains[app.name] = tuple(d.hostname for d in routed)
     want.certs[app.name] = tuple(
         HostCert(d.hostname, d.sni_endpoint.certificate_chain, d.sni_endpoint.private_key)
-        for d in app.domains
+        for d in routed
         if d.sni_endpoint is not None
     )
     if any(f.type == "web" for f in app.formations) or rel is None:

@@ -37,6 +37,7 @@ from moorage.server.metrics import Recorder
 from moorage.server.reconciler import Reconciler
 from moorage.server.scheduler import Scheduler
 from moorage.server.services import drains as drain_service
+from moorage.server.services.domainproof import Prover
 from moorage.server.store.db import Store, upgrade
 from moorage.server.store.models import SEALED, Addon
 from moorage.settings import Settings
@@ -61,6 +62,11 @@ class Platform:
     secret: bytes = b""  # signs capability URLs (release output streams)
     metrics: Recorder | None = None
     push_failures: RegistryLog | None = None  # why pushes failed, read from the registry's log
+
+    @functools.cached_property
+    def prover(self) -> Prover:
+        """Looks custom domains' ownership proofs up in DNS."""
+        return Prover(self.secret, self.settings.dns_resolvers)
 
     def sync_drains(self) -> None:
         """Start and stop drain forwarders to match the store."""

@@ -36,6 +36,7 @@ from moorage.runtime.base import Runtime
 from moorage.server.desired import Desired, Phase, Plan, desired_for
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
+from moorage.server.services.domainproof import Claims
 from moorage.server.store.db import Store
 from moorage.server.store.models import Release
 from moorage.settings import Settings
@@ -103,10 +104,16 @@ class Reconciler:
     def desired(self) -> Desired:
         want = Desired()
         with self.store.session() as s:
+            claims = Claims.load(s, self.settings.domains_need_proof)
             for app in app_service.all_apps(s):
                 current = release_service.current(s, app)
                 desired_for(
-                    app, current, want, self.settings.boot_timeout, self.settings.dyno_read_only
+                    app,
+                    current,
+                    want,
+                    self.settings.boot_timeout,
+                    self.settings.dyno_read_only,
+                    claims,
                 )
         return want
 

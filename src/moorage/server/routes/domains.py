@@ -5,22 +5,36 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import status
+from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.platform import Platform
 from moorage.server.routes import api_router, converge
 from moorage.server.services import apps, certs, serialize
 from moorage.server.services import domains as service
+from moorage.server.services.domainproof import Claims, Standing, record_name
+from moorage.server.store.models import Domain
 
 router = api_router()
+
+
+def _out(platform: Platform, d: Domain, standing: Standing) -> dict[str, Any]:
+    proof = (record_name(d.hostname), platform.prover.value(d.app.owner_id, d.hostname))
+    return serialize.domain(d, platform.settings, standing, proof)
+
+
+def _standing(platform: Platform, s: Session, d: Domain) -> Standing:
+    return Claims.load(s, platform.settings.domains_need_proof).standing(d)
 
 
 @router.get("/apps/{ident}/domains")
 def list_domains(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
+        claims = Claims.load(s, platform.settings.domains_need_proof)
         return [serialize.default_domain(app, platform.settings)] + [
-            serialize.domain(d, platform.settings) for d in app.domains
+            _out(platform, d, claims.standing(d)) for d in app.domains
         ]
 
 
@@ -34,8 +48,8 @@ def add_domain(
     cert = _cert_name(body)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        added = service.add(s, app, hostname, platform.settings, sni_endpoint=cert)
-        out = serialize.domain(added, platform.settings)
+        added = service.add(s, app, hostname, platform.settings, platform.prover, cert)
+        out = _out(platform, added, _standing(platform, s, added))
     converge(platform)
     return out
 
@@ -53,7 +67,28 @@ def domain_info(ident: str, domain: str, platform: PlatformDep, user: UserDep) -
         app = apps.get(s, user, ident)
         if domain in (f"{app.id}-default", platform.settings.app_host(app.name)):
             return serialize.default_domain(app, platform.settings)
-        return serialize.domain(service.find(app, domain), platform.settings)
+        found = service.find(app, domain)
+        unproven = found.verified_at is None
+        out = _out(
+            platform, found, service.refresh(s, app, found, platform.prover, platform.settings)
+        )
+        proven_now = unproven and found.verified_at is not None
+    if proven_now:
+        converge(platform)  # routed from now on
+    return out
+
+
+@router.post("/apps/{ident}/domains/{domain}/actions/verify")
+def verify_domain(ident: str, domain: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    """Look the domain's ownership proof (a DNS TXT record) up now (a Moorage extension)."""
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        found = service.find(app, domain)
+        service.verify(app, found, platform.prover)
+        s.flush()
+        out = _out(platform, found, _standing(platform, s, found))
+    converge(platform)
+    return out
 
 
 @router.patch("/apps/{ident}/domains/{domain}")
@@ -68,7 +103,7 @@ def update_domain(
         found = service.find(app, domain)
         certs.set_for_domain(app, found, _cert_name(body))
         s.flush()
-        out = serialize.domain(found, platform.settings)
+        out = _out(platform, found, _standing(platform, s, found))
     converge(platform)
     return out
 
@@ -80,7 +115,7 @@ def remove_domain(
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.find(app, hostname)
-        out = serialize.domain(found, platform.settings)
+        out = _out(platform, found, _standing(platform, s, found))
         service.remove(s, app, found)
     converge(platform)
     return out

@@ -213,14 +213,25 @@ def backup(b: Backup) -> dict[str, Any]:
     }
 
 
-def domain(d: Domain, settings: Settings) -> dict[str, Any]:
+def domain(d: Domain, settings: Settings, standing: str, proof: tuple[str, str]) -> dict[str, Any]:
+    """``standing``: succeeded (routed), pending (waits for its DNS proof), failed (another
+    owner proved the name above it); ``proof``: the TXT record that proves it, and its value."""
     return {
         "id": d.id,
         "hostname": d.hostname,
         "kind": "custom",
         "app": app_ref(d.app),
         "cname": settings.app_host(d.app.name),
-        "status": "succeeded",
+        "status": standing,
+        "moorage": {
+            "verification": {
+                "record": proof[0],
+                "type": "TXT",
+                "value": proof[1],
+                "verified": d.verified_at is not None,
+                "verified_at": ts(d.verified_at),
+            }
+        },
         "acm_status": None,
         "acm_status_reason": None,
         "sni_endpoint": (

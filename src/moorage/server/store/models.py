@@ -206,6 +206,8 @@ class Domain(Base):
     sni_endpoint_id: Mapped[str | None] = mapped_column(
         ForeignKey("sni_endpoints.id", ondelete="SET NULL"), default=None
     )
+    # when DNS showed the owner's challenge (see services.domainproof); None: not proven
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="domains")

@@ -1,0 +1,3 @@
+from tests.security.tenants import users
+
+__all__ = ["users"]
