@@ -29,12 +29,17 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
+from tests.standin import StandIn
+
 ROOT = Path(__file__).resolve().parents[1]
 # a host outside the platform, for drains and restore URLs: test platforms allow egress to it
 # (MOORAGE_EGRESS_ALLOW) and to nothing else internal
 OUTSIDE = "127.0.0.9"
 MOOR = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "moor")
 ACTORS = ROOT / "examples" / "actors"
+STANDIN_BASE = 24000  # + (pid % 500) * 2: the public stand-in registry, then the private one
+PRIVATE_REGISTRY = "registry.private.test"  # a private registry's name, stood in for too
+PRIVATE_LOGIN = ("robot", "s3cret-pull-token")
 
 
 def _docker_ok() -> bool:
@@ -66,6 +71,7 @@ class LivePlatform:
         cwd: Path | None = None,
         token: str | None = None,
         timeout: float = 600,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
         if token is not None:
@@ -74,6 +80,7 @@ class LivePlatform:
             [MOOR, *args],
             capture_output=True,
             text=True,
+            input=input_text,
             env=env,
             cwd=cwd,
             timeout=timeout,
@@ -285,6 +292,7 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
     redis_base = 20000 + (os.getpid() % 500) * 10
     instance = f"it{os.getpid()}"
     dns_port = 23000 + os.getpid() % 500
+    standin = STANDIN_BASE + (os.getpid() % 500) * 2
     env = {
         **os.environ,
         "MOORAGE_DATA_DIR": str(data),
@@ -301,6 +309,11 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         "MOORAGE_REGISTRY_UPLOAD_IDLE": "20",
         "MOORAGE_EGRESS_ALLOW": f"{OUTSIDE}/32",
         "MOORAGE_DNS_RESOLVERS": f"127.0.0.1:{dns_port}",
+        # public registries, stood in for on loopback (tests/standin.py)
+        "MOORAGE_REGISTRY_MIRRORS": (
+            f"*=http://127.0.0.1:{standin}/{{host}},"
+            f"{PRIVATE_REGISTRY}=http://127.0.0.1:{standin + 1}/{{host}}"
+        ),
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
         "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
         **(extra_env or {}),
@@ -349,6 +362,26 @@ def platform() -> Iterator[LivePlatform]:
             cluster.trust(f"registry.{p.domain}:{p.https_port}", p.data / "tls" / "ca.crt")
             p.swarm = cluster
             yield p
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandIn]:
+    """The stand-in for public registries the test platform pulls prebuilt images from."""
+    registry = StandIn(STANDIN_BASE + (os.getpid() % 500) * 2)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+@pytest.fixture(scope="session")
+def private_standin() -> Iterator[StandIn]:
+    """A private registry (``registry.private.test`` through the mirror setting)."""
+    registry = StandIn(STANDIN_BASE + (os.getpid() % 500) * 2 + 1, login=PRIVATE_LOGIN)
+    try:
+        yield registry
+    finally:
+        registry.close()
 
 
 @pytest.fixture(scope="session")

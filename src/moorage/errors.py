@@ -65,6 +65,12 @@ class ImageNotPushed(InvalidParams):
     """A release names a process type whose image is not in the registry."""
 
 
+class ImageUnavailable(InvalidParams):
+    """An image reference that cannot be released: no such image, no access, wrong platform."""
+
+    id = "image_unavailable"
+
+
 class Unauthorized(MoorageError):
     """No credentials, or credentials that match no token."""
 
@@ -151,6 +157,12 @@ class StorageFull(RuntimeFailure):
 
     id = "storage_full"
     status = 507
+
+
+class RegistryUnreachable(RuntimeFailure):
+    """A registry the platform pulls an image from did not answer."""
+
+    id = "registry_unreachable"
 
 
 class DnsUnreachable(RuntimeFailure):

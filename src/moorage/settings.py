@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moorage.egress import Network, parse_allow
+from moorage.registry.mirrors import Mirror, parse_mirrors
 
 
 def _default_data_dir() -> Path:
@@ -49,6 +50,9 @@ class Settings:
     dns_resolvers: tuple[str, ...] = ()
     # route a custom domain only once DNS proved its owner (else: until someone else proves it)
     domains_need_proof: bool = False
+    # registry host -> mirror the platform pulls prebuilt images from first
+    registry_mirrors: dict[str, Mirror] = field(default_factory=dict)
+    image_pull_timeout: float = 1800.0  # seconds a copy of a prebuilt image may take
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +83,8 @@ class Settings:
             swarm_addon_address=e.get("MOORAGE_SWARM_ADDON_ADDRESS", ""),
             egress_allow=parse_allow(e.get("MOORAGE_EGRESS_ALLOW", "")),
             dns_resolvers=_resolvers(e.get("MOORAGE_DNS_RESOLVERS", "")),
+            registry_mirrors=parse_mirrors(e.get("MOORAGE_REGISTRY_MIRRORS", "")),
+            image_pull_timeout=float(e.get("MOORAGE_IMAGE_PULL_TIMEOUT", "1800")),
             domains_need_proof=_flag(
                 "MOORAGE_DOMAINS_NEED_PROOF", e.get("MOORAGE_DOMAINS_NEED_PROOF", "")
             ),

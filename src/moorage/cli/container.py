@@ -11,6 +11,7 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from moorage.cli.base import app_option, cli, client, err, out
+from moorage.cli.images import image_args, release_images
 from moorage.cli.progress import wait_release
 from moorage.client.api import Client
 from moorage.errors import (
@@ -215,7 +216,7 @@ def release_updates(
 
 
 @cli.command("container:release")
-@click.argument("types", nargs=-1, required=True)
+@click.argument("types", nargs=-1)
 @app_option
 @click.option(
     "--dir",
@@ -224,18 +225,36 @@ def release_updates(
     default=Path("."),
     help="Where heroku.yml / Procfile / app.json are read from.",
 )
-def container_release(types: tuple[str, ...], app: str, directory: Path) -> None:
-    """Release the pushed TYPE images: a new release, rolled out behind the router.
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="[TYPE=]REF",
+    help="Release TYPE from a prebuilt image (redis:7, ghcr.io/org/app:1.2, ...@sha256:...); "
+    "the platform copies it into its registry. Repeat for several types.",
+)
+def container_release(
+    types: tuple[str, ...], app: str, directory: Path, images: tuple[str, ...]
+) -> None:
+    """Release the pushed TYPE images, or prebuilt ones (--image): a new release, rolled out
+    behind the router.
 
     Process commands come from heroku.yml `run:` or the Procfile (types without an image of
     their own run on web's); heroku.yml `release:` (or a pushed `release` image) runs as the
     release phase before any dyno changes; app.json `healthchecks` set the readiness path.
     """
+    if not types and not images:
+        raise InvalidParams("Name the process types to release (or --image TYPE=REF).")
     c = client()
-    registry, d = c.info()["registry"], _docker()
     wanted = [validate_process_type(t) for t in types]
-    images = {t: _image_id(d, registry, app, t) for t in wanted}
-    updates = release_updates(wanted, images, read_manifest(directory))
+    refs = {validate_process_type(t): r for t, r in image_args(wanted, images).items()}
+    pushed = [t for t in wanted if t not in refs]
+    ids = {t: _image_id(_docker(), c.info()["registry"], app, t) for t in pushed}
+    updates = release_updates(pushed, ids, read_manifest(directory))
+    if refs:
+        updates += [{"type": t, "image": r} for t, r in refs.items()]
+        release_images(c, app, _merged(updates), timeout=3600)
+        return
     before = max((r["version"] for r in c.releases(app)), default=0)
     c.formation_update(app, updates)
     after = max((r["version"] for r in c.releases(app)), default=0)
@@ -244,3 +263,11 @@ def container_release(types: tuple[str, ...], app: str, directory: Path) -> None
         return
     wait_release(c, app, after)
     out.print(f"Releasing images {', '.join(types)} to [bold]{app}[/bold]... done (v{after})")
+
+
+def _merged(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One update per process type (a command from the Procfile joins its --image)."""
+    by_type: dict[str, dict[str, Any]] = {}
+    for u in updates:
+        by_type.setdefault(u["type"], {}).update(u)
+    return list(by_type.values())

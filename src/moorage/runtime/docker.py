@@ -297,6 +297,7 @@ class DockerRuntime:
             c = self.client.containers.create(
                 spec.image,
                 command=spec.command,
+                entrypoint=spec.entrypoint,
                 extra_hosts=spec.extra_hosts or None,
                 # the engine restarts crashed dynos itself (100 ms doubling to 1 min, reset
                 # after 10 s up), so crash recovery needs no control plane

@@ -82,6 +82,7 @@ def _task_template(
     )
     container = ContainerSpec(
         image,
+        command=spec.entrypoint or None,
         args=spec.command or None,
         env=[f"{k}={v}" for k, v in spec.env.items()],
         hostname=f"{spec.type}.{spec.number}",

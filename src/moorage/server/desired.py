@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from moorage.server.services.domainproof import Claims
-from moorage.server.store.models import App, Release
+from moorage.server.store.models import App, Formation, Release
 from moorage.spec.dyno import (
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_PIDS_LIMIT,
@@ -79,27 +79,39 @@ def desired_for(
         if phase_image and (rel.release_command or "release" in rel.images):
             argv = command_argv(rel.release_command or "")
             want.phases[app.name] = Phase(phase_image, argv, dict(rel.config))
-    restarts: dict[str, int] = {k: int(v) for k, v in (app.restarts or {}).items()}
     for f in app.formations:
         image = rel.images.get(f.type) or rel.images.get("web")
-        if image is None or f.type == "release":
-            continue
-        size = SIZES.get(f.size, SIZES["basic"])
-        command = f.command or rel.commands.get(f.type)
-        for n in range(1, f.quantity + 1):
-            env = {**rel.config, "DYNO": f"{f.type}.{n}"}
-            port = None
-            if f.type == "web":
-                port = f.port or DEFAULT_PORT
-                env["PORT"] = str(port)
-            spec = DynoSpec(
+        if image is not None and f.type != "release":
+            for spec in _specs(app, rel, f, image, boot_timeout, read_only):
+                want.specs[spec.name] = spec
+
+
+def _specs(
+    app: App, rel: Release, f: Formation, image: str, boot_timeout: float, read_only: bool
+) -> list[DynoSpec]:
+    """The dynos of one formation at ``rel``."""
+    restarts: dict[str, int] = {k: int(v) for k, v in (app.restarts or {}).items()}
+    size = SIZES.get(f.size, SIZES["basic"])
+    command = f.command or rel.commands.get(f.type)
+    argv = command_argv(command) if command else None
+    entrypoint = argv if argv and f.replaces_entrypoint else None
+    out = []
+    for n in range(1, f.quantity + 1):
+        env = {**rel.config, "DYNO": f"{f.type}.{n}"}
+        port = None
+        if f.type == "web":
+            port = f.port or DEFAULT_PORT
+            env["PORT"] = str(port)
+        out.append(
+            DynoSpec(
                 app=app.name,
                 type=f.type,
                 number=n,
                 release=rel.version,
                 image=image,
                 env=env,
-                command=command_argv(command) if command else None,
+                command=None if entrypoint else argv,
+                entrypoint=entrypoint,
                 port=port,
                 memory_mb=size.memory_mb,
                 cpus=size.cpus,
@@ -111,7 +123,8 @@ def desired_for(
                 aliases=_aliases(app) if f.type == "web" and app.group else (),
                 read_only=read_only,
             )
-            want.specs[spec.name] = spec
+        )
+    return out
 
 
 @dataclass

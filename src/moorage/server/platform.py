@@ -26,12 +26,15 @@ from moorage.logs.drains import DrainManager
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
 from moorage.registry.failures import PushFailure, RegistryLog
+from moorage.registry.fetch import ImageFetcher
 from moorage.registry.process import RegistryProcess
+from moorage.registry.skopeo import Skopeo
 from moorage.registry.tokens import TokenIssuer
 from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.engines import make_runtime
+from moorage.server.imagejobs import ImageJobs, release_with
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
 from moorage.server.metrics import Recorder
 from moorage.server.reconciler import Reconciler
@@ -62,6 +65,18 @@ class Platform:
     secret: bytes = b""  # signs capability URLs (release output streams)
     metrics: Recorder | None = None
     push_failures: RegistryLog | None = None  # why pushes failed, read from the registry's log
+
+    @functools.cached_property
+    def images(self) -> ImageJobs:
+        """Releases from image references; jobs a stopped server was running are failed."""
+        workdir = self.settings.data_dir / "skopeo"
+        skopeo = Skopeo(workdir, copy_timeout=self.settings.image_pull_timeout)
+        fetcher = ImageFetcher(skopeo, self.settings.registry_mirrors)
+        jobs = ImageJobs(
+            self.store, self.registry, self.issuer, fetcher, self.emit, release_with(self)
+        )
+        jobs.recover()
+        return jobs
 
     @functools.cached_property
     def prover(self) -> Prover:

@@ -46,6 +46,8 @@ class DynoSpec:
     image: str
     env: dict[str, str]
     command: list[str] | None = None
+    # replaces the image's ENTRYPOINT (a Kubernetes ``command``); ``command`` is then None
+    entrypoint: list[str] | None = None
     port: int | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
     cpus: float = 0.5
@@ -68,6 +70,7 @@ class DynoSpec:
             "image": self.image,
             "env": self.env,
             "command": self.command,
+            **({"entrypoint": self.entrypoint} if self.entrypoint else {}),
             "port": self.port,
             "memory": self.memory_mb,
             "cpus": self.cpus,

@@ -24,13 +24,19 @@ def formation_info(ident: str, ptype: str, platform: PlatformDep, user: UserDep)
 
 
 def apply_updates(
-    platform: PlatformDep, user: UserDep, ident: str, raw: list[Any]
+    platform: PlatformDep,
+    user: UserDep,
+    ident: str,
+    raw: list[Any],
+    copied: dict[str, tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Formation updates (and a release when images change); ``copied``: see
+    :func:`moorage.server.services.formation.batch_update`."""
     updates = [service.parse_update(u) for u in raw]
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         before = service.describe_scale(app)
-        created = service.batch_update(s, app, user, updates, platform.registry)
+        created = service.batch_update(s, app, user, updates, platform.registry, copied)
         touched = {u.type for u in updates}
         out = [serialize.formation(f) for f in app.formations if f.type in touched]
         after, name = service.describe_scale(app), app.name

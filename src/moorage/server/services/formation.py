@@ -35,6 +35,7 @@ class Update:
     command: str | None = None
     check_path: str | None = None  # "" clears it
     boot_timeout: int | None = None
+    replaces_entrypoint: bool | None = None  # the command replaces ENTRYPOINT (Kubernetes)
 
 
 def _text_field(raw: dict[str, Any], key: str, limit: int) -> str | None:
@@ -101,7 +102,15 @@ def parse_update(raw: object) -> Update:
         command=command,
         check_path=check_path,
         boot_timeout=_int_field(raw, "boot_timeout", 1, 3600),
+        replaces_entrypoint=_bool_field(raw, "replaces_entrypoint"),
     )
+
+
+def _bool_field(raw: dict[str, Any], key: str) -> bool | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidParams(f"{key} is true or false.")
+    return value
 
 
 def get(app: App, process_type: str) -> Formation:
@@ -126,14 +135,24 @@ def _ensure(session: Session, app: App, process_type: str) -> Formation:
 
 
 def batch_update(
-    session: Session, app: App, user: User, updates: list[Update], registry: RegistryClient
+    session: Session,
+    app: App,
+    user: User,
+    updates: list[Update],
+    registry: RegistryClient,
+    copied: dict[str, tuple[str, str]] | None = None,
 ) -> Release | None:
-    """Apply all updates or none; returns the new release when images changed."""
+    """Apply all updates or none; returns the new release when images changed.
+    ``copied``: prebuilt images the platform copied, by process type: (reference in the
+    platform's registry, where it came from)."""
     images: dict[str, str] = {}
     for u in updates:
         if u.docker_image is None:
             if u.quantity is not None or u.size is not None:
                 get(app, u.type)  # unknown process types fail before anything changes
+            continue
+        if copied and u.type in copied:
+            images[u.type] = copied[u.type][0]
             continue
         pushed = registry.latest(app.name, u.type)
         if u.docker_image not in (pushed.config_digest, pushed.manifest_digest):
@@ -157,7 +176,13 @@ def batch_update(
     short = ", ".join(f"{t} ({ref.rsplit(':', 1)[-1][:12]})" for t, ref in sorted(changed.items()))
     what = f"Deployed {short}" if changed else "Set the release command"
     return releases.create(
-        session, app, user, what, images=changed, release_command=release_command
+        session,
+        app,
+        user,
+        what,
+        images=changed,
+        release_command=release_command,
+        sources={t: src for t, (_, src) in (copied or {}).items() if t in changed},
     )
 
 
@@ -175,6 +200,8 @@ def _apply_one(session: Session, app: App, u: Update) -> None:
         f.check_path = u.check_path or None
     if u.boot_timeout is not None:
         f.boot_timeout = u.boot_timeout
+    if u.replaces_entrypoint is not None:
+        f.replaces_entrypoint = u.replaces_entrypoint
 
 
 def describe_scale(app: App) -> str:

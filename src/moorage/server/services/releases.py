@@ -40,14 +40,20 @@ def create(
     images: dict[str, str] | None = None,
     release_command: str | None = None,
     commands: dict[str, str] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Release:
     """A new release from the previous one's images (updated by ``images``) and app config.
 
-    The release phase command and process commands carry over unless given.
+    The release phase command and process commands carry over unless given; ``sources``:
+    where the new prebuilt images came from (a pushed image has none).
     """
     prev = current(session, app)
     merged = dict(prev.images) if prev else {}
     merged.update(images or {})
+    origins = {
+        t: s for t, s in (prev.image_sources if prev else {}).items() if t not in (images or {})
+    }
+    origins.update(sources or {})
     if release_command is None and prev is not None:
         release_command = prev.release_command
     merged_commands = dict(prev.commands) if prev else {}
@@ -60,6 +66,7 @@ def create(
         version=version,
         description=description,
         images=merged,
+        image_sources=origins,
         config=dict(app.config),
         commands=merged_commands,
         release_command=release_command,
@@ -119,6 +126,7 @@ def rollback(session: Session, app: App, user: User, ident: str) -> Release:
         commands=dict(target.commands),
     )
     rel.images = dict(target.images)  # not merged: exactly the old release's images
+    rel.image_sources = dict(target.image_sources)
     rel.commands = dict(target.commands)
     if prev is not None and not target.release_command:
         rel.release_command = None

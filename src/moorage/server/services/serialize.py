@@ -104,6 +104,7 @@ def formation(f: Formation) -> dict[str, Any]:
         "port": f.port,
         "check_path": f.check_path,
         "boot_timeout": f.boot_timeout,
+        "replaces_entrypoint": f.replaces_entrypoint,
         "created_at": ts(f.created_at),
         "updated_at": ts(f.updated_at),
     }
@@ -126,6 +127,7 @@ def release(r: Release, current_version: int | None) -> dict[str, Any]:
         "slug": None,
         "artifacts": [{"type": "oci-image", "id": ref} for ref in sorted(r.images.values())],
         "images": dict(r.images),
+        "moorage": {"image_sources": dict(r.image_sources or {})},
         "release_command": r.release_command or None,
         "addon_plan_names": sorted({a.plan for a in r.app.addons}),
         "output_stream_url": None,

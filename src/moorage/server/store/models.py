@@ -91,6 +91,8 @@ class Formation(Base):
     port: Mapped[int | None] = mapped_column(Integer, default=None)
     check_path: Mapped[str | None] = mapped_column(String(200), default=None)
     boot_timeout: Mapped[int | None] = mapped_column(Integer, default=None)
+    # the command replaces the image's ENTRYPOINT too, as a Kubernetes `command` does
+    replaces_entrypoint: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="formations")
@@ -108,6 +110,8 @@ class Release(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     status_reason: Mapped[str] = mapped_column(Text, default="")
     images: Mapped[dict[str, str]] = mapped_column(default=dict)
+    # where prebuilt images were copied from: {"web": "ghcr.io/o/a@sha256:..."}
+    image_sources: Mapped[dict[str, str]] = mapped_column(default=dict)
     config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)
     # process commands from heroku.yml/Procfile ({"web": "gunicorn ..."}) and the release phase
     commands: Mapped[dict[str, str]] = mapped_column(default=dict)
@@ -285,6 +289,37 @@ class Schedule(Base):
     app: Mapped[App] = relationship()
 
 
+class RegistryLogin(Base):
+    """An app's credentials for a registry it releases images from (``registry:login``);
+    the password is sealed: the platform must send it."""
+
+    __tablename__ = "registry_logins"
+    __table_args__ = (UniqueConstraint("app_id", "host"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str] = mapped_column(String(255))
+    password: Mapped[str] = mapped_column(SealedText)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class ImageRelease(Base):
+    """A release from image references: copied into the platform's registry, then released
+    (``container:release --image``); ``updates`` are the formation updates asked for."""
+
+    __tablename__ = "image_releases"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    updates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    message: Mapped[str] = mapped_column(Text, default="")
+    release_version: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
 class MetricMinute(Base):
     """One app's metrics for one minute (router requests, latency histogram, dyno memory and
     CPU, crashes); kept for 24 hours, so the table holds at most 1,440 rows per app."""
@@ -318,4 +353,5 @@ SEALED: list[tuple[type[Base], str]] = [
     (Addon, "url"),
     (Addon, "retiring"),
     (SniEndpoint, "private_key"),
+    (RegistryLogin, "password"),
 ]
