@@ -9,20 +9,26 @@ import httpx
 import pytest
 
 from tests.livefixtures import ACTORS, LivePlatform
+from tests.standin import StandIn
 
 pytestmark = pytest.mark.integration
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
 
 
-def test_actors_runs_after_import_and_the_two_container_commands(platform: LivePlatform) -> None:
+def test_actors_runs_after_import_of_the_articles_image_without_a_push(
+    platform: LivePlatform, standin: StandIn
+) -> None:
+    """What the article's team did (``docker build -t myorg/myapp:0.0.1`` and a push to
+    Docker Hub, here its stand-in), then the move: k8s:import alone serves the app."""
+    standin.build("myorg/myapp:0.0.1", ACTORS)
     app = f"k8s-actors-{time.time_ns() % 100000}"
     platform.apps.add(app)
-    platform.moor("k8s:import", "spec", "chart", "-a", app, cwd=ACTORS)
+    imported = platform.moor("k8s:import", "spec", "chart", "-a", app, cwd=ACTORS)
+    assert "release web from docker.io/myorg/myapp:0.0.1" in imported.stdout
+    assert "container:push" not in imported.stdout
     again = platform.moor("k8s:import", "spec", "chart", "-a", app, cwd=ACTORS)
     assert "Nothing to change" in again.stdout
-    platform.moor("container:push", "web", "-a", app, cwd=ACTORS)
-    platform.moor("container:release", "web", "-a", app, cwd=ACTORS)
     page = platform.wait_for(app, "Meryl Streep", timeout=120)
     assert "Hello from Kubernetes" in page.text  # GREETING from the ConfigMap
     addons = platform.json("addons", "-a", app)
@@ -47,18 +53,19 @@ def _post_order(platform: LivePlatform) -> httpx.Response:
 
 
 def test_shop_runs_after_import_with_services_on_the_private_network(
-    platform: LivePlatform,
+    platform: LivePlatform, standin: StandIn
 ) -> None:
+    """The shop's three images are in its registry (registry.example.com, stood in for
+    through the mirror setting); k8s:import releases them, no container:push."""
+    for app in ("catalog", "storefront", "worker"):
+        standin.build(f"registry.example.com/shop/{app}:1.0.0", SHOP / app)
     out = platform.moor("k8s:import", str(SHOP / "k8s")).stdout
     platform.apps.update({"catalog", "storefront", "worker"})
     assert "group shop" in out
     assert "set the release phase: python migrate.py" in out  # from the Job catalog-migrate
-    released = {}
-    for app, ptype in (("catalog", "web"), ("storefront", "web"), ("worker", "worker")):
-        platform.moor("container:push", ptype, "-a", app, cwd=SHOP / app)
-        released[app] = platform.moor("container:release", ptype, "-a", app, cwd=SHOP / app)
+    assert "release web from registry.example.com/shop/catalog:1.0.0" in out
     # only the release phase creates the products table; the CLI shows its output
-    assert "products table ready (5 products added)" in released["catalog"].stdout
+    assert "products table ready (5 products added)" in out
     # storefront lists the products it fetched from catalog at http://catalog:8080
     platform.wait_for("storefront", "Earl Grey tea", timeout=180)
     assert _post_order(platform).status_code in (201, 202)

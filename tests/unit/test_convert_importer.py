@@ -110,3 +110,38 @@ def test_the_release_phase_is_set_once_and_secrets_stay_out_of_the_text() -> Non
     assert "${DB_PASSWORD}" in phase.what
     again = Current(exists=True, release_command=plan.release_command)
     assert not [s for s in plan_app(plan, again, None) if "release phase" in s.what]
+
+
+def test_each_distinct_image_is_released_once_and_only_when_its_reference_changed() -> None:
+    plan = _plan()
+    plan.processes.append(Process("mailer", "shop/web:1", "python mail.py", quantity=1))
+    steps = plan_app(plan, Current(), "shop", images=True)
+    releases = [s for s in steps if s.path.endswith("/image-releases")]
+    assert [s.what for s in releases] == [
+        "release web, mailer from docker.io/shop/web:1",
+        "release worker from docker.io/shop/worker:1",
+    ]
+    assert releases[0].body == {
+        "updates": [
+            {"type": "web", "image": "docker.io/shop/web:1"},
+            {"type": "mailer", "image": "docker.io/shop/web:1"},
+        ]
+    }
+    done = {"web": "docker.io/shop/web:1", "mailer": "docker.io/shop/web:1"}
+    current = Current(image_sources={**done, "worker": "docker.io/shop/worker:1"})
+    again = plan_app(plan, current, "shop", images=True)
+    assert not [s for s in again if s.path.endswith("/image-releases")]
+    plan.processes[1].image = "shop/worker:2"
+    [changed] = [
+        s for s in plan_app(plan, current, "shop", images=True) if "image-releases" in s.path
+    ]
+    assert changed.what == "release worker from docker.io/shop/worker:2"
+    assert not [s for s in plan_app(plan, Current(), "shop") if "image-releases" in s.path]
+
+
+def test_a_manifest_command_replaces_the_entrypoint() -> None:
+    plan = _plan()
+    plan.processes[1].replaces_entrypoint = True
+    declare = next(s for s in plan_app(plan, Current(), "shop") if s.path.endswith("/formation"))
+    worker = declare.body["updates"][1]
+    assert worker == {"type": "worker", "command": "python worker.py", "replaces_entrypoint": True}

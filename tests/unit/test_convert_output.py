@@ -122,13 +122,11 @@ def test_heroku_yml_and_procfile_parse_as_the_platform_reads_them(tmp_path: Path
     write(conversion(), tmp_path)
     heroku = (tmp_path / "shop-web" / "heroku.yml").read_text()
     doc = yaml.safe_load(heroku)
-    assert doc["build"]["docker"] == {
-        "web": "Dockerfile", "worker": "Dockerfile", "mailer": "Dockerfile.mailer"
-    }  # fmt: skip
+    assert "build" not in doc  # every process runs a prebuilt image: no Dockerfile claimed
     assert doc["release"] == {
         "image": "web", "command": "python migrate.py --password ${DB_PASSWORD}"
     }  # fmt: skip
-    assert "# web: built from Dockerfile; was org/shop:1.0" in heroku
+    assert "# web: runs the prebuilt image org/shop:1.0" in heroku
     assert "listens on port 5000" in heroku
     manifest = parse_heroku_yml(heroku)
     assert manifest.commands == {
@@ -140,7 +138,7 @@ def test_heroku_yml_and_procfile_parse_as_the_platform_reads_them(tmp_path: Path
     assert procfile.commands == {"web": "gunicorn app:app --bind 0.0.0.0:${PORT}"}
     assert procfile.release_command == "python migrate.py --password ${DB_PASSWORD}"
     api = yaml.safe_load((tmp_path / "shop-api" / "heroku.yml").read_text())
-    assert api == {"build": {"docker": {"web": "Dockerfile"}}, "run": {"web": "./api"}}
+    assert api == {"run": {"web": "./api"}}
 
 
 def test_app_json_env_formation_addons_checks(tmp_path: Path) -> None:

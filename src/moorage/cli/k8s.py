@@ -108,6 +108,7 @@ def _current(c: Client, app: str) -> Current:
     except NotFound:
         return Current()
     ext = info.get("moorage") or {}
+    newest = _newest_release(c, app)
     return Current(
         exists=True,
         config=c.config(app),
@@ -119,32 +120,48 @@ def _current(c: Client, app: str) -> Current:
         group=ext.get("group"),
         aliases=list(ext.get("aliases") or []),
         domains=[d["hostname"] for d in c.request("GET", f"/apps/{app}/domains")],
-        release_command=_release_command(c, app),
+        release_command=newest.get("release_command"),
+        image_sources=dict((newest.get("moorage") or {}).get("image_sources") or {}),
+        registry_logins={
+            r["host"]: r["username"] for r in c.request("GET", f"/apps/{app}/registry-logins")
+        },
     )
 
 
-def _release_command(c: Client, app: str) -> str | None:
-    """The release phase command of the app's newest release (None before any)."""
-    releases = c.request("GET", f"/apps/{app}/releases")
+def _newest_release(c: Client, app: str) -> dict[str, Any]:
+    """The app's newest release that did not fail ({} before any)."""
+    releases = [r for r in c.request("GET", f"/apps/{app}/releases") if r["status"] != "failed"]
     newest = max(releases, key=lambda r: int(r["version"]), default=None)
-    return newest.get("release_command") if newest else None
+    return dict(newest) if newest else {}
 
 
-def _plan(c: Client, conv: Conversion) -> dict[str, list[Step]]:
+def _plan(c: Client, conv: Conversion, images: bool) -> dict[str, list[Step]]:
     group = conv.group if len(conv.apps) > 1 else None
     owners = addon_owners(conv.apps)
-    return {plan.name: plan_app(plan, _current(c, plan.name), group, owners) for plan in conv.apps}
+    return {
+        plan.name: plan_app(plan, _current(c, plan.name), group, owners, images)
+        for plan in conv.apps
+    }
 
 
 @cli.command("k8s:import")
 @_inputs
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
-def k8s_import(conv: Conversion, dry_run: bool) -> None:
+@click.option(
+    "--build",
+    "build_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Build the processes from this source folder (container:push) instead of "
+    "releasing the manifests' images.",
+)
+def k8s_import(conv: Conversion, dry_run: bool, build_dir: str | None) -> None:
     """Create the apps, config vars, add-ons, formation, group and schedules that the
-    manifests describe, through the API. It shows the plan first and is idempotent: a
-    second run changes nothing. Then push and release each app's images."""
+    manifests describe, through the API, and release the images the manifests name. It
+    shows the plan first and is idempotent: a second run changes nothing."""
     c = client()
-    plans = _plan(c, conv)
+    images = build_dir is None
+    plans = _plan(c, conv, images)
     if not any(plans.values()):
         out.print("Nothing to change: the platform already matches the manifests.")
         return
@@ -155,21 +172,42 @@ def k8s_import(conv: Conversion, dry_run: bool) -> None:
     if dry_run:
         out.print("Dry run: nothing was changed.")
         return
+    plans = _plan(c, conv, images=False)
     for _ in range(2):  # the second pass sets the vars computed from new add-on URLs
         for steps in plans.values():
             for step in steps:
                 c.request(step.method, step.path, step.body)
-        plans = _plan(c, conv)
+        plans = _plan(c, conv, images=False)
         if not any(plans.values()):
             break
+    if images:  # once the config is complete, so the first dynos start with all of it
+        _release_images(c, conv)
+    _next_steps(conv, build_dir)
+    left = _plan(c, conv, images)
+    if any(left.values()):
+        err.print(json.dumps({k: [s.what for s in v] for k, v in left.items() if v}))
+
+
+def _release_images(c: Client, conv: Conversion) -> None:
+    from moorage.cli.images import release_images
+
+    for name, steps in _plan(c, conv, images=True).items():
+        for step in steps:
+            out.print(f"[bold]{name}[/bold]: {step.what}")
+            release_images(c, name, step.body["updates"], timeout=3600)
+
+
+def _next_steps(conv: Conversion, build_dir: str | None) -> None:
     for plan in conv.apps:
-        types = " ".join(sorted({p.type for p in plan.processes}))
+        built = sorted(p.type for p in plan.processes if build_dir or not p.image)
+        if not built:
+            out.print(f"Imported {plan.name}.")
+            continue
+        types, ctx = " ".join(built), f" --context {build_dir}" if build_dir else ""
         out.print(
-            f"Imported {plan.name}. Next: moor container:push {types} -a {plan.name}"
+            f"Imported {plan.name}. Next: moor container:push {types} -a {plan.name}{ctx}"
             f" && moor container:release {types} -a {plan.name}"
         )
-    if any(plans.values()):
-        err.print(json.dumps({k: [s.what for s in v] for k, v in plans.items() if v}))
 
 
 @cli.command("doctor")

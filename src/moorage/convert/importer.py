@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from moorage.convert.model import AppPlan
+from moorage.errors import InvalidParams
+from moorage.registry.refs import parse as parse_ref
 
 _PLACEHOLDERS = r"\{(host|port|user|password|database|url)\}"
 
@@ -41,6 +43,8 @@ class Current:
     aliases: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     release_command: str | None = None
+    image_sources: dict[str, str] = field(default_factory=dict)  # type -> image released
+    registry_logins: dict[str, str] = field(default_factory=dict)  # host -> username
 
 
 def url_parts(url: str) -> dict[str, str]:
@@ -109,11 +113,13 @@ def plan_app(
     current: Current,
     group: str | None,
     owners: dict[tuple[str, str], str] | None = None,
+    images: bool = False,
 ) -> list[Step]:
     """The steps that make the app match ``plan`` (after add-ons exist: run it twice).
 
     ``owners`` maps (service, attachment) to the app that provisions a shared add-on; the
-    other apps attach it (``APP::ATTACHMENT``) instead of provisioning their own."""
+    other apps attach it (``APP::ATTACHMENT``) instead of provisioning their own. With
+    ``images``, the manifests' images are released too (once the config is in place)."""
     app, base = plan.name, f"/apps/{plan.name}"
     steps: list[Step] = []
     if not current.exists:
@@ -128,23 +134,7 @@ def plan_app(
                 {"moorage": {"group": group, "aliases": plan.aliases}},
             )
         )
-    for need in plan.addons:
-        if need.attachment in current.attachments:
-            continue
-        owner = (owners or {}).get((need.service, need.attachment), app)
-        if owner != app:
-            body: dict[str, Any] = {
-                "addon": f"{owner}::{need.attachment}",
-                "app": app,
-                "name": need.attachment,
-            }
-            what = f"attach {owner}'s {need.service} as {need.attachment}_URL"
-            steps.append(Step(what, "POST", "/addon-attachments", body))
-            continue
-        body = {"plan": need.service, "attachment": {"name": need.attachment}}
-        steps.append(
-            Step(f"add {need.service} as {need.attachment}_URL", "POST", f"{base}/addons", body)
-        )
+    steps += _addon_steps(plan, current, owners or {})
     want, generated = _desired_config(plan, current)
     changed = {k: v for k, v in want.items() if current.config.get(k) != v}
     if changed:
@@ -161,6 +151,9 @@ def plan_app(
                 {"updates": [{"type": "release", "command": plan.release_command}]},
             )
         )
+    steps += _login_steps(plan, current)
+    if images:
+        steps += image_steps(plan, current)
     for host in plan.domains:
         if host not in current.domains:
             steps.append(Step(f"add domain {host}", "POST", f"{base}/domains", {"hostname": host}))
@@ -178,6 +171,41 @@ def plan_app(
     return steps
 
 
+def _addon_steps(plan: AppPlan, current: Current, owners: dict[tuple[str, str], str]) -> list[Step]:
+    app, steps = plan.name, []
+    for need in plan.addons:
+        if need.attachment in current.attachments:
+            continue
+        owner = owners.get((need.service, need.attachment), app)
+        if owner != app:
+            body: dict[str, Any] = {
+                "addon": f"{owner}::{need.attachment}",
+                "app": app,
+                "name": need.attachment,
+            }
+            what = f"attach {owner}'s {need.service} as {need.attachment}_URL"
+            steps.append(Step(what, "POST", "/addon-attachments", body))
+            continue
+        body = {"plan": need.service, "attachment": {"name": need.attachment}}
+        steps.append(
+            Step(
+                f"add {need.service} as {need.attachment}_URL", "POST", f"/apps/{app}/addons", body
+            )
+        )
+    return steps
+
+
+def _login_steps(plan: AppPlan, current: Current) -> list[Step]:
+    """Registry credentials from imagePullSecrets (the password only in the body)."""
+    steps = []
+    for login in plan.registry_logins:
+        if current.registry_logins.get(login.host) != login.username:
+            body = {"username": login.username, "password": login.password}
+            what = f"add registry credentials for {login.host} (user {login.username})"
+            steps.append(Step(what, "PUT", f"/apps/{plan.name}/registry-logins/{login.host}", body))
+    return steps
+
+
 def _shown(plan: AppPlan, command: str) -> str:
     """``command`` for people: each secret config value replaced by ``${KEY}``."""
     for var in plan.config:
@@ -186,12 +214,40 @@ def _shown(plan: AppPlan, command: str) -> str:
     return command
 
 
+def image_steps(plan: AppPlan, current: Current) -> list[Step]:
+    """One release per distinct image the processes run that is not released yet (a
+    manifest whose tag changed makes one new release; the same manifests, none)."""
+    by_image: dict[str, list[str]] = {}
+    for p in plan.processes:
+        if p.image:
+            try:
+                ref = str(parse_ref(p.image))
+            except InvalidParams:
+                continue  # a finding says so; the process waits for a push
+            by_image.setdefault(ref, []).append(p.type)
+    steps = []
+    for ref, types in by_image.items():
+        if all(current.image_sources.get(t) == ref for t in types):
+            continue
+        body = {"updates": [{"type": t, "image": ref} for t in types]}
+        what = f"release {', '.join(types)} from {ref}"
+        steps.append(Step(what, "POST", f"/apps/{plan.name}/image-releases", body))
+    return steps
+
+
 def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
-    declare, shape = [], []
+    declare: list[dict[str, Any]] = []
+    shape: list[dict[str, Any]] = []
     for p in plan.processes:
         now = current.formation.get(p.type)
         if now is None:
-            declare.append({"type": p.type, "command": p.command or ""})
+            declare.append(
+                {
+                    "type": p.type,
+                    "command": p.command or "",
+                    "replaces_entrypoint": p.replaces_entrypoint,
+                }
+            )
         want = {
             "type": p.type,
             "quantity": p.quantity,
@@ -201,8 +257,16 @@ def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
         }
         if now is None or any(now.get(k) != v for k, v in want.items() if k != "type"):
             shape.append(want)
-        elif (now.get("command") or "") != (p.command or ""):
-            shape.append({"type": p.type, "command": p.command or ""})
+        elif (now.get("command") or "") != (p.command or "") or bool(
+            now.get("replaces_entrypoint")
+        ) != p.replaces_entrypoint:
+            shape.append(
+                {
+                    "type": p.type,
+                    "command": p.command or "",
+                    "replaces_entrypoint": p.replaces_entrypoint,
+                }
+            )
     steps = []
     if declare:
         types = ", ".join(d["type"] for d in declare)

@@ -60,6 +60,8 @@ class Process:
     port: int | None = None  # the container port, when the image does not read $PORT
     check_path: str | None = None  # from an HTTP readiness probe
     sources: list[Source] = field(default_factory=list)
+    # the manifest's `command` replaces the image's ENTRYPOINT (not only its CMD)
+    replaces_entrypoint: bool = False
 
 
 @dataclass
@@ -83,6 +85,17 @@ class AddonNeed:
 
 
 @dataclass
+class RegistryLogin:
+    """Credentials for a registry the app's images come from (a pod's imagePullSecrets).
+    The password is a secret: never written to a file or shown (see convert.output)."""
+
+    host: str
+    username: str
+    password: str = field(repr=False)
+    source: Source | None = None
+
+
+@dataclass
 class ScheduledJob:
     name: str
     cron: str
@@ -100,6 +113,7 @@ class AppPlan:
     schedules: list[ScheduledJob] = field(default_factory=list)
     release_command: str | None = None
     aliases: list[str] = field(default_factory=list)  # Service names other apps use
+    registry_logins: list[RegistryLogin] = field(default_factory=list)
     autoscale: tuple[int, int] | None = None  # HPA min/max, noted
     sources: list[Source] = field(default_factory=list)
 

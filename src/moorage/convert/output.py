@@ -49,6 +49,8 @@ class _Secrets:
             for var in app.config:
                 if var.secret and var.value:
                     found[var.value] = var.key
+            for login in app.registry_logins:
+                found.setdefault(login.password, None)
         self.exact = set(found)
         self.search = sorted(
             ((v, k) for v, k in found.items() if len(v) >= _MIN_SECRET),
@@ -191,15 +193,20 @@ def _plan_json(app: AppPlan, secrets: _Secrets) -> dict[str, Any]:
     for entry in plan["processes"] + plan["schedules"]:
         entry["command"] = secrets.command(entry["command"])
     plan["release_command"] = secrets.command(plan["release_command"])
+    for login in plan["registry_logins"]:
+        login["password"] = None
     scrubbed: dict[str, Any] = secrets.scrub(plan)
     return scrubbed
 
 
 def _dockerfiles(app: AppPlan) -> dict[str, str]:
-    """Process type -> Dockerfile: one per distinct image, ``Dockerfile`` for the first."""
+    """Process type -> Dockerfile for the processes without a prebuilt image (one per
+    distinct image, ``Dockerfile`` for the first)."""
     by_image: dict[str | None, str] = {}
     out = {}
     for process in app.processes:
+        if process.image:
+            continue
         if process.image not in by_image:
             by_image[process.image] = "Dockerfile" if not by_image else f"Dockerfile.{process.type}"
         out[process.type] = by_image[process.image]
@@ -210,16 +217,23 @@ def _heroku_yml(app: AppPlan, secrets: _Secrets) -> str:
     dockerfiles = _dockerfiles(app)
     header = [f"# {app.name}: converted from Kubernetes by `moor k8s:convert`."]
     for process in app.processes:
-        image = _comment(process.image or "no image named")
-        header.append(f"# {process.type}: built from {dockerfiles[process.type]}; was {image}")
+        if process.image:
+            image = _comment(process.image)
+            header.append(
+                f"# {process.type}: runs the prebuilt image {image} (`moor k8s:import` releases "
+                f"it; to build it instead, add a Dockerfile under build: docker:)"
+            )
+        else:
+            header.append(f"# {process.type}: built from {dockerfiles[process.type]}")
         if process.port is not None:
             header.append(f"#   listens on port {process.port}, not $PORT (see moorage.json)")
-    doc: dict[str, Any] = {"build": {"docker": dockerfiles}}
+    doc: dict[str, Any] = {"build": {"docker": dockerfiles}} if dockerfiles else {}
     run = {p.type: secrets.command(p.command) for p in app.processes if p.command}
     if run:
         doc["run"] = run
     if app.release_command:
-        image = "web" if "web" in dockerfiles else next(iter(dockerfiles), "web")
+        types = [p.type for p in app.processes]
+        image = "web" if "web" in types else next(iter(types), "web")
         doc["release"] = {"image": image, "command": secrets.command(app.release_command)}
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
     return "\n".join(secrets.text(line) for line in header) + "\n" + body

@@ -26,6 +26,7 @@ from moorage.convert.kinds.group import place_autoscalers, place_ingresses, port
 from moorage.convert.kinds.hpa import Autoscale, autoscale
 from moorage.convert.kinds.ingress import Route, routes
 from moorage.convert.kinds.jobs import is_test_hook, job_plan, test_hook
+from moorage.convert.kinds.pullsecrets import pull_logins
 from moorage.convert.kinds.services import ServiceInfo, exposure, selects, service_info
 from moorage.convert.kinds.unsupported import unsupported
 from moorage.convert.kinds.workloads import Workload, workload
@@ -88,6 +89,7 @@ def convert(
     place_autoscalers(st.hpas, drafts, plans, st.findings)
     attach_unreferenced(st.dbs, plans, st.findings)
     port_rewrites(drafts, plans, st.findings)
+    pull_logins(drafts, plans, st.store, st.findings)
     _cover(st, plans, objects)
     return Conversion(plans, _group(st, group, len(plans)), st.findings, list(objects))
 
@@ -347,7 +349,10 @@ def _unused_config(obj: K8sObject) -> Finding:
     if kind == "kubernetes.io/tls":
         why, todo = "a TLS certificate", "Add it to the platform for the app's custom domain."
     elif kind.startswith("kubernetes.io/dockerc"):
-        why, todo = "registry credentials", "Push the images to the platform's registry instead."
+        why, todo = (
+            "registry credentials no converted workload pulls with",
+            "If an app's images need them: `moor registry:login HOST -u USER --password-stdin`.",
+        )
     else:
         why, todo = "not used by any converted workload", "Set what the apps need with config:set."
     return finding("info", obj, f"{obj.kind} {obj.name}: {why}; not converted.", todo)

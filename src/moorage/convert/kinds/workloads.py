@@ -158,14 +158,15 @@ def process(
     check, notes = _probes(w, ptype == "web", port)
     out += notes
     command = shell_command(w.main, defined)
-    if as_list(w.main.get("command")):
+    replaces = bool(as_list(w.main.get("command")))
+    if replaces:
         out.append(
             finding(
                 "info",
                 w.obj,
-                f"{ptype}: `command` replaces the image's ENTRYPOINT on Kubernetes; the process "
-                f"command is `{command}`.",
-                "If the image has an ENTRYPOINT, check that the command still runs as intended.",
+                f"{ptype}: `command` replaces the image's ENTRYPOINT, as on Kubernetes; the "
+                f"process runs `{command}` (a shell expands $(VAR) references at start).",
+                "Nothing to do.",
             )
         )
     if w.replicas > MAX_QUANTITY:
@@ -187,6 +188,7 @@ def process(
         port if ptype == "web" else None,
         check,
         [w.obj.source],
+        replaces,
     )
     return proc, out
 
