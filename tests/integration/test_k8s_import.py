@@ -104,3 +104,17 @@ def test_every_corpus_app_imports_in_a_dry_run(
     for addon in addons:
         assert addon in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_an_import_does_not_change_an_app_it_did_not_make(platform: LivePlatform) -> None:
+    """Issue 18 item 7: manifests whose app name is taken by an app made otherwise."""
+    app = platform.create_app("taken")
+    refused = platform.moor("k8s:import", "spec", "-a", app, cwd=ACTORS, check=False)
+    assert refused.returncode != 0
+    assert "this import did not make them" in refused.stderr and "--adopt" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert platform.json("config", "-a", app) == {}  # nothing was changed
+    beside = platform.moor(
+        "k8s:import", "spec", "-a", app, "--prefix", "new", "--dry-run", cwd=ACTORS
+    )
+    assert f"create app new-{app}" in beside.stdout

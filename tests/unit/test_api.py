@@ -169,7 +169,12 @@ def test_groups_validate_names_and_aliases(api: TestClient, reconciler: object) 
     )
     assert api.patch("/apps/grp-two", json={}).status_code == 422
     left = api.patch("/apps/grp-one", json={"moorage": {"group": None}})
-    assert left.json()["moorage"] == {"group": None, "aliases": [], "internal_host": None}
+    assert left.json()["moorage"] == {
+        "group": None,
+        "aliases": [],
+        "internal_host": None,
+        "origin": None,
+    }
 
 
 def test_domains_are_unique_and_outside_the_platform_domain(api: TestClient) -> None:
@@ -230,3 +235,14 @@ def test_registry_token_for_swarm_nodes_grants_pulls_only(
         headers={"Authorization": ""},
     )
     assert bad.status_code == 401 and "node credentials" in bad.text
+
+
+def test_an_app_remembers_the_import_that_made_it(api: TestClient) -> None:
+    made = api.post("/apps", json={"name": "imp-one", "moorage": {"origin": "k8s:0123456789ab"}})
+    assert made.status_code == 201 and made.json()["moorage"]["origin"] == "k8s:0123456789ab"
+    plain = api.post("/apps", json={"name": "imp-two"}).json()
+    assert plain["moorage"]["origin"] is None
+    adopted = api.patch("/apps/imp-two", json={"moorage": {"origin": "k8s:0123456789ab"}})
+    assert adopted.json()["moorage"]["origin"] == "k8s:0123456789ab"
+    bad = api.post("/apps", json={"name": "imp-three", "moorage": {"origin": "Bad Origin!"}})
+    assert bad.status_code == 422 and api.get("/apps/imp-three").status_code == 404

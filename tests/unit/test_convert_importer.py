@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moorage.convert.importer import Current, plan_app, url_parts
+from moorage.convert.importer import Current, foreign, plan_app, shared_values, url_parts
 from moorage.convert.model import AddonNeed, AppPlan, ConfigVar, Process, ScheduledJob
 
 
@@ -145,3 +145,41 @@ def test_a_manifest_command_replaces_the_entrypoint() -> None:
     declare = next(s for s in plan_app(plan, Current(), "shop") if s.path.endswith("/formation"))
     worker = declare.body["updates"][1]
     assert worker == {"type": "worker", "command": "python worker.py", "replaces_entrypoint": True}
+
+
+def test_apps_reading_one_secret_key_get_one_generated_value() -> None:
+    """Issue 18 item 3: the broker's RABBITMQ_DEFAULT_PASS and its client's
+    ORDER_QUEUE_PASSWORD read one Secret key with no value here: one value for both."""
+    origin = "Secret/rabbitmq/password"
+    broker = AppPlan(
+        "rabbitmq", config=[ConfigVar("RABBITMQ_DEFAULT_PASS", None, True, "", origin)]
+    )
+    client = AppPlan("orders", config=[ConfigVar("ORDER_QUEUE_PASSWORD", None, True, "", origin)])
+    shared = shared_values([broker, client], {"rabbitmq": Current(), "orders": Current()})
+    steps = plan_app(broker, Current(), "shop", shared=shared)
+    steps += plan_app(client, Current(), "shop", shared=shared)
+    values = [s.body for s in steps if s.path.endswith("/config-vars")]
+    assert values[0]["RABBITMQ_DEFAULT_PASS"] == values[1]["ORDER_QUEUE_PASSWORD"]
+    kept = Current(exists=True, config={"RABBITMQ_DEFAULT_PASS": "already-set"})
+    shared = shared_values([broker, client], {"rabbitmq": kept, "orders": Current()})
+    [later] = [s for s in plan_app(client, Current(), "shop", shared=shared) if "config" in s.path]
+    assert later.body == {"ORDER_QUEUE_PASSWORD": "already-set"}
+
+
+def test_an_import_changes_only_apps_it_made_unless_told() -> None:
+    """Issue 18 item 7: a Deployment named like an existing app does not adopt it silently."""
+    origin = "k8s:0123456789ab"
+    [create, *_] = plan_app(_plan(), Current(), "shop", origin=origin)
+    assert create.body == {"name": "shop-web", "moorage": {"origin": origin}}
+    mine = Current(exists=True, origin=origin)
+    theirs = Current(exists=True)
+    assert foreign({"shop-web": mine, "other": Current()}, origin) == []
+    assert foreign({"shop-web": theirs}, origin) == [
+        "shop-web (it was made with apps:create, not by an import)"
+    ]
+    adopt = plan_app(_plan(), theirs, "shop", origin=origin)[0]
+    assert adopt.what.startswith("adopt app shop-web")
+    assert adopt.body == {"moorage": {"origin": origin}}
+    assert not any(
+        s.what.startswith("adopt") for s in plan_app(_plan(), mine, "shop", origin=origin)
+    )

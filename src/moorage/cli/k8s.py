@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -12,9 +13,17 @@ import click
 
 from moorage.cli.base import cli, client, err, out, print_json
 from moorage.client.api import Client
-from moorage.convert.importer import Current, Step, addon_owners, plan_app
+from moorage.convert.importer import (
+    Current,
+    Step,
+    addon_owners,
+    foreign,
+    plan_app,
+    shared_values,
+)
 from moorage.convert.model import Conversion
-from moorage.errors import NotFound
+from moorage.errors import Conflict, NotFound
+from moorage.spec.names import validate_app_name
 
 
 def _inputs(body: Any) -> Any:
@@ -22,8 +31,8 @@ def _inputs(body: Any) -> Any:
 
     @functools.wraps(body)
     def command(**kw: Any) -> Any:
-        inputs = [kw.pop(k) for k in ("paths", "values", "set_values", "release", "app", "group")]
-        return body(conv=_convert(*inputs), **kw)
+        keys = ("paths", "values", "set_values", "release", "app", "group", "prefix")
+        return body(conv=_convert(*[kw.pop(k) for k in keys]), **kw)
 
     f: Any = command
     for option in reversed(
@@ -42,6 +51,7 @@ def _inputs(body: Any) -> Any:
             ),
             click.option("-a", "--app", "app", default=None, help="Name of the app (one app)."),
             click.option("--group", default=None, help="Group of the apps (several apps)."),
+            click.option("--prefix", default=None, help="Name every app PREFIX-<name>."),
         ]
     ):
         f = option(f)
@@ -55,6 +65,7 @@ def _convert(
     release: str,
     app: str | None,
     group: str | None,
+    prefix: str | None,
 ) -> Conversion:
     from moorage.convert.load import load
     from moorage.convert.output import render_findings
@@ -67,6 +78,10 @@ def _convert(
         release=release,
     )
     conv = convert(objects, found, app=app, group=group)
+    if prefix:
+        for plan in conv.apps:
+            plan.name = validate_app_name(f"{prefix}-{plan.name}")
+    conv.origin = import_origin([Path(p) for p in paths])
     if conv.findings:
         err.print(render_findings(conv.findings), markup=False, highlight=False)
     return conv
@@ -102,6 +117,12 @@ def k8s_convert(conv: Conversion, out_dir: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+def import_origin(paths: list[Path]) -> str:
+    """The identity of an import: its input paths (so re-running it from anywhere matches)."""
+    joined = "\n".join(sorted(str(p.resolve()) for p in paths))
+    return "k8s:" + hashlib.sha256(joined.encode()).hexdigest()[:12]
+
+
 def _current(c: Client, app: str) -> Current:
     try:
         info = c.request("GET", f"/apps/{app}")
@@ -119,6 +140,7 @@ def _current(c: Client, app: str) -> Current:
         ],
         group=ext.get("group"),
         aliases=list(ext.get("aliases") or []),
+        origin=ext.get("origin"),
         domains=[d["hostname"] for d in c.request("GET", f"/apps/{app}/domains")],
         release_command=newest.get("release_command"),
         image_sources=dict((newest.get("moorage") or {}).get("image_sources") or {}),
@@ -138,10 +160,27 @@ def _newest_release(c: Client, app: str) -> dict[str, Any]:
 def _plan(c: Client, conv: Conversion, images: bool) -> dict[str, list[Step]]:
     group = conv.group if len(conv.apps) > 1 else None
     owners = addon_owners(conv.apps)
+    currents = {plan.name: _current(c, plan.name) for plan in conv.apps}
+    shared = shared_values(conv.apps, currents)
     return {
-        plan.name: plan_app(plan, _current(c, plan.name), group, owners, images)
+        plan.name: plan_app(plan, currents[plan.name], group, owners, images, shared, conv.origin)
         for plan in conv.apps
     }
+
+
+def _refuse_foreign(c: Client, conv: Conversion, dry_run: bool) -> None:
+    """An import changes an app it did not make only with --adopt."""
+    found = foreign({p.name: _current(c, p.name) for p in conv.apps}, conv.origin)
+    if not found:
+        return
+    message = (
+        f"These apps exist and this import did not make them: {'; '.join(found)}. Rerun with "
+        "--adopt to change them, or with --prefix P to import next to them as P-<name>."
+    )
+    if dry_run:
+        err.print(message, markup=False)
+        return
+    raise Conflict(message)
 
 
 @cli.command("k8s:import")
@@ -155,7 +194,8 @@ def _plan(c: Client, conv: Conversion, images: bool) -> dict[str, list[Step]]:
     help="Build the processes from this source folder (container:push) instead of "
     "releasing the manifests' images.",
 )
-def k8s_import(conv: Conversion, dry_run: bool, build_dir: str | None) -> None:
+@click.option("--adopt", is_flag=True, help="Change existing apps this import did not make.")
+def k8s_import(conv: Conversion, dry_run: bool, build_dir: str | None, adopt: bool) -> None:
     """Create the apps, config vars, add-ons, formation, group and schedules that the
     manifests describe, through the API, and release the images the manifests name. It
     shows the plan first and is idempotent: a second run changes nothing."""
@@ -169,6 +209,8 @@ def k8s_import(conv: Conversion, dry_run: bool, build_dir: str | None) -> None:
         out.print(f"[bold]{name}[/bold]: " + ("no change" if not steps else ""))
         for step in steps:
             out.print(f"  • {step.what}")
+    if not adopt:
+        _refuse_foreign(c, conv, dry_run)
     if dry_run:
         out.print("Dry run: nothing was changed.")
         return

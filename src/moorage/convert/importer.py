@@ -45,6 +45,7 @@ class Current:
     release_command: str | None = None
     image_sources: dict[str, str] = field(default_factory=dict)  # type -> image released
     registry_logins: dict[str, str] = field(default_factory=dict)  # host -> username
+    origin: str | None = None  # the import that created the app (None: made otherwise)
 
 
 def url_parts(url: str) -> dict[str, str]:
@@ -94,15 +95,21 @@ def _fill(template: str, url_var: str, parts: dict[str, str]) -> str:
     return pattern.sub(value, template)
 
 
-def _desired_config(plan: AppPlan, current: Current) -> tuple[dict[str, str], list[str]]:
-    """Plain values, generated secrets (only for keys not set yet) and add-on rewrites."""
+def _desired_config(
+    plan: AppPlan, current: Current, shared: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """Plain values, generated secrets (only for keys not set yet; one value per origin,
+    kept in ``shared`` across the import's apps) and add-on rewrites."""
     want: dict[str, str] = {}
     generated = []
     for var in plan.config:
         if var.value is not None:
             want[var.key] = var.value
         elif var.key not in current.config:
-            want[var.key] = secrets.token_urlsafe(24)
+            value = shared.get(var.origin or "") or secrets.token_urlsafe(24)
+            if var.origin:
+                shared[var.origin] = value
+            want[var.key] = value
             generated.append(var.key)
     want.update(_rewritten(plan, current.config))
     return want, generated
@@ -114,16 +121,24 @@ def plan_app(
     group: str | None,
     owners: dict[tuple[str, str], str] | None = None,
     images: bool = False,
+    shared: dict[str, str] | None = None,
+    origin: str = "",
 ) -> list[Step]:
     """The steps that make the app match ``plan`` (after add-ons exist: run it twice).
 
     ``owners`` maps (service, attachment) to the app that provisions a shared add-on; the
     other apps attach it (``APP::ATTACHMENT``) instead of provisioning their own. With
-    ``images``, the manifests' images are released too (once the config is in place)."""
+    ``images``, the manifests' images are released too (once the config is in place).
+    ``shared``: generated values by origin, shared by the plans of one import (see
+    :func:`shared_values`). ``origin``: the import's identity, recorded on the apps it
+    creates (and on an app it adopts: see :func:`foreign`)."""
     app, base = plan.name, f"/apps/{plan.name}"
     steps: list[Step] = []
+    mark = {"moorage": {"origin": origin}} if origin else {}
     if not current.exists:
-        steps.append(Step(f"create app {app}", "POST", "/apps", {"name": app}))
+        steps.append(Step(f"create app {app}", "POST", "/apps", {"name": app, **mark}))
+    elif origin and current.origin != origin:
+        steps.append(Step(f"adopt app {app} ({_made_by(current)})", "PATCH", base, mark))
     if group and (current.group != group or sorted(current.aliases) != sorted(plan.aliases)):
         names = ", ".join(plan.aliases) or "no aliases"
         steps.append(
@@ -135,7 +150,7 @@ def plan_app(
             )
         )
     steps += _addon_steps(plan, current, owners or {})
-    want, generated = _desired_config(plan, current)
+    want, generated = _desired_config(plan, current, shared if shared is not None else {})
     changed = {k: v for k, v in want.items() if current.config.get(k) != v}
     if changed:
         keys = ", ".join(sorted(changed))
@@ -284,6 +299,31 @@ def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
             Step(f"scale {what}", "PATCH", f"/apps/{plan.name}/formation", {"updates": shape})
         )
     return steps
+
+
+def _made_by(current: Current) -> str:
+    if current.origin is None:
+        return "it was made with apps:create, not by an import"
+    return f"it was made by another import ({current.origin})"
+
+
+def foreign(currents: dict[str, Current], origin: str) -> list[str]:
+    """Existing apps this import did not make: it changes them only when told (--adopt)."""
+    return [
+        f"{name} ({_made_by(c)})" for name, c in currents.items() if c.exists and c.origin != origin
+    ]
+
+
+def shared_values(plans: list[AppPlan], currents: dict[str, Current]) -> dict[str, str]:
+    """Values that apps already hold for a generated origin (a second import, or an app
+    added later), so that every app reading the same Secret key gets the same one."""
+    out: dict[str, str] = {}
+    for plan in plans:
+        config = currents[plan.name].config
+        for var in plan.config:
+            if var.value is None and var.origin and var.key in config:
+                out.setdefault(var.origin, config[var.key])
+    return out
 
 
 def addon_owners(plans: list[AppPlan]) -> dict[tuple[str, str], str]:

@@ -70,6 +70,9 @@ class ConfigVar:
     value: str | None  # None: a secret the user must supply (never written in clear)
     secret: bool = False
     description: str = ""
+    # where an unknown value comes from ("Secret/rabbitmq/password"): every var with the same
+    # origin gets the same generated value, in every app of the import
+    origin: str | None = None
 
 
 @dataclass
@@ -124,6 +127,7 @@ class Conversion:
     group: str | None
     findings: list[Finding]
     objects: list[K8sObject]
+    origin: str = ""  # the import's identity ("k8s:<hash of its inputs>"), set by the CLI
 
     def uncovered(self) -> list[K8sObject]:
         """Objects neither used by a plan nor named by a finding (must be empty)."""

@@ -313,4 +313,5 @@ def config_var(var: EnvVar, owner: K8sObject) -> tuple[ConfigVar, Finding | None
         f"{var.key} ({where}) is a placeholder secret; it is not carried over.",
         f"Set {var.key} at import (app.json marks it generator: secret), or leave it generated.",
     )
-    return ConfigVar(var.key, None, True, desc), note
+    origin = "/".join(var.ref) if var.ref else None
+    return ConfigVar(var.key, None, True, desc, origin), note

@@ -166,7 +166,7 @@ def _add_var(
     if var.value is None and var.ref is not None:
         kind, name, key = var.ref
         desc = f"{kind} {name} (key {key}) is not in the manifests: supply it."
-        plan.config.append(ConfigVar(var.key, None, var.secret, desc))
+        plan.config.append(ConfigVar(var.key, None, var.secret, desc, f"{kind}/{name}/{key}"))
         return
     unresolved = refs(var.value or "")
     if unresolved:

@@ -24,8 +24,10 @@ def create_app(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> d
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str):
         raise InvalidParams('An app name is required: {"name": "myapp"}.')
+    ext = body.get("moorage") if isinstance(body, dict) else None
+    made_by = service.origin(ext.get("origin")) if isinstance(ext, dict) else None
     with platform.store.session() as s:
-        app = service.create(s, user, name)
+        app = service.create(s, user, name, made_by)
         out = serialize.app(app, platform.settings)
     platform.forget_app(name, destroyed=False)  # kept under the name before it was this app's
     converge(platform)
@@ -46,6 +48,11 @@ def update_app(
     group reach each other's web dynos on a private network as ``<app>.internal`` and by the
     aliases (``"group": null`` leaves the group). Dynos are replaced the zero-downtime way."""
     ext = body.get("moorage") if isinstance(body, dict) else None
+    if isinstance(ext, dict) and set(ext) == {"origin"}:  # an import adopting the app
+        with platform.store.session() as s:
+            app = service.get(s, user, ident)
+            app.origin = service.origin(ext["origin"])
+            return serialize.app(app, platform.settings)
     if not isinstance(ext, dict) or "group" not in ext:
         raise InvalidParams('Send {"moorage": {"group": "NAME" or null, "aliases": [...]}}.')
     group, aliases = ext.get("group"), ext.get("aliases") or []

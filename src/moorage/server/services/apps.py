@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -14,13 +16,25 @@ from moorage.spec.names import validate_app_name, validate_dns_label
 RESERVED_APP_NAMES = frozenset({"api", "registry"})
 
 
-def create(session: Session, user: User, name: str) -> App:
+ORIGIN_RE = re.compile(r"[a-z0-9][a-z0-9:._-]{0,79}")
+
+
+def origin(value: object) -> str | None:
+    """What made an app (``k8s:<hash>``): short, lowercase letters, digits and ``:._-``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ORIGIN_RE.fullmatch(value):
+        raise InvalidParams("origin is up to 80 lowercase letters, digits and : . _ -.")
+    return value
+
+
+def create(session: Session, user: User, name: str, made_by: str | None = None) -> App:
     validate_app_name(name)
     if name in RESERVED_APP_NAMES:
         raise InvalidName(f"Name {name} is reserved: {name}.<domain> is the platform's own host.")
     if session.scalar(select(App).where(App.name == name)) is not None:
         raise Conflict(f"Name {name} is already taken. Choose another app name.")
-    app = App(name=name, owner_id=user.id, config={})
+    app = App(name=name, owner_id=user.id, config={}, origin=made_by)
     session.add(app)
     session.flush()
     session.refresh(app)

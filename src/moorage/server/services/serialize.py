@@ -71,6 +71,7 @@ def app(a: App, settings: Settings) -> dict[str, Any]:
             "group": a.group,
             "aliases": list(a.aliases or []),
             "internal_host": f"{a.name}.internal" if a.group else None,
+            "origin": a.origin,
         },
     }
 

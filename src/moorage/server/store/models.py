@@ -58,6 +58,9 @@ class App(Base):
     # apps of one group reach each other on a private network as <app>.internal and aliases
     group: Mapped[str | None] = mapped_column(String(63), default=None)
     aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # what made the app, when an import did ("k8s:<hash of its inputs>"): a later import of
+    # other manifests does not change it unless told to
+    origin: Mapped[str | None] = mapped_column(String(80), default=None)
     owner: Mapped[User] = relationship()
     formations: Mapped[list[Formation]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="Formation.type"
