@@ -837,3 +837,28 @@ def test_malformed_objects_never_crash_and_are_covered(
         validate_app_name(a.name)
         for p in a.processes:
             validate_process_type(p.type)
+
+
+def test_several_apps_always_get_one_group_from_their_workloads_or_folder() -> None:
+    """Issue 18 item 2: an all-in-one file gets a group; an unrelated object's namespace
+    (an ingress controller's ConfigMap) does not name it."""
+    stray = obj(
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "controller", "namespace": "ingress-nginx"},
+            "data": {"a": "b"},
+        },
+        "all-in-one.yaml",
+    )
+    apps = [
+        obj(deployment("shop"), "all-in-one.yaml"),
+        obj(service("shop"), "all-in-one.yaml"),
+        obj(deployment("billing", image="acme/billing:1"), "all-in-one.yaml"),
+        obj(service("billing"), "all-in-one.yaml"),
+    ]
+    assert convert([stray, *apps], folder="webshop").group == "webshop"
+    assert convert([stray, *apps]).group == "apps"
+    shop = deployment("shop")
+    shop["metadata"]["namespace"] = "store"
+    apps[0] = obj(shop, "all-in-one.yaml")
+    assert convert([stray, *apps], folder="webshop").group == "store"

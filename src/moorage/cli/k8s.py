@@ -77,7 +77,7 @@ def _convert(
         set_values=list(set_values),
         release=release,
     )
-    conv = convert(objects, found, app=app, group=group)
+    conv = convert(objects, found, app=app, group=group, folder=_folder(Path(paths[0])))
     if prefix:
         for plan in conv.apps:
             plan.name = validate_app_name(f"{prefix}-{plan.name}")
@@ -115,6 +115,17 @@ def k8s_convert(conv: Conversion, out_dir: str, as_json: bool) -> None:
         )
     if any(f.severity == "error" for f in conv.findings):
         sys.exit(1)
+
+
+def _folder(path: Path) -> str:
+    """The input's folder name, above folders named for their role (spec, k8s, chart...)."""
+    from moorage.convert.plan import GENERIC_DIRS
+
+    folder = path.resolve() if path.is_dir() else path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if candidate.name and candidate.name not in GENERIC_DIRS:
+            return candidate.name
+    return folder.name or "apps"
 
 
 def import_origin(paths: list[Path]) -> str:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -34,7 +35,7 @@ from moorage.convert.model import AppPlan, Conversion, Finding, K8sObject, Sourc
 from moorage.errors import InvalidParams
 from moorage.spec.names import validate_app_name
 
-_GENERIC_DIRS = frozenset(
+GENERIC_DIRS = frozenset(
     "templates spec specs k8s kube kubernetes manifests deploy deployment deployments chart "
     "charts helm helm-chart release base overlays k8s-specifications yaml".split()
 )
@@ -63,12 +64,14 @@ def convert(
     *,
     app: str | None = None,
     group: str | None = None,
+    folder: str | None = None,
 ) -> Conversion:
     """Turn Kubernetes objects (and the loader's findings ``extra``) into Moorage apps.
 
     ``app`` names the app when the objects make one (or forces them into one: the first
     web workload stays ``web``); ``group`` names the group of several apps (default: the
-    common namespace, else the folder of the files). Guarantees: every object is used by a
+    namespace most workloads share, else the folder of the files, else ``folder``, the
+    input's own folder name). Guarantees: every object is used by a
     plan or named by a finding (``uncovered() == []``); app names, process types and config
     keys are valid Moorage names; secret values only appear in :class:`ConfigVar` s marked
     secret. Raises :class:`InvalidName` for an invalid ``app``/``group`` (same rule as app
@@ -91,7 +94,8 @@ def convert(
     port_rewrites(drafts, plans, st.findings)
     pull_logins(drafts, plans, st.store, st.findings)
     _cover(st, plans, objects)
-    return Conversion(plans, _group(st, group, len(plans)), st.findings, list(objects))
+    named = _group(st, group, len(plans), folder)
+    return Conversion(plans, named, st.findings, list(objects))
 
 
 def _read(objects: list[K8sObject], extra: list[Finding]) -> _State:
@@ -358,22 +362,20 @@ def _unused_config(obj: K8sObject) -> Finding:
     return finding("info", obj, f"{obj.kind} {obj.name}: {why}; not converted.", todo)
 
 
-def _group(st: _State, group: str | None, count: int) -> str | None:
-    """``group``; else, for several apps, the one namespace or the folder of the files."""
+def _group(st: _State, group: str | None, count: int, folder: str | None) -> str | None:
+    """``group``; else, for several apps, always one: the namespace most workloads share
+    (the workloads' own, not that of an unrelated object), else the input's folder name."""
     if group is not None or count < 2:
         return group
-    spaces = {o.namespace for o in st.objects if o.namespace}
-    spaces |= {o.name for o in st.objects if o.kind == "Namespace"}
-    spaces -= {"default"}
-    if len(spaces) == 1:
-        return slug(spaces.pop())
+    spaces = Counter(w.obj.namespace for w in st.workloads if w.obj.namespace)
+    spaces.pop("default", None)
+    if spaces:
+        return slug(spaces.most_common(1)[0][0])
     folders = [PurePosixPath(o.source.file).parent for o in st.objects if o.source.file]
-    if not folders:
-        return None
-    common = folders[0]
+    common = folders[0] if folders else PurePosixPath()
     for f in folders[1:]:
         while common != f and common not in f.parents:
             common = common.parent
     names = [p.name for p in (common, *common.parents) if p.name and p.name != "templates"]
-    specific = [n for n in names if n not in _GENERIC_DIRS]
-    return slug((specific or names or [""])[0]) if names else None
+    specific = [n for n in names if n not in GENERIC_DIRS]
+    return slug((specific or names or [folder or "apps"])[0])
