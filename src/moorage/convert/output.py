@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from moorage.convert.kinds.literals import whole
 from moorage.convert.model import AppPlan, ConfigVar, Conversion, Finding, Source
 from moorage.errors import InvalidParams
 from moorage.spec.names import validate_app_name
@@ -67,8 +68,8 @@ class _Secrets:
         """``text`` with every secret value replaced by ``${KEY}`` (or ``<redacted>``)."""
         if text is None:
             return None
-        for value, key in self.search:
-            text = text.replace(value, f"${{{key}}}" if key else _REDACTED)
+        for value, key in self.search:  # whole tokens: "--username" keeps its "username"
+            text = whole(value).sub(f"${{{key}}}" if key else _REDACTED, text)
         return text
 
     def text(self, text: str) -> str:

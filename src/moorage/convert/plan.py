@@ -27,6 +27,7 @@ from moorage.convert.kinds.group import place_autoscalers, place_ingresses, port
 from moorage.convert.kinds.hpa import Autoscale, autoscale
 from moorage.convert.kinds.ingress import Route, routes
 from moorage.convert.kinds.jobs import is_test_hook, job_plan, test_hook
+from moorage.convert.kinds.literals import move_literal_secrets
 from moorage.convert.kinds.pullsecrets import pull_logins
 from moorage.convert.kinds.services import ServiceInfo, exposure, selects, service_info
 from moorage.convert.kinds.unsupported import unsupported
@@ -93,6 +94,7 @@ def convert(
     attach_unreferenced(st.dbs, plans, st.findings)
     port_rewrites(drafts, plans, st.findings)
     pull_logins(drafts, plans, st.store, st.findings)
+    move_literal_secrets(plans, _secret_values(st, plans), st.findings)
     _cover(st, plans, objects)
     named = _group(st, group, len(plans), folder)
     return Conversion(plans, named, st.findings, list(objects))
@@ -329,6 +331,14 @@ def _name(drafts: list[Draft], app: str | None, st: _State) -> None:
                     "Rename it at import if you prefer another name.",
                 )
             )
+
+
+def _secret_values(st: _State, plans: list[AppPlan]) -> list[str]:
+    """Every value of the Secrets read, and of the apps' secret config vars."""
+    out = [
+        v for (kind, _), data in st.store.data.items() if kind == "Secret" for v in data.values()
+    ]
+    return out + [v.value for p in plans for v in p.config if v.secret and v.value]
 
 
 def _cover(st: _State, plans: list[AppPlan], objects: list[K8sObject]) -> None:
