@@ -62,15 +62,21 @@ def _publish(standin: StandIn, name: str, padding_mb: int) -> str:
     return target
 
 
-def _forget(image_id: str) -> None:
-    """Remove every local tag of the image (its layers shared with python:3 stay)."""
+def _forget(ref: str) -> None:
+    """Remove every image known by ``ref``'s repository (a tag or a digest: the platform's
+    prefetch pulls by digest) or copied by the platform for a bench app, with the
+    containers of them; the layers shared with python:3 stay."""
     engine = docker.from_env()
-    try:
-        image = engine.images.get(image_id)
-    except docker.errors.ImageNotFound:
-        return
-    for tag in image.tags or [image.id]:
-        engine.images.remove(tag, force=True)
+    repo = ref.rsplit(":", 1)[0]
+    for image in engine.images.list():
+        names = image.tags + list(image.attrs.get("RepoDigests") or [])
+        if not any(
+            n.startswith((f"{repo}:", f"{repo}@", "127.0.0.1:7050/bench-img-")) for n in names
+        ):
+            continue
+        for c in engine.containers.list(all=True, filters={"ancestor": image.id}):
+            c.remove(force=True)
+        engine.images.remove(image.id, force=True)
 
 
 def _first_200(url: str, host: str | None, deadline: float) -> float:

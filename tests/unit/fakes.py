@@ -65,6 +65,12 @@ class FakeRuntime:
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
 
+    def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool:
+        return False
+
+    def forget_prefetched(self, reference: str) -> None:
+        return None
+
     def stats(self, dyno: Dyno) -> DynoStats | None:
         if dyno.state != "up":
             return None

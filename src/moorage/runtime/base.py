@@ -100,6 +100,16 @@ class Runtime(Protocol):
         """Memory and CPU use of a running dyno now; None when it is not running."""
         ...
 
+    def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool:
+        """Pull a prebuilt image from where it comes from into the engines that will run it,
+        while the platform copies it into its registry (the rollout then finds every layer
+        present); False when this runtime cannot or the pull failed (nothing is lost)."""
+        ...
+
+    def forget_prefetched(self, reference: str) -> None:
+        """Drop the reference :meth:`prefetch` made (the layers stay while an image uses them)."""
+        ...
+
     def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
         """(RFC 3339 nano timestamp, raw line) of a dyno's output after ``since``, following."""
         ...

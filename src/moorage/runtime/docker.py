@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
+import logging
 import secrets
 import shlex
 import socket
@@ -21,6 +23,8 @@ from docker.types import LogConfig
 from moorage.errors import Conflict, RuntimeFailure
 from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from moorage.runtime.session import TtySession
@@ -352,6 +356,18 @@ class DockerRuntime:
 
     def stats(self, dyno: Dyno) -> DynoStats | None:
         return container_stats(self.client, dyno.id, dyno)
+
+    def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool:
+        try:
+            self.client.images.pull(reference, auth_config=auth)
+        except docker.errors.DockerException as exc:
+            log.info("prefetch of %s failed (the rollout pulls it): %s", reference, exc)
+            return False
+        return True
+
+    def forget_prefetched(self, reference: str) -> None:
+        with contextlib.suppress(docker.errors.DockerException):
+            self.client.images.remove(reference)
 
     def probe(self, dyno: Dyno, path: str | None) -> bool:
         """One readiness check: TCP connect to the port, or GET ``path`` below 400."""

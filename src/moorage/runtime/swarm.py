@@ -164,6 +164,13 @@ class SwarmRuntime:
         }
         return {n for n in names | self.local.apps() if n}
 
+    def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool:
+        """Nodes pull from the platform's registry; nothing to warm on the manager."""
+        return False
+
+    def forget_prefetched(self, reference: str) -> None:
+        return None
+
     def host_gateway_ip(self) -> str:
         """Where dynos on every node reach add-ons: the manager host's address."""
         return self.addon_address

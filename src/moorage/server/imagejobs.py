@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -21,6 +21,7 @@ from moorage.errors import MoorageError, StorageFull
 from moorage.registry.client import FREE_SPACE, RegistryClient
 from moorage.registry.fetch import ImageFetcher, Resolved
 from moorage.registry.refs import parse
+from moorage.registry.skopeo import Login
 from moorage.registry.tokens import Access, TokenIssuer
 from moorage.server.services import image_releases as service
 from moorage.server.services import releases
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("moorage.server")
 SPARE_FRACTION = 0.05  # the registry keeps this much of its disk free after a copy
 MAX_LINES = 500
+
+FORGET_PREFETCHED_AFTER = 300.0  # seconds: the rollout has made its own image by then
+
+
+class Warmer(Protocol):
+    """What pulls an image into the engines while it is copied (the reconciler)."""
+
+    def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool: ...
+
+    def forget_prefetched(self, reference: str) -> None: ...
+
 
 # (user, app name, formation updates, {type: (copy's reference, source)}) -> version or None
 Apply = Callable[[User, str, list[dict[str, Any]], dict[str, tuple[str, str]]], int | None]
@@ -47,6 +59,7 @@ class ImageJobs:
         fetcher: ImageFetcher,
         emit: Callable[[str, str, str], None],
         apply: Apply,
+        warmer: Warmer | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -54,6 +67,7 @@ class ImageJobs:
         self.fetcher = fetcher
         self.emit = emit
         self.apply = apply
+        self.warmer = warmer
         self.copy_timeout = fetcher.skopeo.copy_timeout
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="image")
         self._lock = threading.Lock()
@@ -134,13 +148,30 @@ class ImageJobs:
             )
             login = logins.get(image.source.mirror_of or image.source.registry)
             self._say(job_id, app, f"Copying {image.pinned} into the platform's registry")
-            self.fetcher.copy(
-                image, login, f"{self.registry.host}/{repo}:latest", token,
-                lambda line: self._say(job_id, app, line),
-            )  # fmt: skip
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as side:
+                warming = side.submit(self._prefetch, image, login)
+                self.fetcher.copy(
+                    image, login, f"{self.registry.host}/{repo}:latest", token,
+                    lambda line: self._say(job_id, app, line),
+                )  # fmt: skip
+                warming.result()
             reference = f"{self.registry.host}/{repo}@{image.digest}"
             copied.update({ptype: (reference, str(image.ref)) for ptype in wanted[ref]})
         return copied
+
+    def _prefetch(self, image: Resolved, login: Login | None) -> None:
+        """Pull the image into the engines from its source while it is copied, so that the
+        rollout finds its layers; the reference made is dropped a while later."""
+        if self.warmer is None:
+            return
+        auth = {"username": login.username, "password": login.password} if login else None
+        reference = image.source.reference
+        if self.warmer.prefetch(reference, auth):
+            timer = threading.Timer(
+                FORGET_PREFETCHED_AFTER, self.warmer.forget_prefetched, (reference,)
+            )
+            timer.daemon = True
+            timer.start()
 
     def _check_space(self, images: list[Resolved]) -> None:
         free, total = self.registry.space()

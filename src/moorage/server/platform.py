@@ -73,7 +73,13 @@ class Platform:
         skopeo = Skopeo(workdir, copy_timeout=self.settings.image_pull_timeout)
         fetcher = ImageFetcher(skopeo, self.settings.registry_mirrors)
         jobs = ImageJobs(
-            self.store, self.registry, self.issuer, fetcher, self.emit, release_with(self)
+            self.store,
+            self.registry,
+            self.issuer,
+            fetcher,
+            self.emit,
+            release_with(self),
+            self.reconciler,
         )
         jobs.recover()
         return jobs

@@ -138,6 +138,13 @@ class Reconciler:
             d.release >= version for d in self.runtime.list_dynos() if d.app == app and not d.oneoff
         )
 
+    def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool:
+        """Warm the engines with a prebuilt image being copied in (see Runtime.prefetch)."""
+        return self.runtime.prefetch(reference, auth)
+
+    def forget_prefetched(self, reference: str) -> None:
+        self.runtime.forget_prefetched(reference)
+
     def find_dyno(self, app: str, name: str) -> Dyno:
         for d in self.runtime.list_dynos():
             if d.app == app and f"{d.type}.{d.number}" == name:
