@@ -23,6 +23,7 @@ import pytest
 from moorage.registry.process import RegistryProcess
 from tests.faults import record
 from tests.livefixtures import LivePlatform
+from tests.standin import StandIn
 
 pytestmark = pytest.mark.integration
 TINY = Path(__file__).parents[1] / "integration" / "apps" / "tiny"
@@ -129,3 +130,31 @@ def test_push_onto_a_full_registry_disk(platform: LivePlatform) -> None:
         "the second push and its release worked",
         command="pytest tests/faults/test_disk_full.py",
     )
+
+
+def test_an_image_bigger_than_the_registrys_free_space_is_not_released(
+    platform: LivePlatform, standin: StandIn
+) -> None:
+    """Issue 17: `container:release --image` of an image that does not fit in the room the
+    registry has left: a clear error before anything is copied, no release, nothing written."""
+    storage = platform.data / "registry" / "data"
+    app = platform.create_app("toobig")
+    standin.publish("ghcr.io/acme/toobig:1", greeting="too big")  # the stack: ~100 MB packed
+    _mount(storage)
+    try:
+        with (storage / "filler").open("wb") as fh:  # leave 60 MB
+            for _ in range(SIZE_MB - 60):
+                fh.write(b"\0" * (1 << 20))
+        before = _used(storage)
+        refused = platform.moor(
+            "container:release", "web", "--image", "ghcr.io/acme/toobig:1", "-a", app, check=False
+        )
+        assert refused.returncode != 0
+        assert "The registry's disk has" in refused.stderr, refused.stderr
+        assert "Nothing was released" in refused.stderr and "Traceback" not in refused.stderr
+        assert platform.json("releases", "-a", app) == []
+        assert _used(storage) <= before + (1 << 20)  # nothing was copied
+    finally:
+        _unmount(platform, storage)
+    platform.moor("apps:destroy", "-a", app, "--confirm", app)
+    platform.apps.discard(app)

@@ -246,3 +246,23 @@ def test_an_app_remembers_the_import_that_made_it(api: TestClient) -> None:
     assert adopted.json()["moorage"]["origin"] == "k8s:0123456789ab"
     bad = api.post("/apps", json={"name": "imp-three", "moorage": {"origin": "Bad Origin!"}})
     assert bad.status_code == 422 and api.get("/apps/imp-three").status_code == 404
+
+
+def test_a_private_app_is_not_on_the_router(api: TestClient, platform: Platform) -> None:
+    made = api.post("/apps", json={"name": "priv-one", "internal_routing": True}).json()
+    assert made["internal_routing"] is True and made["web_url"] is None
+    from moorage.server.desired import Desired, desired_for
+    from moorage.server.store.models import App
+
+    def routed() -> set[str]:
+        want = Desired()
+        with platform.store.session() as s:
+            for app in s.query(App).filter(App.name == "priv-one"):
+                desired_for(app, None, want)
+        return want.web_apps
+
+    assert routed() == set()
+    public = api.patch("/apps/priv-one", json={"internal_routing": False}).json()
+    assert public["internal_routing"] is False and public["web_url"]
+    assert routed() == {"priv-one"}
+    assert api.patch("/apps/priv-one", json={"internal_routing": "yes"}).status_code == 422

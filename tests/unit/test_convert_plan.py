@@ -205,78 +205,71 @@ def test_matches_golden_file(name: str) -> None:
     assert got == json.loads(path.read_text())
 
 
-def test_guestbook_is_one_web_app_on_a_redis_addon() -> None:
+def test_guestbook_keeps_the_redis_its_image_has_built_in() -> None:
+    """Issue 18 item 4: no env var names the Redis Services (the image has them built
+    in), so they stay private processes instead of an add-on the code cannot reach."""
     c = case("guestbook")
-    assert [a.name for a in c.apps] == ["frontend"]
-    (web,) = c.apps[0].processes
+    assert sorted(a.name for a in c.apps) == ["frontend", "redis-master", "redis-replica"]
+    front = app_named(c, "frontend")
+    (web,) = front.processes
     assert (web.type, web.quantity, web.port, web.size) == ("web", 3, 80, "eco")
     assert web.image == "gcr.io/google-samples/gb-frontend:v5"
-    (redis,) = c.apps[0].addons
-    assert (redis.service, redis.attachment) == ("redis", "REDIS")
-    replaced = {(s.kind, s.name) for s in redis.replaces}
-    assert replaced >= {("Deployment", "redis-master"), ("Deployment", "redis-replica")}
-    assert {("Service", "redis-master"), ("Service", "redis-replica")} <= replaced
-    assert c.apps[0].aliases == ["frontend"]
+    assert front.addons == [] and not front.private  # its LoadBalancer made it public
+    for name in ("redis-master", "redis-replica"):
+        redis = app_named(c, name)
+        assert redis.private and redis.addons == [] and redis.aliases == [name]
+    assert front.aliases == ["frontend"]
     # The folder holds the objects twice (single files and an all-in-one file).
     assert about(c, "Deployment", "redis-replica", "warning")  # two different definitions
-    # No env var names the Redis Services: the image has them built in.
-    assert any("built in" in f.why for f in about(c, "Deployment", "redis-master", "warning"))
+    kept = about(c, "Deployment", "redis-master", "warning")
+    assert any("built in" in f.why and "private process" in f.why for f in kept)
 
 
-def test_voting_app_is_a_group_of_three_apps_on_postgres_and_redis() -> None:
+def test_voting_app_keeps_its_databases_beside_three_apps() -> None:
     c = case("voting")
     assert c.group == "example-voting-app"
-    assert sorted(a.name for a in c.apps) == ["result", "vote", "worker"]
+    assert sorted(a.name for a in c.apps) == ["db-app", "redis", "result", "vote", "worker"]
     assert app_named(c, "vote").processes[0].type == "web"
     assert app_named(c, "vote").processes[0].port == 80
     assert [p.type for p in app_named(c, "worker").processes] == ["worker"]
     assert app_named(c, "worker").processes[0].port is None
-    for a in c.apps:
-        assert sorted((ad.service, ad.attachment) for ad in a.addons) == [
-            ("postgresql", "DATABASE"),
-            ("redis", "REDIS"),
-        ]
+    assert all(a.addons == [] for a in c.apps)  # the images have "db" and "redis" built in
+    db = app_named(c, "db-app")
+    assert db.private and db.aliases == ["db"] and app_named(c, "redis").private
+    assert not app_named(c, "vote").private and not app_named(c, "result").private
+    assert config(db)["POSTGRES_PASSWORD"] == "postgres"  # as the images expect
     assert app_named(c, "vote").aliases == ["vote"]
     assert about(c, "Service", "vote", "info")  # NodePort: public through the router
     assert about(c, "Deployment", "worker", "info")  # worker-only app, and why
-    # The postgres container's settings (plaintext password) are consumed, not copied.
-    assert all("POSTGRES_PASSWORD" not in config(a) for a in c.apps)
-    assert any("POSTGRES_PASSWORD" in f.why for f in about(c, "Deployment", "db"))
 
 
-def test_azure_vote_rewrites_redis_host_to_the_addon() -> None:
+def test_azure_vote_keeps_its_redis_reached_by_host() -> None:
     c = case("azure")
-    (a,) = c.apps
-    assert a.name == "azure-vote-front"
-    (redis,) = a.addons
-    assert redis.service == "redis"
-    assert redis.rewrites == {"REDIS": "{host}"}
-    assert "REDIS" not in config(a)
-    assert {s.name for s in redis.replaces} == {"azure-vote-back"}
+    assert sorted(a.name for a in c.apps) == ["azure-vote-back", "azure-vote-front"]
+    front, back = app_named(c, "azure-vote-front"), app_named(c, "azure-vote-back")
+    assert front.addons == [] and config(front)["REDIS"] == "azure-vote-back"
+    assert back.private and not front.private  # the front's LoadBalancer made it public
     assert about(c, "Service", "azure-vote-front", "info")  # LoadBalancer
-    rewrite = [f for f in about(c, "Deployment", "azure-vote-front") if "rewritten" in f.why]
-    assert rewrite and "azure-vote-back -> {host}" in rewrite[0].why
-    # Only the host reaches the app: the add-on's password does not.
-    assert any("password" in f.why for f in about(c, "Deployment", "azure-vote-front", "warning"))
+    assert any("private process" in f.why for f in about(c, "Deployment", "azure-vote-back"))
     assert any("nodeSelector" in f.why for f in about(c, "Deployment", "azure-vote-front"))
 
 
-def test_microservices_demo_is_a_group_of_eleven_apps() -> None:
+def test_microservices_demo_is_a_group_of_twelve_apps() -> None:
     started = time.perf_counter()
     c = case("microservices")
     elapsed = time.perf_counter() - started
     print(f"microservices-demo converted in {elapsed * 1000:.1f} ms")
     assert c.group == "microservices-demo"
     names = {a.name for a in c.apps}
-    assert len(names) == 11 and {"frontend", "cartservice", "loadgenerator"} <= names
+    assert len(names) == 12 and {"frontend", "cartservice", "redis-cart"} <= names
     frontend = app_named(c, "frontend")
     assert frontend.aliases == ["frontend", "frontend-external"]
     assert frontend.processes[0].port == 8080
     assert frontend.processes[0].check_path == "/_healthz"
     assert "PORT" not in config(frontend)
-    cart = app_named(c, "cartservice")
-    (redis,) = cart.addons
-    assert redis.rewrites == {"REDIS_ADDR": "{host}:{port}"}
+    cart = app_named(c, "cartservice")  # REDIS_ADDR=redis-cart:6379: no room for a password
+    assert cart.addons == [] and config(cart)["REDIS_ADDR"] == "redis-cart:6379"
+    assert app_named(c, "redis-cart").private
     assert [p.type for p in app_named(c, "loadgenerator").processes] == ["worker"]
     # Callers use the Service port; the dyno listens on the container port.
     assert config(app_named(c, "loadgenerator"))["FRONTEND_ADDR"] == "frontend:8080"
@@ -286,7 +279,7 @@ def test_microservices_demo_is_a_group_of_eleven_apps() -> None:
     assert about(c, "Service", "frontend-external", "info")  # LoadBalancer
     assert any("grpc readiness" in f.why for f in about(c, "Deployment", "adservice"))
     assert any("waits" in f.why for f in about(c, "Deployment", "loadgenerator"))
-    assert all(a.addons == [] for a in c.apps if a.name != "cartservice")
+    assert all(a.addons == [] for a in c.apps)
 
 
 def test_actors_spec_is_one_app_on_postgres_with_database_url_rewritten() -> None:
@@ -462,9 +455,6 @@ def test_memory_limits_pick_the_smallest_size_that_fits() -> None:
             "postgresql+psycopg://{user}:{password}@{host}:{port}/{database}",
         ),
         ("JDBC_URL", "jdbc:postgresql://db:5432/x", "jdbc:postgresql://{host}:{port}/{database}"),
-        ("REDIS", "cache", "{host}"),
-        ("REDIS_HOST", "cache", "{host}"),
-        ("REDIS_ADDR", "cache:6379", "{host}:{port}"),
         ("CACHE_URL", "redis://cache:6379", "${REDIS_URL}"),
         ("CACHE_URL", "redis://cache:6379/2", "redis://{user}:{password}@{host}:{port}/2"),
     ],
@@ -477,11 +467,25 @@ def test_env_that_reached_a_database_is_rewritten(key: str, value: str, template
     objs.append(obj(service("cache", port=6379, target=6379)))
     objs.append(obj(service("api")))
     c = convert(objs)
-    (a,) = c.apps
+    a = app_named(c, "api")  # the database it does not name stays a process of its own
     rewrites = {k: v for ad in a.addons for k, v in ad.rewrites.items()}
     assert rewrites == {key: template}
     assert key not in config(a)
     assert c.uncovered() == []
+
+
+@pytest.mark.parametrize(("key", "value"), [("REDIS", "cache"), ("REDIS_ADDR", "cache:6379")])
+def test_a_redis_reached_by_host_alone_stays_a_process(key: str, value: str) -> None:
+    """Issue 18 item 4: the add-on needs a password a host:port variable cannot carry, so
+    the Redis stays what it was (private, under its Service name) and the client reaches it."""
+    cache = deployment("cache", image="docker.io/bitnami/redis:7.2")
+    app = deployment("api", env=env(**{key: value}))
+    objs = [obj(x) for x in (cache, app, service("cache", port=6379, target=6379), service("api"))]
+    c = convert(objs)
+    api, kept = app_named(c, "api"), app_named(c, "cache")
+    assert api.addons == [] and config(api)[key] == value
+    assert kept.private and kept.aliases == ["cache"]
+    assert any("private process" in f.why for f in about(c, "Deployment", "cache", "warning"))
 
 
 def test_credentials_next_to_a_database_host_are_rewritten() -> None:
@@ -862,3 +866,11 @@ def test_several_apps_always_get_one_group_from_their_workloads_or_folder() -> N
     shop["metadata"]["namespace"] = "store"
     apps[0] = obj(shop, "all-in-one.yaml")
     assert convert([stray, *apps], folder="webshop").group == "store"
+
+
+def test_only_what_an_ingress_or_load_balancer_exposed_is_public() -> None:
+    """Issue 18 item 1: microservices-demo's internal gRPC services were made public."""
+    c = case("microservices")
+    public = sorted(a.name for a in c.apps if not a.private)
+    assert public == ["frontend"], public
+    assert any("is private" in f.why for f in about(c, "Service", "cartservice"))

@@ -53,7 +53,7 @@ def apps_info(app: str, as_json: bool) -> None:
         [
             ("Name", info["name"]),
             ("Owner", info["owner"]["email"]),
-            ("Web URL", info["web_url"]),
+            ("Web URL", info["web_url"] or "none: private (internal_routing), in its group only"),
             ("Dynos", dynos),
             ("Add-ons", ", ".join(a["name"] for a in addons) or "none"),
             ("Group", _group_text(info)),
@@ -68,6 +68,21 @@ def _group_text(info: dict[str, Any]) -> str:
         return "none"
     names = ", ".join([ext["internal_host"], *ext.get("aliases", [])])
     return f"{ext['group']} (answers to {names})"
+
+
+@cli.command("apps:update")
+@app_option
+@click.option(
+    "--private/--public",
+    "private",
+    required=True,
+    help="Private: off the router, reached only inside its group (Heroku's internal_routing).",
+)
+def apps_update(app: str, private: bool) -> None:
+    """Make the app private or public."""
+    info = client().request("PATCH", f"/apps/{app}", {"internal_routing": private})
+    where = "inside its group only" if private else info["web_url"]
+    out.print(f"{app} is {'private' if private else 'public'}: {where}")
 
 
 @cli.command("apps:join")

@@ -152,6 +152,7 @@ def _current(c: Client, app: str) -> Current:
         group=ext.get("group"),
         aliases=list(ext.get("aliases") or []),
         origin=ext.get("origin"),
+        private=bool(info.get("internal_routing")),
         domains=[d["hostname"] for d in c.request("GET", f"/apps/{app}/domains")],
         release_command=newest.get("release_command"),
         image_sources=dict((newest.get("moorage") or {}).get("image_sources") or {}),

@@ -46,6 +46,7 @@ class Current:
     image_sources: dict[str, str] = field(default_factory=dict)  # type -> image released
     registry_logins: dict[str, str] = field(default_factory=dict)  # host -> username
     origin: str | None = None  # the import that created the app (None: made otherwise)
+    private: bool = False  # internal_routing
 
 
 def url_parts(url: str) -> dict[str, str]:
@@ -136,9 +137,14 @@ def plan_app(
     steps: list[Step] = []
     mark = {"moorage": {"origin": origin}} if origin else {}
     if not current.exists:
-        steps.append(Step(f"create app {app}", "POST", "/apps", {"name": app, **mark}))
+        body = {"name": app, **mark, **({"internal_routing": True} if plan.private else {})}
+        what = f"create {'private ' if plan.private else ''}app {app}"
+        steps.append(Step(what, "POST", "/apps", body))
     elif origin and current.origin != origin:
         steps.append(Step(f"adopt app {app} ({_made_by(current)})", "PATCH", base, mark))
+    if current.exists and current.private != plan.private:
+        what = f"make {app} {'private' if plan.private else 'public'}"
+        steps.append(Step(what, "PATCH", base, {"internal_routing": plan.private}))
     if group and (current.group != group or sorted(current.aliases) != sorted(plan.aliases)):
         names = ", ".join(plan.aliases) or "no aliases"
         steps.append(

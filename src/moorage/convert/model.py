@@ -117,6 +117,8 @@ class AppPlan:
     release_command: str | None = None
     aliases: list[str] = field(default_factory=list)  # Service names other apps use
     registry_logins: list[RegistryLogin] = field(default_factory=list)
+    # not on the router: no Ingress, LoadBalancer or NodePort exposed it (Kubernetes' default)
+    private: bool = False
     autoscale: tuple[int, int] | None = None  # HPA min/max, noted
     sources: list[Source] = field(default_factory=list)
 

@@ -28,6 +28,7 @@ from moorage.convert.kinds.hpa import Autoscale, autoscale
 from moorage.convert.kinds.ingress import Route, routes
 from moorage.convert.kinds.jobs import is_test_hook, job_plan, test_hook
 from moorage.convert.kinds.literals import move_literal_secrets
+from moorage.convert.kinds.privacy import mark_private
 from moorage.convert.kinds.pullsecrets import pull_logins
 from moorage.convert.kinds.services import ServiceInfo, exposure, selects, service_info
 from moorage.convert.kinds.unsupported import unsupported
@@ -90,6 +91,7 @@ def convert(
     plans = [build_app(d, ctx) for d in drafts]
     app_of = {s.name: d.name for d in drafts for s in d.services}
     place_ingresses(st.routes, {p.name: p for p in plans}, app_of, st.findings)
+    mark_private(drafts, plans, st.findings)
     place_autoscalers(st.hpas, drafts, plans, st.findings)
     attach_unreferenced(st.dbs, plans, st.findings)
     port_rewrites(drafts, plans, st.findings)

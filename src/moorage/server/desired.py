@@ -62,15 +62,16 @@ def desired_for(
     ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``; ``claims``: which custom
     domains are routed (default: all)."""
     want.apps.add(app.name)
-    routed = claims.routed(app.domains) if claims is not None else app.domains
+    routed = [] if app.internal_routing else app.domains
+    routed = claims.routed(routed) if claims is not None else routed
     want.domains[app.name] = tuple(d.hostname for d in routed)
     want.certs[app.name] = tuple(
         HostCert(d.hostname, d.sni_endpoint.certificate_chain, d.sni_endpoint.private_key)
         for d in routed
         if d.sni_endpoint is not None
     )
-    if any(f.type == "web" for f in app.formations) or rel is None:
-        want.web_apps.add(app.name)
+    if not app.internal_routing and (any(f.type == "web" for f in app.formations) or rel is None):
+        want.web_apps.add(app.name)  # a private app is not on the router at all
     if rel is None:
         return
     if rel.status == "pending":

@@ -8,17 +8,21 @@ gives every app the databases no env var names (their images have the host built
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from moorage.convert.kinds import as_dict, dicts, finding, pod_spec, text
-from moorage.convert.kinds.config import ConfigStore, EnvResult
+from moorage.convert.kinds.config import ConfigStore, EnvResult, EnvVar
 from moorage.convert.kinds.databases import (
+    ATTACHMENT,
     CHARTS,
     Database,
+    Service,
     assign_attachments,
     databases,
     external,
     names_for,
     other_store,
+    parse_host,
     service_of,
 )
 from moorage.convert.kinds.services import ServiceInfo
@@ -60,6 +64,7 @@ def split_databases(
         db = next(d for d in dbs if w.obj.source in d.sources)
         db.sources += [s for s in envs[w.obj.source].used if s not in db.sources]
         out += _server_files(w, store)
+    out = _keep_unreached(servers, apps, dbs, envs, out)
     known = {h for s in services for h in names_for(s)}
     for w in apps:
         for host, service in external(envs[w.obj.source].vars, known).items():
@@ -68,6 +73,62 @@ def split_databases(
                 out.append(_external_note(w, host, service))
     assign_attachments(dbs)
     return apps, dbs, out
+
+
+def _keep_unreached(
+    servers: list[tuple[Workload, Service, list[EnvVar]]],
+    apps: list[Workload],
+    dbs: list[Database],
+    envs: Mapping[Source, EnvResult],
+    notes: list[Finding],
+) -> list[Finding]:
+    """A database workload that no app reaches through an env var (the images have its
+    host name built in) stays what it was: a workload of its own, private in the group
+    under its Service names, since an add-on the code cannot find would break the app."""
+    kept = [
+        db
+        for db in dbs
+        if not db.external
+        and db.suffix is None
+        and not any(_reaches(db, envs[a.obj.source].vars) for a in apps)
+    ]
+    for gone in kept:
+        dbs.remove(gone)
+    for w, _, _ in servers:
+        db = next((d for d in kept if w.obj.source in d.sources), None)
+        if db is None:
+            continue
+        apps.append(w)
+        res = envs[w.obj.source]  # its clients have these built in: keep them as written
+        res.vars = [replace(v, literal=True) for v in res.vars]
+        notes = [n for n in notes if not (n.source == w.obj.source and "replaced by" in n.why)]
+        notes.append(
+            finding(
+                "warning",
+                w.obj,
+                f"{w.obj.kind} {w.name} ({w.image}) stays a private process under its Service "
+                "name: no app reaches it through env vars the add-on's URL could replace "
+                "completely (the images have the host built in, or a Redis host:port without "
+                f"the password the {db.service} add-on needs). Its data lives in the dyno's "
+                "filesystem and is lost when the dyno restarts.",
+                f"To move it to the {db.service} add-on, make its clients read "
+                f"{ATTACHMENT[db.service]}_URL and import again.",
+            )
+        )
+    return notes
+
+
+def _reaches(db: Database, env: list[EnvVar]) -> bool:
+    """Whether ``env`` reaches ``db`` in a way the add-on's URL can replace completely: for
+    Redis, only a URL (the add-on needs its user and password, which a bare host:port
+    variable cannot carry)."""
+    for var in env:
+        parsed = parse_host(var.value) if var.value else None
+        if parsed is None or not db.reaches(parsed[1]):
+            continue
+        if db.service != "redis" or parsed[0] in ("url", "jdbc"):
+            return True
+    return False
 
 
 def _external_note(w: Workload, host: str, service: str) -> Finding:

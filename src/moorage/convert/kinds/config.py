@@ -54,6 +54,7 @@ class EnvVar:
     secret: bool = False
     ref: tuple[str, str, str] | None = None
     origin: Source | None = None
+    literal: bool = False  # carried as written, even a placeholder-looking secret
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,8 @@ def config_var(var: EnvVar, owner: K8sObject) -> tuple[ConfigVar, Finding | None
     description says to supply one (app.json ``generator: secret``). ``owner`` is
     the workload whose container had it.
     """
-    if not var.secret or var.value is None or not _PLACEHOLDER.match(var.value.strip()):
+    placeholder = var.value is not None and _PLACEHOLDER.match(var.value.strip())
+    if not var.secret or var.value is None or var.literal or not placeholder:
         kind_name = f"{owner.kind} {owner.name}"
         desc = f"from {var.ref[0]} {var.ref[1]}" if var.ref else f"from {kind_name}"
         return ConfigVar(var.key, var.value, var.secret, desc), None

@@ -26,12 +26,21 @@ def create_app(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> d
         raise InvalidParams('An app name is required: {"name": "myapp"}.')
     ext = body.get("moorage") if isinstance(body, dict) else None
     made_by = service.origin(ext.get("origin")) if isinstance(ext, dict) else None
+    private = _internal_routing(body)
     with platform.store.session() as s:
         app = service.create(s, user, name, made_by)
+        app.internal_routing = bool(private)
         out = serialize.app(app, platform.settings)
     platform.forget_app(name, destroyed=False)  # kept under the name before it was this app's
     converge(platform)
     return out
+
+
+def _internal_routing(body: object) -> bool | None:
+    value = body.get("internal_routing") if isinstance(body, dict) else None
+    if value is not None and not isinstance(value, bool):
+        raise InvalidParams("internal_routing is true (a private app) or false.")
+    return value
 
 
 @router.get("/apps/{ident}")
@@ -47,6 +56,14 @@ def update_app(
     """Moorage extension ``{"moorage": {"group": "shop", "aliases": ["carts"]}}``: apps of a
     group reach each other's web dynos on a private network as ``<app>.internal`` and by the
     aliases (``"group": null`` leaves the group). Dynos are replaced the zero-downtime way."""
+    private = _internal_routing(body)
+    if private is not None:  # Heroku's internal_routing: off the router, or back on it
+        with platform.store.session() as s:
+            app = service.get(s, user, ident)
+            app.internal_routing = private
+            out = serialize.app(app, platform.settings)
+        converge(platform)
+        return out
     ext = body.get("moorage") if isinstance(body, dict) else None
     if isinstance(ext, dict) and set(ext) == {"origin"}:  # an import adopting the app
         with platform.store.session() as s:

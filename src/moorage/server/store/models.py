@@ -61,6 +61,8 @@ class App(Base):
     # what made the app, when an import did ("k8s:<hash of its inputs>"): a later import of
     # other manifests does not change it unless told to
     origin: Mapped[str | None] = mapped_column(String(80), default=None)
+    # private (Heroku's internal_routing): not on the router, reachable only in its group
+    internal_routing: Mapped[bool] = mapped_column(default=False)
     owner: Mapped[User] = relationship()
     formations: Mapped[list[Formation]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="Formation.type"
