@@ -103,6 +103,18 @@ class StandIn:
         docker.from_env().images.build(path=str(context), tag=target, rm=True)
         return self.push(target)
 
+    def redis(self, name: str) -> str:
+        """A stand-in for the official Redis image (``redis:7``) that keeps its contract:
+        a real Redis server on 6379, no password. Its binary is this host's Debian
+        redis-server (the stack image has its libraries), as the image cannot be pulled."""
+        with tempfile.TemporaryDirectory() as ctx:
+            shutil.copy(Path("/usr/bin/redis-server").resolve(), Path(ctx, "redis-server"))
+            Path(ctx, "Dockerfile").write_text(
+                "FROM python:3\nCOPY redis-server /usr/local/bin/redis-server\nEXPOSE 6379\n"
+                'CMD ["redis-server", "--protected-mode", "no", "--dir", "/tmp"]\n'
+            )
+            return self.build(name, Path(ctx))
+
     def push(self, target: str) -> str:
         """Push a local image already tagged ``target`` (a :meth:`where` name)."""
         engine = docker.from_env()

@@ -49,30 +49,37 @@ def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlat
     outsider = _tiny(platform, "outsider")
     ids = {app: _ids(platform, app) for app in (backend, frontend)}
     platform.moor("apps:join", "shop", "-a", backend, "--alias", "catalog")
-    platform.moor("apps:join", "shop", "-a", frontend)
-    info = platform.json("apps:info", "-a", backend)
-    assert info["moorage"] == {
-        "group": "shop",
-        "aliases": ["catalog"],
-        "internal_host": f"{backend}.internal",
-    }
-    for app, before in ids.items():
-        _replaced(platform, app, before)
-    for url in (f"http://{backend}.internal:8080/", "http://catalog:8080/"):
-        code, output = _fetch(platform, frontend, url)
-        assert code == 0 and "tiny v1" in output, output
-    code, output = _fetch(platform, outsider, "http://catalog:8080/")
-    assert code != 0 and "tiny v1" not in output
-    clash = platform.moor("apps:join", "shop", "-a", outsider, "--alias", "catalog", check=False)
-    assert clash.returncode == 5 and backend in clash.stderr
-    bad = platform.moor("apps:join", "Shop!", "-a", outsider, check=False)
-    assert bad.returncode == 2 and "DNS" in bad.stderr
-    before = _ids(platform, backend)
-    platform.moor("apps:leave", "-a", backend)
-    _replaced(platform, backend, before)  # off the group network
-    for _ in range(10):  # the old dyno drains for a few seconds after the switch
-        code, output = _fetch(platform, frontend, "http://catalog:8080/")
-        if code != 0:
-            break
-        time.sleep(2)
-    assert code != 0 and "tiny v1" not in output
+    try:
+        platform.moor("apps:join", "shop", "-a", frontend)
+        info = platform.json("apps:info", "-a", backend)
+        assert info["moorage"] == {
+            "group": "shop",
+            "aliases": ["catalog"],
+            "internal_host": f"{backend}.internal",
+            "origin": None,
+        }
+        for app, before in ids.items():
+            _replaced(platform, app, before)
+        for url in (f"http://{backend}.internal:8080/", "http://catalog:8080/"):
+            code, output = _fetch(platform, frontend, url)
+            assert code == 0 and "tiny v1" in output, output
+        code, output = _fetch(platform, outsider, "http://catalog:8080/")
+        assert code != 0 and "tiny v1" not in output
+        clash = platform.moor(
+            "apps:join", "shop", "-a", outsider, "--alias", "catalog", check=False
+        )
+        assert clash.returncode == 5 and backend in clash.stderr
+        bad = platform.moor("apps:join", "Shop!", "-a", outsider, check=False)
+        assert bad.returncode == 2 and "DNS" in bad.stderr
+        before = _ids(platform, backend)
+        platform.moor("apps:leave", "-a", backend)
+        _replaced(platform, backend, before)  # off the group network
+        for _ in range(10):  # the old dyno drains for a few seconds after the switch
+            code, output = _fetch(platform, frontend, "http://catalog:8080/")
+            if code != 0:
+                break
+            time.sleep(2)
+        assert code != 0 and "tiny v1" not in output
+    finally:  # the group and its alias are free for the other tests (k8s:import of the shop)
+        for app in (backend, frontend):
+            platform.moor("apps:leave", "-a", app, check=False)

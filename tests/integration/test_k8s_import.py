@@ -60,8 +60,9 @@ def test_shop_runs_after_import_with_services_on_the_private_network(
     through the mirror setting); k8s:import releases them, no container:push."""
     for app in ("catalog", "storefront", "worker"):
         standin.build(f"registry.example.com/shop/{app}:1.0.0", SHOP / app)
+    standin.redis("redis:7")  # kept as it was: the apps reach it by host and port alone
     out = platform.moor("k8s:import", str(SHOP / "k8s")).stdout
-    platform.apps.update({"catalog", "storefront", "worker"})
+    platform.apps.update({"catalog", "storefront", "worker", "redis"})
     assert "group shop" in out
     assert "set the release phase: python migrate.py" in out  # from the Job catalog-migrate
     assert "release web from registry.example.com/shop/catalog:1.0.0" in out
@@ -95,7 +96,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"  # ../shared/c
     ("source", "addons"),
     [
         ("kubernetes-examples-guestbook", ["create private app redis-master"]),
-        ("example-voting-app", ["create private app db-app", "create private app redis"]),
+        ("example-voting-app", ["create private app db-app"]),
         ("azure-voting-app-redis", ["create private app azure-vote-back"]),
         ("microservices-demo/kubernetes-manifests.yaml", ["create private app redis-cart"]),
         ("microservices-demo/helm-chart", ["create private app redis-cart"]),
