@@ -181,17 +181,32 @@ def test_moorage_json_is_the_plan_without_secret_values(tmp_path: Path) -> None:
     assert plan["release_command"] == "python migrate.py --password ${DB_PASSWORD}"
 
 
+def test_what_needs_nothing_collapses_into_counted_lines(tmp_path: Path) -> None:
+    """Issue 18 item 9: a report a person can act on."""
+    conv = conversion()
+    source = conv.findings[0].source
+    conv.findings += [
+        Finding("info", source, f"Dyno size: {n} MiB -> basic.", "Nothing to do.") for n in (1, 2)
+    ]
+    write(conv, tmp_path)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Done for you (2: nothing to do)" in report
+    assert f"- Dyno size (2): {source.kind}/{source.name}" in report
+    assert report.index("## What you need to do") < report.index("## Done for you")
+
+
 def test_report_groups_findings_and_lists_every_app(tmp_path: Path) -> None:
     conv = conversion()
     write(conv, tmp_path)
     report = (tmp_path / "REPORT.md").read_text()
-    errors, warnings, notes = (
-        report.index(h) for h in ("## Errors (1)", "## Warnings (1)", "## Notes (1)")
+    error, warning, note = (
+        report.index(h) for h in ("- Error: **Persist", "- Warning: **Secret", "- Note: **Names")
     )
     assert (
-        errors
-        < warnings
-        < notes
+        report.index("## What you need to do (3)")  # actions first, errors before warnings
+        < error
+        < warning
+        < note
         < report.index("## App `shop-web`")
         < report.index("## App `shop-api`")
     )

@@ -344,15 +344,18 @@ def _report(conv: Conversion, secrets: _Secrets) -> str:
     )
     if conv.group:
         lines += ["", f"The apps form the group `{conv.group}`."]
-    for severity, title in _SEVERITIES:
-        chosen = [f for f in _ordered(conv.findings) if f.severity == severity]
-        if not chosen:
-            continue
-        lines += ["", f"## {title} ({len(chosen)})", ""]
-        for f in chosen:
+    actions = [f for f in _ordered(conv.findings) if not _nothing_to_do(f)]
+    if actions:
+        lines += ["", f"## What you need to do ({len(actions)})", ""]
+        for f in actions:
             what = f"{_cell(f.source.kind)}/{_cell(f.source.name)}"
             where = f"{_cell(f.source.file)}:{f.source.line}"
-            lines += [f"- **{what}** ({where}): {_cell(f.why)}  ", f"  To do: {_cell(f.todo)}"]
+            label = {"error": "Error", "warning": "Warning"}.get(f.severity, "Note")
+            lines += [
+                f"- {label}: **{what}** ({where}): {_cell(f.why)}  ",
+                f"  To do: {_cell(f.todo)}",
+            ]
+    lines += _done_for_you([f for f in conv.findings if _nothing_to_do(f)])
     uncovered = conv.uncovered()
     if uncovered:
         lines += ["", "## Objects neither converted nor reported", ""]
@@ -360,6 +363,28 @@ def _report(conv: Conversion, secrets: _Secrets) -> str:
     for app in conv.apps:
         lines += ["", *_app_section(app, secrets)]
     return secrets.text("\n".join(lines) + "\n")
+
+
+def _nothing_to_do(f: Finding) -> bool:
+    return f.severity == "info" and f.todo.lower().startswith("nothing to do")
+
+
+def _done_for_you(findings: list[Finding]) -> list[str]:
+    """Findings that need nothing from the user, one counted line per topic (what the
+    sentence says before its first colon), with the objects it is about."""
+    if not findings:
+        return []
+    topics: dict[str, list[Finding]] = {}
+    for f in _ordered(findings):
+        head = f.why.split(":", 1)[0] if ":" in f.why[:60] else " ".join(f.why.split()[:6])
+        topics.setdefault(_cell(head), []).append(f)
+    lines = ["", f"## Done for you ({len(findings)}: nothing to do)", ""]
+    for head, items in topics.items():
+        names = ", ".join(
+            dict.fromkeys(f"{_cell(f.source.kind)}/{_cell(f.source.name)}" for f in items)
+        )
+        lines.append(f"- {head} ({len(items)}): {names}")
+    return lines
 
 
 def _app_section(app: AppPlan, secrets: _Secrets) -> list[str]:
@@ -392,6 +417,8 @@ def _app_section(app: AppPlan, secrets: _Secrets) -> list[str]:
         )
     if app.domains:
         lines.append(f"- domains: {', '.join(app.domains)}")
+    if app.private:
+        lines.append("- private: not on the router (Heroku's internal_routing)")
     if app.aliases:
         lines.append(f"- reachable on the private network as: {', '.join(app.aliases)}")
     if app.autoscale:
