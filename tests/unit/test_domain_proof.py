@@ -41,10 +41,9 @@ def dns() -> Dns:
     return Dns()
 
 
-@pytest.fixture(params=[False, True], ids=["routed-until-contested", "need-proof"])
-def platform(request: pytest.FixtureRequest, tmp_path: Path, dns: Dns) -> Platform:
+def _platform(tmp_path: Path, dns: Dns, need_proof: bool) -> Platform:
     settings = Settings.from_env({"MOORAGE_DATA_DIR": str(tmp_path / "data")})
-    settings = replace(settings, domains_need_proof=request.param)
+    settings = replace(settings, domains_need_proof=need_proof)
     ensure_signing_key(tmp_path / "k.pem", tmp_path / "c.pem")
     p = Platform(
         settings,
@@ -58,6 +57,17 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path, dns: Dns) -> Platfo
     p.prover = Prover(p.secret, lookup=dns)
     p.reconciler = Reconciler(p.store, FakeRuntime(), FakeRouter(), settings)
     return p
+
+
+@pytest.fixture(params=[False, True], ids=["routed-until-contested", "need-proof"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path, dns: Dns) -> Platform:
+    return _platform(tmp_path, dns, request.param)
+
+
+@pytest.fixture
+def strict(tmp_path: Path, dns: Dns) -> Platform:
+    """A platform that routes a custom domain only once proven."""
+    return _platform(tmp_path, dns, True)
 
 
 @pytest.fixture
@@ -108,11 +118,12 @@ def test_the_proof_is_asked_for_with_its_record_and_value(
 
 
 def test_reading_a_pending_domain_looks_again_so_domains_wait_ends(
-    platform: Platform, two: tuple[TestClient, TestClient], dns: Dns
+    strict: Platform, dns: Dns
 ) -> None:
-    if not platform.settings.domains_need_proof:
-        pytest.skip("only a domain that needs its proof is pending")
-    a, _ = two
+    platform = strict
+    token = make_token(platform, "alice@example.test")
+    a = TestClient(create_app(platform), headers={"Authorization": f"Bearer {token}"})
+    a.post("/apps", json={"name": "alice-web"})
     added = a.post("/apps/alice-web/domains", json={"hostname": "www.example.com"}).json()
     assert a.get(f"/apps/alice-web/domains/{added['id']}").json()["status"] == "pending"
     asked = dns.asked

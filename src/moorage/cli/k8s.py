@@ -22,7 +22,7 @@ from moorage.convert.importer import (
     shared_values,
 )
 from moorage.convert.model import Conversion
-from moorage.errors import Conflict, NotFound
+from moorage.errors import Conflict, MoorageError, NotFound
 from moorage.spec.names import validate_app_name
 
 
@@ -243,12 +243,25 @@ def k8s_import(conv: Conversion, dry_run: bool, build_dir: str | None, adopt: bo
 
 
 def _release_images(c: Client, conv: Conversion) -> None:
+    """Private apps first (the services others need at start), then the public ones; a
+    release that fails (a dyno that exits while a service it needs is not up yet, as a pod
+    would crash-loop on Kubernetes) is tried once more after the others."""
     from moorage.cli.images import release_images
 
-    for name, steps in _plan(c, conv, images=True).items():
-        for step in steps:
+    private = {p.name for p in conv.apps if p.private}
+    plans = _plan(c, conv, images=True)
+    order = sorted(plans, key=lambda name: name not in private)
+    failed: list[tuple[str, Step, MoorageError]] = []
+    for name in order:
+        for step in plans[name]:
             out.print(f"[bold]{name}[/bold]: {step.what}")
-            release_images(c, name, step.body["updates"], timeout=3600)
+            try:
+                release_images(c, name, step.body["updates"], timeout=3600)
+            except MoorageError as exc:
+                failed.append((name, step, exc))
+    for name, step, first in failed:
+        out.print(f"[bold]{name}[/bold]: {step.what}, again ({first.message})")
+        release_images(c, name, step.body["updates"], timeout=3600)
 
 
 def _next_steps(conv: Conversion, build_dir: str | None) -> None:
