@@ -24,8 +24,14 @@ def test_azure_voting_app_counts_a_vote(platform: LivePlatform, standin: StandIn
     standin.build("mcr.microsoft.com/azuredocs/azure-vote-front:v1", STANDINS / "azure-vote-front")
     standin.redis("mcr.microsoft.com/oss/bitnami/redis:6.0.8")
     source = CORPUS / "azure-voting-app-redis"
-    out = platform.moor("k8s:import", str(source)).stdout
-    platform.apps.update({"azure-vote-front", "azure-vote-back"})
+    try:
+        _votes(platform, platform.moor("k8s:import", str(source)).stdout, source)
+    finally:  # the names are free again for the other tests of the corpus (dry runs)
+        for app in ("azure-vote-front", "azure-vote-back"):
+            platform.moor("apps:destroy", "-a", app, "--confirm", app, check=False)
+
+
+def _votes(platform: LivePlatform, out: str, source: Path) -> None:
     assert "create private app azure-vote-back" in out and "create app azure-vote-front" in out
     front = f"http://127.0.0.1:{platform.router_port}/"
     host = {"Host": f"azure-vote-front.{platform.domain}"}
