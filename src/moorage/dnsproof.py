@@ -13,6 +13,7 @@ import dns.nameserver
 import dns.resolver
 
 from moorage.errors import DnsUnreachable
+from moorage.settings import resolver_address
 
 LOOKUP_SECONDS = 4.0
 
@@ -33,7 +34,7 @@ def _resolver(servers: tuple[str, ...], timeout: float) -> dns.resolver.Resolver
 
 
 def _nameserver(item: str) -> dns.nameserver.Nameserver:
-    host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
+    host, port = resolver_address(item)
     return dns.nameserver.Do53Nameserver(host, int(port))
 
 

@@ -159,13 +159,20 @@ def _resolvers(text: str) -> tuple[str, ...]:
     """``"10.0.0.53,127.0.0.1:5353"`` -> ("10.0.0.53", "127.0.0.1:5353"), each checked."""
     out = tuple(filter(None, (part.strip() for part in text.split(","))))
     for item in out:
-        host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
+        host, port = resolver_address(item)
         if not port.isdigit() or not _is_address(host):
             raise ValueError(
                 f"MOORAGE_DNS_RESOLVERS item {item!r} is not an address[:port] "
                 "(e.g. 10.0.0.53 or 127.0.0.1:5353)"
             )
     return out
+
+
+def resolver_address(item: str) -> tuple[str, str]:
+    """``"10.0.0.53"`` -> ("10.0.0.53", "53"); ``"127.0.0.1:5353"`` -> its host and port (an
+    IPv6 address has no port here)."""
+    host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
+    return host, port
 
 
 def _is_address(text: str) -> bool:
