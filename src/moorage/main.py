@@ -16,6 +16,7 @@ from moorage.cli import (  # noqa: F401
     releases,
     run,
     schedules,
+    volumes,
 )
 from moorage.cli.base import cli
 

@@ -61,6 +61,8 @@ class FakeRuntime:
         self.exit_codes: dict[str, int] = {}  # one-off command[0] -> exit status
         self._ids = itertools.count(1)
         self._ips = itertools.count(0)  # every dyno its own address, as Docker gives
+        self.held: set[tuple[str, str]] = set()  # volumes: (app, name)
+        self.events: list[str] = []  # "start <name>", "stop <id>", "retire <id>", in order
 
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
@@ -77,6 +79,8 @@ class FakeRuntime:
         return DynoStats(dyno.app, f"{dyno.type}.{dyno.number}", 50 << 20, 512 << 20, 1.5)
 
     def start(self, spec: DynoSpec) -> Dyno:
+        self.events.append(f"start {spec.name}")
+        self.held |= {(spec.app, v.name) for v in spec.volumes}
         dyno = Dyno(
             id=f"c{next(self._ids)}",
             app=spec.app,
@@ -135,6 +139,7 @@ class FakeRuntime:
         raise NotImplementedError
 
     def retire(self, dyno: Dyno) -> Dyno:
+        self.events.append(f"retire {dyno.id}")
         self.retired[dyno.id] = self.dynos.pop(dyno.name)
         return dyno
 
@@ -145,6 +150,7 @@ class FakeRuntime:
         self.dynos[dyno.name] = self.retired.pop(dyno.id)
 
     def stop(self, dyno_id: str, grace: float) -> None:
+        self.events.append(f"stop {dyno_id}")
         self.stopped.append(dyno_id)
         self.retired.pop(dyno_id, None)
         for name, d in list(self.dynos.items()):
@@ -160,6 +166,24 @@ class FakeRuntime:
 
     def host_gateway_ip(self) -> str:
         return "10.0.0.1"
+
+    def volumes(self) -> set[tuple[str, str]]:
+        return set(self.held)
+
+    def remove_volume(self, app: str, name: str) -> bool:
+        if any(d.app == app for d in self.dynos.values()):
+            return False  # in use (the fake does not track mounts per dyno)
+        self.held.discard((app, name))
+        return True
+
+    def volume_usage(self) -> dict[tuple[str, str], int]:
+        return dict.fromkeys(self.held, 4096)
+
+    def export_volume(self, app: str, name: str, image: str) -> Iterator[bytes]:
+        return iter((b"tar",))
+
+    def import_volume(self, app: str, name: str, image: str, tar: bytes) -> None:
+        self.held.add((app, name))
 
 
 class FakeRouter:

@@ -110,6 +110,27 @@ class Runtime(Protocol):
         """Drop the reference :meth:`prefetch` made (the layers stay while an image uses them)."""
         ...
 
+    def volumes(self) -> set[tuple[str, str]]:
+        """(app, volume name) of every persistent volume this runtime holds."""
+        ...
+
+    def remove_volume(self, app: str, name: str) -> bool:
+        """Remove a volume's files; False while a dyno still uses it. Idempotent."""
+        ...
+
+    def volume_usage(self) -> dict[tuple[str, str], int]:
+        """Bytes each volume holds, by (app, volume name)."""
+        ...
+
+    def export_volume(self, app: str, name: str, image: str) -> Iterator[bytes]:
+        """The volume's files as a tar stream; ``image`` (the app's) lends a helper container
+        that is never started. NotFound when no dyno ever created the volume."""
+        ...
+
+    def import_volume(self, app: str, name: str, image: str, tar: bytes) -> None:
+        """Unpack a tar stream into the volume (created if new), owned by the dyno's user."""
+        ...
+
     def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
         """(RFC 3339 nano timestamp, raw line) of a dyno's output after ``since``, following."""
         ...

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import ipaddress
 import logging
 import secrets
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +19,8 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
+from moorage.runtime import volumes
+from moorage.runtime.engineops import container_stats, http_ok, tcp_open, untag_images
 from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
 
@@ -138,6 +138,7 @@ class DockerRuntime:
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Docker Engine failed to list networks: {exc}") from exc
         names |= {n.attrs.get("Labels", {}).get(f"{LABEL}.app", "") for n in nets}
+        names |= {app for app, _ in volumes.listed(self.client, self.instance)}
         return {n for n in names if n}
 
     def host_gateway_ip(self) -> str:
@@ -298,6 +299,12 @@ class DockerRuntime:
         labels[f"{LABEL}.fingerprint"] = spec.fingerprint()
         labels[f"{LABEL}.port"] = str(spec.port or "")
         with self._starting(spec.name):
+            args = self._container_args(spec, labels)
+            if spec.volumes:
+                owner = (args["user"], spec.image)
+                args["mounts"] = volumes.mounts(
+                    self.client, self.instance, spec.app, spec.volumes, owner
+                )
             c = self.client.containers.create(
                 spec.image,
                 command=spec.command,
@@ -306,7 +313,7 @@ class DockerRuntime:
                 # the engine restarts crashed dynos itself (100 ms doubling to 1 min, reset
                 # after 10 s up), so crash recovery needs no control plane
                 restart_policy={"Name": "always"},
-                **self._container_args(spec, labels),
+                **args,
             )
             self._join_group(c, spec.group, spec.aliases)
             c.start()
@@ -376,8 +383,8 @@ class DockerRuntime:
         if not dyno.ip:
             return False
         if path is None:
-            return _tcp_open(dyno.ip, dyno.port)
-        return _http_ok(dyno.ip, dyno.port, path)
+            return tcp_open(dyno.ip, dyno.port)
+        return http_ok(dyno.ip, dyno.port, path)
 
     def wait_ready(self, dyno: Dyno, timeout: float, path: str | None = None) -> str | None:
         if not dyno.port:  # workers have no check: a crash is the engine's to restart
@@ -431,6 +438,9 @@ class DockerRuntime:
     def remove_app(self, app: str) -> None:
         for c in self._containers(app=app):
             self.stop(c.id or "", grace=10)
+        for (owner, _), full in volumes.listed(self.client, self.instance).items():
+            if owner == app:
+                volumes.remove(self.client, full)
         try:
             for n in self.client.networks.list(filters=self._filters(app=app)):
                 n.remove()
@@ -440,6 +450,24 @@ class DockerRuntime:
             return
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot remove resources of {app}: {exc}") from exc
+
+    # -- volumes ----------------------------------------------------------------------------
+    def volumes(self) -> set[tuple[str, str]]:
+        return set(volumes.listed(self.client, self.instance))
+
+    def remove_volume(self, app: str, name: str) -> bool:
+        return volumes.remove(self.client, volumes.volume_name(self.instance, app, name))
+
+    def volume_usage(self) -> dict[tuple[str, str], int]:
+        return volumes.usage(self.client, self.instance)
+
+    def export_volume(self, app: str, name: str, image: str) -> Iterator[bytes]:
+        return volumes.export(self.client, volumes.volume_name(self.instance, app, name), image)
+
+    def import_volume(self, app: str, name: str, image: str, tar: bytes) -> None:
+        user = self._user(image)
+        full = volumes.ensure(self.client, self.instance, app, name, (user, image))
+        volumes.restore(self.client, full, image, tar, user)
 
     # -- streams ----------------------------------------------------------------------------
     def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
@@ -483,40 +511,6 @@ class DockerRuntime:
             yield ts.decode(errors="replace"), text
 
 
-def untag_images(client: docker.DockerClient, prefix: str) -> None:
-    """Remove the names under ``prefix`` (untag only: another app may share the layers)."""
-    for image in client.images.list():
-        refs = list(image.tags) + list(image.attrs.get("RepoDigests") or [])
-        for ref in refs:
-            if ref.startswith(prefix):
-                client.images.remove(ref)
-
-
-def container_stats(client: docker.DockerClient, container: str, dyno: Dyno) -> DynoStats | None:
-    """One sample of ``container`` (running ``dyno``) from its engine (``one_shot``: no 1 s
-    wait for a second reading). Memory is the cgroup's usage less its inactive file cache,
-    as ``docker stats`` shows."""
-    try:
-        raw = client.api.stats(container, stream=False, one_shot=True)
-    except docker.errors.NotFound:
-        return None
-    except docker.errors.DockerException as exc:
-        raise RuntimeFailure(f"Docker Engine failed to read stats of {dyno.name}: {exc}") from exc
-    memory = raw.get("memory_stats") or {}
-    cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
-    if "usage" not in memory or "total_usage" not in cpu:
-        return None  # not running
-    detail = memory.get("stats") or {}
-    cache = detail.get("inactive_file", detail.get("total_inactive_file", 0))
-    return DynoStats(
-        app=dyno.app,
-        process=f"{dyno.type}.{dyno.number}",
-        memory_bytes=max(0, int(memory["usage"]) - int(cache)),
-        memory_limit=int(memory.get("limit", 0)),
-        cpu_seconds=int(cpu["total_usage"]) / 1e9,
-    )
-
-
 def _close_when(stop: threading.Event, stream: Any) -> None:
     stop.wait()
     stream.close()
@@ -545,22 +539,3 @@ def _event_to_dyno_event(ev: dict[str, Any]) -> DynoEvent:
 def _event_time(ev: dict[str, Any]) -> float:
     nanos = ev.get("timeNano")
     return int(nanos) / 1e9 if nanos else float(ev.get("time", time.time()))
-
-
-def _http_ok(ip: str, port: int, path: str) -> bool:
-    conn = http.client.HTTPConnection(ip, port, timeout=2)
-    try:
-        conn.request("GET", path, headers={"User-Agent": "moorage-healthcheck"})
-        return conn.getresponse().status < 400
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
-
-
-def _tcp_open(ip: str, port: int) -> bool:
-    try:
-        with socket.create_connection((ip, port), timeout=1):
-            return True
-    except OSError:
-        return False

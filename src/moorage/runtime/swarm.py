@@ -30,14 +30,9 @@ import docker
 import docker.errors
 
 from moorage.errors import Conflict, NotFound, RuntimeFailure
-from moorage.runtime.docker import (
-    LABEL,
-    DockerRuntime,
-    _http_ok,
-    _tcp_open,
-    container_stats,
-    untag_images,
-)
+from moorage.runtime import swarmvolumes
+from moorage.runtime.docker import LABEL, DockerRuntime
+from moorage.runtime.engineops import container_stats, http_ok, tcp_open, untag_images
 from moorage.runtime.swarmspec import service_args
 from moorage.runtime.swarmstate import (
     FAILED,
@@ -265,7 +260,11 @@ class SwarmRuntime:
             user=self.local._user(image),
             labels=self.local._labels(spec.app, spec.type, spec.number, spec.release),
             networks=networks,
-            constraints=self._spread(spec),
+            constraints=(
+                swarmvolumes.pin(self, spec, (self.local._user(image), image))
+                if spec.volumes
+                else self._spread(spec)
+            ),
         )
         try:
             created = self.api.create_service(**args)
@@ -339,7 +338,7 @@ class SwarmRuntime:
             return not dyno.oneoff and dyno.state == "up" and not self._spec_port(dyno)
         if not dyno.ip:
             return False
-        return _http_ok(dyno.ip, dyno.port, path) if path else _tcp_open(dyno.ip, dyno.port)
+        return http_ok(dyno.ip, dyno.port, path) if path else tcp_open(dyno.ip, dyno.port)
 
     def _label(self, dyno: Dyno, value: str | None) -> None:
         try:
@@ -375,6 +374,7 @@ class SwarmRuntime:
     def remove_app(self, app: str) -> None:
         for svc in self._services(app=app):
             self.stop(str(svc.get("ID", "")), grace=10)
+        swarmvolumes.remove_app(self, app)
         try:
             self.local.remove_app(app)  # one-offs, networks, the manager's images
         except RuntimeFailure as exc:
@@ -388,6 +388,23 @@ class SwarmRuntime:
                     untag_images(engine, f"{self.node_registry}/{app}/")
             except (RuntimeFailure, docker.errors.DockerException) as exc:
                 log.warning("images of %s stay on node %s: %s", app, hostname, exc)
+
+    # -- volumes: on the node that holds each (runtime/swarmvolumes.py) ------------------------
+    def volumes(self) -> set[tuple[str, str]]:
+        return set(swarmvolumes.held(self))
+
+    def remove_volume(self, app: str, name: str) -> bool:
+        return swarmvolumes.remove(self, app, name)
+
+    def volume_usage(self) -> dict[tuple[str, str], int]:
+        return swarmvolumes.usage(self)
+
+    def export_volume(self, app: str, name: str, image: str) -> Iterator[bytes]:
+        return swarmvolumes.export(self, app, name, self._image(image))
+
+    def import_volume(self, app: str, name: str, image: str, tar: bytes) -> None:
+        local = self._image(image)
+        swarmvolumes.restore(self, app, name, local, tar, self.local._user(local))
 
     # -- one-offs, exec, stats: on the engine that runs the container ---------------------------
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:

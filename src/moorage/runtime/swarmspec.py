@@ -26,6 +26,7 @@ from docker.types import (
 )
 
 from moorage.runtime.docker import DYNO_TMP, LABEL, READ_ONLY_TMP_MB
+from moorage.runtime.volumes import volume_name
 from moorage.spec.dyno import DynoSpec
 
 STOP_GRACE_NS = 30 * 10**9  # Swarm sends SIGTERM, then SIGKILL after this
@@ -75,11 +76,14 @@ def _task_template(
     networks: list[tuple[str, list[str]]],
     constraints: list[str],
 ) -> TaskTemplate:
-    mounts = (
-        [Mount(DYNO_TMP, "", type="tmpfs", tmpfs_size=READ_ONLY_TMP_MB * 2**20)]
-        if spec.read_only
-        else None
-    )
+    mounts = [
+        *(
+            [Mount(DYNO_TMP, "", type="tmpfs", tmpfs_size=READ_ONLY_TMP_MB * 2**20)]
+            if spec.read_only
+            else []
+        ),
+        *(Mount(v.path, volume_name(instance, spec.app, v.name)) for v in spec.volumes),
+    ]
     container = ContainerSpec(
         image,
         command=spec.entrypoint or None,
@@ -89,7 +93,7 @@ def _task_template(
         labels={f"{LABEL}.swarm-task": instance},
         user=user,
         hosts=spec.extra_hosts or None,
-        mounts=mounts,
+        mounts=mounts or None,
         read_only=spec.read_only,
         stop_grace_period=STOP_GRACE_NS,
         init=True,

@@ -31,6 +31,7 @@ from moorage.server.routes import (
     registry_auth,
     releases,
     schedules,
+    volumes,
 )
 from moorage.server.services.ratelimit import FailedLogins
 from moorage.web import pages
@@ -64,6 +65,7 @@ def create_app(platform: Platform) -> FastAPI:
         schedules,
         metrics,
         registry_auth,
+        volumes,
     )
     for module in modules:
         api.include_router(module.router)

@@ -18,6 +18,7 @@ from moorage.spec.dyno import (
     Dyno,
     DynoSpec,
     HostCert,
+    VolumeMount,
     command_argv,
 )
 
@@ -42,6 +43,7 @@ class Desired:
     phases: dict[str, Phase] = field(default_factory=dict)  # app -> release phase to run
     domains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> custom hosts
     certs: dict[str, tuple[HostCert, ...]] = field(default_factory=dict)  # app -> custom certs
+    volumes: set[tuple[str, str]] = field(default_factory=set)  # (app, volume) that exist
 
 
 def _aliases(app: App) -> tuple[str, ...]:
@@ -62,6 +64,7 @@ def desired_for(
     ``read_only``: the platform's ``MOORAGE_DYNO_READ_ONLY``; ``claims``: which custom
     domains are routed (default: all)."""
     want.apps.add(app.name)
+    want.volumes.update((app.name, v.name) for v in app.volumes)
     routed = [] if app.internal_routing else app.domains
     routed = claims.routed(routed) if claims is not None else routed
     want.domains[app.name] = tuple(d.hostname for d in routed)
@@ -96,8 +99,11 @@ def _specs(
     command = f.command or rel.commands.get(f.type)
     argv = command_argv(command) if command else None
     entrypoint = argv if argv and f.replaces_entrypoint else None
+    mounts = tuple(
+        VolumeMount(v.name, v.path) for v in app.volumes if v.process_type == f.type and v.path
+    )
     out = []
-    for n in range(1, f.quantity + 1):
+    for n in range(1, (min(f.quantity, 1) if mounts else f.quantity) + 1):
         env = {**rel.config, "DYNO": f"{f.type}.{n}"}
         port = None
         if f.type == "web":
@@ -123,6 +129,7 @@ def _specs(
                 group=app.group,
                 aliases=_aliases(app) if f.type == "web" and app.group else (),
                 read_only=read_only,
+                volumes=mounts,
             )
         )
     return out

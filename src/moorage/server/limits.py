@@ -10,6 +10,8 @@ Exempt, each for a reason:
 - ``PUT /apps/{app}/addons/{addon}/actions/restore``: the dump file of
   ``pg:backups:restore ./file.dump``, as big as the database; the route streams it to a
   file in the backups directory and never holds it in memory.
+- ``PUT /apps/{app}/volumes/{name}/archive``: the tar of ``volumes:import``, up to the
+  volume's size; the route streams it to a temporary file and refuses what is larger.
 - ``/v2/...``: registry requests the edge sends here (those with Basic auth); image
   layers are large, and the registry sets its own limits.
 
@@ -31,6 +33,7 @@ MAX_BODY_BYTES = 1 << 20
 EXEMPT = (
     re.compile(r"PUT /apps/[^/]+/addons/[^/]+/actions/restore"),
     re.compile(r"[A-Z]+ /v2/.*"),
+    re.compile(r"PUT /apps/[^/]+/volumes/[^/]+/archive"),
 )
 _DIGITS = re.compile(r"[0-9]{1,19}")
 

@@ -25,7 +25,7 @@ import logging
 import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -180,6 +180,23 @@ class Reconciler:
             observe(observed)
         self._publish()
         self._reap_oneoffs(observed)
+        self._sweep_volumes(want)
+
+    def _sweep_volumes(self, want: Desired) -> None:
+        """Remove the files of destroyed volumes once no dyno uses them."""
+        for app, name in self.runtime.volumes() - want.volumes:
+            if app in want.apps and self.runtime.remove_volume(app, name):
+                log.info("removed volume %s of %s", name, app)
+
+    # -- volumes (for the API) -----------------------------------------------------------------
+    def volume_usage(self) -> dict[tuple[str, str], int]:
+        return self.runtime.volume_usage()
+
+    def export_volume(self, app: str, name: str, image: str) -> Iterator[bytes]:
+        return self.runtime.export_volume(app, name, image)
+
+    def import_volume(self, app: str, name: str, image: str, tar: bytes) -> None:
+        self.runtime.import_volume(app, name, image, tar)
 
     def _adopt_retiring(self, want: Desired, busy: set[str]) -> None:
         """Dynos a killed server was replacing (renamed ``.retiring-``) keep serving until
@@ -290,16 +307,23 @@ class Reconciler:
             if reason:
                 self._fail(app, version, reason)
                 return
-        for d in plan.old.values():
-            self.runtime.retire(d)
+        # a dyno with a volume stops before its replacement starts: one writer of its files
+        stopped = {sp.name for sp in plan.boot if sp.volumes and sp.name in plan.old}
+        for name, d in plan.old.items():
+            if name in stopped:
+                self.emit(app, f"{d.type}.{d.number}", "Stopping process with SIGTERM (volume)")
+                self._stop(d, grace=DRAIN_SECONDS)
+            else:
+                self.runtime.retire(d)
         results = list(self._rollouts_boot(plan))
         failures = [r for _, r in results if isinstance(r, str)]
         news = [r for _, r in results if isinstance(r, Dyno)]
         if failures:
             for d in news:
                 self._stop(d, grace=1)
-            for d in plan.old.values():
-                self.runtime.unretire(d)
+            for name, d in plan.old.items():
+                if name not in stopped:
+                    self.runtime.unretire(d)
             prints = frozenset(sp.fingerprint() for sp in plan.boot)
             self._boot_failed[app] = (prints, time.monotonic() + FAILED_BOOT_BACKOFF)
             if version is not None:
@@ -310,8 +334,9 @@ class Reconciler:
         self._boot_failed.pop(app, None)
         self._set_backends(app, plan.keep + news)
         self._publish()
-        for d in [*plan.old.values(), *plan.extras]:
-            self._drain(d)
+        for name, d in [*plan.old.items(), *((d.name, d) for d in plan.extras)]:
+            if name not in stopped:
+                self._drain(d)
         if version is not None:
             self._mark(app, version, "succeeded", "")
             self.emit(app, "api", f"Release v{version} is live")

@@ -36,6 +36,14 @@ DYNO_SIZES: dict[str, int] = {name: size.memory_mb for name, size in SIZES.items
 
 
 @dataclass(frozen=True)
+class VolumeMount:
+    """A persistent volume of the app (``volumes:create``) mounted at ``path``."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
 class DynoSpec:
     """A dyno to run: ``<app>.<type>.<n>`` from one release."""
 
@@ -59,6 +67,7 @@ class DynoSpec:
     group: str | None = None  # apps of a group share a private network
     aliases: tuple[str, ...] = ()  # names the dyno answers to there (<app>.internal, ...)
     read_only: bool = False  # read-only root filesystem, a writable tmpfs on /tmp
+    volumes: tuple[VolumeMount, ...] = ()  # at most one dyno of the type then runs
 
     @property
     def name(self) -> str:
@@ -81,6 +90,7 @@ class DynoSpec:
             **({"group": self.group, "aliases": list(self.aliases)} if self.group else {}),
             # only when on: turning the setting on replaces the dynos, upgrading does not
             **({"read_only": True} if self.read_only else {}),
+            **({"volumes": [[v.name, v.path] for v in self.volumes]} if self.volumes else {}),
         }
         raw = json.dumps(doc, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]

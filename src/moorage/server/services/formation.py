@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.registry.client import RegistryClient
-from moorage.server.services import releases
+from moorage.server.services import releases, volumes
 from moorage.server.store.models import App, Formation, Release, User
 from moorage.spec.dyno import (
     DYNO_SIZES,
@@ -191,6 +191,8 @@ def _apply_one(session: Session, app: App, u: Update) -> None:
         u.quantity is None and (u.port is not None or u.command is not None)
     )
     f = _ensure(session, app, u.type) if declares else get(app, u.type)
+    if u.quantity is not None:
+        volumes.refuse_scale(app, f, u.quantity)
     f.quantity = f.quantity if u.quantity is None else u.quantity
     f.size = u.size or f.size
     f.port = u.port or f.port

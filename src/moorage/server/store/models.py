@@ -80,6 +80,9 @@ class App(Base):
     sni_endpoints: Mapped[list[SniEndpoint]] = relationship(
         back_populates="app", cascade="all, delete-orphan", order_by="SniEndpoint.created_at"
     )
+    volumes: Mapped[list[Volume]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="Volume.name"
+    )
 
 
 class Formation(Base):
@@ -360,3 +363,19 @@ SEALED: list[tuple[type[Base], str]] = [
     (SniEndpoint, "private_key"),
     (RegistryLogin, "password"),
 ]
+
+
+class Volume(Base):
+    """A persistent volume of an app, mounted into at most one process type (whose one dyno
+    keeps its files across restarts, releases and crashes)."""
+
+    __tablename__ = "volumes"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(30))
+    size_mb: Mapped[int] = mapped_column(Integer)
+    process_type: Mapped[str | None] = mapped_column(String(30), default=None)
+    path: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    app: Mapped[App] = relationship(back_populates="volumes")
