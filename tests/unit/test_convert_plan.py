@@ -164,6 +164,11 @@ def summary(c: Conversion) -> dict[str, Any]:
             "release_command": a.release_command,
             "schedules": [[j.name, j.cron, j.command] for j in a.schedules],
             "autoscale": list(a.autoscale) if a.autoscale else None,
+            **(
+                {"volumes": [[v.name, v.path, v.process_type, v.size] for v in a.volumes]}
+                if a.volumes
+                else {}
+            ),
             "sources": sorted(src(s) for s in a.sources),
         }
         for a in c.apps

@@ -159,6 +159,10 @@ def _current(c: Client, app: str) -> Current:
         registry_logins={
             r["host"]: r["username"] for r in c.request("GET", f"/apps/{app}/registry-logins")
         },
+        volumes={
+            v["name"]: (v["process_type"], v["path"])
+            for v in c.request("GET", f"/apps/{app}/volumes")
+        },
     )
 
 

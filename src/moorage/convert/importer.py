@@ -47,6 +47,7 @@ class Current:
     registry_logins: dict[str, str] = field(default_factory=dict)  # host -> username
     origin: str | None = None  # the import that created the app (None: made otherwise)
     private: bool = False  # internal_routing
+    volumes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # mounts
 
 
 def url_parts(url: str) -> dict[str, str]:
@@ -163,6 +164,7 @@ def plan_app(
         note = f" (generated: {', '.join(sorted(generated))})" if generated else ""
         steps.append(Step(f"set config vars {keys}{note}", "PATCH", f"{base}/config-vars", changed))
     steps += _formation_steps(plan, current)
+    steps += _volume_steps(plan, current)
     if plan.release_command and plan.release_command != current.release_command:
         steps.append(
             Step(
@@ -213,6 +215,20 @@ def _addon_steps(plan: AppPlan, current: Current, owners: dict[tuple[str, str], 
                 f"add {need.service} as {need.attachment}_URL", "POST", f"/apps/{app}/addons", body
             )
         )
+    return steps
+
+
+def _volume_steps(plan: AppPlan, current: Current) -> list[Step]:
+    """Persistent volumes, mounted before the first release starts the process."""
+    steps, base = [], f"/apps/{plan.name}/volumes"
+    for v in plan.volumes:
+        mount = {"process_type": v.process_type, "path": v.path}
+        what = f"volume {v.name} at {v.path} in {v.process_type}"
+        if v.name not in current.volumes:
+            body = {"name": v.name, "size": v.size, **mount}
+            steps.append(Step(f"create {what} ({v.size})", "POST", base, body))
+        elif current.volumes[v.name] != (v.process_type, v.path):
+            steps.append(Step(f"mount {what}", "PATCH", f"{base}/{v.name}", mount))
     return steps
 
 

@@ -99,6 +99,18 @@ class RegistryLogin:
 
 
 @dataclass
+class VolumeNeed:
+    """A persistent volume the app needs (a claim, or a database's emptyDir), mounted in one
+    process type, which then runs at most one dyno."""
+
+    name: str
+    path: str
+    process_type: str
+    size: str = "1GB"
+    source: Source | None = None
+
+
+@dataclass
 class ScheduledJob:
     name: str
     cron: str
@@ -117,6 +129,7 @@ class AppPlan:
     release_command: str | None = None
     aliases: list[str] = field(default_factory=list)  # Service names other apps use
     registry_logins: list[RegistryLogin] = field(default_factory=list)
+    volumes: list[VolumeNeed] = field(default_factory=list)
     # not on the router: no Ingress, LoadBalancer or NodePort exposed it (Kubernetes' default)
     private: bool = False
     autoscale: tuple[int, int] | None = None  # HPA min/max, noted

@@ -109,8 +109,8 @@ def _keep_unreached(
                 f"{w.obj.kind} {w.name} ({w.image}) stays a private process under its Service "
                 "name: no app reaches it through env vars the add-on's URL could replace "
                 "completely (the images have the host built in, or a Redis host:port without "
-                f"the password the {db.service} add-on needs). Its data lives in the dyno's "
-                "filesystem and is lost when the dyno restarts.",
+                f"the password the {db.service} add-on needs). Its data survives restarts on "
+                "a volume where the pod mounted one; elsewhere it is lost when the dyno restarts.",
                 f"To move it to the {db.service} add-on, make its clients read "
                 f"{ATTACHMENT[db.service]}_URL and import again.",
             )

@@ -17,6 +17,7 @@ from moorage.convert.kinds.env import app_env
 from moorage.convert.kinds.jobs import JobPlan
 from moorage.convert.kinds.pods import pod_findings
 from moorage.convert.kinds.services import ServiceInfo, exposure
+from moorage.convert.kinds.volumes import volume_needs
 from moorage.convert.kinds.workloads import (
     Workload,
     container_port,
@@ -144,6 +145,7 @@ def build_app(d: Draft, ctx: Context) -> AppPlan:
         defined = {v.key for v in env.vars}
         proc, notes = process(w, ptype, port, defined)
         plan.processes.append(proc)
+        notes += _volumes(w, plan, proc)
         steps, more = init_steps(w, defined)
         releases += steps
         ctx.findings.extend(notes + more + pod_findings(w, ctx.known))
@@ -155,6 +157,26 @@ def build_app(d: Draft, ctx: Context) -> AppPlan:
     _schedules(d, plan, ctx)
     _check_commands(d, plan, ctx)
     return plan
+
+
+def _volumes(w: Workload, plan: AppPlan, proc: Process) -> list[Finding]:
+    """The process's persistent volumes; with one, it runs one dyno."""
+    needs, notes = volume_needs(w, proc.type, {v.name for v in plan.volumes})
+    plan.volumes += needs
+    if needs and proc.quantity > 1:
+        notes.append(
+            finding(
+                "warning",
+                w.obj,
+                f"{w.obj.kind} {w.name} asks for {proc.quantity} replicas; with its volume, its "
+                f"process {proc.type} runs one dyno (replicas of a data store need its own "
+                "replication, which a copy of the pod does not give).",
+                "Nothing to do, unless the replicas shared the load: then run them as apps "
+                "of their own.",
+            )
+        )
+        proc.quantity = 1
+    return notes
 
 
 def _check_commands(d: Draft, plan: AppPlan, ctx: Context) -> None:

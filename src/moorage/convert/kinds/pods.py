@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from moorage.convert.kinds import as_dict, as_list, dicts, finding, pod_spec, spec_of, text
+from moorage.convert.kinds.volumes import persistent
 from moorage.convert.kinds.workloads import Workload, is_mesh
 from moorage.convert.model import Finding, Severity, Source
 
@@ -148,13 +149,18 @@ def _volumes(
     for c in [w.main, *w.sidecars, *w.inits]:
         for m in dicts(c.get("volumeMounts")):
             mounts.setdefault(text(m.get("name")), []).append(text(m.get("mountPath")))
+    main = {text(m.get("name")) for m in dicts(w.main.get("volumeMounts"))}
     out = []
     for vol in dicts(spec.get("volumes")):
         name = text(vol.get("name"))
+        if name in main and persistent(w, vol):
+            continue  # a volume of the app (convert/kinds/volumes.py)
         where = ", ".join(sorted(set(mounts.get(name, [])))) or "(not mounted)"
         out.append(_volume(w, vol, name, where, known))
     for claim in dicts(spec_of(w.obj).get("volumeClaimTemplates")):
         meta = as_dict(claim.get("metadata"))
+        if text(meta.get("name")) in main:
+            continue
         where = ", ".join(mounts.get(text(meta.get("name")), [])) or "(not mounted)"
         out.append(_pvc(w, text(meta.get("name")), where))
     return out
