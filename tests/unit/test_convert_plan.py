@@ -667,7 +667,7 @@ def test_pod_settings_with_no_equivalent_are_reported() -> None:
     c = convert([obj(d), obj(service("api")), obj(cm), obj(pvc)])
     whys = " | ".join(f.why for f in about(c, "Deployment", "api"))
     assert "Sidecar container log-shipper" in whys
-    assert "Volume claim api-data at /data" in whys
+    assert "api-data at /data becomes the persistent volume api-data" in whys
     assert "tolerations" in whys
     assert about(c, "Deployment", "api", "error")  # privileged
     assert "mounted as files at /etc/app" in about(c, "ConfigMap", "api-conf", "warning")[0].why
