@@ -145,6 +145,7 @@ def summary(c: Conversion) -> dict[str, Any]:
                     "size": p.size,
                     "port": p.port,
                     "check_path": p.check_path,
+                    **({"ports": [list(x) for x in p.ports]} if p.ports else {}),
                     "sources": [src(s) for s in p.sources],
                 }
                 for p in a.processes

@@ -57,9 +57,32 @@ def apps_info(app: str, as_json: bool) -> None:
             ("Dynos", dynos),
             ("Add-ons", ", ".join(a["name"] for a in addons) or "none"),
             ("Group", _group_text(info)),
+            ("Ports", ports_text(formation)),
+            ("Volumes", _volumes_text(c.request("GET", f"/apps/{app}/volumes"))),
             ("Released", info["released_at"]),
         ],
     )
+
+
+def ports_text(formation: list[dict[str, Any]]) -> str:
+    """``web: 80 -> 8080, 8080`` (the group's port -> the port the process listens on)."""
+    parts = []
+    for f in formation:
+        mapped = [f"{p['port']} -> {p['target_port']}" for p in f.get("ports") or []]
+        own = [str(f["port"])] if f.get("port") else []
+        if mapped or own:
+            parts.append(f"{f['type']}: {', '.join(mapped + own)}")
+    return "; ".join(parts) or "$PORT"
+
+
+def _volumes_text(volumes: list[dict[str, Any]]) -> str:
+    shown = [
+        f"{v['name']} ({v['size_mb']} MB) at {v['path']} in {v['process_type']}"
+        if v["process_type"]
+        else f"{v['name']} ({v['size_mb']} MB, not mounted)"
+        for v in volumes
+    ]
+    return ", ".join(shown) or "none"
 
 
 def _group_text(info: dict[str, Any]) -> str:

@@ -174,7 +174,7 @@ def _newest_release(c: Client, app: str) -> dict[str, Any]:
 
 
 def _plan(c: Client, conv: Conversion, images: bool) -> dict[str, list[Step]]:
-    group = conv.group if len(conv.apps) > 1 else None
+    group = conv.group  # several apps always have one; a single app only when asked (--group)
     owners = addon_owners(conv.apps)
     currents = {plan.name: _current(c, plan.name) for plan in conv.apps}
     shared = shared_values(conv.apps, currents)

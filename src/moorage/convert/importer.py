@@ -291,6 +291,7 @@ def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
             "size": p.size,
             **({"port": p.port} if p.port else {}),
             **({"check_path": p.check_path} if p.check_path else {}),
+            **({"ports": [{"port": s, "target_port": t} for s, t in p.ports]} if p.ports else {}),
         }
         if now is None or any(now.get(k) != v for k, v in want.items() if k != "type"):
             shape.append(want)

@@ -62,6 +62,8 @@ class Process:
     sources: list[Source] = field(default_factory=list)
     # the manifest's `command` replaces the image's ENTRYPOINT (not only its CMD)
     replaces_entrypoint: bool = False
+    # (Service port, container port) where they differ: the group calls the Service's port
+    ports: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
-from moorage.runtime import volumes
+from moorage.runtime import portmap, volumes
 from moorage.runtime.engineops import container_stats, http_ok, tcp_open, untag_images
 from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
@@ -298,6 +298,8 @@ class DockerRuntime:
         labels = self._labels(spec.app, spec.type, spec.number, spec.release)
         labels[f"{LABEL}.fingerprint"] = spec.fingerprint()
         labels[f"{LABEL}.port"] = str(spec.port or "")
+        if spec.ports:
+            labels[portmap.LABEL_KEY] = portmap.label(spec.ports)
         with self._starting(spec.name):
             args = self._container_args(spec, labels)
             if spec.volumes:
@@ -318,7 +320,17 @@ class DockerRuntime:
             self._join_group(c, spec.group, spec.aliases)
             c.start()
             c.reload()
+        self._map_ports(c)
         return self._to_dyno(c)
+
+    def _map_ports(self, c: Container) -> None:
+        """The dyno's Service ports (runtime/portmap.py), after each start."""
+        pairs = portmap.parse((c.labels or {}).get(portmap.LABEL_KEY, ""))
+        pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
+        if pairs and pid:
+            failed = portmap.redirect(pid, pairs)
+            if failed:
+                log.warning("service ports of %s not mapped: %s", c.name, failed)
 
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:
         labels = self._labels(spec.app, spec.type, spec.number, spec.release)
@@ -480,9 +492,15 @@ class DockerRuntime:
         while not stop.is_set():
             try:
                 stream = self.client.events(decode=True, filters=filters)
+                for c in self._containers():  # restarted while nobody watched
+                    if c.status == "running":
+                        self._map_ports(c)
                 closer = threading.Thread(target=_close_when, args=(stop, stream), daemon=True)
                 closer.start()
                 for ev in stream:
+                    if ev.get("Action") == "start" and portmap.LABEL_KEY in str(ev):
+                        with contextlib.suppress(docker.errors.DockerException):
+                            self._map_ports(self.client.containers.get(str(ev.get("id"))))
                     on_event(_event_to_dyno_event(ev))
             except Exception:  # the engine restarted or the stream broke: reconnect
                 if stop.wait(1.0):

@@ -130,6 +130,7 @@ def _specs(
                 aliases=_aliases(app) if f.type == "web" and app.group else (),
                 read_only=read_only,
                 volumes=mounts,
+                ports=tuple((p, t) for p, t in (f.ports or []) if p != t),
             )
         )
     return out

@@ -68,6 +68,8 @@ class DynoSpec:
     aliases: tuple[str, ...] = ()  # names the dyno answers to there (<app>.internal, ...)
     read_only: bool = False  # read-only root filesystem, a writable tmpfs on /tmp
     volumes: tuple[VolumeMount, ...] = ()  # at most one dyno of the type then runs
+    # (port callers in the group use, port the process listens on): Kubernetes Service ports
+    ports: tuple[tuple[int, int], ...] = ()
 
     @property
     def name(self) -> str:
@@ -91,6 +93,7 @@ class DynoSpec:
             # only when on: turning the setting on replaces the dynos, upgrading does not
             **({"read_only": True} if self.read_only else {}),
             **({"volumes": [[v.name, v.path] for v in self.volumes]} if self.volumes else {}),
+            **({"ports": [list(p) for p in self.ports]} if self.ports else {}),
         }
         raw = json.dumps(doc, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]

@@ -243,6 +243,12 @@ def _services(d: Draft, plan: AppPlan, ctx: Context) -> None:
         plan.sources.append(s.obj.source)
         ctx.findings.extend(exposure(s, plan.name))
     ports = [p for s in d.services for p in s.ports]
+    if d.web is not None and plan.processes:
+        web = plan.processes[0]
+        for sp in ports:
+            target = container_port(d.web, sp.target) or sp.port
+            if target != sp.port and all(sp.port != have for have, _ in web.ports):
+                web.ports.append((sp.port, target))
     if ports and all(p.protocol != "http" for p in ports):
         s = d.services[0]
         kinds = "/".join(sorted({p.protocol for p in ports}))

@@ -36,6 +36,7 @@ class Update:
     check_path: str | None = None  # "" clears it
     boot_timeout: int | None = None
     replaces_entrypoint: bool | None = None  # the command replaces ENTRYPOINT (Kubernetes)
+    ports: list[list[int]] | None = None  # [[port, target port]]: [] clears them
 
 
 def _text_field(raw: dict[str, Any], key: str, limit: int) -> str | None:
@@ -103,7 +104,32 @@ def parse_update(raw: object) -> Update:
         check_path=check_path,
         boot_timeout=_int_field(raw, "boot_timeout", 1, 3600),
         replaces_entrypoint=_bool_field(raw, "replaces_entrypoint"),
+        ports=_ports_field(raw),
     )
+
+
+MAX_PORTS = 20
+
+
+def _ports_field(raw: dict[str, Any]) -> list[list[int]] | None:
+    """``[{"port": 80, "target_port": 8080}]``: callers in the group use the port, the
+    process listens on the target port (TCP)."""
+    value = raw.get("ports")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_PORTS:
+        raise InvalidParams(
+            f'ports is a list of at most {MAX_PORTS} {{"port": 80, "target_port": 8080}}.'
+        )
+    out: list[list[int]] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise InvalidParams('Each of ports is {"port": 80, "target_port": 8080}.')
+        port, target = _int_field(item, "port", 1, 65535), _int_field(item, "target_port", 1, 65535)
+        if port is None or any(p == port for p, _ in out):
+            raise InvalidParams(f"Each of ports needs its own port; got {_shown(item)}.")
+        out.append([port, target or port])
+    return out
 
 
 def _bool_field(raw: dict[str, Any], key: str) -> bool | None:
@@ -204,6 +230,8 @@ def _apply_one(session: Session, app: App, u: Update) -> None:
         f.boot_timeout = u.boot_timeout
     if u.replaces_entrypoint is not None:
         f.replaces_entrypoint = u.replaces_entrypoint
+    if u.ports is not None:
+        f.ports = u.ports
 
 
 def describe_scale(app: App) -> str:

@@ -106,6 +106,7 @@ def formation(f: Formation) -> dict[str, Any]:
         "check_path": f.check_path,
         "boot_timeout": f.boot_timeout,
         "replaces_entrypoint": f.replaces_entrypoint,
+        "ports": [{"port": p, "target_port": t} for p, t in (f.ports or [])],
         "created_at": ts(f.created_at),
         "updated_at": ts(f.updated_at),
     }

@@ -101,6 +101,8 @@ class Formation(Base):
     boot_timeout: Mapped[int | None] = mapped_column(Integer, default=None)
     # the command replaces the image's ENTRYPOINT too, as a Kubernetes `command` does
     replaces_entrypoint: Mapped[bool] = mapped_column(default=False)
+    # [[port, target port], ...]: the group reaches port, the process listens on target port
+    ports: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="formations")
