@@ -96,12 +96,22 @@ class StandIn:
             engine.images.build(path=ctx, tag=target, rm=True)
         return self.push(target)
 
-    def build(self, name: str, context: Path) -> str:
+    def build(self, name: str, context: Path, **buildargs: str) -> str:
         """``docker build`` of ``context`` (offline: its FROM is the stack image), published
         as ``name``, as a team pushes its image to its registry; the manifest digest."""
         target = self.where(name)
-        docker.from_env().images.build(path=str(context), tag=target, rm=True)
+        docker.from_env().images.build(
+            path=str(context), tag=target, rm=True, buildargs=buildargs or None
+        )
         return self.push(target)
+
+    def build_with_redis(self, name: str, context: Path) -> str:
+        """:meth:`build` of a context whose Dockerfile copies in ``redis-server``: this
+        host's binary (see :meth:`redis`), added to a copy of the context."""
+        with tempfile.TemporaryDirectory() as ctx:
+            shutil.copytree(context, ctx, dirs_exist_ok=True)
+            shutil.copy(Path("/usr/bin/redis-server").resolve(), Path(ctx, "redis-server"))
+            return self.build(name, Path(ctx))
 
     def redis(self, name: str) -> str:
         """A stand-in for the official Redis image (``redis:7``) that keeps its contract:
