@@ -27,7 +27,7 @@ from moorage.convert.kinds.databases import (
 )
 from moorage.convert.kinds.services import ServiceInfo
 from moorage.convert.kinds.workloads import Workload
-from moorage.convert.model import AddonNeed, AppPlan, Finding, Source
+from moorage.convert.model import AppPlan, Finding, Source
 
 
 def split_databases(
@@ -167,8 +167,8 @@ def _server_files(w: Workload, store: ConfigStore) -> list[Finding]:
 
 
 def attach_unreferenced(dbs: list[Database], plans: list[AppPlan], findings: list[Finding]) -> None:
-    """Attach every database that no app's env names to every app, with a warning: the
-    images have the host name built in and must be changed to read the add-on's URL."""
+    """A database no app's env names gets no add-on (one is attached only to the apps that
+    reference what it replaces), with a warning that says how to add it by hand."""
     for db in dbs:
         if any(
             a.replaces == db.sources and a.attachment == db.attachment
@@ -176,17 +176,15 @@ def attach_unreferenced(dbs: list[Database], plans: list[AppPlan], findings: lis
             for a in p.addons
         ):
             continue
-        for p in plans:
-            p.addons.append(AddonNeed(db.service, db.attachment, list(db.sources)))
         hosts = ", ".join(sorted(h for h in db.hosts if "." not in h)) or db.name
+        first = plans[0].name if plans else "APP"
         findings.append(
             finding(
                 "warning",
                 db.sources[0] if db.sources else Source("", 0, "Database", db.name),
-                f"No env var of any app names {hosts}; the images probably have the host name "
-                f"built in. The {db.service} add-on is attached to every app "
-                f"({', '.join(p.name for p in plans)}) as {db.url_var}.",
-                f"Make the code read {db.url_var} (host, port, user and password), or the old "
-                f"name {hosts} will not resolve.",
+                f"No env var of any app names {hosts}, so no {db.service} add-on replaces it: "
+                "an add-on is attached only to the apps that reference what it replaces.",
+                f"If an app needs it, add one (`moor addons:create {db.service} --as "
+                f"{db.attachment} -a {first}`) and make the code read {db.url_var}.",
             )
         )
