@@ -407,12 +407,32 @@ def test_kustomize_folder_goes_through_kubectl(tmp_path: Path) -> None:
     root = kustomization(tmp_path / "overlay")
     objects, findings = load([root])
     assert [(o.kind, o.name, o.source.file, o.source.line) for o in objects] == [
-        ("Service", "dev-db", "overlay/kustomization.yaml", 1)
+        ("Service", "dev-db", "overlay/svc.yaml", 1)  # the resource file, not the kustomization
     ]
     assert findings == []
+    assert "annotations" not in objects[0].body["metadata"]  # the origin is taken off again
     write(root / "kustomization.yaml", "resources:\n- missing.yaml\n")
     with pytest.raises(InvalidParams, match="kubectl kustomize failed"):
         load([root])
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+def test_an_overlay_s_objects_point_at_the_base_file_and_line(tmp_path: Path) -> None:
+    base = tmp_path / "app" / "base"
+    write(
+        base / "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations: {a: b}\n",
+    )
+    write(base / "kustomization.yaml", "resources:\n- svc.yaml\n")
+    overlay = tmp_path / "app" / "prod"
+    write(overlay / "kustomization.yaml", "resources:\n- ../base\nnameSuffix: -prod\n")
+    objects, _ = load([overlay])
+    assert [(o.name, o.source.file, o.source.line) for o in objects] == [
+        ("db-prod", "base/svc.yaml", 1),
+        ("web-prod", "base/svc.yaml", 6),
+    ]
+    assert objects[1].body["metadata"]["annotations"] == {"a": "b"}
 
 
 def test_kustomize_without_kubectl_says_what_to_do(

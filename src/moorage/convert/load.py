@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from moorage.convert import kustomize
 from moorage.convert.links import link_finding, outside_links, without_links
 from moorage.convert.model import Finding, K8sObject, Source
 from moorage.errors import InvalidParams
@@ -27,7 +26,6 @@ from moorage.errors import InvalidParams
 _YAML_SUFFIXES = (".yaml", ".yml")
 _CHART_FILE = "Chart.yaml"
 _KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-_KUSTOMIZE_TIMEOUT = 120
 _HELM_WHERE = re.compile(r"([^\s():\"']+):(\d+)(?::\d+)?")
 _MAX_VALUES = 1_000_000  # per document, counting every YAML alias expanded
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -81,8 +79,10 @@ def load(
         if unit.kind == "yaml":
             _read_documents(_read_text(unit.path, label), label, objects, findings)
         elif unit.kind == "kustomize":
-            text = _kustomize(unit.path, label)
+            text, wrapper = kustomize.render(unit.path, label)
+            first = len(objects)
             _read_documents(text, f"{label}/{_kustomization_name(unit.path)}", objects, findings)
+            objects[first:] = [kustomize.relocate(o, wrapper, unit.base) for o in objects[first:]]
         else:
             _read_chart(unit, label, (user_values, release), objects, findings)
     return objects, findings
@@ -334,31 +334,6 @@ _ADD_FIELDS = "Add apiVersion, kind and metadata.name, or remove the document."
 
 def _kustomization_name(folder: Path) -> str:
     return next((n for n in _KUSTOMIZATIONS if (folder / n).is_file()), _KUSTOMIZATIONS[0])
-
-
-def _kustomize(folder: Path, label: str) -> str:
-    """``kubectl kustomize folder``'s output; objects' lines are lines of that output."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise InvalidParams(
-            f"{label} is a kustomize folder, and rendering it needs kubectl, which is not on "
-            f"PATH. Install kubectl, or render it yourself (kustomize build {label} > out.yaml) "
-            "and pass the rendered YAML."
-        )
-    argv = [kubectl, "kustomize", str(folder)]
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=_KUSTOMIZE_TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InvalidParams(f"{label}: kubectl kustomize could not run: {exc}.") from exc
-    if proc.returncode != 0:
-        detail = " ".join(proc.stderr.strip().splitlines()[-3:])[:800]
-        raise InvalidParams(
-            f"{label}: kubectl kustomize failed: {detail or 'no message'}. Fix the "
-            "kustomization, or render it yourself and pass the rendered YAML."
-        )
-    return proc.stdout
 
 
 # --- Helm -------------------------------------------------------------------------------
