@@ -121,3 +121,20 @@ def test_every_page_renders(web: tuple[TestClient, str]) -> None:
     assert missing.status_code == 404 and "other" in missing.text
     assert client.get("/dashboard/static/dashboard.css").status_code == 200
     assert client.get("/dashboard/static/..%2fpages.py").status_code == 404
+
+
+def test_a_private_app_shows_no_url_and_its_ports_and_volumes(
+    web: tuple[TestClient, str], api: TestClient
+) -> None:
+    """Issue 18 item 1: the dashboard shows a private app as such, with its service ports."""
+    client, token = web
+    _login(client, token)
+    ports = [{"port": 80, "target_port": 8080}]
+    assert api.patch("/apps/shop/formation/web", json={"ports": ports}).is_success
+    api.post("/apps/shop/volumes", json={"name": "data"})
+    assert api.patch("/apps/shop", json={"internal_routing": True}).is_success
+    page = client.get("/dashboard/apps/shop").text
+    assert 'id="private"' in page and "https://shop." not in page
+    assert "ports 80 → 8080" in page
+    api.patch("/apps/shop/volumes/data", json={"process_type": "web", "path": "/data"})
+    assert "volume data at /data" in client.get("/dashboard/apps/shop").text

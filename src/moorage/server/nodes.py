@@ -108,20 +108,52 @@ def nodes_add(engine: str | None, manager_only: bool) -> None:
     _run(go)
 
 
-def _availability(name: str, availability: str) -> None:
-    client = _manager(Settings.from_env())
+def _availability(name: str, availability: str) -> list[str]:
+    """Set the node's availability; the dynos pinned to it by their volumes (``app/volume
+    (type.n)``), which cannot move."""
+    settings = Settings.from_env()
+    client = _manager(settings)
     raw = _node(client, name)
     spec = dict(raw["Spec"], Availability=availability)
     api: Any = client.api
     api.update_node(raw["ID"], raw["Version"]["Index"], spec)
+    hostname = raw.get("Description", {}).get("Hostname", name)
+    mine = api.services(filters={"label": f"moorage.instance={settings.instance}"})
+    return pinned(mine, hostname, settings.instance)
+
+
+def pinned(services: list[dict[str, Any]], hostname: str, instance: str) -> list[str]:
+    """``app/volume (type.n)`` for each dyno service held on ``hostname`` by a volume."""
+    out = []
+    for svc in services:
+        spec = svc.get("Spec") or {}
+        task = spec.get("TaskTemplate") or {}
+        where = (task.get("Placement") or {}).get("Constraints") or []
+        if f"node.hostname=={hostname}" not in where:
+            continue
+        labels = spec.get("Labels") or {}
+        mounts = (task.get("ContainerSpec") or {}).get("Mounts") or []
+        prefix = f"moorage-{instance}-{labels.get('moorage.app')}-"
+        for m in mounts:
+            if m.get("Type") == "volume":
+                volume = str(m.get("Source", "")).removeprefix(prefix)
+                process = f"{labels.get('moorage.type')}.{labels.get('moorage.number')}"
+                out.append(f"{labels.get('moorage.app')}/{volume} ({process})")
+    return sorted(set(out))
 
 
 @click.command("nodes:drain")
 @click.argument("node")
 def nodes_drain(node: str) -> None:
     """Move every dyno off NODE: Swarm stops them there and starts them on other nodes."""
-    _run(lambda: _availability(node, "drain"))
+    held = _run(lambda: _availability(node, "drain"))
     click.echo(f"Draining {node}: its dynos move to the other nodes. `moor nodes` shows them.")
+    if held:
+        click.echo(
+            f"These dynos keep their volume on {node} and stop until it is active again: "
+            f"{', '.join(held)}. Move one with `moor volumes:export` and `volumes:import` "
+            "into a new volume, or run `moor nodes:activate " + node + "`."
+        )
 
 
 @click.command("nodes:activate")

@@ -84,9 +84,19 @@ def overview(session: Session, platform: Platform, app: App) -> dict[str, Any]:
     dynos = [d for d in _dynos(platform, app.name)]
     return {
         "formation": [
-            {"type": f.type, "quantity": f.quantity, "size": f.size, "command": f.command or ""}
+            {
+                "type": f.type,
+                "quantity": f.quantity,
+                "size": f.size,
+                "command": f.command or "",
+                "ports": ", ".join(f"{p} → {t}" for p, t in (f.ports or [])),
+                "volumes": ", ".join(
+                    f"{v.name} at {v.path}" for v in app.volumes if v.process_type == f.type
+                ),
+            }
             for f in app.formations
         ],
+        "private": app.internal_routing,
         "dynos": [
             {
                 "name": f"{d.type}.{d.number}",
@@ -115,7 +125,7 @@ def overview(session: Session, platform: Platform, app: App) -> dict[str, Any]:
         ],
         "config_keys": sorted(app.config),
         "domains": [platform.settings.app_host(app.name)] + [d.hostname for d in app.domains],
-        "web_url": platform.settings.web_url(app.name),
+        "web_url": None if app.internal_routing else platform.settings.web_url(app.name),
     }
 
 
