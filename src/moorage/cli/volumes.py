@@ -16,7 +16,12 @@ def _used(v: dict[str, Any]) -> str:
     used = v.get("used_bytes")
     if used is None or used < 0:
         return "-"
-    return f"{used / 2**20:.1f} MB"
+    over = (
+        " (over its size: the host's filesystem does not cap it)"
+        if used > v["size_mb"] << 20
+        else ""
+    )
+    return f"{used / 2**20:.1f} MB{over}"
 
 
 @cli.command("volumes")

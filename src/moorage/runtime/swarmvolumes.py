@@ -26,6 +26,8 @@ def engines(rt: SwarmRuntime) -> list[tuple[str, str, docker.DockerClient]]:
     """(node id, hostname, engine) of every node whose engine the platform reaches."""
     out = []
     for n in rt.nodes():
+        if n.state != "ready":
+            continue  # down or unknown: its engine would only time out
         engine = rt.client if n.id == rt.manager_node else rt._engine(n.hostname)
         if engine is not None:
             out.append((n.id, n.hostname, engine))
@@ -36,7 +38,11 @@ def held(rt: SwarmRuntime) -> dict[tuple[str, str], tuple[str, docker.DockerClie
     """(app, volume) -> (hostname, engine) of the node that holds it."""
     out: dict[tuple[str, str], tuple[str, docker.DockerClient]] = {}
     for _, hostname, engine in engines(rt):
-        for key in volumes.listed(engine, rt.instance):
+        try:
+            found = volumes.listed(engine, rt.instance)
+        except RuntimeFailure:  # a node that is down: its volumes are out of reach
+            continue
+        for key in found:
             out.setdefault(key, (hostname, engine))
     return out
 
@@ -85,7 +91,10 @@ def remove(rt: SwarmRuntime, app: str, name: str) -> bool:
 def usage(rt: SwarmRuntime) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     for _, _, engine in engines(rt):
-        out.update(volumes.usage(engine, rt.instance))
+        try:
+            out.update(volumes.usage(engine, rt.instance))
+        except RuntimeFailure:  # a node that is down: no numbers for its volumes
+            continue
     return out
 
 

@@ -57,6 +57,7 @@ log = logging.getLogger("moorage.reconciler")
 DRAIN_SECONDS = 30.0
 ROUTER_SETTLE_SECONDS = 3.0
 FAILED_BOOT_BACKOFF = 30.0
+SWEEP_SECONDS = 15.0
 Emit = Callable[[str, str, str], None]  # (app, process, message) -> the app's log stream
 
 
@@ -99,6 +100,7 @@ class Reconciler:
         self._drainer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drain")
         self.last_error: str | None = None
         self.settle_seconds = ROUTER_SETTLE_SECONDS
+        self._swept = -SWEEP_SECONDS  # when volumes were last swept (monotonic)
 
     # -- desired state ----------------------------------------------------------------------
     def desired(self) -> Desired:
@@ -183,10 +185,17 @@ class Reconciler:
         self._sweep_volumes(want)
 
     def _sweep_volumes(self, want: Desired) -> None:
-        """Remove the files of destroyed volumes once no dyno uses them."""
-        for app, name in self.runtime.volumes() - want.volumes:
-            if app in want.apps and self.runtime.remove_volume(app, name):
-                log.info("removed volume %s of %s", name, app)
+        """Remove the files of destroyed volumes once no dyno uses them (at most every
+        :data:`SWEEP_SECONDS`: on a swarm it asks every node's engine)."""
+        if time.monotonic() - self._swept < SWEEP_SECONDS:
+            return
+        self._swept = time.monotonic()
+        try:
+            for app, name in self.runtime.volumes() - want.volumes:
+                if app in want.apps and self.runtime.remove_volume(app, name):
+                    log.info("removed volume %s of %s", name, app)
+        except MoorageError as exc:  # an engine that is down: the next pass tries again
+            log.warning("volumes not swept: %s", exc)
 
     # -- volumes (for the API) -----------------------------------------------------------------
     def volume_usage(self) -> dict[tuple[str, str], int]:
