@@ -5,6 +5,7 @@ ADDON is an add-on name or the attachment name in the app (default ``DATABASE``)
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,14 @@ def pg_psql(addon: str, app: str, sql: str | None) -> None:
     from moorage.client.terminal import run_terminal
 
     c = client()
-    dyno = c.request(
-        "POST", addon_path(app, addon) + "/actions/psql", {"command": sql} if sql else {}
-    )
+    # SQL from a pipe or a file: no TTY, so psql reads it to the end (no prompt, no pager)
+    body = {"command": sql} if sql else {"tty": sys.stdin.isatty()}
+    dyno = c.request("POST", addon_path(app, addon) + "/actions/psql", body)
     url = dyno["attach_url"]
     if sql is None and _size_query():
         url += "?" + "&".join(f"{k}={v}" for k, v in _size_query().items())
-    _exit(run_terminal(url, c.token or "", interactive=None if sql is None else False))
+    interactive = sql is None and sys.stdin.isatty()
+    _exit(run_terminal(url, c.token or "", interactive=None if interactive else False))
 
 
 @cli.command("pg:credentials:rotate")

@@ -124,6 +124,8 @@ class _Stream:
         self._read: Callable[[int], bytes] = getattr(reader, "read1", self._sock.recv)
         self._demux = _Demux() if multiplexed else None
         self._closed = False
+        self._tty = not multiplexed  # Docker multiplexes the streams only without a TTY
+        self._mid_line = False  # the last byte written to a TTY was not a newline
 
     def read(self, n: int = CHUNK) -> bytes:
         while True:
@@ -142,10 +144,18 @@ class _Stream:
             self._sock.sendall(data)
         except OSError as exc:
             raise RuntimeFailure(f"The session's stdin is closed: {exc}") from exc
+        if data:
+            self._mid_line = not data.endswith((b"\n", b"\r"))
 
     def close_stdin(self) -> None:
+        """End of input. A TTY gets ^D, as a terminal user types it (twice after a partial
+        line): the command reads end-of-file and the session keeps its output. Shutting the
+        connection down would make the engine end a TTY session, output and all."""
         try:
-            self._sock.shutdown(socket.SHUT_WR)
+            if self._tty:
+                self._sock.sendall(b"\x04\x04" if self._mid_line else b"\x04")
+            else:
+                self._sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 

@@ -174,10 +174,14 @@ def psql(
     ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
 ) -> dict[str, Any]:
     """``pg:psql``: a one-off dyno running psql against the add-on, on the app's network,
-    to attach to (``attach_url``); ``{"command": SQL}`` runs one statement without a TTY."""
+    to attach to (``attach_url``); ``{"command": SQL}`` runs one statement without a TTY, and
+    ``{"tty": false}`` reads SQL from stdin without one (input from a pipe or a file)."""
     from moorage.stack.builder import STACK_IMAGE
 
     sql_text = _field(body, "command")
+    want_tty = body.get("tty", True) if isinstance(body, dict) else True
+    if not isinstance(want_tty, bool):
+        raise InvalidParams('"tty" is true or false.')
     if platform.reconciler is None:
         raise InvalidParams("pg:psql needs the reconciler of `moor server`.")
     with platform.store.session() as s:
@@ -192,7 +196,7 @@ def psql(
             "psql",
             env=_pg_env(found.url),
             attach=True,
-            tty=sql_text is None,
+            tty=sql_text is None and want_tty,
             argv=argv,
             image=STACK_IMAGE,
         )
