@@ -63,6 +63,7 @@ class FakeRuntime:
         self._ips = itertools.count(0)  # every dyno its own address, as Docker gives
         self.held: set[tuple[str, str]] = set()  # volumes: (app, name)
         self.events: list[str] = []  # "start <name>", "stop <id>", "retire <id>", in order
+        self.ports_heard: dict[str, list[int]] = {}  # dyno name -> ports it listens on
 
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
@@ -166,6 +167,9 @@ class FakeRuntime:
 
     def host_gateway_ip(self) -> str:
         return "10.0.0.1"
+
+    def listening(self, dyno: Dyno) -> list[int] | None:
+        return self.ports_heard.get(dyno.name)
 
     def volumes(self) -> set[tuple[str, str]]:
         return set(self.held)

@@ -183,3 +183,26 @@ def test_a_fresh_server_starts_over_a_dyno_a_killed_one_created_but_never_starte
     new = runtime.dynos["demo.web.1"]
     assert new.id != old.id and new.state == "up" and not new.never_started
     assert [d.state for d in fresh.dynos("demo")] == ["up"]
+
+
+def test_a_one_off_nobody_attached_to_is_removed_and_says_why(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    """Issue 24 item 5: a run.N created for a client that never attached does not stay."""
+    runtime = _deployed(api, platform, reconciler)
+    said: list[str] = []
+    reconciler.emit = lambda app, process, message: said.append(f"{process}: {message}")
+    fresh = replace(
+        runtime.dynos["demo.web.1"],
+        id="o-new",
+        type="run",
+        number=1,
+        state="starting",
+        oneoff=True,
+        created_at="2999-01-01T00:00:00Z",
+    )
+    stale = replace(fresh, id="o-old", number=2, created_at="2020-01-01T00:00:00Z")
+    runtime.dynos["demo.run.1"], runtime.dynos["demo.run.2"] = fresh, stale
+    reconciler.run_once()
+    assert "o-old" in runtime.stopped and "o-new" not in runtime.stopped
+    assert any(s.startswith("run.2: Error: no client attached") for s in said)

@@ -63,6 +63,11 @@ class Runtime(Protocol):
         """Probe until ready; None when ready, else the reason (exit, or boot timeout)."""
         ...
 
+    def listening(self, dyno: Dyno) -> list[int] | None:
+        """TCP ports the dyno listens on for other hosts (not loopback only); None when the
+        runtime cannot tell."""
+        ...
+
     def list_retiring(self) -> list[Dyno]:
         """Dynos being replaced (renamed by :meth:`retire`), including those a killed
         control plane was replacing; not in :meth:`list_dynos`."""

@@ -20,7 +20,13 @@ from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
 from moorage.runtime import portmap, volumes
-from moorage.runtime.engineops import container_stats, http_ok, tcp_open, untag_images
+from moorage.runtime.engineops import (
+    container_stats,
+    host_listening,
+    http_ok,
+    tcp_open,
+    untag_images,
+)
 from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
 
@@ -417,6 +423,14 @@ class DockerRuntime:
                 return None
             time.sleep(0.1)
         return f"{dyno.name} did not {check} within {timeout:.0f}s (boot timeout)"
+
+    def listening(self, dyno: Dyno) -> list[int] | None:
+        try:
+            c = self.client.containers.get(dyno.id)
+        except docker.errors.DockerException:
+            return None
+        pid = int((c.attrs.get("State") or {}).get("Pid") or 0)
+        return host_listening(pid) if pid else None
 
     def retire(self, dyno: Dyno) -> Dyno:
         try:

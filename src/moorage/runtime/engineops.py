@@ -63,3 +63,49 @@ def tcp_open(ip: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+LISTEN = "0A"  # the state column of /proc/net/tcp for a listening socket
+_IPV6_LOOPBACK = "00000000000000000000000001000000"  # ::1
+
+
+def _loopback(address: str) -> bool:
+    """127.0.0.0/8 (Docker's DNS listens on 127.0.0.11 in every container), ::1, and
+    127.x mapped into IPv6; /proc writes each 32-bit word little-endian."""
+    if len(address) == 8:
+        return address.upper().endswith("7F")
+    return address == _IPV6_LOOPBACK or (
+        address[16:24].upper() == "FFFF0000" and address.upper().endswith("7F")
+    )
+
+
+def listening_ports(tables: str) -> list[int]:
+    """TCP ports listened on, reachable from other hosts (not loopback only), from the text
+    of ``/proc/net/tcp`` and ``/proc/net/tcp6``."""
+    ports = set()
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != LISTEN or ":" not in fields[1]:
+            continue
+        address, _, port = fields[1].rpartition(":")
+        if _loopback(address):
+            continue
+        try:
+            ports.add(int(port, 16))
+        except ValueError:
+            continue
+    return sorted(ports)
+
+
+def host_listening(pid: int) -> list[int] | None:
+    """:func:`listening_ports` of process ``pid``'s network namespace, read on this host;
+    None when its tables cannot be read."""
+    text = ""
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as fh:
+                text += fh.read()
+        except OSError:
+            if table == "tcp":
+                return None
+    return listening_ports(text)

@@ -29,10 +29,16 @@ from typing import TYPE_CHECKING, Any
 import docker
 import docker.errors
 
-from moorage.errors import Conflict, NotFound, RuntimeFailure
+from moorage.errors import Conflict, MoorageError, NotFound, RuntimeFailure
 from moorage.runtime import swarmvolumes
 from moorage.runtime.docker import LABEL, DockerRuntime
-from moorage.runtime.engineops import container_stats, http_ok, tcp_open, untag_images
+from moorage.runtime.engineops import (
+    container_stats,
+    http_ok,
+    listening_ports,
+    tcp_open,
+    untag_images,
+)
 from moorage.runtime.swarmspec import service_args
 from moorage.runtime.swarmstate import (
     FAILED,
@@ -388,6 +394,18 @@ class SwarmRuntime:
                     untag_images(engine, f"{self.node_registry}/{app}/")
             except (RuntimeFailure, docker.errors.DockerException) as exc:
                 log.warning("images of %s stay on node %s: %s", app, hostname, exc)
+
+    def listening(self, dyno: Dyno) -> list[int] | None:
+        """Read in the container (its node may be another host): needs ``cat``."""
+        try:
+            engine, container = self._engine_of(dyno)
+            code, out = engine.containers.get(container).exec_run(
+                ["cat", "/proc/net/tcp", "/proc/net/tcp6"], demux=False
+            )
+        except (MoorageError, docker.errors.DockerException):
+            return None
+        text = out.decode(errors="replace") if isinstance(out, bytes) else ""
+        return listening_ports(text) if code == 0 or text else None
 
     # -- volumes: on the node that holds each (runtime/swarmvolumes.py) ------------------------
     def volumes(self) -> set[tuple[str, str]]:

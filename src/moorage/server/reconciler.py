@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from moorage.errors import MoorageError, NotFound, RuntimeFailure
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
+from moorage.server import ports
 from moorage.server.desired import Desired, Phase, Plan, desired_for
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
@@ -58,6 +59,7 @@ DRAIN_SECONDS = 30.0
 ROUTER_SETTLE_SECONDS = 3.0
 FAILED_BOOT_BACKOFF = 30.0
 SWEEP_SECONDS = 15.0
+ATTACH_SECONDS = 60.0  # a one-off created for a client that never attaches is removed then
 Emit = Callable[[str, str, str], None]  # (app, process, message) -> the app's log stream
 
 
@@ -363,7 +365,9 @@ class Reconciler:
         self.emit(spec.app, process, f"Starting process with command `{cmd}`")
         try:
             new = self.runtime.start(spec)
-            reason = self.runtime.wait_ready(new, spec.boot_timeout, spec.check_path)
+            reason, learned = ports.wait_or_find(self.runtime, new, spec)
+            if learned is not None:  # it ignores $PORT and listens on one other port
+                new, reason = self._reboot_on(spec, new, learned)
         except MoorageError as exc:
             return exc.message
         if reason is not None:
@@ -373,6 +377,21 @@ class Reconciler:
         self._ready.add((new.id, new.started_at))  # start() already inspected it: ip, start time
         self.emit(spec.app, process, "State changed from starting to up")
         return new
+
+    def _reboot_on(self, spec: DynoSpec, dyno: Dyno, port: int) -> tuple[Dyno, str | None]:
+        """Remember ``port`` for the process type and start the dyno again on it."""
+        process = f"{spec.type}.{spec.number}"
+        ports.remember(self.store, spec.app, spec.type, port)
+        self.emit(
+            spec.app,
+            process,
+            f"{process} listens on port {port}, not on $PORT ({spec.port}): {spec.type} uses "
+            f"port {port} from now on (set another with `moor ps:port {spec.type} PORT`)",
+        )
+        self._stop(dyno, grace=1)
+        moved = replace(spec, port=port, env={**spec.env, "PORT": str(port)})
+        new = self.runtime.start(moved)
+        return new, self.runtime.wait_ready(new, moved.boot_timeout, moved.check_path)
 
     def _release_phase(self, app: str, version: int, phase: Phase) -> str | None:
         spec = OneOffSpec(
@@ -448,6 +467,14 @@ class Reconciler:
         for d in observed:
             attached = d.type == "run" and d.state == "starting"
             if d.oneoff and d.state == "down" and not attached and self.reapable(d):
+                self._stop(d, grace=0)
+            elif attached and d.age() > ATTACH_SECONDS:
+                self.emit(
+                    d.app,
+                    f"{d.type}.{d.number}",
+                    f"Error: no client attached within {ATTACH_SECONDS:.0f} s; the one-off dyno "
+                    "was removed (run the command again)",
+                )
                 self._stop(d, grace=0)
 
     # -- one-offs and exec (called by services on behalf of the API) -------------------------

@@ -7,6 +7,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from moorage.errors import InvalidParams
 
@@ -127,6 +128,15 @@ class Dyno:
     @property
     def name(self) -> str:
         return f"{self.app}.{self.type}.{self.number}"
+
+    def age(self) -> float:
+        """Seconds since it was created (``created_at`` like ``2026-12-06T10:45:35Z``); 0
+        when that cannot be read."""
+        try:
+            made = datetime.strptime(self.created_at[:19], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return 0.0
+        return (datetime.now(UTC) - made.replace(tzinfo=UTC)).total_seconds()
 
 
 @dataclass(frozen=True)

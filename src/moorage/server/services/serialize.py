@@ -150,7 +150,11 @@ def dyno(d: Dyno, a: App) -> dict[str, Any]:
         "size": formation.size if formation else "basic",
         "command": command,
         "created_at": d.created_at,
-        "updated_at": d.started_at[:19] + "Z" if d.started_at[:4].isdigit() else d.created_at,
+        "updated_at": (
+            d.started_at[:19] + "Z"
+            if d.started_at[:4].isdigit() and not d.started_at.startswith("0001")  # never started
+            else d.created_at
+        ),
         "attach_url": None,
         "exit_code": d.exit_code,
         "oom_killed": d.oom_killed,
