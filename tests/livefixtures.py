@@ -250,14 +250,16 @@ def in_pty(
     timeout: float = 60,
     send: bytes = b"",
     after: bytes = b"",
+    program: str = MOOR,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """Run moor with its stdin/stdout on a pseudo-terminal, as a user's shell would;
-    ``send`` is typed once ``after`` appeared (the client flushes earlier input when it
-    puts the terminal in raw mode)."""
+    """Run moor (or ``program``) with its stdin/stdout on a pseudo-terminal, as a user's
+    shell would; ``send`` is typed once ``after`` appeared (the client flushes earlier
+    input when it puts the terminal in raw mode)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 24x80
     proc = subprocess.Popen(
-        [MOOR, *args], stdin=slave, stdout=slave, stderr=slave, env=platform.env
+        [program, *args], stdin=slave, stdout=slave, stderr=slave, env=env or platform.env
     )
     os.close(slave)
     chunks: list[bytes] = []
@@ -303,6 +305,9 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         "MOORAGE_POSTGRES_PORT": str(base + 3),
         "MOORAGE_REDIS_PORTS": f"{redis_base}-{redis_base + 9}",
         "MOORAGE_HTTPS_PORT": str(base + 4),
+        "MOORAGE_RENDEZVOUS_PORT": str(25000 + os.getpid() % 500),
+        # heroku ps:exec's SSH server: port 80 (the CLI's), on a loopback address of its own
+        "MOORAGE_EXEC_TUNNEL": f"127.3.{os.getpid() % 250}.1:80",
         "MOORAGE_DOMAIN": f"it{os.getpid()}.localhost",
         "MOORAGE_RECONCILE_INTERVAL": "1",
         "MOORAGE_BOOT_TIMEOUT": "30",

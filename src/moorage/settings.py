@@ -53,6 +53,12 @@ class Settings:
     # registry host -> mirror the platform pulls prebuilt images from first
     registry_mirrors: dict[str, Mirror] = field(default_factory=dict)
     image_pull_timeout: float = 1800.0  # seconds a copy of a prebuilt image may take
+    # `heroku run`'s TLS rendezvous (rendezvous.<domain>:port); 0: none
+    rendezvous_port: int = 5000
+    rendezvous_bind: str = "0.0.0.0"  # the CLI connects from anywhere
+    # `heroku ps:exec`'s SSH server: "host:port" the CLI connects to (it always uses port 80;
+    # the host is an address of its own so that it never collides with the router); "": off
+    exec_tunnel: str = "127.0.0.3:80"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,6 +82,9 @@ class Settings:
             https_port=int(e.get("MOORAGE_HTTPS_PORT", "443")),
             dyno_read_only=_flag("MOORAGE_DYNO_READ_ONLY", e.get("MOORAGE_DYNO_READ_ONLY", "")),
             registry_upload_idle=float(e.get("MOORAGE_REGISTRY_UPLOAD_IDLE", "300")),
+            rendezvous_port=int(e.get("MOORAGE_RENDEZVOUS_PORT", "5000")),
+            rendezvous_bind=e.get("MOORAGE_RENDEZVOUS_BIND", "0.0.0.0"),
+            exec_tunnel=e.get("MOORAGE_EXEC_TUNNEL", "127.0.0.3:80"),
             runtime=_runtime(e.get("MOORAGE_RUNTIME", "docker")),
             swarm_engine=e.get("MOORAGE_SWARM_ENGINE", ""),
             swarm_registry=e.get("MOORAGE_SWARM_REGISTRY", ""),

@@ -58,12 +58,19 @@ class HerokuCli:
     platform: LivePlatform
 
     def __call__(
-        self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 900
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: float = 900,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             ["heroku", *args],
             capture_output=True,
             text=True,
+            input=input_text,
+            stdin=subprocess.DEVNULL if input_text is None else None,
             env=self.env,
             cwd=cwd or self.env["HOME"],
             timeout=timeout,
@@ -75,6 +82,13 @@ class HerokuCli:
                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
             )
         return proc
+
+    @property
+    def program(self) -> str:
+        """The CLI's path (for a run on a pseudo-terminal)."""
+        found = shutil.which("heroku", path=self.env["PATH"])
+        assert found is not None
+        return found
 
 
 def _forward(platform: LivePlatform, add: bool) -> None:
@@ -128,6 +142,7 @@ def heroku(platform: LivePlatform) -> Iterator[HerokuCli]:
             "HEROKU_API_KEY": token,
             "HEROKU_HEADERS": json.dumps({"Authorization": f"Bearer {token}"}),
             "HEROKU_PARTICLEBOARD_URL": f"https://api.{domain}",
+            "HEROKU_EXEC_URL": f"https://api.{domain}",
             "NODE_EXTRA_CA_CERTS": str(ca),
             "DISABLE_TELEMETRY": "true",
             "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
@@ -136,7 +151,7 @@ def heroku(platform: LivePlatform) -> Iterator[HerokuCli]:
         }
     )
     try:
-        _hosts([f"api.{domain}", f"registry.{domain}"], add=True)
+        _hosts([f"api.{domain}", f"registry.{domain}", f"rendezvous.{domain}"], add=True)
         _forward(platform, add=True)
         certs_d.mkdir(parents=True, exist_ok=True)
         shutil.copy(ca, certs_d / "ca.crt")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.compat.conftest import HerokuCli
-from tests.livefixtures import ACTORS, LivePlatform
+from tests.livefixtures import ACTORS, LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +105,35 @@ def test_article_container_commands_deploy_actors_over_https(
     assert newest["description"].startswith("Deployed web")
 
 
+def test_the_articles_kubernetes_dockerfile_serves_without_a_port_command(
+    heroku: HerokuCli, platform: LivePlatform, tmp_path: Path
+) -> None:
+    """Issue 24 item 3: its image runs `flask run` on 5000 and ignores $PORT; the platform
+    finds the port it listens on and keeps it, with no `ps:port`."""
+    k8s = f"hk-k8s-{os.urandom(2).hex()}"
+    platform.apps.add(k8s)
+    for item in ("myapp.py", "requirements.txt", "Dockerfile"):
+        shutil.copy(ACTORS / item, tmp_path / item)
+    heroku("apps:create", k8s)
+    heroku("addons:create", "heroku-postgresql", "-a", k8s)
+    heroku("container:push", "web", "-a", k8s, cwd=tmp_path)
+    heroku("container:release", "web", "-a", k8s, cwd=tmp_path)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if "Meryl Streep" in _https(platform, k8s).text:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    else:
+        raise AssertionError(f"{k8s} never served the actors")
+    logs = platform.moor("logs", "-a", k8s, "-n", "300").stdout
+    assert "listens on port 5000, not on $PORT (8080)" in logs
+    assert [f["port"] for f in platform.json("apps:info", "-a", k8s)["formation"]] == [5000]
+    heroku("apps:destroy", "-a", k8s, "--confirm", k8s)
+
+
 def test_ps_scale_and_restart(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
     scaled = heroku("ps:scale", "web=2", "-a", app)
     assert "now running web at 2:basic" in scaled.stderr
@@ -144,6 +173,46 @@ def test_logs(heroku: HerokuCli, app: str) -> None:
     logs = heroku("logs", "-n", "50", "-a", app, timeout=60).stdout
     assert "moorage[api]: Release" in logs or "app[web." in logs
     assert len(logs.splitlines()) <= 50
+
+
+def test_heroku_run_relays_output_input_and_the_exit_status(
+    heroku: HerokuCli, platform: LivePlatform, app: str
+) -> None:
+    """Issue 24 item 1: the CLI's TLS rendezvous (attach_url rendezvous://...)."""
+    ran = heroku(
+        "run", "-x", "-a", app, "--", "sh", "-c", "echo out-$((40+2)); exit 3", check=False
+    )
+    assert ran.returncode == 3, ran
+    assert "out-42" in ran.stdout
+    reversed_ = heroku(
+        "run", "--no-tty", "-a", app, "--", "python3", "-c",
+        "import sys; print(sys.stdin.read().strip()[::-1])",
+        input_text="stressed\n",
+    )  # fmt: skip
+    assert "desserts" in reversed_.stdout
+    code, screen = in_pty(
+        platform, "run", "-a", app, "--", "echo", "hi-from-a-tty",
+        program=heroku.program, env=heroku.env, timeout=120,
+    )  # fmt: skip
+    assert code == 0 and "hi-from-a-tty" in screen, screen
+    assert "run." not in " ".join(d["name"] for d in platform.json("ps", "-a", app))
+
+
+def test_heroku_ps_exec_runs_a_command_in_the_dyno(heroku: HerokuCli, app: str) -> None:
+    """Issue 24 item 2: the exec manager, then SSH to the platform's gateway on port 80."""
+    status = heroku("ps:exec", "--status", "-a", app)
+    assert "web.1" in status.stdout, status.stdout + status.stderr
+    listed = heroku("ps:exec", "-a", app, "--", "ls", "/usr/src/app", timeout=120)
+    assert "myapp.py" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_heroku_run_detached_output_reaches_the_logs(heroku: HerokuCli, app: str) -> None:
+    heroku("run:detached", "-a", app, "--", "echo", "detached-hello")
+    deadline, logs = time.monotonic() + 60, ""
+    while "detached-hello" not in logs and time.monotonic() < deadline:
+        logs = heroku("logs", "-n", "200", "-a", app, timeout=60).stdout
+        time.sleep(1)
+    assert "detached-hello" in logs
 
 
 def test_addons_domains_and_access(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:

@@ -68,5 +68,6 @@ def heroku_env(facts: dict[str, object], token: str) -> list[str]:
         f'HEROKU_API_KEY="{token}"',
         f'HEROKU_HEADERS=\'{{"Authorization": "Bearer \'"{token}"\'"}}\'',
         f"HEROKU_PARTICLEBOARD_URL={facts['https_api_url']}",
+        f"HEROKU_EXEC_URL={facts['https_api_url']}",
         f"NODE_EXTRA_CA_CERTS={facts['ca_path']}",
     ]

@@ -6,7 +6,7 @@ import json
 import os
 import shlex
 import sys
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import click
 
@@ -40,7 +40,8 @@ def run(command: tuple[str, ...], app: str, size: str | None) -> None:
     out.print(
         f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno['name']}", style="dim"
     )
-    url = dyno["attach_url"] + ("?" + urlencode(_size_query()) if _size_query() else "")
+    path = f"/apps/{quote(app, safe='')}/dynos/{dyno['name']}/attach"  # attach_url: heroku run's
+    url = c.ws_url(path) + ("?" + urlencode(_size_query()) if _size_query() else "")
     _exit(run_terminal(url, c.token or ""))
 
 

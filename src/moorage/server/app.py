@@ -24,6 +24,7 @@ from moorage.server.routes import (
     domains,
     drains,
     dynos,
+    execmanager,
     formation,
     image_releases,
     logs,
@@ -66,6 +67,7 @@ def create_app(platform: Platform) -> FastAPI:
         metrics,
         registry_auth,
         volumes,
+        execmanager,
     )
     for module in modules:
         api.include_router(module.router)

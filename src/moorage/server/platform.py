@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -38,12 +39,16 @@ from moorage.server.imagejobs import ImageJobs, release_with
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
 from moorage.server.metrics import Recorder
 from moorage.server.reconciler import Reconciler
+from moorage.server.rendezvous import Rendezvous
 from moorage.server.scheduler import Scheduler
 from moorage.server.services import drains as drain_service
 from moorage.server.services.domainproof import Prover
 from moorage.server.store.db import Store, upgrade
 from moorage.server.store.models import SEALED, Addon
 from moorage.settings import Settings
+
+if TYPE_CHECKING:
+    from moorage.server.sshgate import Gateway
 
 log = logging.getLogger("moorage.server")
 DOCKER_CERTS = Path("/etc/docker/certs.d")
@@ -65,6 +70,8 @@ class Platform:
     secret: bytes = b""  # signs capability URLs (release output streams)
     metrics: Recorder | None = None
     push_failures: RegistryLog | None = None  # why pushes failed, read from the registry's log
+    rendezvous: Rendezvous | None = None  # `heroku run`'s TLS attach (server/rendezvous.py)
+    sshgate: Gateway | None = None  # `heroku ps:exec`'s SSH server (server/sshgate.py), when on
 
     @functools.cached_property
     def images(self) -> ImageJobs:
@@ -214,6 +221,7 @@ def build(settings: Settings) -> Platform:
         recorder.loop(stop, reconciler.dyno_stats)
 
     platform.background = [
+        *_rendezvous(platform, reconciler),
         reconciler.loop,
         supervisor,
         watch_events,
@@ -223,6 +231,38 @@ def build(settings: Settings) -> Platform:
         keeper.loop,
     ]
     return platform
+
+
+def _rendezvous(
+    platform: Platform, reconciler: Reconciler
+) -> list[Callable[[threading.Event], None]]:
+    """`heroku run`'s TLS listener, with the edge's certificate (``*.<domain>``)."""
+    settings = platform.settings
+    if not settings.rendezvous_port or not settings.https_port:
+        return []
+    certs = ensure_edge_certs(settings.tls_dir, settings.domain)
+    host = f"rendezvous.{settings.domain}"
+    rendezvous = Rendezvous(reconciler, host, settings.rendezvous_port, settings.rendezvous_bind)
+    platform.rendezvous = rendezvous
+
+    def serve(stop: threading.Event) -> None:
+        rendezvous.serve(stop, certs.cert, certs.key)
+
+    return [serve, *_sshgate(platform, reconciler)]
+
+
+def _sshgate(platform: Platform, reconciler: Reconciler) -> list[Callable[[threading.Event], None]]:
+    """`heroku ps:exec`'s SSH server on MOORAGE_EXEC_TUNNEL (host key kept in tls/)."""
+    settings = platform.settings
+    host, _, port = settings.exec_tunnel.rpartition(":")
+    if not host or not port.isdigit():
+        return []
+    from moorage.server.sshgate import Gateway  # asyncssh loads only when it is on
+
+    gate = Gateway(reconciler, settings.tls_dir / "ssh_host_ed25519_key", host, int(port))
+    gate.tunnel_host = host
+    platform.sshgate = gate
+    return [gate.serve]
 
 
 def _addons(settings: Settings, store: Store, gateway: str) -> tuple[Cluster, dict[str, Provider]]:

@@ -92,26 +92,43 @@ def create_dyno(
     """A one-off dyno (``run.N``): attached (a TTY over ``attach_url``) or detached."""
     if not isinstance(body, dict) or not isinstance(body.get("command"), str):
         raise InvalidParams('Send {"command": "...", "attach": true|false}.')
-    env = body.get("env") or {}
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+    raw_env = body.get("env") or {}
+    if not isinstance(raw_env, dict) or not all(
+        v is None or isinstance(v, str | int | float) for v in raw_env.values()
+    ):
         raise InvalidParams("env must be an object of string values.")
+    # the Heroku CLI sends COLUMNS and LINES as numbers, and TERM null without a terminal
+    env = {str(k): str(v) for k, v in raw_env.items() if v is not None and v is not True}
     for key, value in env.items():  # the rules of config vars: it is the same environment
         validate_config_value(validate_config_key(key), value)
     size = body.get("size")
     if size is not None and not isinstance(size, str):
         raise InvalidParams("size must be the name of a dyno size, such as basic.")
     attach = bool(body.get("attach"))
+    tty = not body.get("force_no_tty")  # `heroku run --no-tty`
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        spec = service.oneoff_spec(s, app, body["command"], size=size, env=env, attach=attach)
+        spec = service.oneoff_spec(
+            s, app, body["command"], size=size, env=env, attach=attach, tty=tty
+        )
     dyno = _reconciler(platform).start_oneoff(spec)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         out = serialize.dyno(dyno, app)
     if attach:
-        base = platform.settings.api_url.replace("http", "ws", 1)
-        out["attach_url"] = f"{base}/apps/{app.name}/dynos/{spec.type}.{spec.number}/attach"
+        out["attach_url"] = _attach_url(platform, app.name, f"{spec.type}.{spec.number}", tty, env)
     return out
+
+
+def _attach_url(platform: Platform, app: str, process: str, tty: bool, env: dict[str, str]) -> str:
+    """``heroku run``'s TLS rendezvous (a one-use ticket); without one, the WebSocket that
+    ``moor run`` uses."""
+    if platform.rendezvous is None:
+        base = platform.settings.api_url.replace("http", "ws", 1)
+        return f"{base}/apps/{app}/dynos/{process}/attach"
+    lines, columns = env.get("LINES", ""), env.get("COLUMNS", "")
+    size = (int(lines) if lines.isdigit() else None, int(columns) if columns.isdigit() else None)
+    return platform.rendezvous.issue(app, process, tty, size)
 
 
 async def _deny(ws: WebSocket, exc: MoorageError) -> None:

@@ -1,0 +1,206 @@
+"""``heroku ps:exec``'s SSH side: an SSH server in the platform that opens each session
+inside a dyno, as ``moor ps:exec`` does (the runtime's exec), with no sshd in the image.
+
+The CLI asks the exec manager (``server/routes/execmanager.py``) for a session with a key
+pair it just made; the manager grants that public key one dyno of one app, under a random
+user name, for :data:`GRANT_SECONDS`. The CLI then connects here (``tunnel_host``, port 80
+by its own choice; the host key it pins is :meth:`Gateway.public_key`) as that user with that
+key. Each connection may:
+
+- run a command or a shell, with a PTY when the client asks for one (``exec``, ``shell``);
+- open TCP connections to the dyno's own address only (``ps:forward``, ``ps:socks``).
+
+Keys and grants live in memory only: a grant is forgotten once used or expired, so a key
+opens one dyno once; another app's dyno never. File copy (``ps:copy``, SFTP) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from moorage.errors import MoorageError
+from moorage.runtime.session import CHUNK, TtySession
+from moorage.server.reconciler import Reconciler
+
+with warnings.catch_warnings():  # asyncssh still imports DSA, which cryptography deprecates
+    warnings.simplefilter("ignore")
+    import asyncssh
+
+log = logging.getLogger("moorage.sshgate")
+GRANT_SECONDS = 60.0
+SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    app: str
+    dyno: str  # web.1
+    key: bytes  # the client's public key (SSH wire format)
+    expires: float
+
+
+class Grants:
+    """One-use permissions: a user name and public key for one dyno of one app."""
+
+    def __init__(self) -> None:
+        self._grants: dict[str, Grant] = {}
+        self._lock = threading.Lock()
+
+    def grant(self, app: str, dyno: str, client_key: str) -> str:
+        """The user name the client logs in as with ``client_key`` (OpenSSH public key)."""
+        key = asyncssh.import_public_key(client_key).public_data
+        user = "u" + secrets.token_hex(12)
+        now = time.monotonic()
+        with self._lock:
+            self._grants = {u: g for u, g in self._grants.items() if g.expires > now}
+            self._grants[user] = Grant(app, dyno, key, now + GRANT_SECONDS)
+        return user
+
+    def check(self, user: str, key: bytes) -> bool:
+        with self._lock:
+            grant = self._grants.get(user)
+        return grant is not None and grant.key == key and grant.expires > time.monotonic()
+
+    def take(self, user: str) -> Grant | None:
+        with self._lock:
+            return self._grants.pop(user, None)
+
+
+class Gateway:
+    def __init__(self, reconciler: Reconciler, key_file: Path, address: str, port: int) -> None:
+        self.reconciler = reconciler
+        self.grants = Grants()
+        self.address, self.port = address, port
+        self.tunnel_host = address  # what the CLI is told to connect to
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(key_file))
+            key_file.chmod(0o600)
+        self._key = asyncssh.read_private_key(str(key_file))
+
+    def public_key(self) -> str:
+        """The host key as the CLI pins it: ``ssh-ed25519 AAAA...``."""
+        text: bytes = self._key.export_public_key("openssh")
+        return " ".join(text.decode().split()[:2])
+
+    def serve(self, stop: threading.Event) -> None:
+        asyncio.run(self._serve(stop))
+
+    async def _serve(self, stop: threading.Event) -> None:
+        gateway = self
+
+        class Server(asyncssh.SSHServer):
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                self.conn = conn
+
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def public_key_auth_supported(self) -> bool:
+                return True
+
+            def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+                return gateway.grants.check(username, key.public_data)
+
+            def auth_completed(self) -> None:
+                grant = gateway.grants.take(self.conn.get_extra_info("username"))
+                self.conn.set_extra_info(moorage_grant=grant)
+
+            def connection_requested(
+                self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+            ) -> bool:
+                return gateway._may_forward(self.conn.get_extra_info("moorage_grant"), dest_host)
+
+        server = await asyncssh.create_server(
+            Server,
+            self.address,
+            self.port,
+            server_host_keys=[self._key],
+            process_factory=self._process,
+            encoding=None,
+            sftp_factory=None,
+            allow_scp=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+        )
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(1.0)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    def _may_forward(self, grant: Grant | None, host: str) -> bool:
+        """TCP forwarding reaches the granted dyno's own address, nothing else."""
+        if grant is None:
+            return False
+        try:
+            dyno = self.reconciler.find_dyno(grant.app, grant.dyno)
+        except MoorageError:
+            return False
+        return bool(dyno.ip) and host == dyno.ip
+
+    async def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        grant: Grant | None = process.get_extra_info("moorage_grant")
+        if grant is None:
+            process.stderr.write(b"This session has no dyno; run heroku ps:exec again.\r\n")
+            process.exit(1)
+            return
+        command = process.command
+        argv = ["/bin/sh", "-c", command] if command else SHELL
+        term = process.get_terminal_type()
+        cols, rows, _, _ = process.get_terminal_size()
+        loop = asyncio.get_running_loop()
+        try:
+            session = await loop.run_in_executor(None, self._open, grant, argv, term, rows, cols)
+        except MoorageError as exc:
+            process.stderr.write(f"{exc.message}\r\n".encode())
+            process.exit(1)
+            return
+        await _relay(process, session)
+
+    def _open(
+        self, grant: Grant, argv: list[str], term: str | None, rows: int, cols: int
+    ) -> TtySession:
+        dyno = self.reconciler.find_dyno(grant.app, grant.dyno)
+        size = (rows or None, cols or None)
+        return self.reconciler.open_exec(dyno, argv, tty=bool(term), rows=size[0], cols=size[1])
+
+
+async def _relay(process: asyncssh.SSHServerProcess[bytes], session: TtySession) -> None:
+    """Client <-> the command in the dyno, then its exit status; always closes the session."""
+    loop = asyncio.get_running_loop()
+
+    async def feed() -> None:
+        while True:
+            try:
+                data = await process.stdin.read(CHUNK)
+            except asyncssh.TerminalSizeChanged as change:
+                await loop.run_in_executor(None, session.resize, change.height, change.width)
+                continue
+            except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+                continue
+            if not data:
+                await loop.run_in_executor(None, session.close_stdin)
+                return
+            await loop.run_in_executor(None, session.write, data)
+
+    feeder = asyncio.ensure_future(feed())
+    try:
+        while data := await loop.run_in_executor(None, session.read, CHUNK):
+            process.stdout.write(data)
+        code = await loop.run_in_executor(None, session.exit_code)
+    except MoorageError as exc:
+        process.stderr.write(f"{exc.message}\r\n".encode())
+        code = 1
+    finally:
+        feeder.cancel()
+        await loop.run_in_executor(None, session.close)
+    process.exit(code if code is not None else 1)
