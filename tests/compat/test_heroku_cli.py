@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,6 +206,33 @@ def test_heroku_ps_exec_runs_a_command_in_the_dyno(heroku: HerokuCli, app: str) 
     assert "web.1" in status.stdout, status.stdout + status.stderr
     listed = heroku("ps:exec", "-a", app, "--", "ls", "/usr/src/app", timeout=120)
     assert "myapp.py" in listed.stdout, listed.stdout + listed.stderr
+    home = Path(heroku.env["HOME"])
+    heroku("ps:copy", "/usr/src/app/myapp.py", "--output", "copied.py", "-a", app, cwd=home)
+    assert (home / "copied.py").read_bytes() == (ACTORS / "myapp.py").read_bytes()
+    missing = heroku("ps:copy", "/no/such/file", "-a", app, cwd=home, check=False)
+    assert missing.returncode != 0
+
+
+def test_heroku_ps_forward_reaches_a_port_of_the_dyno(heroku: HerokuCli, app: str) -> None:
+    """ps:forward runs a SOCKS proxy (port 1080, the CLI's) whose connections go over SSH to
+    the dyno's own address only; here to the web process on $PORT (8080)."""
+    local = 20000 + os.getpid() % 5000
+    forward = subprocess.Popen(
+        ["heroku", "ps:forward", f"{local}:8080", "-a", app],
+        env=heroku.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,  # `heroku` is a script running node: stop them both
+    )  # fmt: skip
+    try:
+        deadline, page = time.monotonic() + 90, ""
+        while "Meryl Streep" not in page and time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{local}/", timeout=10).text
+            except httpx.HTTPError:
+                time.sleep(1)
+    finally:
+        os.killpg(forward.pid, signal.SIGKILL)  # it runs until stopped (Ctrl-C)
+        said = forward.communicate(timeout=10)[0].decode(errors="replace")
+    assert "Meryl Streep" in page, said
 
 
 def test_heroku_run_detached_output_reaches_the_logs(heroku: HerokuCli, app: str) -> None:

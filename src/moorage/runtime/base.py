@@ -63,6 +63,10 @@ class Runtime(Protocol):
         """Probe until ready; None when ready, else the reason (exit, or boot timeout)."""
         ...
 
+    def read_file(self, dyno: Dyno, path: str, limit: int) -> bytes:
+        """One file of a running dyno (``ps:copy``); NotFound or InvalidParams say why not."""
+        ...
+
     def listening(self, dyno: Dyno) -> list[int] | None:
         """TCP ports the dyno listens on for other hosts (not loopback only); None when the
         runtime cannot tell."""

@@ -24,6 +24,7 @@ from moorage.runtime.engineops import (
     container_stats,
     host_listening,
     http_ok,
+    read_container_file,
     tcp_open,
     untag_images,
 )
@@ -423,6 +424,9 @@ class DockerRuntime:
                 return None
             time.sleep(0.1)
         return f"{dyno.name} did not {check} within {timeout:.0f}s (boot timeout)"
+
+    def read_file(self, dyno: Dyno, path: str, limit: int) -> bytes:
+        return read_container_file(self.client, dyno.id, path, limit)
 
     def listening(self, dyno: Dyno) -> list[int] | None:
         try:

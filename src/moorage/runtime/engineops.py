@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import io
 import socket
+import tarfile
 
 import docker
 import docker.errors
 
-from moorage.errors import RuntimeFailure
+from moorage.errors import InvalidParams, NotFound, RuntimeFailure
 from moorage.spec.dyno import Dyno, DynoStats
 
 
@@ -109,3 +111,31 @@ def host_listening(pid: int) -> list[int] | None:
             if table == "tcp":
                 return None
     return listening_ports(text)
+
+
+def read_container_file(
+    client: docker.DockerClient, container: str, path: str, limit: int
+) -> bytes:
+    """The bytes of one regular file of a container (through the engine's archive)."""
+    try:
+        stream, stat = client.api.get_archive(container, path)
+    except docker.errors.NotFound as exc:
+        raise NotFound(f"No file {path} in the dyno.") from exc
+    except docker.errors.DockerException as exc:
+        raise RuntimeFailure(f"Cannot read {path} in the dyno: {exc}") from exc
+    if int(stat.get("size") or 0) > limit:
+        raise InvalidParams(f"{path} is larger than {limit >> 20} MB; copy a smaller file.")
+    if int(stat.get("mode") or 0) & (1 << 31):  # Go's os.ModeDir
+        raise InvalidParams(f"{path} is a folder; name a file.")
+    buf = io.BytesIO()
+    for chunk in stream:
+        buf.write(chunk)
+        if buf.tell() > limit + (1 << 20):
+            raise InvalidParams(f"{path} is larger than {limit >> 20} MB; copy a smaller file.")
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile()), None)
+        extracted = tar.extractfile(member) if member is not None else None
+        if extracted is None:
+            raise InvalidParams(f"{path} is not a regular file.")
+        return extracted.read()

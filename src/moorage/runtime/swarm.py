@@ -36,6 +36,7 @@ from moorage.runtime.engineops import (
     container_stats,
     http_ok,
     listening_ports,
+    read_container_file,
     tcp_open,
     untag_images,
 )
@@ -394,6 +395,10 @@ class SwarmRuntime:
                     untag_images(engine, f"{self.node_registry}/{app}/")
             except (RuntimeFailure, docker.errors.DockerException) as exc:
                 log.warning("images of %s stay on node %s: %s", app, hostname, exc)
+
+    def read_file(self, dyno: Dyno, path: str, limit: int) -> bytes:
+        engine, container = self._engine_of(dyno)
+        return read_container_file(engine, container, path, limit)
 
     def listening(self, dyno: Dyno) -> list[int] | None:
         """Read in the container (its node may be another host): needs ``cat``."""

@@ -496,6 +496,9 @@ class Reconciler:
     ) -> TtySession:
         return self.runtime.open_exec(dyno, cmd, tty=tty, rows=rows, cols=cols)
 
+    def read_file(self, dyno: Dyno, path: str, limit: int) -> bytes:
+        return self.runtime.read_file(dyno, path, limit)
+
     def open_attach(
         self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
     ) -> TtySession:

@@ -8,22 +8,26 @@ by its own choice; the host key it pins is :meth:`Gateway.public_key`) as that u
 key. Each connection may:
 
 - run a command or a shell, with a PTY when the client asks for one (``exec``, ``shell``);
+- read files of the dyno over SFTP (``ps:copy``; read-only, through the engine's archive);
 - open TCP connections to the dyno's own address only (``ps:forward``, ``ps:socks``).
 
-Keys and grants live in memory only: a grant is forgotten once used or expired, so a key
-opens one dyno once; another app's dyno never. File copy (``ps:copy``, SFTP) is refused.
+Keys and grants live in memory only. ``ps:socks`` opens one SSH connection per proxied TCP
+connection with the same key, so a grant serves its key until it has been idle for
+:data:`GRANT_SECONDS`, then it is forgotten; it opens its one dyno, another app's never.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import secrets
 import threading
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from moorage.errors import MoorageError
 from moorage.runtime.session import CHUNK, TtySession
@@ -35,6 +39,8 @@ with warnings.catch_warnings():  # asyncssh still imports DSA, which cryptograph
 
 log = logging.getLogger("moorage.sshgate")
 GRANT_SECONDS = 60.0
+LOCAL_NAMES = ("0.0.0.0", "127.0.0.1", "localhost", "::", "::1")  # the dyno itself
+MAX_FILE = 256 * 2**20  # the largest file ps:copy reads
 SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
 
 
@@ -68,9 +74,16 @@ class Grants:
             grant = self._grants.get(user)
         return grant is not None and grant.key == key and grant.expires > time.monotonic()
 
-    def take(self, user: str) -> Grant | None:
+    def use(self, user: str) -> Grant | None:
+        """The grant of a logged-in user, kept alive for another :data:`GRANT_SECONDS`."""
+        now = time.monotonic()
         with self._lock:
-            return self._grants.pop(user, None)
+            grant = self._grants.get(user)
+            if grant is None or grant.expires <= now:
+                self._grants.pop(user, None)
+                return None
+            self._grants[user] = replace(grant, expires=now + GRANT_SECONDS)
+            return grant
 
 
 class Gateway:
@@ -110,13 +123,16 @@ class Gateway:
                 return gateway.grants.check(username, key.public_data)
 
             def auth_completed(self) -> None:
-                grant = gateway.grants.take(self.conn.get_extra_info("username"))
+                grant = gateway.grants.use(self.conn.get_extra_info("username"))
                 self.conn.set_extra_info(moorage_grant=grant)
 
             def connection_requested(
                 self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
-            ) -> bool:
-                return gateway._may_forward(self.conn.get_extra_info("moorage_grant"), dest_host)
+            ) -> Any:
+                target = gateway._target(self.conn.get_extra_info("moorage_grant"), dest_host)
+                if target is None:
+                    return False
+                return self.conn.forward_connection(target, dest_port)
 
         server = await asyncssh.create_server(
             Server,
@@ -125,7 +141,7 @@ class Gateway:
             server_host_keys=[self._key],
             process_factory=self._process,
             encoding=None,
-            sftp_factory=None,
+            sftp_factory=self._files,
             allow_scp=False,
             agent_forwarding=False,
             x11_forwarding=False,
@@ -137,15 +153,23 @@ class Gateway:
             server.close()
             await server.wait_closed()
 
-    def _may_forward(self, grant: Grant | None, host: str) -> bool:
-        """TCP forwarding reaches the granted dyno's own address, nothing else."""
+    def _files(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+        grant = chan.get_extra_info("moorage_grant")
+        return DynoFiles(chan, self.reconciler, grant)
+
+    def _target(self, grant: Grant | None, host: str) -> str | None:
+        """Where a forwarded connection goes: the granted dyno's own address, which the
+        CLI names as it is, or as 0.0.0.0/localhost (Heroku's proxy runs in the dyno)."""
         if grant is None:
-            return False
+            return None
         try:
             dyno = self.reconciler.find_dyno(grant.app, grant.dyno)
         except MoorageError:
-            return False
-        return bool(dyno.ip) and host == dyno.ip
+            return None
+        if not dyno.ip or host not in (dyno.ip, *LOCAL_NAMES):
+            log.info("refused forwarding to %s (dyno %s is at %s)", host, grant.dyno, dyno.ip)
+            return None
+        return dyno.ip
 
     async def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         grant: Grant | None = process.get_extra_info("moorage_grant")
@@ -204,3 +228,49 @@ async def _relay(process: asyncssh.SSHServerProcess[bytes], session: TtySession)
         feeder.cancel()
         await loop.run_in_executor(None, session.close)
     process.exit(code if code is not None else 1)
+
+
+class DynoFiles(asyncssh.SFTPServer):
+    """The granted dyno's files, read-only: each one opened is read whole through the
+    engine (``docker cp``'s archive) and served from memory (at most :data:`MAX_FILE`)."""
+
+    def __init__(
+        self, chan: asyncssh.SSHServerChannel[bytes], reconciler: Reconciler, grant: Grant | None
+    ) -> None:
+        super().__init__(chan)
+        self.reconciler, self.grant = reconciler, grant
+
+    async def _load(self, path: bytes) -> bytes:
+        if self.grant is None:
+            raise asyncssh.SFTPPermissionDenied("This session has no dyno.")
+        grant, name = self.grant, path.decode(errors="replace")
+        loop = asyncio.get_running_loop()
+        try:
+            dyno = await loop.run_in_executor(
+                None, self.reconciler.find_dyno, grant.app, grant.dyno
+            )
+            return await loop.run_in_executor(None, self.reconciler.read_file, dyno, name, MAX_FILE)
+        except MoorageError as exc:
+            raise asyncssh.SFTPNoSuchFile(exc.message) from exc
+
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> io.BytesIO:
+        if pflags & ~asyncssh.FXF_READ:
+            raise asyncssh.SFTPPermissionDenied("Files of a dyno are read-only here.")
+        return io.BytesIO(await self._load(path))
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        assert isinstance(file_obj, io.BytesIO)
+        return file_obj.getvalue()[offset : offset + size]
+
+    def close(self, file_obj: object) -> None:
+        return None
+
+    def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
+        assert isinstance(file_obj, io.BytesIO)
+        return asyncssh.SFTPAttrs(size=len(file_obj.getvalue()), permissions=0o100644)
+
+    async def stat(self, path: bytes) -> asyncssh.SFTPAttrs:
+        return asyncssh.SFTPAttrs(size=len(await self._load(path)), permissions=0o100644)
+
+    async def lstat(self, path: bytes) -> asyncssh.SFTPAttrs:
+        return await self.stat(path)
