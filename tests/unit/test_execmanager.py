@@ -46,7 +46,8 @@ def test_a_key_gets_one_session_in_a_dyno_of_its_users_app(
     assert gate.grants.check(user, key.public_data)
     other = asyncssh.generate_private_key("ssh-ed25519")
     assert not gate.grants.check(user, other.public_data)  # only the key it was given
-    assert gate.grants.take(user) is not None and gate.grants.take(user) is None  # once
+    assert gate.grants.use(user) is not None  # for as long as the client keeps using it
+    assert gate.grants.use("u-someone-else") is None
 
     eve = make_token(platform, "eve@example.test")
     refused = api.put("/api/v2/web.1", headers=_basic("demo", eve), json={"client_key": public})
