@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
-from moorage.errors import InvalidParams, NotFound, RuntimeFailure
+from moorage.errors import InvalidParams, NotFound
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
@@ -78,7 +78,10 @@ def _app_name(request: Request) -> str:
 def _gate(platform: Platform) -> Any:
     gate = platform.sshgate
     if gate is None or platform.reconciler is None:
-        raise RuntimeFailure("SSH sessions are off on this platform (MOORAGE_EXEC_TUNNEL).")
+        raise NotFound(
+            "heroku ps:exec is not set up on this platform: its operator sets "
+            "MOORAGE_EXEC_TUNNEL (see the README). `moor ps:exec` works meanwhile."
+        )
     return gate
 
 
