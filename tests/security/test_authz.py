@@ -454,13 +454,16 @@ def test_logs_exec_and_attach_of_another_users_app(platform: LivePlatform, world
     oneoff = _ok(
         world.admin("POST", f"/apps/{world.app}/dynos", {"command": "true", "attach": True})
     )
+    # attach_url is heroku run's rendezvous (a one-use secret); moor run's WebSocket is here
+    attach = f"{ws}/apps/{world.app}/dynos/{oneoff['name']}/attach?tty=0"
+    assert oneoff["attach_url"].startswith("rendezvous://")
     try:
-        status = _ws_status(oneoff["attach_url"] + "?tty=0", bob)
+        status = _ws_status(attach, bob)
         if status != 404:
             failures.append(f"attach as B: {status}")
     finally:
         with connect(
-            oneoff["attach_url"] + "?tty=0",
+            attach,
             additional_headers={"Authorization": f"Bearer {admin}"},
             open_timeout=60,
         ) as conn:
