@@ -4,29 +4,17 @@ the volume that keeps the dyno from moving."""
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.integration.test_volumes import _hits
 from tests.livefixtures import LivePlatform
 from tests.standin import StandIn
 
 pytestmark = pytest.mark.integration
 
 HITS = Path(__file__).resolve().parents[1] / "fixtures" / "standins" / "hits"
-
-
-def _hits(platform: LivePlatform, app: str, after: int, timeout: float = 180) -> int:
-    deadline, last = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        last = platform.get(app).text
-        found = re.search(r"hits=(\d+)", last)
-        if found and int(found[1]) > after:
-            return int(found[1])
-        time.sleep(0.5)
-    raise AssertionError(f"{app} never counted past {after}: {last[:200]!r}")
 
 
 def _node(platform: LivePlatform, app: str) -> str:
@@ -42,16 +30,16 @@ def test_a_volume_pins_its_dyno_to_its_node(platform: LivePlatform, standin: Sta
     platform.moor("container:release", "web", "--image", "ghcr.io/acme/hits:1", "-a", app)
     platform.moor("volumes:create", "data", "-a", app)
     platform.moor("volumes:mount", "data", "/data", "--type", "web", "-a", app)
-    count = _hits(platform, app, 0)
+    count = _hits(platform, app, 0, timeout=180)
     node = _node(platform, app)
     platform.moor("ps:restart", "-a", app)
-    count = _hits(platform, app, count)
+    count = _hits(platform, app, count, timeout=180)
     assert _node(platform, app) == node  # the volume's node
     drained = platform.moor("nodes:drain", node)
     try:
         assert f"{app}/data (web.1)" in drained.stdout, drained.stdout
     finally:
         platform.moor("nodes:activate", node)
-    count = _hits(platform, app, count)  # back on its node, with its files
+    count = _hits(platform, app, count, timeout=180)  # back on its node, with its files
     assert _node(platform, app) == node
     platform.moor("apps:destroy", "-a", app, "--confirm", app)

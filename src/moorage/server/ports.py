@@ -25,22 +25,17 @@ def wait_or_find(runtime: Runtime, dyno: Dyno, spec: DynoSpec) -> tuple[str | No
     if spec.type != "web" or spec.check_path or not spec.port:
         return runtime.wait_ready(dyno, spec.boot_timeout, spec.check_path), None
     first = min(FIRST_LOOK, spec.boot_timeout)
-    reason = runtime.wait_ready(dyno, first)
-    if reason is None or TIMED_OUT not in reason:
-        return reason, None
-    other = _others(runtime, dyno, spec.port)
-    if other is not None and len(other) == 1:
-        return None, other[0]
-    rest = max(1.0, spec.boot_timeout - first)
-    reason = runtime.wait_ready(dyno, rest)
-    if reason is None or TIMED_OUT not in reason:
-        return reason, None
-    other = _others(runtime, dyno, spec.port)
-    if other is not None and len(other) == 1:
-        return None, other[0]
-    return reason.replace(f"within {rest:.0f}s", f"within {spec.boot_timeout:.0f}s") + _heard(
-        other, spec.port
-    ), None
+    other: list[int] | None = None
+    for wait in (first, max(1.0, spec.boot_timeout - first)):  # a first look, then the rest
+        reason = runtime.wait_ready(dyno, wait)
+        if reason is None or TIMED_OUT not in reason:
+            return reason, None
+        other = _others(runtime, dyno, spec.port)
+        if other is not None and len(other) == 1:
+            return None, other[0]
+    assert reason is not None
+    total = reason.replace(f"within {wait:.0f}s", f"within {spec.boot_timeout:.0f}s")
+    return total + _heard(other, spec.port), None
 
 
 def _others(runtime: Runtime, dyno: Dyno, port: int) -> list[int] | None:
