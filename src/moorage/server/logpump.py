@@ -117,24 +117,39 @@ class DynoLogPump:
             return d.attached or d.id in self._done
 
     def _follow(self, d: Dyno) -> None:
-        process = f"{d.type}.{d.number}"
+        """Read ``d``'s output until a pass from the cursor brings nothing new.
+
+        Docker ends a following stream as soon as the container stops, whatever is still
+        unread (a dyno that prints 200,000 lines and exits is cut off after about a second's
+        worth), so after each stream ends the log is read again from the last stored line.
+        """
         with self._lock:
             done = self._cursors.get(d.id, (0, 0))
-        last, run = 0, 0
         try:
-            for ts, raw in self.runtime.log_stream(d.id, since=max(done[0] / 1e9 - 1, 0)):
-                seconds, key = parse_docker_time(ts)
-                last, run = key, (run + 1 if key == last else 1)
-                if (key, run) <= done:
-                    continue  # stored before a restart of moor server
-                when = datetime.fromtimestamp(seconds, UTC)
-                for message in split_message(raw):
-                    line = LogLine(when, "app", process, message)
-                    self._queue.put((d.id, d.app, line, (key, run)))
+            while True:
+                last = self._pass(d, done)
+                if last <= done:
+                    break
+                done = last
         except Exception as exc:
             log.info("log stream of %s ended: %s", d.name, exc)
         with self._lock:
             self._done.add(d.id)
+
+    def _pass(self, d: Dyno, done: tuple[int, int]) -> tuple[int, int]:
+        """Queue the lines after ``done`` from one log stream; the key of the last one."""
+        process = f"{d.type}.{d.number}"
+        last, run, newest = 0, 0, done
+        for ts, raw in self.runtime.log_stream(d.id, since=max(done[0] / 1e9 - 1, 0)):
+            seconds, key = parse_docker_time(ts)
+            last, run = key, (run + 1 if key == last else 1)
+            if (key, run) <= done:
+                continue  # stored already (an earlier pass, or before a server restart)
+            newest = (key, run)
+            when = datetime.fromtimestamp(seconds, UTC)
+            for message in split_message(raw):
+                self._queue.put((d.id, d.app, LogLine(when, "app", process, message), newest))
+        return newest
 
     def _write_loop(self) -> None:
         last_save = 0.0
