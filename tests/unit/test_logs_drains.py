@@ -253,6 +253,36 @@ def test_syslog_tcp(forwarders: list[DrainForwarder]) -> None:
         server.close()
 
 
+def test_dropped_lines_are_announced_to_the_drain_with_an_l10_line(
+    forwarders: list[DrainForwarder],
+) -> None:
+    server = SyslogServer()
+    drops: list[tuple[str, str, int]] = []
+    try:
+        fwd = DrainForwarder(
+            "d1",
+            "myapp",
+            f"syslog://127.0.0.1:{server.port}",
+            hostname="h",
+            egress=LOCAL,
+            queue_size=10,
+            on_drop=lambda app, consumer, n: drops.append((app, consumer, n)),
+        )
+        forwarders.append(fwd)
+        fwd.offer(lines(100))  # room for 10: 90 dropped in the same breath
+        wait_for(lambda: len(server.frames()) == 11)
+        frames = server.frames()
+        assert (
+            b" h myapp logplex moorage - Error L10 (output buffer overflow): 90 messages"
+            in (frames[0])
+        )
+        assert frames[1].endswith(b" - hello 0") and frames[-1].endswith(b" - hello 9")
+        assert drops == [("myapp", "drain", 90)]
+        assert fwd.stats()["dropped"] == 90
+    finally:
+        server.close()
+
+
 def test_syslog_reconnects_when_the_receiver_hangs_up(forwarders: list[DrainForwarder]) -> None:
     server = SyslogServer()
     try:

@@ -235,3 +235,29 @@ def test_a_destroyed_apps_late_lines_are_dropped_until_its_name_is_taken_again(
     store.delete_app("a")  # an app of that name is made again
     store.append("a", lines(5, 1))
     assert [x.split()[-1] for x in store.tail("a", 10)] == ["5"]
+
+
+def test_a_follower_that_falls_behind_is_told_how_many_lines_it_missed(tmp_path: Path) -> None:
+    # Segments of 100 lines, two kept: a follower that reads nothing while 1,000 lines are
+    # written finishes the segment it holds open, then finds seven segments gone. It gets
+    # Heroku's L10 line for exactly those 700 lines, and the platform's metrics hear of it.
+    store = LogStore(tmp_path, segment_lines=100)
+    drops: list[tuple[str, str, int]] = []
+    store.on_drop = lambda app, consumer, n: drops.append((app, consumer, n))
+    store.append("a", lines(0, 10))
+    follower = store.follow("a", idle=0.05, poll=0.01)
+    for i in range(10, 1010, 50):
+        store.append("a", lines(i, 50))
+    got: list[str] = []
+    while len(got) < 301:
+        got += next(follower)
+    follower.close()
+    notice = [t for t in got if "Error L10" in t]
+    assert len(notice) == 1
+    assert (
+        " moorage[logplex]: Error L10 (output buffer overflow): 700 messages dropped since "
+        in (notice[0])
+    )
+    shown = messages([t for t in got if t not in notice])
+    assert shown == [f"line {i}" for i in [*range(10, 110), *range(810, 1010)]]
+    assert drops == [("a", "tail", 700)]

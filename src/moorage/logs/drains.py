@@ -19,6 +19,9 @@ them: ``Content-Type: application/logplex-1``, ``Logplex-Msg-Count``, ``Logplex-
 :class:`DrainForwarder` never blocks the writer: lines go into a bounded buffer (dropped and
 counted when it is full) and a daemon thread sends them. A batch that cannot be sent even
 after reconnecting is dropped and counted; the thread then backs off (0.5 s doubling to 30 s).
+Nothing is lost silently: the next batch that goes out starts with Heroku's
+``Error L10 (output buffer overflow): N messages dropped since ...`` line, and every drop is
+reported to the ``on_drop`` hook (the platform's metrics).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TypedDict
 from urllib.parse import urlsplit
 
@@ -39,7 +42,7 @@ import httpx
 
 from moorage.egress import Egress
 from moorage.errors import InvalidParams
-from moorage.logs.format import LogLine
+from moorage.logs.format import DropHook, LogLine, overflow
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,7 @@ class DrainForwarder:
         queue_size: int = 10_000,
         batch: int = 500,
         timeout: float = 5.0,
+        on_drop: DropHook | None = None,
     ) -> None:
         if queue_size < 1 or batch < 1:
             raise ValueError("queue_size and batch must be positive")
@@ -155,6 +159,9 @@ class DrainForwarder:
         self._buffer: deque[LogLine] = deque()
         self._cond = threading.Condition()
         self._stats = DrainStats(sent=0, dropped=0, errors=0, last_error=None)
+        self._on_drop = on_drop
+        self._unreported = 0  # dropped lines the drain has not been told about (L10)
+        self._dropped_since: datetime | None = None
         self._stopping = False
         self._deadline = 0.0
         self._headers: dict[tuple[str, str], _Header] = {}
@@ -167,15 +174,25 @@ class DrainForwarder:
         """Queue ``lines`` for sending; what does not fit is dropped and counted."""
         with self._cond:
             if self._stopping:
-                self._stats["dropped"] += len(lines)
+                self._drop(len(lines))
                 return
             room = self._queue_size - len(self._buffer)
             if room >= len(lines):
                 self._buffer.extend(lines)
             else:
                 self._buffer.extend(lines[: max(room, 0)])
-                self._stats["dropped"] += len(lines) - max(room, 0)
+                self._drop(len(lines) - max(room, 0))
             self._cond.notify()
+
+    def _drop(self, count: int) -> None:
+        """Count ``count`` lost lines (the caller holds ``_cond``); the next batch sent
+        starts with an L10 line saying how many, as Heroku's logplex does."""
+        self._stats["dropped"] += count
+        self._unreported += count
+        if self._dropped_since is None:
+            self._dropped_since = datetime.now(UTC)
+        if self._on_drop is not None:
+            self._on_drop(self.app, "drain", count)
 
     def stats(self) -> DrainStats:
         """Counters: lines ``sent`` and ``dropped``, send ``errors``, the ``last_error``."""
@@ -221,7 +238,7 @@ class DrainForwarder:
         finally:
             self._disconnect()
             with self._cond:
-                self._stats["dropped"] += len(self._buffer)
+                self._drop(len(self._buffer))
                 self._buffer.clear()
 
     def _take(self) -> list[LogLine] | None:
@@ -234,7 +251,11 @@ class DrainForwarder:
             if self._stopping and time.monotonic() > self._deadline:
                 return None
             count = min(self._batch, len(self._buffer))
-            return [self._buffer.popleft() for _ in range(count)]
+            batch = [self._buffer.popleft() for _ in range(count)]
+            if self._unreported and self._dropped_since is not None:
+                batch.insert(0, overflow(self._unreported, self._dropped_since))
+                self._unreported, self._dropped_since = 0, None
+            return batch
 
     def _wait(self, seconds: float) -> bool:
         """Back off for ``seconds``; True if the forwarder is closing meanwhile."""
@@ -245,7 +266,7 @@ class DrainForwarder:
     def _failed(self, count: int, message: str) -> None:
         log.warning("log drain %s (%s) failed: %s", self.drain_id, self.app, message)
         with self._cond:
-            self._stats["dropped"] += count
+            self._drop(count)
             self._stats["errors"] += 1
             self._stats["last_error"] = message
 
@@ -368,9 +389,14 @@ class DrainManager:
     """The forwarders for all apps' drains, kept in step with the drain list by :meth:`sync`."""
 
     def __init__(
-        self, hostname: str, ca_file: str | None = None, egress: Egress | None = None
+        self,
+        hostname: str,
+        ca_file: str | None = None,
+        egress: Egress | None = None,
+        on_drop: DropHook | None = None,
     ) -> None:
         self.hostname = hostname
+        self.on_drop = on_drop
         self.ca_file = ca_file
         self.egress = egress or Egress()
         self._lock = threading.Lock()
@@ -402,6 +428,7 @@ class DrainManager:
                         hostname=self.hostname,
                         ca_file=self.ca_file,
                         egress=self.egress,
+                        on_drop=self.on_drop,
                     )
             by_app: dict[str, list[DrainForwarder]] = {}
             for fwd in self._forwarders.values():

@@ -23,6 +23,7 @@ How raw dyno output becomes messages (:func:`split_message`):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,10 @@ SOURCES = ("app", "router", "moorage")
 
 MESSAGE_LIMIT = 10_240
 """Default maximum size of one message, in UTF-8 bytes."""
+
+DropHook = Callable[[str, str, int], None]
+"""Called as ``on_drop(app, consumer, count)`` when ``count`` lines of ``app`` are dropped
+for a consumer (``"drain"``, ``"tail"``) that could not keep up."""
 
 _LINE = re.compile(
     r"(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z))"
@@ -74,6 +79,18 @@ class LogLine:
         if "\n" in message or "\r" in message:
             message = _BREAKS.sub(_REPLACEMENT, message)
         return f"{stamp} {self.prefix()}: {message}"
+
+
+def overflow(count: int, since: datetime) -> LogLine:
+    """The line that says ``count`` messages were dropped for a slow consumer, worded as
+    Heroku's logplex words it: ``moorage[logplex]: Error L10 (output buffer overflow): ...``."""
+    stamp = since.astimezone(UTC).isoformat(timespec="seconds")
+    return LogLine(
+        datetime.now(UTC),
+        "moorage",
+        "logplex",
+        f"Error L10 (output buffer overflow): {count} messages dropped since {stamp}.",
+    )
 
 
 def parse(text: str) -> LogLine | None:

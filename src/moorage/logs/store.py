@@ -24,11 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from moorage.errors import InvalidName
-from moorage.logs.format import LogLine, matches, parse
+from moorage.logs.format import DropHook, LogLine, matches, overflow, parse
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class LogStore:
         self._heads: dict[str, _Head] = {}
         self._listeners: list[Listener] = []
         self._gone: set[str] = set()  # destroyed apps: late lines for them are dropped
+        self._rolled: dict[str, dict[int, int]] = {}  # app -> recent full segment -> lines
+        self.on_drop: DropHook | None = None
+        """Told how many lines a follower skipped because it fell behind (metrics)."""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class LogStore:
                 head = self._open_head(directory)
                 self._heads[app] = head
             if head.lines >= self.segment_lines or head.size >= self.segment_bytes:
+                self._remember(app, head)
                 head = self._roll(directory, head)
                 self._heads[app] = head
             _write_all(head.fd, data)
@@ -149,6 +154,19 @@ class LogStore:
             _write_all(fd, b"\n")
             lines, size = lines + 1, size + 1
         return _Head(number=number, fd=fd, lines=lines, size=size)
+
+    def _remember(self, app: str, head: _Head) -> None:
+        """Keep how many lines the last full segments held: a follower that falls so far
+        behind that some are deleted before it reads them says how many it missed."""
+        rolled = self._rolled.setdefault(app, {})
+        rolled[head.number] = head.lines
+        for number in [n for n in rolled if n < head.number - 64]:
+            del rolled[number]
+
+    def _lines_in(self, app: str, number: int) -> int:
+        """Lines segment ``number`` held (``segment_lines`` if it was rolled before the
+        platform started: segments roll at that count unless very long lines fill them)."""
+        return self._rolled.get(app, {}).get(number, self.segment_lines)
 
     def _roll(self, directory: Path, head: _Head) -> _Head:
         """Start the segment after ``head`` and delete the ones beyond ``keep_segments``."""
@@ -235,29 +253,39 @@ class LogStore:
         directory = self._app_dir(app)
         numbers = _segments(directory)
         cursor = _Cursor(directory, numbers[-1] if numbers else 0, 0)
+        cursor.lines_in = lambda number: self._lines_in(app, number)
         if numbers:
             cursor.seek_last_complete()
             cursor.open()
         first = None
         if lines > 0:
             first = self._tail_before(directory, numbers, cursor.offset, lines, dyno, source)
-        return _follow(cursor, first, dyno, source, idle, poll)
+
+        def dropped(count: int) -> None:
+            if self.on_drop is not None:
+                self.on_drop(app, "tail", count)
+
+        return _follow(cursor, first, (dyno, source), (idle, poll), dropped)
 
 
 def _follow(
     cursor: _Cursor,
     first: list[str] | None,
-    dyno: str | None,
-    source: str | None,
-    idle: float,
-    poll: float,
+    filters: tuple[str | None, str | None],
+    timing: tuple[float, float],
+    dropped: Callable[[int], None],
 ) -> Generator[list[str], None, None]:
+    (dyno, source), (idle, poll) = filters, timing
     try:
         if first is not None:
             yield first
         last = time.monotonic()
         while True:
             fresh = cursor.read()
+            if cursor.dropped:  # fell behind by whole segments: say so, as logplex does
+                dropped(cursor.dropped)
+                yield [overflow(cursor.dropped, cursor.dropped_since).render()]
+                cursor.dropped = 0
             if fresh is None:
                 if time.monotonic() - last >= idle:
                     last = time.monotonic()
@@ -280,6 +308,9 @@ class _Cursor:
         self.number = number
         self.offset = offset
         self._file: BinaryIO | None = None
+        self.lines_in: Callable[[int], int] = lambda number: 0
+        self.dropped = 0  # lines of segments deleted before this cursor reached them
+        self.dropped_since = datetime.now(UTC)
 
     def seek_last_complete(self) -> None:
         """Move to just after the last complete line of the current segment."""
@@ -341,6 +372,8 @@ class _Cursor:
     def _advance(self) -> list[str] | None:
         """The current segment is gone or not there yet: go to the next existing one."""
         if _segments_after(self.directory, self.number):
+            if self.number and self.offset == 0:  # deleted before it could be opened
+                self._skipped(self.lines_in(self.number))
             self._step()
             return self.read()
         return None
@@ -348,7 +381,14 @@ class _Cursor:
     def _step(self) -> None:
         later = _segments_after(self.directory, self.number)
         self.close()
+        if self.number:
+            self._skipped(sum(self.lines_in(n) for n in range(self.number + 1, later[0])))
         self.number, self.offset = later[0], 0
+
+    def _skipped(self, count: int) -> None:
+        if count and not self.dropped:
+            self.dropped_since = datetime.now(UTC)
+        self.dropped += count
 
     def close(self) -> None:
         if self._file is not None:

@@ -104,6 +104,7 @@ class Recorder:
         self.crashes_total: Counter[str] = Counter()
         self.restarts_total: Counter[str] = Counter()
         self.last_stats: dict[tuple[str, str], tuple[DynoStats, float]] = {}
+        self.log_dropped_total: Counter[tuple[str, str]] = Counter()
 
     def _delta(self, app: str, at: float) -> _Delta:
         return self._deltas.setdefault((app, int(at // 60)), _Delta())
@@ -117,6 +118,11 @@ class Recorder:
             parsed = parse_router(line.message)
             if parsed is not None:
                 self.observe_request(app, parsed[0], parsed[1], line.time.timestamp())
+
+    def log_dropped(self, app: str, consumer: str, count: int) -> None:
+        """``count`` log lines of ``app`` dropped for a slow ``consumer`` (a drain, a tail)."""
+        with self._lock:
+            self.log_dropped_total[(app, consumer)] += count
 
     def observe_request(self, app: str, klass: str, seconds: float | None, at: float) -> None:
         with self._lock:
@@ -309,6 +315,15 @@ class Exposition:
                     cumulative.append((bound, running))
                 latency.add_metric([app], cumulative, r.seconds_total.get(app, 0.0))
         yield latency
+        dropped = CounterMetricFamily(
+            "moorage_log_lines_dropped",
+            "Log lines dropped for a consumer that could not keep up (Error L10)",
+            labels=["app", "consumer"],
+        )
+        for (app, consumer), n in sorted(r.log_dropped_total.items()):
+            if app in apps:
+                dropped.add_metric([app, consumer], n)
+        yield dropped
         yield from self._dynos(apps)
 
     def _dynos(self, apps: set[str]) -> Iterator[Metric]:

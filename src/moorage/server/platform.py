@@ -197,12 +197,16 @@ def build(settings: Settings) -> Platform:
     tail = RouterLogTail(access_log(router.root), logs, router.reopen_logs)
     recorder = Recorder(store)
     logs.add_listener(recorder.on_log)
+    logs.on_drop = recorder.log_dropped
     reconciler.lifecycle.append(recorder.observe_lifecycle)
     platform.metrics = recorder
     platform.reconciler = reconciler
     platform.components = [registry_proc, cluster]
     platform.drains = DrainManager(
-        settings.domain, ca_file=settings.drain_ca_file, egress=Egress(settings.egress_allow)
+        settings.domain,
+        ca_file=settings.drain_ca_file,
+        egress=Egress(settings.egress_allow),
+        on_drop=recorder.log_dropped,
     )
     logs.add_listener(platform.drains.offer)
     platform.sync_drains()
