@@ -242,6 +242,23 @@ def test_log_lines_invalid_utf8_and_1mb_are_kept(platform: LivePlatform, tiny: s
     _eventually(stored, 30)
 
 
+def test_a_fast_writer_that_exits_loses_no_line(platform: LivePlatform, tiny: str) -> None:
+    # Docker ends a following log stream when the container stops, and one that began while
+    # the dyno was writing flat out stops short (here after about 36,000 lines); the platform
+    # must still store every line before it removes the one-off.
+    script = "import sys\nw=sys.stdout.write\nfor i in range(200000): w('fast %d\\n' % i)\n"
+    out = platform.moor("run:detached", "-a", tiny, "--", "python3", "-c", script).stdout
+    dyno = re.search(r"run\.\d+", out)
+    assert dyno
+    _eventually(lambda: all(d["type"] != "run" for d in platform.json("ps", "-a", tiny)), 60)
+    mine = [
+        int(x.rsplit(" ", 1)[1])
+        for x in _logs(platform, tiny, "--dyno", dyno.group(0), "--source", "app")
+        if f"app[{dyno.group(0)}]: fast " in x
+    ]
+    assert mine == list(range(199000, 200000))
+
+
 def test_api_streams_tail(platform: LivePlatform, tiny: str) -> None:
     token = (platform.data / "admin@example.test.token").read_text().strip()
     session = httpx.post(

@@ -44,5 +44,3 @@ def users(platform: LivePlatform) -> tuple[User, User]:
     )
     email = f"mallory-{os.urandom(3).hex()}@example.test"
     return admin, User(platform.api, platform.new_token(email), email)
-
-
