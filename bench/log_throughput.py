@@ -12,9 +12,11 @@ It creates an app ``bench-log-<random>`` from tests/integration/apps/tiny, start
 * **paced**: ``--rate`` lines per second for ``--seconds`` seconds.
 
 For each it reports lines received by the tail client, lines lost (numbers never seen),
-duplicates, and the rate the client received them at (first to last line). Baseline: the
-dyno's own writing rate (lines / its run time, from its own clock). Everything is removed
-at the end.
+lines announced as dropped by ``Error L10 (output buffer overflow): N messages dropped``
+lines (the platform says so when a tail falls too far behind; ``lost`` minus ``announced`` is
+silent loss and should be 0), duplicates, and the rate the client received them at (first
+to last line). Baseline: the dyno's own writing rate (lines / its run time, from its own
+clock). Everything is removed at the end.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def run_case(
     moor("run:detached", "-a", app, "--", "python3", "-c", code)
     pat = re.compile(rf"app\[run\.\d+\]: {tag} (\d+)$")
     done_pat = re.compile(rf"app\[run\.\d+\]: {tag} done ([\d.]+)$")
+    l10 = re.compile(r"Error L10 \(output buffer overflow\): (\d+) messages dropped")
     seen: dict[int, int] = {}
+    announced = 0
     first = last = 0.0
     own = 0.0
     deadline = time.monotonic() + timeout
@@ -86,6 +90,8 @@ def run_case(
             seen[i] = seen.get(i, 0) + 1
             first = first or at
             last = at
+        elif m := l10.search(line):
+            announced += int(m.group(1))
         elif m := done_pat.search(line):
             own = float(m.group(1))
             deadline = min(deadline, time.monotonic() + 5)  # stragglers
@@ -98,6 +104,7 @@ def run_case(
         str(n),
         str(got),
         str(lost),
+        str(announced),
         str(dups),
         f"{got / span:,.0f}",
         f"{n / own:,.0f}" if own else "?",
@@ -136,7 +143,8 @@ def main() -> int:
                 300,
             ),
         ]
-        headers = ["case", "sent", "received", "lost", "dups", "client lines/s", "dyno lines/s"]
+        headers = ["case", "sent", "received", "lost", "announced", "dups"]
+        headers += ["client lines/s", "dyno lines/s"]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
         for r in rows:
