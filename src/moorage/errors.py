@@ -159,6 +159,12 @@ class StorageFull(RuntimeFailure):
     status = 507
 
 
+class AddressesExhausted(RuntimeFailure):
+    """No subnet is left in the platform's address pool for a new network."""
+
+    id = "addresses_exhausted"
+
+
 class RegistryUnreachable(RuntimeFailure):
     """A registry the platform pulls an image from did not answer."""
 

@@ -59,6 +59,9 @@ class Settings:
     # `heroku ps:exec`'s SSH server: "host:port" the CLI connects to (it always uses port 80;
     # the host is an address of its own so that it never collides with the router); "": off
     exec_tunnel: str = "127.0.0.3:80"
+    # where app, group and overlay networks get their subnets (moorage.runtime.subnets)
+    subnet_pool: str = "10.192.0.0/10"
+    subnet_size: str = "24"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -85,6 +88,8 @@ class Settings:
             rendezvous_port=int(e.get("MOORAGE_RENDEZVOUS_PORT", "5000")),
             rendezvous_bind=e.get("MOORAGE_RENDEZVOUS_BIND", "0.0.0.0"),
             exec_tunnel=e.get("MOORAGE_EXEC_TUNNEL", "127.0.0.3:80"),
+            subnet_pool=e.get("MOORAGE_SUBNET_POOL", "10.192.0.0/10"),
+            subnet_size=e.get("MOORAGE_SUBNET_SIZE", "24"),
             runtime=_runtime(e.get("MOORAGE_RUNTIME", "docker")),
             swarm_engine=e.get("MOORAGE_SWARM_ENGINE", ""),
             swarm_registry=e.get("MOORAGE_SWARM_REGISTRY", ""),

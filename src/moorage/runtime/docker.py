@@ -19,7 +19,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
-from moorage.runtime import portmap, volumes
+from moorage.runtime import portmap, subnets, volumes
 from moorage.runtime.engineops import (
     container_stats,
     host_listening,
@@ -56,9 +56,11 @@ class DockerRuntime:
         registry_host: str,
         pull_token: Callable[[str], str],
         client: docker.DockerClient | None = None,
+        subnet_pool: subnets.SubnetPool | None = None,
     ) -> None:
         self.instance = instance
         self.registry_host = registry_host
+        self.subnets = subnet_pool  # None: Docker's default pools (tests of the runtime)
         self._pull_token = pull_token
         self._network_lock = threading.Lock()
         self._users: dict[tuple[str, str], str] = {}  # (image id, USER) -> uid:gid
@@ -167,16 +169,14 @@ class DockerRuntime:
     def _network(self, name: str, labels: dict[str, str], *, internal: bool) -> str:
         try:
             with self._network_lock:
-                found = sorted(
-                    (n for n in self.client.networks.list(names=[name]) if n.name == name),
-                    key=lambda n: str(n.attrs.get("Created", "")),
+                return subnets.ensure_network(
+                    self.client,
+                    self.subnets,
+                    name,
+                    driver="bridge",
+                    internal=internal,
+                    labels=labels,
                 )
-                if found:
-                    return str(found[0].id)
-                net = self.client.networks.create(
-                    name, driver="bridge", internal=internal, labels=labels
-                )
-                return str(net.id)
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot create network {name}: {exc}") from exc
 

@@ -30,7 +30,7 @@ import docker
 import docker.errors
 
 from moorage.errors import Conflict, MoorageError, NotFound, RuntimeFailure
-from moorage.runtime import swarmvolumes
+from moorage.runtime import subnets, swarmvolumes
 from moorage.runtime.docker import LABEL, DockerRuntime
 from moorage.runtime.engineops import (
     container_stats,
@@ -78,6 +78,7 @@ class SwarmRuntime:
         node_auth: tuple[str, str],
         client: docker.DockerClient,
         node_engines: dict[str, str] | None = None,
+        subnet_pool: subnets.SubnetPool | None = None,
     ) -> None:
         self.addon_address = addon_address
         self.instance = instance
@@ -86,7 +87,9 @@ class SwarmRuntime:
         self._node_auth = node_auth
         self.client = client
         self.api: Any = client.api  # docker-py's low-level Swarm calls are untyped
-        self.local = DockerRuntime(instance, node_registry, pull_token, client=client)
+        self.local = DockerRuntime(
+            instance, node_registry, pull_token, client=client, subnet_pool=subnet_pool
+        )
         self.node_engines = node_engines or {}  # hostname -> engine URL
         self._engines: dict[str, docker.DockerClient] = {}
         self._app_locks: dict[str, threading.Lock] = {}
@@ -181,17 +184,15 @@ class SwarmRuntime:
     def _ensure_network(self, name: str, labels: dict[str, str], *, internal: bool) -> str:
         try:
             with self._lock:
-                found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
-                if found:
-                    return str(found[0].id)
-                net = self.client.networks.create(
+                return subnets.ensure_network(
+                    self.client,
+                    self.local.subnets,
                     name,
                     driver="overlay",
                     attachable=True,
                     internal=internal,
                     labels={f"{LABEL}.instance": self.instance, **labels},
                 )
-                return str(net.id)
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot create overlay network {name}: {exc}") from exc
 

@@ -12,6 +12,7 @@ import docker.errors
 from moorage.errors import RuntimeFailure
 from moorage.runtime.docker import DockerRuntime
 from moorage.runtime.firewall import block_link_local
+from moorage.runtime.subnets import SubnetPool
 from moorage.runtime.swarm import NODE_USER, SwarmRuntime
 from moorage.settings import Settings
 
@@ -41,13 +42,19 @@ def _client(url: str) -> docker.DockerClient:
 
 
 def make_runtime(
-    settings: Settings, pull_token: Callable[[str], str], secret: bytes
+    settings: Settings,
+    pull_token: Callable[[str], str],
+    secret: bytes,
+    subnet_pool: SubnetPool | None = None,
 ) -> DockerRuntime | SwarmRuntime:
     """Docker on this host, or Swarm through the manager at ``MOORAGE_SWARM_ENGINE``.
-    Dynos (and one-offs, on the manager) reach no link-local address (cloud metadata)."""
+    Dynos (and one-offs, on the manager) reach no link-local address (cloud metadata).
+    Networks get their subnets from ``subnet_pool``."""
     block_link_local()
     if settings.runtime != "swarm":
-        return DockerRuntime(settings.instance, settings.registry_host, pull_token)
+        return DockerRuntime(
+            settings.instance, settings.registry_host, pull_token, subnet_pool=subnet_pool
+        )
     addon_address = (
         settings.swarm_addon_address
         or DockerRuntime(settings.instance, settings.registry_host, pull_token).host_gateway_ip()
@@ -61,4 +68,5 @@ def make_runtime(
         (NODE_USER, node_password(secret)),
         _client(settings.swarm_engine),
         settings.swarm_node_engines,
+        subnet_pool,
     )

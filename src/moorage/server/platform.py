@@ -34,6 +34,7 @@ from moorage.registry.tokens import TokenIssuer
 from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addonkeeper import AddonKeeper
+from moorage.server.addresses import subnet_pool
 from moorage.server.engines import make_runtime
 from moorage.server.imagejobs import ImageJobs, release_with
 from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
@@ -181,7 +182,7 @@ def build(settings: Settings) -> Platform:
     issuer = TokenIssuer(registry_proc.key)
     registry = RegistryClient(settings.registry_host, issuer, registry_proc.root / "data")
     secret = load_secret(settings.data_dir / "secret.key")
-    runtime = make_runtime(settings, registry.pull_token, secret)
+    runtime = make_runtime(settings, registry.pull_token, secret, subnet_pool(settings, store))
     gateway = runtime.host_gateway_ip()
     cluster, providers = _addons(settings, store, gateway)
     router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings, secret))

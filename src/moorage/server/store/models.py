@@ -381,3 +381,12 @@ class Volume(Base):
     path: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=now)
     app: Mapped[App] = relationship(back_populates="volumes")
+
+
+class NetworkSubnet(Base):
+    """The subnet the platform gave one of its networks (see moorage.runtime.subnets)."""
+
+    __tablename__ = "network_subnets"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subnet: Mapped[str] = mapped_column(String(43), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
