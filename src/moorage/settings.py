@@ -60,13 +60,18 @@ class Settings:
     # the host is an address of its own so that it never collides with the router); "": off
     exec_tunnel: str = "127.0.0.3:80"
     # where app, group and overlay networks get their subnets (moorage.runtime.subnets)
-    subnet_pool: str = "10.192.0.0/10"
-    subnet_size: str = "24"
+    subnet_pool: ipaddress.IPv4Network = field(
+        default_factory=lambda: ipaddress.IPv4Network("10.192.0.0/10")
+    )
+    subnet_size: int = 24
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         e = dict(os.environ if env is None else env)
         data_dir = Path(e.get("MOORAGE_DATA_DIR") or _default_data_dir())
+        pool, size = _subnet_pool(
+            e.get("MOORAGE_SUBNET_POOL", "10.192.0.0/10"), e.get("MOORAGE_SUBNET_SIZE", "24")
+        )
         return cls(
             data_dir=data_dir,
             database_url=e.get("MOORAGE_DATABASE_URL") or f"sqlite:///{data_dir / 'state.db'}",
@@ -88,8 +93,8 @@ class Settings:
             rendezvous_port=int(e.get("MOORAGE_RENDEZVOUS_PORT", "5000")),
             rendezvous_bind=e.get("MOORAGE_RENDEZVOUS_BIND", "0.0.0.0"),
             exec_tunnel=e.get("MOORAGE_EXEC_TUNNEL", "127.0.0.3:80"),
-            subnet_pool=e.get("MOORAGE_SUBNET_POOL", "10.192.0.0/10"),
-            subnet_size=e.get("MOORAGE_SUBNET_SIZE", "24"),
+            subnet_pool=pool,
+            subnet_size=size,
             runtime=_runtime(e.get("MOORAGE_RUNTIME", "docker")),
             swarm_engine=e.get("MOORAGE_SWARM_ENGINE", ""),
             swarm_registry=e.get("MOORAGE_SWARM_REGISTRY", ""),
@@ -219,3 +224,23 @@ def _port_range(text: str) -> range:
     except ValueError:
         raise ValueError(f"MOORAGE_REDIS_PORTS={text!r} is not a range like 7600-7699") from None
     return range(first, last + 1)
+
+
+def _subnet_pool(base: str, size: str) -> tuple[ipaddress.IPv4Network, int]:
+    """``MOORAGE_SUBNET_POOL`` and ``MOORAGE_SUBNET_SIZE``, checked."""
+    try:
+        pool = ipaddress.IPv4Network(base.strip())
+    except ValueError:
+        raise ValueError(
+            f"MOORAGE_SUBNET_POOL={base!r} is not an IPv4 network like 10.192.0.0/10"
+        ) from None
+    try:
+        prefix = int(size.strip().lstrip("/"))
+    except ValueError:
+        raise ValueError(f"MOORAGE_SUBNET_SIZE={size!r} is not a prefix length like 24") from None
+    if not pool.prefixlen <= prefix <= 28:
+        raise ValueError(
+            f"MOORAGE_SUBNET_SIZE=/{prefix} must be from /{pool.prefixlen} (the pool's own "
+            "size) to /28 (11 dynos)"
+        )
+    return pool, prefix

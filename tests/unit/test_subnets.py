@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from moorage.errors import AddressesExhausted, InvalidParams
-from moorage.runtime.subnets import SubnetPool, host_routes, parse_pool
+from moorage.errors import AddressesExhausted
+from moorage.runtime.subnets import SubnetPool, host_routes
+from moorage.settings import Settings
 
 N = IPv4Network
 
@@ -85,7 +86,8 @@ def test_exhaustion_names_the_setting(routes: Path) -> None:
 
 
 def test_four_thousand_apps_fit_the_default_pool(tmp_path: Path) -> None:
-    pool, size = parse_pool("10.192.0.0/10", "24")
+    settings = Settings.from_env({})
+    pool, size = settings.subnet_pool, settings.subnet_size
     ledger = DictLedger()
     blocks = list(pool.subnets(new_prefix=size))
     assert len(blocks) == 16384
@@ -104,5 +106,5 @@ def test_four_thousand_apps_fit_the_default_pool(tmp_path: Path) -> None:
     ],
 )
 def test_bad_settings_say_what_is_wrong(base: str, size: str, why: str) -> None:
-    with pytest.raises(InvalidParams, match=why):
-        parse_pool(base, size)
+    with pytest.raises(ValueError, match=why):
+        Settings.from_env({"MOORAGE_SUBNET_POOL": base, "MOORAGE_SUBNET_SIZE": size})

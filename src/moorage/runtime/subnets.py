@@ -33,7 +33,7 @@ import docker
 import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
-from moorage.errors import AddressesExhausted, InvalidParams, RuntimeFailure
+from moorage.errors import AddressesExhausted, RuntimeFailure
 
 STALE_SECONDS = 60.0
 """A record whose network is missing for this long is released."""
@@ -171,25 +171,3 @@ def host_routes(path: Path = Path("/proc/net/route")) -> list[IPv4Network]:
         if net.prefixlen:
             out.append(net)
     return out
-
-
-def parse_pool(base: str, size: str) -> tuple[IPv4Network, int]:
-    """``MOORAGE_SUBNET_POOL`` and ``MOORAGE_SUBNET_SIZE``, checked."""
-    try:
-        pool = IPv4Network(base.strip())
-    except ValueError:
-        raise InvalidParams(
-            f"MOORAGE_SUBNET_POOL={base!r} is not an IPv4 network like 10.192.0.0/10"
-        ) from None
-    try:
-        prefix = int(size.strip().lstrip("/"))
-    except ValueError:
-        raise InvalidParams(
-            f"MOORAGE_SUBNET_SIZE={size!r} is not a prefix length like 24"
-        ) from None
-    if not pool.prefixlen <= prefix <= 28:
-        raise InvalidParams(
-            f"MOORAGE_SUBNET_SIZE=/{prefix} must be from /{pool.prefixlen} (the pool's own "
-            "size) to /28 (11 dynos)"
-        )
-    return pool, prefix

@@ -7,7 +7,7 @@ from datetime import UTC
 
 from sqlalchemy import delete, select
 
-from moorage.runtime.subnets import SubnetPool, parse_pool
+from moorage.runtime.subnets import SubnetPool
 from moorage.server.store.db import Store
 from moorage.server.store.models import NetworkSubnet
 from moorage.settings import Settings
@@ -39,5 +39,4 @@ class StoreLedger:
 
 
 def subnet_pool(settings: Settings, store: Store) -> SubnetPool:
-    pool, size = parse_pool(settings.subnet_pool, settings.subnet_size)
-    return SubnetPool(pool, size, StoreLedger(store))
+    return SubnetPool(settings.subnet_pool, settings.subnet_size, StoreLedger(store))

@@ -273,7 +273,10 @@ def _sshgate(platform: Platform, reconciler: Reconciler) -> list[Callable[[threa
 def _addons(settings: Settings, store: Store, gateway: str) -> tuple[Cluster, dict[str, Provider]]:
     """The shared PostgreSQL (started or adopted) and the add-on providers."""
     cluster = Cluster(
-        settings.data_dir / "postgres", settings.postgres_port, ["127.0.0.1", gateway]
+        settings.data_dir / "postgres",
+        settings.postgres_port,
+        ["127.0.0.1", gateway],
+        [str(settings.subnet_pool)],
     )
     cluster.refresh()
     postgres = PostgresProvider(cluster, gateway)

@@ -11,6 +11,7 @@ import os
 import pwd
 import secrets
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -18,6 +19,8 @@ import psycopg
 from moorage.errors import ComponentFailed
 
 OS_USER = "postgres"
+DOCKER_POOLS = ("172.16.0.0/12", "192.168.0.0/16")
+"""Docker's default address pools: networks made before the platform's own pool use them."""
 
 
 def find_bin_dir() -> Path:
@@ -34,8 +37,13 @@ def _as_postgres(argv: list[str]) -> list[str]:
 class Cluster:
     """One PostgreSQL cluster under ``root`` listening on ``listen`` (host list) and ``port``."""
 
-    def __init__(self, root: Path, port: int, listen: list[str]) -> None:
+    def __init__(
+        self, root: Path, port: int, listen: list[str], dyno_networks: Sequence[str] = ()
+    ) -> None:
+        """``dyno_networks``: where dynos connect from besides Docker's default pools (the
+        platform's subnet pool)."""
         self.root = root
+        self.dyno_networks = [*DOCKER_POOLS, *dyno_networks]
         self.data = root / "data"
         self.sockets = root / "run"
         self.port = port
@@ -89,9 +97,7 @@ class Cluster:
             "local all postgres trust\n"
             "host all postgres 0.0.0.0/0 reject\n"
             "host samerole all 127.0.0.1/32 scram-sha-256\n"
-            "host samerole all 172.16.0.0/12 scram-sha-256\n"
-            "host samerole all 192.168.0.0/16 scram-sha-256\n"
-        )
+        ) + "".join(f"host samerole all {net} scram-sha-256\n" for net in self.dyno_networks)
         (self.data / "pg_hba.conf").write_text(hba)
         for f in ("moorage.conf", "pg_hba.conf"):
             os.chown(self.data / f, pw.pw_uid, pw.pw_gid)
