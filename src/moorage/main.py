@@ -1,25 +1,92 @@
-"""The ``moor`` entry point: client commands plus the server-side ``server`` and ``setup``."""
+"""The ``moor`` entry point: client commands plus the server-side ``server`` and ``setup``.
+
+Every command's module is imported only when that command runs (``moor apps`` loads
+cli/apps.py, not the container builder or the Kubernetes converter), so a command starts
+in the time Python, click, httpx and its own module take. ``tests/unit/test_cli_lazy.py``
+checks that this table names every command each module defines.
+"""
 
 from __future__ import annotations
 
-from moorage.cli import (  # noqa: F401
-    access,
-    addons,
-    apps,
-    auth,
-    config,
-    container,
-    domains,
-    logs,
-    pg,
-    ps,
-    releases,
-    run,
-    schedules,
-    volumes,
-)
+import sys
+
 from moorage.cli.base import cli
 
+MODULES: dict[str, tuple[str, ...]] = {
+    "moorage.cli.access": ("access", "access:add", "access:remove"),
+    "moorage.cli.addons": (
+        "addons",
+        "addons:attach",
+        "addons:create",
+        "addons:destroy",
+        "addons:detach",
+        "addons:info",
+    ),
+    "moorage.cli.apps": (
+        "apps",
+        "apps:create",
+        "apps:destroy",
+        "apps:info",
+        "apps:join",
+        "apps:leave",
+        "apps:update",
+    ),
+    "moorage.cli.auth": ("auth:token", "auth:whoami", "info", "login"),
+    "moorage.cli.config": ("config", "config:get", "config:set", "config:unset"),
+    "moorage.cli.container": (
+        "container:login",
+        "container:push",
+        "container:release",
+    ),
+    "moorage.cli.images": ("registry", "registry:login", "registry:logout"),
+    "moorage.cli.domains": ("domains", "domains:add", "domains:remove", "domains:verify"),
+    "moorage.cli.logs": ("logs",),
+    "moorage.cli.pg": (
+        "pg:backups",
+        "pg:backups:capture",
+        "pg:backups:delete",
+        "pg:backups:download",
+        "pg:backups:info",
+        "pg:backups:restore",
+        "pg:backups:schedule",
+        "pg:backups:unschedule",
+        "pg:credentials:rotate",
+        "pg:info",
+        "pg:psql",
+    ),
+    "moorage.cli.ps": (
+        "ps",
+        "ps:check",
+        "ps:port",
+        "ps:resize",
+        "ps:restart",
+        "ps:scale",
+        "ps:stop",
+        "ps:type",
+    ),
+    "moorage.cli.releases": ("releases", "releases:info", "releases:rollback", "rollback"),
+    "moorage.cli.run": ("ps:exec", "run", "run:detached"),
+    "moorage.cli.schedules": (
+        "drains",
+        "drains:add",
+        "drains:remove",
+        "schedules",
+        "schedules:add",
+        "schedules:remove",
+    ),
+    "moorage.cli.volumes": (
+        "volumes",
+        "volumes:create",
+        "volumes:destroy",
+        "volumes:export",
+        "volumes:import",
+        "volumes:mount",
+        "volumes:unmount",
+    ),
+}
+"""Client command modules and the commands each registers on import."""
+
+cli.lazy.update({name: module for module, names in MODULES.items() for name in names})
 cli.lazy.update(
     {
         "server": "moorage.server.cli:server",
@@ -44,4 +111,7 @@ cli.lazy.update(
 
 
 def main() -> None:
+    # httpcore imports trio whenever it is installed (selenium, a test dependency, brings
+    # it), which costs `moor` 60 ms at every start; no command runs under trio.
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     cli()

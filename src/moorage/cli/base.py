@@ -7,15 +7,17 @@ import json
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from moorage.client import credentials
-from moorage.client.api import Client
 from moorage.errors import MoorageError
+
+if TYPE_CHECKING:
+    from moorage.client.api import Client
 
 _WIDTH = shutil.get_terminal_size((160, 24)).columns
 out = Console(highlight=False, width=_WIDTH)
@@ -25,8 +27,9 @@ err = Console(stderr=True, highlight=False, width=_WIDTH)
 class MoorGroup(click.Group):
     """Turns every MoorageError into one clear line on stderr and the error's exit code.
 
-    ``lazy`` maps command names to ``module:attribute``, imported only when run, so that
-    client commands start fast.
+    ``lazy`` maps command names to ``module:attribute``, or to a module that registers the
+    command on this group when imported; either is imported only when the command runs, so
+    that client commands start fast.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -34,13 +37,15 @@ class MoorGroup(click.Group):
         self.lazy: dict[str, str] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy])
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
             module, _, attr = self.lazy[cmd_name].partition(":")
-            command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
+            loaded = importlib.import_module(module)
+            if attr:
+                command: click.Command = getattr(loaded, attr)
+                return command
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -58,6 +63,8 @@ def cli() -> None:
 
 
 def client() -> Client:
+    from moorage.client.api import Client  # httpx loads only for commands that call the API
+
     return Client(credentials.load())
 
 
