@@ -17,6 +17,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +265,7 @@ class NginxRouter:
         self.edge = edge
         self.conf = root / "nginx.conf"
         self._last: str | None = None
+        self.apply_seconds = 0.0
 
     def _pid(self) -> int | None:
         try:
@@ -301,6 +303,7 @@ class NginxRouter:
 
         The table file is written first, so an nginx that starts later serves it too.
         """
+        started = time.monotonic()
         table = render_table(routes)
         if len(table) > TABLE_MAX_BYTES:
             raise ComponentFailed(f"the routing table is over {TABLE_MAX_BYTES} bytes")
@@ -315,6 +318,7 @@ class NginxRouter:
         if not self._ensure_config():
             self._put_table(table)
         self._last = table
+        self.apply_seconds = time.monotonic() - started  # the last change (/metrics)
         return True
 
     def _ensure_config(self) -> bool:

@@ -286,10 +286,17 @@ def _fill(out: Window, i: int, group: list[dict[str, Any]], step: int, dynos: li
 class Exposition:
     """A Prometheus collector over a :class:`Recorder`, limited to ``apps``."""
 
-    def __init__(self, recorder: Recorder, apps: set[str], version: str) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        apps: set[str],
+        version: str,
+        timings: dict[str, float] | None = None,
+    ) -> None:
         self.recorder = recorder
         self.apps = apps
         self.version = version
+        self.timings = timings or {}  # the control plane's: reconcile pass, router update
 
     def collect(self) -> Iterator[Metric]:
         r, apps = self.recorder, self.apps
@@ -297,6 +304,8 @@ class Exposition:
         info.add_metric([self.version], 1)
         yield info
         yield GaugeMetricFamily("moorage_apps", "Apps visible to this token", value=len(apps))
+        for name, (help_text, value) in sorted(self._timings().items()):
+            yield GaugeMetricFamily(name, help_text, value=value)
         requests = CounterMetricFamily(
             "moorage_router_requests", "Requests through the router", labels=["app", "status"]
         )
@@ -325,6 +334,16 @@ class Exposition:
                 dropped.add_metric([app, consumer], n)
         yield dropped
         yield from self._dynos(apps)
+
+    def _timings(self) -> dict[str, tuple[str, float]]:
+        helps = {
+            "reconcile_pass": "How long the reconciler's last pass took",
+            "router_update": "How long the last change of the routing table took",
+        }
+        return {
+            f"moorage_{key}_seconds": (helps.get(key, key), value)
+            for key, value in self.timings.items()
+        }
 
     def _dynos(self, apps: set[str]) -> Iterator[Metric]:
         r = self.recorder

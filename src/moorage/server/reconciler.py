@@ -101,6 +101,7 @@ class Reconciler:
         self._rollouts = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
         self._drainer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drain")
         self.last_error: str | None = None
+        self.pass_seconds = 0.0  # how long the last pass took (/metrics)
         self.settle_seconds = ROUTER_SETTLE_SECONDS
         self._swept = -SWEEP_SECONDS  # when volumes were last swept (monotonic)
 
@@ -581,6 +582,7 @@ class Reconciler:
                     timeout=self.settings.reconcile_interval,
                 )
                 target = self._requested
+            started = time.monotonic()
             try:
                 self.run_once()
                 self.last_error = None
@@ -589,6 +591,7 @@ class Reconciler:
                 log.error("reconcile pass failed: %s", exc.message)
             except Exception:
                 log.exception("reconcile pass crashed")
+            self.pass_seconds = time.monotonic() - started
             with self._cond:
                 self._completed = max(self._completed, target)
                 self._cond.notify_all()

@@ -22,7 +22,11 @@ def _expose(platform: Platform, names: set[str]) -> Response:
     if platform.metrics is None:
         raise ComponentFailed("Metrics are not collected by this server.")
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Exposition(platform.metrics, names, __version__))
+    timings = {}
+    if platform.reconciler is not None:
+        timings["reconcile_pass"] = platform.reconciler.pass_seconds
+        timings["router_update"] = getattr(platform.reconciler.router, "apply_seconds", 0.0)
+    registry.register(Exposition(platform.metrics, names, __version__, timings))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

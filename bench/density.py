@@ -1,0 +1,265 @@
+"""Density: how many apps one host holds, and whether the control plane stays fast.
+
+Run as root with the project's venv against ``./bin/up``'s platform (credentials from
+``moor login``)::
+
+    .venv/bin/python bench/density.py [--apps 100,500,1000] [--workers 4] [--requests 1000]
+
+It builds one small image offline (``FROM scratch``: Debian's static busybox serving a page
+with ``busybox httpd`` on ``$PORT``; ``busybox-static`` is installed with apt if missing),
+then deploys apps ``dens-<run>-<i>`` (one web dyno each) until each count in ``--apps`` runs,
+through the API and the registry the way ``container:push`` / ``container:release`` do, with
+``--workers`` deploys at a time. After each step, with the host idle, it measures:
+
+* time to deploy the step's apps (each counted once it answers 200 through the router);
+* host memory used per dyno (MemTotal - MemAvailable, against before the first app);
+* ``moor server`` RSS and its CPU while idle (10 s, share of one core);
+* the reconciler's last pass and the last routing-table change, from ``/metrics``;
+* ``moor apps`` and ``moor ps -a <an app>`` wall time (median of 5), ``GET /metrics`` time;
+* p50 / p99 of ``--requests`` requests spread over all apps through the router.
+
+Then every app is destroyed and the time that takes is reported. Goals (issue "Density and
+the data path"): 1,000 apps up on a 2-core 24 GiB host, idle ``moor server`` < 5 % of a
+core, reconciler pass < 1 s, ``moor ps`` < 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+MOOR = str(REPO / ".venv" / "bin" / "moor")
+DOCKERFILE = """FROM scratch
+COPY busybox /bin/busybox
+COPY index.html /www/index.html
+USER 65534:65534
+CMD ["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \\"$PORT\\" -h /www"]
+"""
+
+
+def busybox() -> Path:
+    path = Path("/bin/busybox")
+    probe = subprocess.run(["ldd", str(path)], capture_output=True, text=True, check=False)
+    if not path.exists() or "not a dynamic" not in probe.stdout + probe.stderr:
+        subprocess.run(["apt-get", "install", "-y", "-q", "busybox-static"], check=True)
+    return path
+
+
+class Platform:
+    def __init__(self) -> None:
+        self.token = subprocess.run(
+            [MOOR, "auth:token"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        creds = subprocess.run([MOOR, "info"], capture_output=True, text=True, check=True).stdout
+        pairs = [line.split() for line in creds.splitlines()]
+        fields = {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+        self.api = fields["api_url"]
+        self.registry = fields["registry"]
+        self.domain = fields["domain"]
+        self.router = f"http://127.0.0.1:{fields['router_port']}"
+        self.http = httpx.Client(
+            base_url=self.api,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/vnd.heroku+json; version=3",
+            },
+            timeout=120,
+        )
+        self.docker = docker.from_env(timeout=300)
+
+    def build(self) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(busybox(), Path(tmp) / "busybox")
+            (Path(tmp) / "index.html").write_text("hello\n")
+            (Path(tmp) / "Dockerfile").write_text(DOCKERFILE)
+            image, _ = self.docker.images.build(path=tmp, tag="moorage-bench/density:latest")
+        return str(image.id)
+
+    def deploy(self, app: str, image_id: str) -> float:
+        started = time.monotonic()
+        self.http.post("/apps", json={"name": app}).raise_for_status()
+        repo = f"{self.registry}/{app}/web"
+        self.docker.images.get(image_id).tag(repo, "latest")
+        auth = {"username": "_", "password": self.token}
+        for chunk in self.docker.api.push(
+            repo, "latest", stream=True, decode=True, auth_config=auth
+        ):
+            if "error" in chunk:
+                raise RuntimeError(f"push {repo}: {chunk['error']}")
+        self.docker.images.remove(f"{repo}:latest", noprune=True)
+        updates = [{"type": "web", "docker_image": image_id}]
+        self.http.patch(f"/apps/{app}/formation", json={"updates": updates}).raise_for_status()
+        deadline = time.monotonic() + 300
+        with httpx.Client(timeout=5) as c:
+            while time.monotonic() < deadline:
+                try:
+                    if (
+                        c.get(self.router, headers={"Host": f"{app}.{self.domain}"}).status_code
+                        == 200
+                    ):
+                        return time.monotonic() - started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        raise RuntimeError(f"{app} did not answer through the router within 300 s")
+
+    def destroy(self, app: str) -> None:
+        self.http.delete(f"/apps/{app}")
+
+    def server_pid(self) -> int:
+        data = Path(os.environ.get("MOORAGE_DATA_DIR", "/var/lib/moorage"))
+        return int((data / "server.pid").read_text().split()[0])
+
+    def metrics(self) -> tuple[dict[str, float], float]:
+        started = time.monotonic()
+        text = self.http.get("/metrics").text
+        took = time.monotonic() - started
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(("moorage_reconcile_pass_seconds", "moorage_router_update_seconds")):
+                name, value = line.split()
+                out[name] = float(value)
+        return out, took
+
+
+def used_memory() -> int:
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return (int(info["MemTotal"].split()[0]) - int(info["MemAvailable"].split()[0])) * 1024
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wall(*args: str, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run([MOOR, *args], capture_output=True, check=True)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def latencies(p: Platform, apps: list[str], n: int) -> tuple[float, float, int]:
+    took, failed = [], 0
+    with httpx.Client(timeout=10) as c:
+        for _ in range(n):
+            app = random.choice(apps)
+            started = time.monotonic()
+            try:
+                ok = c.get(p.router, headers={"Host": f"{app}.{p.domain}"}).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            took.append(time.monotonic() - started)
+            failed += not ok
+    q = statistics.quantiles(took, n=100)
+    return q[49] * 1000, q[98] * 1000, failed
+
+
+def measure(p: Platform, apps: list[str], step_s: float, base_mem: int, n: int) -> list[str]:
+    time.sleep(15)  # let the step's last rollouts and log lines settle
+    pid = p.server_pid()
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(10)
+    idle = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    timings, metrics_s = p.metrics()
+    p50, p99, failed = latencies(p, apps, n)
+    return [
+        str(len(apps)),
+        f"{step_s:.0f}",
+        f"{(used_memory() - base_mem) / len(apps) / 2**20:.1f}",
+        f"{rss(pid) / 2**20:.0f}",
+        f"{idle * 100:.1f}%",
+        f"{timings.get('moorage_reconcile_pass_seconds', float('nan')):.3f}",
+        f"{timings.get('moorage_router_update_seconds', float('nan')):.3f}",
+        f"{wall('apps'):.2f}",
+        f"{wall('ps', '-a', apps[0]):.2f}",
+        f"{metrics_s:.2f}",
+        f"{p50:.1f}/{p99:.1f}",
+        str(failed),
+    ]
+
+
+HEADERS = [
+    "apps",
+    "deploy s",
+    "MiB/dyno",
+    "server MiB",
+    "idle cpu",
+    "pass s",
+    "router s",
+    "apps s",
+    "ps s",
+    "metrics s",
+    "p50/p99 ms",
+    "failed",
+]
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+    print("  ".join(h.rjust(w) for h, w in zip(HEADERS, widths, strict=True)))
+    for r in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)), flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--apps", default="100,500,1000")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--requests", type=int, default=1000)
+    args = ap.parse_args()
+    steps = sorted({int(x) for x in args.apps.split(",")})
+    p = Platform()
+    image = p.build()
+    run = secrets.token_hex(2)
+    names = [f"dens-{run}-{i}" for i in range(steps[-1])]
+    base_mem = used_memory()
+    rows: list[list[str]] = []
+    made: list[str] = []
+    try:
+        with ThreadPoolExecutor(args.workers) as pool:
+            for step in steps:
+                todo = names[len(made) : step]
+                started = time.monotonic()
+                list(pool.map(lambda a: p.deploy(a, image), todo))
+                made += todo
+                rows.append(measure(p, made, time.monotonic() - started, base_mem, args.requests))
+                print_table(rows)
+    finally:
+        started = time.monotonic()
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(p.destroy, made))
+        while p.docker.containers.list(all=True, filters={"name": f"dens-{run}-"}):
+            time.sleep(1)
+        print(
+            f"\ndestroyed {len(made)} apps (all their dynos gone) in "
+            f"{time.monotonic() - started:.0f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
