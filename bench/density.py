@@ -230,6 +230,7 @@ def main() -> int:
     ap.add_argument("--apps", default="100,500,1000")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--keep", action="store_true", help="Leave the apps (to profile).")
     args = ap.parse_args()
     steps = sorted({int(x) for x in args.apps.split(",")})
     p = Platform()
@@ -251,8 +252,10 @@ def main() -> int:
     finally:
         started = time.monotonic()
         with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(p.destroy, made))
-        while p.docker.containers.list(all=True, filters={"name": f"dens-{run}-"}):
+            list(pool.map(p.destroy, [] if args.keep else made))
+        while not args.keep and p.docker.containers.list(
+            all=True, filters={"name": f"dens-{run}-"}
+        ):
             time.sleep(1)
         print(
             f"\ndestroyed {len(made)} apps (all their dynos gone) in "

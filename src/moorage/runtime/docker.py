@@ -19,7 +19,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
-from moorage.runtime import portmap, subnets, volumes
+from moorage.runtime import cgroups, portmap, subnets, volumes
 from moorage.runtime.engineops import (
     container_stats,
     host_listening,
@@ -28,6 +28,7 @@ from moorage.runtime.engineops import (
     tcp_open,
     untag_images,
 )
+from moorage.runtime.listing import ContainerCache
 from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
 
@@ -67,6 +68,7 @@ class DockerRuntime:
         try:
             self.client = client or docker.from_env(timeout=120)
             self.client.ping()
+            self._listing = ContainerCache(self.client)
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(
                 f"Docker Engine does not answer: {exc}. Is dockerd running?"
@@ -88,14 +90,7 @@ class DockerRuntime:
 
     # -- observation ------------------------------------------------------------------------
     def _containers(self, **labels: str) -> list[Container]:
-        try:
-            # a dyno removed between the listing and its inspection is simply gone
-            found: list[Container] = self.client.containers.list(
-                all=True, filters=self._filters(**labels), ignore_removed=True
-            )
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"Docker Engine failed to list containers: {exc}") from exc
-        return found
+        return self._listing.list(self._filters(**labels))
 
     def _to_dyno(self, c: Container) -> Dyno:
         attrs = c.attrs
@@ -381,7 +376,7 @@ class DockerRuntime:
         return session.open_attach(self.client, dyno.id, tty=tty, rows=rows, cols=cols)
 
     def stats(self, dyno: Dyno) -> DynoStats | None:
-        return container_stats(self.client, dyno.id, dyno)
+        return cgroups.read_stats(dyno.id, dyno) or container_stats(self.client, dyno.id, dyno)
 
     def prefetch(self, reference: str, auth: dict[str, str] | None) -> bool:
         try:
@@ -516,6 +511,7 @@ class DockerRuntime:
                 closer = threading.Thread(target=_close_when, args=(stop, stream), daemon=True)
                 closer.start()
                 for ev in stream:
+                    self._listing.forget(str(ev.get("id", "")))
                     if ev.get("Action") == "start" and portmap.LABEL_KEY in str(ev):
                         with contextlib.suppress(docker.errors.DockerException):
                             self._map_ports(self.client.containers.get(str(ev.get("id"))))

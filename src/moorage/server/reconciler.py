@@ -35,6 +35,7 @@ from moorage.router.base import Router
 from moorage.runtime.base import Runtime
 from moorage.server import ports
 from moorage.server.desired import Desired, Phase, Plan, desired_for
+from moorage.server.passloop import PassLoop
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
 from moorage.server.services.domainproof import Claims
@@ -67,7 +68,7 @@ def _no_emit(app: str, process: str, message: str) -> None:
     return None
 
 
-class Reconciler:
+class Reconciler(PassLoop):
     def __init__(
         self,
         store: Store,
@@ -81,10 +82,9 @@ class Reconciler:
         self.router = router
         self.settings = settings
         self.emit = emit
-        self._cond = threading.Condition()
+        super().__init__(settings.reconcile_interval)
         self._lock = threading.RLock()  # guards the fields below and router.apply
-        self._requested = 0
-        self._completed = 0
+        self._unsettled = True  # the last pass saw a dyno not ready or a release pending
         self._busy: set[str] = set()
         self._ready: set[tuple[str, str]] = set()  # (container id, started at)
         self._backends: dict[str, tuple[str, ...]] = {}
@@ -100,8 +100,6 @@ class Reconciler:
         self.observers: list[Callable[[list[Dyno]], None]] = []  # see each pass's dynos
         self._rollouts = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
         self._drainer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drain")
-        self.last_error: str | None = None
-        self.pass_seconds = 0.0  # how long the last pass took (/metrics)
         self.settle_seconds = ROUTER_SETTLE_SECONDS
         self._swept = -SWEEP_SECONDS  # when volumes were last swept (monotonic)
 
@@ -110,11 +108,11 @@ class Reconciler:
         want = Desired()
         with self.store.session() as s:
             claims = Claims.load(s, self.settings.domains_need_proof)
-            for app in app_service.all_apps(s):
-                current = release_service.current(s, app)
+            currents = release_service.current_by_app(s)  # two queries for every app
+            for app in app_service.all_apps(s, for_reconciler=True):
                 desired_for(
                     app,
-                    current,
+                    currents.get(app.id),
                     want,
                     self.settings.boot_timeout,
                     self.settings.dyno_read_only,
@@ -165,7 +163,9 @@ class Reconciler:
             self.runtime.remove_app(gone)
         formation = [d for d in observed if not d.oneoff and d.app in want.apps]
         self._check_ready(formation, want)
+        unsettled = bool(want.pending) or not all(self._is_ready(d) for d in formation)
         with self._lock:
+            self._unsettled = unsettled
             self._web_apps = set(want.web_apps)
             self._domains = dict(want.domains)
             self._certs = dict(want.certs)
@@ -556,15 +556,6 @@ class Reconciler:
         return samples
 
     # -- loop -------------------------------------------------------------------------------
-    def request(self, wait: bool = True, timeout: float = 180.0) -> None:
-        """Ask for a pass; with ``wait``, return once a pass that started after now is done."""
-        with self._cond:
-            self._requested += 1
-            target = self._requested
-            self._cond.notify_all()
-            if wait:
-                self._cond.wait_for(lambda: self._completed >= target, timeout=timeout)
-
     def wait_idle(self, timeout: float = 180.0) -> None:
         """Block until no rollout runs (tests and the CLI's synchronous paths)."""
         deadline = time.monotonic() + timeout
@@ -574,24 +565,7 @@ class Reconciler:
                     return
             time.sleep(0.05)
 
-    def loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: self._requested > self._completed or stop.is_set(),
-                    timeout=self.settings.reconcile_interval,
-                )
-                target = self._requested
-            started = time.monotonic()
-            try:
-                self.run_once()
-                self.last_error = None
-            except MoorageError as exc:
-                self.last_error = exc.message
-                log.error("reconcile pass failed: %s", exc.message)
-            except Exception:
-                log.exception("reconcile pass crashed")
-            self.pass_seconds = time.monotonic() - started
-            with self._cond:
-                self._completed = max(self._completed, target)
-                self._cond.notify_all()
+    def in_motion(self) -> bool:
+        """A rollout runs, a dyno is not ready yet or crashed, or a release is pending."""
+        with self._lock:
+            return bool(self._busy or self._crashed or self._unsettled)

@@ -31,6 +31,22 @@ def current(session: Session, app: App) -> Release | None:
     )
 
 
+def current_by_app(session: Session) -> dict[str, Release]:
+    """:func:`current` of every app at once (app id -> release), in one query."""
+    newest = (
+        select(Release.app_id, func.max(Release.version).label("version"))
+        .where(Release.status != "failed")
+        .group_by(Release.app_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(Release).join(
+            newest, (Release.app_id == newest.c.app_id) & (Release.version == newest.c.version)
+        )
+    )
+    return {r.app_id: r for r in rows}
+
+
 def create(
     session: Session,
     app: App,
