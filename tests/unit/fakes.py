@@ -200,6 +200,9 @@ class FakeRouter:
         self.routes = routes
         return True
 
+    def stats(self) -> dict[str, dict[str, float]]:
+        return {}
+
 
 class FakeProvider:
     """An add-on provider that keeps its resources in a dict (the Provider contract)."""

@@ -1,18 +1,14 @@
-"""Metrics: router lines and dyno samples in, minutes in the store, windows and Prometheus out."""
+"""Metrics: router counters and dyno samples in; minutes in the store; windows, Prometheus out."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import func, select
 
-from moorage.logs.format import LogLine
 from moorage.server.metrics import (
     KEEP_MINUTES,
     Exposition,
     Recorder,
-    parse_router,
     percentile,
     window,
 )
@@ -32,14 +28,6 @@ class Clock:
         return self.now
 
 
-def _router(at: float, status: int, service: str) -> LogLine:
-    message = (
-        f'at=info method=GET path="/" host=a.x request_id=r fwd="1.2.3.4" dyno=10.0.0.2:5000 '
-        f"connect=0.000s service={service}s status={status} bytes=10 protocol=http"
-    )
-    return LogLine(datetime.fromtimestamp(at, UTC), "router", "router", message)
-
-
 def _recorder(platform: Platform, clock: Clock, *apps: str) -> Recorder:
     with platform.store.session() as s:
         owner = auth.ensure_user(s, "owner@example.test")
@@ -48,27 +36,54 @@ def _recorder(platform: Platform, clock: Clock, *apps: str) -> Recorder:
     return Recorder(platform.store, clock)
 
 
-def test_router_lines_become_requests_per_minute_and_percentiles(platform: Platform) -> None:
+def test_router_counters_become_requests_per_minute_and_percentiles(platform: Platform) -> None:
     clock = Clock()
     rec = _recorder(platform, clock, "shop")
-    lines = [_router(T0 + i % 60, 200, "0.020") for i in range(90)]
-    lines += [_router(T0 + 5, 500, "0.900"), _router(T0 + 70, 404, "-")]
-    lines.append(LogLine(datetime.fromtimestamp(T0, UTC), "app", "web.1", "status=500 no"))
-    rec.on_log("shop", lines)
+    rec.observe_router({"shop": {"2xx": 500.0, "b2": 500.0, "sum": 10.0}})  # the baseline
+    # 90 requests of 20 ms, a 500 of 0.9 s, an H10 (no response time), a 404
+    counters = {"2xx": 590.0, "5xx": 2.0, "4xx": 1.0, "b2": 590.0, "b7": 1.0}
+    clock.now = T0 + 30
+    rec.observe_router({"shop": {**counters, "sum": 10.0 + 90 * 0.02 + 0.9}})
     rec.flush()
-    rec.on_log("shop", [_router(T0 + 61, 200, "0.020")])  # a second flush adds, not replaces
+    clock.now = T0 + 61
+    counters["2xx"] += 1
+    counters["b2"] += 1
+    rec.observe_router({"shop": {**counters, "sum": 12.72}})  # a second flush adds
     clock.now = T0 + 120
     rec.flush()
     w = window(platform.store, "shop", T0, T0 + 119, step=1)
     assert w.times == [T0, T0 + 60]
-    assert w.requests["2xx"] == [90, 1] and w.requests["5xx"] == [1, 0]
-    assert w.requests["4xx"] == [0, 1]
-    assert w.total_requests == 93
+    assert w.requests["2xx"] == [90, 1] and w.requests["5xx"] == [2, 0]
+    assert w.requests["4xx"] == [1, 0]
+    assert w.total_requests == 94
     p50, p99 = w.latency["p50"][0], w.latency["p99"][0]
     assert p50 is not None and 10 < p50 <= 25  # ms, inside the 10-25 ms bucket
     assert p99 is not None and p99 > 500
     day = window(platform.store, "shop", T0 - 15 * 60 * 10, T0 + 119, step=15)
     assert day.requests["2xx"][-1] == 91 / 15 and day.requests["2xx"][0] is None
+
+
+def test_router_counters_that_shrink_count_from_zero(platform: Platform) -> None:
+    clock = Clock()
+    rec = _recorder(platform, clock, "shop")
+    rec.observe_router({"shop": {"2xx": 50.0}})
+    rec.observe_router({"shop": {"2xx": 60.0}, "new": {"2xx": 3.0}})  # a new app: from zero
+    rec.observe_router({"shop": {"2xx": 4.0}})  # nginx restarted: its counters began again
+    assert rec.requests_total[("shop", "2xx")] == 14
+    assert rec.requests_total[("new", "2xx")] == 3
+
+
+def test_a_minute_of_samples_only_is_written_once_it_is_over(platform: Platform) -> None:
+    clock = Clock()
+    rec = _recorder(platform, clock, "shop")
+    rec.observe_stats([DynoStats("shop", "web.1", 100 << 20, 512 << 20, 10.0)])
+    rec.flush()
+    with platform.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(MetricMinute)) == 0
+    clock.now = T0 + 60
+    rec.flush()
+    w = window(platform.store, "shop", T0, T0 + 59, step=1)
+    assert w.memory == {"web.1": [100.0]}
 
 
 def test_dyno_samples_give_memory_and_cpu_percent(platform: Platform) -> None:
@@ -114,15 +129,6 @@ def test_prometheus_exposition_shows_only_the_given_apps(platform: Platform) -> 
     assert "other" not in text
 
 
-def test_parsing_and_percentiles() -> None:
-    assert parse_router("at=info service=0.004s status=302 bytes=1 protocol=http") == (
-        "3xx",
-        0.004,
-    )
-    assert parse_router("at=error code=H10 service=-s status=503 bytes=0 protocol=https") == (
-        "5xx",
-        None,
-    )
-    assert parse_router("State changed from up to crashed") is None
+def test_percentiles() -> None:
     assert percentile([0] * 13, 0.5) is None
     assert percentile([0, 10] + [0] * 11, 0.5) == 0.0075

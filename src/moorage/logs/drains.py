@@ -436,6 +436,10 @@ class DrainManager:
             self._by_app = {app: tuple(fwds) for app, fwds in by_app.items()}
         _close_all(stale, 1.0)
 
+    def wants(self, app: str) -> bool:
+        """Whether ``app`` has a drain (the log store makes line objects only then)."""
+        return app in self._by_app
+
     def offer(self, app: str, lines: Sequence[LogLine]) -> None:
         """Hand ``lines`` to every drain of ``app``; never blocks (a LogStore listener)."""
         for fwd in self._by_app.get(app, ()):

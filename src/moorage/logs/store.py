@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[str, Sequence[LogLine]], None]
 """Called as ``listener(app, lines)`` after every append."""
+Wants = Callable[[str], bool]
+"""Whether a listener wants an app's lines at all (a drain manager: the app has a drain)."""
 
 _SUFFIX = ".log"
 _BLOCK = 1 << 16
@@ -71,7 +73,7 @@ class LogStore:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._heads: dict[str, _Head] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, Wants | None]] = []
         self._gone: set[str] = set()  # destroyed apps: late lines for them are dropped
         self._rolled: dict[str, dict[int, int]] = {}  # app -> recent full segment -> lines
         self.on_drop: DropHook | None = None
@@ -79,22 +81,32 @@ class LogStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(app, lines)`` after each append.
+    def add_listener(self, listener: Listener, wants: Wants | None = None) -> None:
+        """Call ``listener(app, lines)`` after each append (of the apps ``wants``).
 
         Listeners run on the appending thread while the app's lock is held, so they see
         batches in order; they must return quickly and must not append to the same app.
         An exception from a listener is logged and otherwise ignored.
         """
         with self._guard:
-            self._listeners = [*self._listeners, listener]
+            self._listeners = [*self._listeners, (listener, wants)]
 
     def append(self, app: str, lines: Sequence[LogLine]) -> None:
         """Add ``lines`` to the end of ``app``'s history, in one write, then tell listeners."""
-        if not lines or app in self._gone:
+        if lines:
+            self.append_rendered(app, [line.render() for line in lines], lambda: lines)
+
+    def append_rendered(
+        self, app: str, rendered: list[str], lines: Callable[[], Sequence[LogLine]]
+    ) -> None:
+        """:meth:`append` for lines rendered already (``LogLine.render()`` each, one line
+        each); ``lines()`` makes their :class:`LogLine` objects, only if a listener wants
+        this app's (the router's access log: one line per request, rarely drained)."""
+        if not rendered or app in self._gone:
             return
         directory = self._app_dir(app)
-        data = "".join([line.render() + "\n" for line in lines]).encode("utf-8")
+        data = ("\n".join(rendered) + "\n").encode("utf-8")
+        made: Sequence[LogLine] | None = None
         with self._lock(app):
             head = self._heads.get(app)
             if head is None:
@@ -105,11 +117,14 @@ class LogStore:
                 head = self._roll(directory, head)
                 self._heads[app] = head
             _write_all(head.fd, data)
-            head.lines += len(lines)
+            head.lines += len(rendered)
             head.size += len(data)
-            for listener in self._listeners:
+            for listener, wants in self._listeners:
+                if wants is not None and not wants(app):
+                    continue
                 try:
-                    listener(app, lines)
+                    made = lines() if made is None else made
+                    listener(app, made)
                 except Exception:
                     log.exception("log listener %r failed for app %s", listener, app)
 

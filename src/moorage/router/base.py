@@ -11,3 +11,8 @@ class Router(Protocol):
     def apply(self, routes: list[Route]) -> bool:
         """Serve exactly ``routes`` without dropping a connection; False when nothing changed."""
         ...
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Request counters per app since the router started: ``{"2xx": n, ..., "b<i>": n
+        (response times in moorage.server.metrics.BUCKETS), "sum": seconds}``."""
+        ...

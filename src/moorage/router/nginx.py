@@ -102,6 +102,8 @@ def _app_locations(pages: Path) -> list[str]:
         "      proxy_pass http://moorage_dynos; }",
     ]
     return [
+        # counted for every request of an app, H10 pages included (see moorage_router.lua)
+        '    log_by_lua_block { require("moorage_router").record() }',
         "    error_page 404 /404.html;",
         "    error_page 502 503 504 /503.html;",
         f"    location = /404.html {{ internal; root {pages}; }}",
@@ -217,6 +219,7 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "  proxy_connect_timeout 5s;",
         "  proxy_read_timeout 30s;",
         f"  lua_shared_dict moorage_routes {TABLE_MAX_BYTES // (1 << 20) * 2}m;",
+        "  lua_shared_dict moorage_stats 16m;",  # ~18 counters an app
         f'  lua_package_path "{root}/lua/?.lua;;";',
         f'  init_by_lua_block {{ require("moorage_router").load("{root}/routes") }}',
         "  upstream moorage_dynos {",
@@ -228,6 +231,8 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         f"    client_max_body_size {TABLE_MAX_BYTES}; client_body_buffer_size {TABLE_MAX_BYTES};",
         "    location = /routes {",
         '      content_by_lua_block { require("moorage_router").serve_replace() } }',
+        "    location = /stats {",
+        '      content_by_lua_block { require("moorage_router").serve_stats() } }',
         "    location / { return 404; } }",
         f"  server {{ listen {port} default_server; server_name _;",
         *_app_locations(pages),
@@ -374,6 +379,25 @@ class NginxRouter:
             raise ComponentFailed(f"the router's control socket did not answer: {exc}") from exc
         if resp.status_code != 200:
             raise ComponentFailed(f"the router refused the routing table: {resp.text.strip()}")
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """The request counters nginx keeps per app (see lua/moorage_router.lua): app ->
+        {"2xx": n, ..., "b0": n, ..., "sum": seconds}; empty when nginx does not answer."""
+        transport = httpx.HTTPTransport(uds=str(control_socket(self.root)))
+        try:
+            with httpx.Client(transport=transport, timeout=10) as client:
+                resp = client.get("http://router/stats")
+        except httpx.HTTPError:
+            return {}
+        out: dict[str, dict[str, float]] = {}
+        for line in resp.text.splitlines():
+            app, _, rest = line.partition(" ")
+            name, _, value = rest.partition(" ")
+            try:
+                out.setdefault(app, {})[name] = float(value)
+            except ValueError:
+                continue
+        return out
 
     def reload(self) -> None:
         """Graceful reload, or start nginx when none runs."""

@@ -13,6 +13,7 @@ writing as fast as it can costs one file write per batch, not per line.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -202,6 +203,7 @@ class RouterLogTail:
         self.store = store
         self.reopen = reopen
         self._offset_file = path.with_name("access.offset")
+        self._seconds: dict[str, str] = {}  # "1790000000" -> "2026-09-21T...:20"
 
     def _load(self) -> tuple[int, int]:
         try:
@@ -228,23 +230,47 @@ class RouterLogTail:
             stop.wait(0.25)
 
     def _read(self, offset: int) -> int:
+        """Store the complete lines after ``offset``; the offset after them.
+
+        One line per request: rendered straight from the text nginx wrote (the timestamp's
+        text is made once a second), so a busy router costs a split and a format per line.
+        Line objects are made only for apps with a drain (metrics come from nginx)."""
         with self.path.open("rb") as fh:
             fh.seek(offset)
             data = fh.read(8 * 2**20)
         end = data.rfind(b"\n")
         if end < 0:
             return offset
-        by_app: dict[str, list[LogLine]] = {}
-        for raw in data[: end + 1].splitlines():
-            parsed = _router_line(raw.decode(errors="replace"))
-            if parsed is not None:
-                by_app.setdefault(parsed[0], []).append(parsed[1])
+        by_app: dict[str, list[tuple[str, str, str]]] = {}
+        for raw in data[:end].decode(errors="replace").split("\n"):
+            msec, _, rest = raw.partition(" ")
+            app, _, message = rest.partition(" ")
+            stamp = self._stamp(msec) if app and app != "-" and message else None
+            if stamp is not None:
+                by_app.setdefault(app, []).append((stamp, msec, message))
         for app, lines in by_app.items():
+            rendered = [f"{stamp} moorage[router]: {message}" for stamp, _, message in lines]
             try:
-                self.store.append(app, lines)
+                self.store.append_rendered(app, rendered, functools.partial(_objects, lines))
             except OSError:
                 log.exception("cannot write the router log of %s", app)
         return offset + end + 1
+
+    def _stamp(self, msec: str) -> str | None:
+        """``1790000000.123`` -> ``2026-09-21T...:20.123000+00:00`` (LogLine.render's)."""
+        second, _, fraction = msec.partition(".")
+        if not fraction.isdigit() or len(fraction) > 6:
+            return None
+        base = self._seconds.get(second)
+        if base is None:
+            try:
+                base = datetime.fromtimestamp(int(second), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            except (ValueError, OverflowError, OSError):
+                return None
+            if len(self._seconds) > 64:
+                self._seconds.clear()
+            self._seconds[second] = base
+        return f"{base}.{fraction:0<6}+00:00"
 
     def _rotate(self) -> None:
         """Move the consumed file aside and make nginx reopen its log (USR1)."""
@@ -255,13 +281,21 @@ class RouterLogTail:
             log.exception("cannot make the router reopen its log")
 
 
+def _objects(lines: list[tuple[str, str, str]]) -> list[LogLine]:
+    """Line objects of (stamp, msec, message) triples (for drains)."""
+    return [
+        LogLine(datetime.fromtimestamp(float(m), UTC), "router", "router", t) for _, m, t in lines
+    ]
+
+
 def _router_line(text: str) -> tuple[str, LogLine] | None:
+    """One access-log line as (app, line); None when it is not one (fuzzed in tests)."""
     msec, _, rest = text.partition(" ")
     app, _, message = rest.partition(" ")
     if not app or app == "-" or not message:
         return None
     try:
         when = datetime.fromtimestamp(float(msec), UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None
     return app, LogLine(when, "router", "router", message)

@@ -1,5 +1,6 @@
-"""App metrics: requests by status class and response times from the router's log lines,
-memory and CPU of each dyno from the engine, crashes and restarts from the reconciler.
+"""App metrics: requests by status class and response times from the counters the router
+keeps in nginx (no Python work per request), memory and CPU of each dyno from its cgroup,
+crashes and restarts from the reconciler.
 
 :class:`Recorder` counts in memory and, every :data:`SAMPLE_SECONDS`, adds what it counted
 to one row per app and minute (``metric_minutes``), so a server restart loses at most those
@@ -13,7 +14,6 @@ same data for Prometheus: counters since the server started, gauges of the last 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import Counter
@@ -29,7 +29,6 @@ from prometheus_client.core import (
 )
 from sqlalchemy import delete, select
 
-from moorage.logs.format import LogLine
 from moorage.server.store.db import Store
 from moorage.server.store.models import App, MetricMinute
 from moorage.spec.dyno import DynoStats
@@ -40,10 +39,6 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CLASSES = ("2xx", "3xx", "4xx", "5xx")
 KEEP_MINUTES = 24 * 60
 SAMPLE_SECONDS = 10.0
-# the end of a router line (nginx's log_format): the request path before it is the
-# client's, so a path like /?status=500 must not count
-_TAIL = re.compile(r" service=([-0-9., :]*)s status=(\d{3}) bytes=\d+ protocol=\w+$")
-_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass
@@ -55,6 +50,10 @@ class _Delta:
     dynos: dict[str, dict[str, float]] = field(default_factory=dict)  # web.1 -> mem, cpu
     crashes: int = 0
     restarts: int = 0
+
+    def counted(self) -> bool:
+        """Requests, crashes or restarts (not only dyno samples)."""
+        return bool(sum(self.requests.values()) or self.crashes or self.restarts)
 
 
 def bucket_of(seconds: float) -> int:
@@ -79,15 +78,6 @@ def percentile(hist: Sequence[int], q: float) -> float | None:
     return BUCKETS[-1]
 
 
-def parse_router(message: str) -> tuple[str, float | None] | None:
-    """(status class, service seconds) of a router line, or None for other lines."""
-    tail = _TAIL.search(message)
-    if tail is None:
-        return None
-    tries = [float(v) for v in _SECONDS.findall(tail.group(1))]  # "0.001, 0.004": retries
-    return f"{tail.group(2)[0]}xx", sum(tries) if tries else None
-
-
 class Recorder:
     """Counts as lines and samples arrive; :meth:`flush` adds the counts to the store."""
 
@@ -105,19 +95,43 @@ class Recorder:
         self.restarts_total: Counter[str] = Counter()
         self.last_stats: dict[tuple[str, str], tuple[DynoStats, float]] = {}
         self.log_dropped_total: Counter[tuple[str, str]] = Counter()
+        self._router_seen: dict[str, dict[str, float]] = {}  # the router's last counters
+        self._router_primed = False
+        self._pruned = -1  # the minute old rows were last deleted
 
     def _delta(self, app: str, at: float) -> _Delta:
         return self._deltas.setdefault((app, int(at // 60)), _Delta())
 
     # -- inputs -----------------------------------------------------------------------------
-    def on_log(self, app: str, lines: Sequence[LogLine]) -> None:
-        """A log store listener: router lines become request counts."""
-        for line in lines:
-            if line.source != "router":
-                continue
-            parsed = parse_router(line.message)
-            if parsed is not None:
-                self.observe_request(app, parsed[0], parsed[1], line.time.timestamp())
+    def observe_router(self, totals: dict[str, dict[str, float]]) -> None:
+        """The request counters the router keeps per app (``{"2xx": n, "b0": n, ...,
+        "sum": s}``, see router/lua/moorage_router.lua): what grew since the last reading
+        counts now. The first reading is the baseline (those requests were counted by the
+        server before); a counter that shrank (nginx restarted) counts from zero."""
+        now = self.clock()
+        with self._lock:
+            primed, self._router_primed = self._router_primed, True
+            for app, counters in totals.items():
+                before = self._router_seen.get(app, {} if primed else counters)
+                self._router_seen[app] = counters
+                grew = {k: v - before.get(k, 0.0) for k, v in counters.items()}
+                grew = {k: (v if v >= 0 else counters[k]) for k, v in grew.items()}
+                if any(grew.values()):
+                    self._add_router(app, self._delta(app, now), grew)
+            for gone in set(self._router_seen) - set(totals):
+                del self._router_seen[gone]
+
+    def _add_router(self, app: str, delta: _Delta, grew: dict[str, float]) -> None:
+        for klass in CLASSES:
+            n = int(grew.get(klass, 0))
+            delta.requests[klass] += n
+            self.requests_total[(app, klass)] += n
+        hist = self.hist_total.setdefault(app, [0] * (len(BUCKETS) + 1))
+        for i in range(len(BUCKETS) + 1):
+            n = int(grew.get(f"b{i}", 0))
+            delta.hist[i] += n
+            hist[i] += n
+        self.seconds_total[app] = self.seconds_total.get(app, 0.0) + grew.get("sum", 0.0)
 
     def log_dropped(self, app: str, consumer: str, count: int) -> None:
         """``count`` log lines of ``app`` dropped for a slow ``consumer`` (a drain, a tail)."""
@@ -183,27 +197,51 @@ class Recorder:
 
     # -- storage ----------------------------------------------------------------------------
     def flush(self) -> None:
-        """Add the counts since the last flush to their minutes; forget old minutes."""
-        with self._lock:
-            deltas, self._deltas = self._deltas, {}
-        now_minute = int(self.clock() // 60)
-        with self.store.session() as s:
-            for (app, minute), delta in sorted(deltas.items()):
-                row = s.scalar(
-                    select(MetricMinute).where(
-                        MetricMinute.app == app, MetricMinute.minute == minute
-                    )
-                )
-                if row is None:
-                    row = MetricMinute(app=app, minute=minute, data={})
-                    s.add(row)
-                row.data = _merge(row.data, delta)
-            s.execute(delete(MetricMinute).where(MetricMinute.minute < now_minute - KEEP_MINUTES))
-            s.execute(delete(MetricMinute).where(MetricMinute.app.not_in(select(App.name))))
+        """Add the counts since the last flush to their minutes; forget old minutes.
 
-    def loop(self, stop: threading.Event, sample: Callable[[], list[DynoStats]]) -> None:
+        A minute that only holds dyno samples is written once it is over (its row keeps the
+        last sample anyway), so a thousand idle apps cost a thousand row writes a minute,
+        not every few seconds; counts are written at every flush."""
+        now_minute = int(self.clock() // 60)
+        with self._lock:
+            due = {
+                key: delta
+                for key, delta in self._deltas.items()
+                if key[1] < now_minute or delta.counted()
+            }
+            for key in due:
+                del self._deltas[key]
+        with self.store.session() as s:
+            if due:
+                minutes = {minute for _, minute in due}
+                rows = {
+                    (row.app, row.minute): row
+                    for row in s.scalars(
+                        select(MetricMinute).where(MetricMinute.minute.in_(minutes))
+                    )
+                }
+                for (app, minute), delta in sorted(due.items()):
+                    row = rows.get((app, minute))
+                    if row is None:
+                        row = MetricMinute(app=app, minute=minute, data={})
+                        s.add(row)
+                    row.data = _merge(row.data, delta)
+            if now_minute != self._pruned:
+                self._pruned = now_minute
+                old = MetricMinute.minute < now_minute - KEEP_MINUTES
+                s.execute(delete(MetricMinute).where(old))
+                s.execute(delete(MetricMinute).where(MetricMinute.app.not_in(select(App.name))))
+
+    def loop(
+        self,
+        stop: threading.Event,
+        sample: Callable[[], list[DynoStats]],
+        router: Callable[[], dict[str, dict[str, float]]] = dict,
+    ) -> None:
+        self.observe_router(router())  # the baseline
         while not stop.wait(SAMPLE_SECONDS):
             try:
+                self.observe_router(router())
                 self.observe_stats(sample())
                 self.flush()
             except Exception:

@@ -197,7 +197,6 @@ def build(settings: Settings) -> Platform:
     reconciler.observers.append(pump.sync)
     tail = RouterLogTail(access_log(router.root), logs, router.reopen_logs)
     recorder = Recorder(store)
-    logs.add_listener(recorder.on_log)
     logs.on_drop = recorder.log_dropped
     reconciler.lifecycle.append(recorder.observe_lifecycle)
     platform.metrics = recorder
@@ -209,7 +208,7 @@ def build(settings: Settings) -> Platform:
         egress=Egress(settings.egress_allow),
         on_drop=recorder.log_dropped,
     )
-    logs.add_listener(platform.drains.offer)
+    logs.add_listener(platform.drains.offer, platform.drains.wants)
     platform.sync_drains()
 
     def watch_events(stop: threading.Event) -> None:
@@ -223,7 +222,7 @@ def build(settings: Settings) -> Platform:
     platform.keeper = keeper
 
     def sample_metrics(stop: threading.Event) -> None:
-        recorder.loop(stop, reconciler.dyno_stats)
+        recorder.loop(stop, reconciler.dyno_stats, reconciler.router_stats)
 
     platform.background = [
         *_rendezvous(platform, reconciler),

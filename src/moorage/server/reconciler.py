@@ -540,6 +540,10 @@ class Reconciler(PassLoop):
             except Exception:
                 log.exception("lifecycle listener failed")
 
+    def router_stats(self) -> dict[str, dict[str, float]]:
+        """The router's request counters per app (for metrics)."""
+        return self.router.stats()
+
     def dyno_stats(self) -> list[DynoStats]:
         """Memory and CPU of every running formation dyno (for metrics)."""
         samples = []

@@ -10,11 +10,19 @@
 --   cert <host name> <base64 PEM chain> <base64 PEM key>   (a custom certificate)
 -- The table holds private keys: its file is root's, read by the master at start, and the
 -- control socket answers root only.
+--
+-- Request metrics are counted here too (log_by_lua, shared dict moorage_stats), so the
+-- platform reads a few numbers per app every few seconds instead of parsing a log line per
+-- request: "<app> <2xx|3xx|4xx|5xx>" requests, "<app> b<i>" response times in the buckets
+-- of moorage.server.metrics.BUCKETS, "<app> sum" their total seconds. GET /stats on the
+-- control socket lists them; counters only grow (until nginx restarts).
 local balancer = require "ngx.balancer"
 local ssl = require "ngx.ssl"
 
 local _M = {}
 local routes = ngx.shared.moorage_routes
+local stats = ngx.shared.moorage_stats
+local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0 }
 local turn = {} -- per worker: the last dyno index each app got
 local parsed = {} -- per worker: "c:<host>" -> { raw, cert, key } parsed from the table
 
@@ -57,7 +65,52 @@ function _M.replace(text)
       routes:delete(key)
     end
   end
+  for _, key in ipairs(stats:get_keys(0)) do -- the counters of apps that went
+    if not tables.a[key:match("^%S+")] then
+      stats:delete(key)
+    end
+  end
   return nil
+end
+
+-- log_by_lua: count the request under its app (see the header).
+function _M.record()
+  local app = ngx.var.moorage_app
+  if app == nil or app == "-" then
+    return
+  end
+  local class = math.floor(ngx.status / 100)
+  if class < 2 or class > 5 then
+    return
+  end
+  stats:incr(app .. " " .. class .. "xx", 1, 0)
+  local took, tried = 0, false
+  for v in (ngx.var.upstream_response_time or ""):gmatch("[%d.]+") do -- "0.001, 0.004"
+    took, tried = took + (tonumber(v) or 0), true
+  end
+  if tried then
+    local i = #BUCKETS
+    for k = 1, #BUCKETS do
+      if took <= BUCKETS[k] then
+        i = k - 1
+        break
+      end
+    end
+    stats:incr(app .. " b" .. i, 1, 0)
+    stats:incr(app .. " sum", took, 0)
+  end
+end
+
+-- content_by_lua on the control socket: GET /stats, one "<app> <counter> <value>" a line.
+function _M.serve_stats()
+  local out = {}
+  for _, key in ipairs(stats:get_keys(0)) do
+    local value = stats:get(key)
+    if value then
+      out[#out + 1] = key .. " " .. value
+    end
+  end
+  ngx.print(table.concat(out, "\n"), "\n")
 end
 
 -- init_by_lua: load the table the platform saved last.
