@@ -261,6 +261,8 @@ def test_a_fast_writer_that_exits_loses_no_line(platform: LivePlatform, tiny: st
 
 def test_api_streams_tail(platform: LivePlatform, tiny: str) -> None:
     token = (platform.data / "admin@example.test.token").read_text().strip()
+    platform.get(tiny, "/")  # a router line in the history for `lines: 1` to start with
+    _eventually(lambda: _logs(platform, tiny, "--source", "router"))
     session = httpx.post(
         f"{platform.api}/apps/{tiny}/log-sessions",
         json={"tail": True, "lines": 1, "source": "router"},
