@@ -6,7 +6,9 @@ Run as root with the project's venv against ``./bin/up``'s platform (credentials
     .venv/bin/python bench/density.py [--apps 100,500,1000] [--workers 4] [--requests 1000]
 
 It builds one small image offline (``FROM scratch``: Debian's static busybox serving a page
-with ``busybox httpd`` on ``$PORT``; ``busybox-static`` is installed with apt if missing),
+with ``busybox httpd`` on ``$PORT`` under a shell that exits on SIGTERM, as a dyno should: PID
+1 ignores signals it has no handler for, and each stop would wait out the 10 s grace;
+``busybox-static`` is installed with apt if missing),
 then deploys apps ``dens-<run>-<i>`` (one web dyno each) until each count in ``--apps`` runs,
 through the API and the registry the way ``container:push`` / ``container:release`` do, with
 ``--workers`` deploys at a time. After each step, with the host idle, it measures:
@@ -26,6 +28,7 @@ core, reconciler pass < 1 s, ``moor ps`` < 0.3 s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import secrets
@@ -43,12 +46,11 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 MOOR = str(REPO / ".venv" / "bin" / "moor")
-DOCKERFILE = """FROM scratch
-COPY busybox /bin/busybox
-COPY index.html /www/index.html
-USER 65534:65534
-CMD ["/bin/busybox", "sh", "-c", "exec /bin/busybox httpd -f -p \\"$PORT\\" -h /www"]
-"""
+SERVE = "trap 'exit 0' TERM; /bin/busybox httpd -f -p \"$PORT\" -h /www & wait"
+DOCKERFILE = (
+    "FROM scratch\nCOPY busybox /bin/busybox\nCOPY index.html /www/index.html\n"
+    f'USER 65534:65534\nCMD ["/bin/busybox", "sh", "-c", {json.dumps(SERVE)}]\n'
+)
 
 
 def busybox() -> Path:
