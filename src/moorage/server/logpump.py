@@ -72,6 +72,7 @@ class DynoLogPump:
         self._followers: dict[str, threading.Thread] = {}
         self._done: set[str] = set()
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, str, LogLine, tuple[int, int]]] = queue.Queue(
             maxsize=50_000
         )
@@ -87,11 +88,12 @@ class DynoLogPump:
             return {}
 
     def _save(self) -> None:
-        with self._lock:
-            data = json.dumps(self._cursors)
-        tmp = self._cursor_file.with_suffix(".tmp")
-        tmp.write_text(data)
-        os.replace(tmp, self._cursor_file)
+        with self._save_lock:  # the writer thread and flush() both save
+            with self._lock:
+                data = json.dumps(self._cursors)
+            tmp = self._cursor_file.with_suffix(".tmp")
+            tmp.write_text(data)
+            os.replace(tmp, self._cursor_file)
 
     def sync(self, dynos: list[Dyno]) -> None:
         """Follow every running dyno not followed yet (called after each reconcile pass)."""
