@@ -4,7 +4,9 @@ the volume that keeps the dyno from moving."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +19,17 @@ pytestmark = pytest.mark.integration
 HITS = Path(__file__).resolve().parents[1] / "fixtures" / "standins" / "hits"
 
 
-def _node(platform: LivePlatform, app: str) -> str:
-    [dyno] = platform.json("ps", "-a", app)
-    return str(dyno["node"])
+def _node(platform: LivePlatform, app: str, timeout: float = 180) -> str:
+    """The node of the app's one dyno once it runs on one: right after a restart the old
+    dyno may still answer while the new one waits to be placed (no node yet)."""
+    deadline = time.monotonic() + timeout
+    dynos: list[Any] = []
+    while time.monotonic() < deadline:
+        dynos = platform.json("ps", "-a", app)
+        if len(dynos) == 1 and dynos[0].get("state") == "up" and dynos[0].get("node"):
+            return str(dynos[0]["node"])
+        time.sleep(1)
+    raise AssertionError(f"no running dyno on a node: {dynos}")
 
 
 def test_a_volume_pins_its_dyno_to_its_node(platform: LivePlatform, standin: StandIn) -> None:
