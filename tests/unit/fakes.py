@@ -194,6 +194,7 @@ class FakeRouter:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.applied = 0
+        self.apply_seconds = 0.0
 
     def apply(self, routes: list[Route]) -> bool:
         self.applied += 1

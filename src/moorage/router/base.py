@@ -8,6 +8,9 @@ from moorage.spec.dyno import Route
 
 
 class Router(Protocol):
+    apply_seconds: float
+    """How long the last change of the table took (``/metrics``)."""
+
     def apply(self, routes: list[Route]) -> bool:
         """Serve exactly ``routes`` without dropping a connection; False when nothing changed."""
         ...

@@ -120,12 +120,11 @@ def ensure_network(
     ``pool`` if there is none yet (without a pool: Docker's own default pools). The oldest
     wins if two were made at once. Callers serialise calls for the same name."""
     for _ in range(5):
+        # every dyno start asks: look the name up alone, list all networks only to make it
+        named = [n for n in client.networks.list(names=[name]) if n.name == name]
+        if named:
+            return str(min(named, key=lambda n: str(n.attrs.get("Created", ""))).id)
         nets = client.networks.list()
-        found = sorted(
-            (n for n in nets if n.name == name), key=lambda n: str(n.attrs.get("Created", ""))
-        )
-        if found:
-            return str(found[0].id)
         ipam = None
         if pool is not None:
             block = pool.subnet_for(name, {str(n.name): _subnets(n.attrs) for n in nets})
