@@ -1,23 +1,30 @@
-"""Router overhead: wrk straight to a web dyno vs. through the router (nginx), same run.
+"""Router overhead: what Moorage's router costs per request, against a plain nginx proxy.
 
-Run with the project's venv while the platform and the app run::
+Run as root with the project's venv against ``./bin/up``'s platform (credentials from
+``moor login``)::
 
-    .venv/bin/python bench/router_overhead.py [--app actors] [--duration 10] \\
-        [--connections 8] [--threads 2] [--rounds 2] [--path /]
+    .venv/bin/python bench/router_overhead.py [--duration 10] [--connections 32] \\
+        [--threads 2] [--rounds 2] [--keep]
 
-Targets, both on this machine:
+It builds a fast web dyno offline (``FROM scratch``: the host's nginx binary and the
+libraries it links, answering ``hello`` on ``$PORT``, started by Debian's static busybox;
+about 10 MB), deploys it as app ``bench-router-<random>`` with one web dyno (through the
+registry and the formation, as ``container:push`` / ``container:release`` do) and starts
+a **plain nginx reverse proxy** to that dyno on loopback: the host's nginx with
+``worker_processes auto`` like the router, an upstream with ``keepalive 64``, HTTP/1.1 to
+the dyno, no access log, the edge certificate for HTTPS. Then ``wrk --latency`` measures,
+alternately and in the same run:
 
-* **direct**: ``http://<ip of APP.web.1 on network moorage-APP>:<port>/`` (the dyno's
-  container IP on the app's bridge network);
-* **router**: ``http://127.0.0.1:<router port>/`` with ``Host: APP.<domain>``.
+* ``direct``: the dyno's address on its app network (no proxy);
+* ``plain http`` / ``plain https``: the plain nginx proxy;
+* ``router http`` / ``router https``: Moorage's router (``Host: <app>.<domain>``) on the
+  router port and the HTTPS edge, with its routing table, metrics and router log lines on.
 
-After a short warm-up of each target, the targets are measured alternately (direct, router,
-direct, router, ...) with ``wrk --latency``; the table shows every round, then the best
-round of each (highest requests/s), the throughput ratio router/direct and the p50/p99
-latency added by the router. When the app closes every connection (as the Flask dev server
-does), each run waits (at most 65 s) for enough free ephemeral ports first: see
-``wait_for_ports``. Exit status: 0 when the measurements ran, 1 on a setup error
-(no wrk, no dyno, a target that does not answer 200).
+The table shows every round, the best round of each target (highest requests/s), the
+ratio router / plain nginx over HTTP and over HTTPS (the goal of the issue "Density and
+the data path": >= 0.9x), and the CPU ``moor server`` used during the router's runs. Then
+the app is destroyed (``--keep`` leaves it). Exit status 0 when the measurements ran, 1 on
+a setup error (no wrk, a target that does not answer 200).
 """
 
 from __future__ import annotations
@@ -25,25 +32,43 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shutil
 import socket
-import struct
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import docker
-import docker.errors
 import httpx
-
-from moorage.client.api import Client
-from moorage.client.credentials import load as load_credentials
+from benchplatform import Platform, cpu_seconds
 
 WARMUP_SECONDS = 2
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}  # -> milliseconds
+NGINX = Path("/usr/sbin/nginx")
+BUSYBOX = Path("/bin/busybox")
+DYNO_CONF = """worker_processes 1;
+daemon off;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path /tmp/body; proxy_temp_path /tmp/proxy;
+  fastcgi_temp_path /tmp/fastcgi; uwsgi_temp_path /tmp/uwsgi; scgi_temp_path /tmp/scgi;
+  server { listen @PORT@; location / { default_type text/plain; return 200 "hello\\n"; } }
+}
+"""
+START = (
+    'sed "s/@PORT@/$PORT/" /etc/fastweb.conf > /tmp/nginx.conf'
+    " && exec nginx -e stderr -c /tmp/nginx.conf"
+)
+DOCKERFILE = (
+    "FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/sbin:/bin\nUSER 65534:65534\n"
+    f'CMD ["/bin/busybox", "sh", "-c", "{START.replace(chr(34), chr(92) + chr(34))}"]\n'
+)
 
 
 class SetupError(Exception):
@@ -58,8 +83,8 @@ class Result:
     p50: float  # ms
     p99: float  # ms
     requests: int
-    non_2xx: int
-    socket_errors: int
+    errors: int
+    server_cpu: float  # share of one core `moor server` used during the run
 
 
 def to_ms(text: str) -> float:
@@ -69,7 +94,7 @@ def to_ms(text: str) -> float:
     return float(m.group(1)) * UNITS[m.group(2)]
 
 
-def parse_wrk(out: str, target: str, rnd: int) -> Result:
+def parse_wrk(out: str, target: str, rnd: int, server_cpu: float) -> Result:
     """The numbers of one `wrk --latency` report."""
 
     def find(pattern: str) -> re.Match[str]:
@@ -87,24 +112,22 @@ def parse_wrk(out: str, target: str, rnd: int) -> Result:
         p50=to_ms(find(r"^\s+50%\s+(\S+)").group(1)),
         p99=to_ms(find(r"^\s+99%\s+(\S+)").group(1)),
         requests=int(find(r"^\s+(\d+) requests in").group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(int(g) for g in sock.groups()) if sock else 0,
+        errors=(int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(int(g) for g in sock.groups()) if sock else 0),
+        server_cpu=server_cpu,
     )
 
 
-def wrk(args: argparse.Namespace, url: str, host: str | None, seconds: int) -> str:
-    cmd = [
-        "wrk",
-        "--latency",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "5s",
-    ]
-    if host:
-        cmd += ["-H", f"Host: {host}"]
-    cmd.append(url)
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    host: str | None = None
+
+
+def wrk(args: argparse.Namespace, t: Target, seconds: int) -> str:
+    cmd = ["wrk", "--latency", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s"]
+    cmd += ["--timeout", "5s", *(["-H", f"Host: {t.host}"] if t.host else []), t.url]
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=seconds + 30, check=False
@@ -116,88 +139,97 @@ def wrk(args: argparse.Namespace, url: str, host: str | None, seconds: int) -> s
     return proc.stdout
 
 
-Targets = dict[str, tuple[str, str | None]]
+def rootfs(dest: Path) -> None:
+    """The host's nginx, the libraries ``ldd`` says it links, busybox and the config."""
+    if not NGINX.exists():
+        raise SetupError(f"{NGINX} is missing (./bin/up installs nginx)")
+    if not BUSYBOX.exists():
+        subprocess.run(["apt-get", "install", "-y", "-q", "busybox-static"], check=True)
+    libs = subprocess.run(["ldd", str(NGINX)], capture_output=True, text=True, check=True)
+    files = [NGINX, BUSYBOX, *(Path(p) for p in re.findall(r"(/\S+) \(0x", libs.stdout))]
+    for f in files:
+        target = dest / f.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f.resolve(), target)
+    (dest / "etc").mkdir(exist_ok=True)
+    (dest / "etc" / "fastweb.conf").write_text(DYNO_CONF)
+    (dest / "tmp").mkdir(mode=0o1777)
+    (dest / "tmp").chmod(0o1777)
 
 
-def targets(args: argparse.Namespace) -> tuple[Targets, tuple[str, int], bool]:
-    """{"direct": (url, None), "router": (url, host)}, the dyno's (ip, port) and whether it
-    closes every connection; SetupError when a target is missing or does not answer 200."""
-    try:
-        info: dict[str, Any] = Client(load_credentials(), timeout=10.0).info()
-    except Exception as exc:  # the API is only asked for the router port and domain
-        print(f"(API not asked: {exc}; using the default router port and domain)")
-        info = {}
-    router_port = int(info.get("router_port", 7080))
-    host = f"{args.app}.{info.get('domain', 'moorage.localhost')}"
-    net = f"moorage-{args.app}"
-    name = f"{args.app}.web.1"
-    try:
-        c = docker.from_env(timeout=30).containers.get(name)
-    except docker.errors.NotFound as exc:
-        raise SetupError(f"no container {name}: is {args.app} released with a web dyno?") from exc
-    except docker.errors.DockerException as exc:
-        raise SetupError(f"Docker does not answer: {exc}") from exc
-    ip = (c.attrs["NetworkSettings"]["Networks"].get(net) or {}).get("IPAddress")
-    if c.status != "running" or not ip:
-        raise SetupError(f"{name} is {c.status} with no IP on {net}")
-    port = int((c.labels or {}).get("moorage.port") or 5000)
-    path = args.path if args.path.startswith("/") else "/" + args.path
-    found = {
-        "direct": (f"http://{ip}:{port}{path}", None),
-        "router": (f"http://127.0.0.1:{router_port}{path}", host),
-    }
-    closes = False
-    for label, (url, h) in found.items():
+class Bench(Platform):
+    def build(self) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            rootfs(Path(tmp) / "rootfs")
+            (Path(tmp) / "Dockerfile").write_text(DOCKERFILE)
+            image, _ = self.docker.images.build(path=tmp, tag="moorage-bench/fastweb:latest")
+        return str(image.id)
+
+    def dyno_address(self, app: str) -> tuple[str, int]:
+        c = self.docker.containers.get(f"{app}.web.1")
+        ip = (c.attrs["NetworkSettings"]["Networks"].get(f"moorage-{app}") or {}).get("IPAddress")
+        if c.status != "running" or not ip:
+            raise SetupError(f"{app}.web.1 is {c.status} with no IP on moorage-{app}")
+        return ip, int((c.labels or {}).get("moorage.port") or 5000)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def plain_nginx_conf(root: Path, dyno: tuple[str, int], http: int, https: int) -> str:
+    temps = " ".join(f"{k}_temp_path {root}/{k};" for k in ("client_body", "proxy", "fastcgi"))
+    temps += f" uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;"
+    tls = "/var/lib/moorage/tls/edge"
+    return f"""worker_processes auto;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off; {temps}
+  upstream dyno {{ server {dyno[0]}:{dyno[1]}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{http}; listen 127.0.0.1:{https} ssl;
+    ssl_certificate {tls}.crt; ssl_certificate_key {tls}.key;
+    location / {{ proxy_pass http://dyno; proxy_http_version 1.1;
+      proxy_set_header Connection ""; proxy_set_header Host $host; }}
+  }}
+}}
+"""
+
+
+class PlainNginx:
+    """The baseline: a plain nginx reverse proxy to the dyno, in a directory of its own."""
+
+    def __init__(self, dyno: tuple[str, int]) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="plain-nginx-"))
+        self.http, self.https = free_port(), free_port()
+        conf = self.root / "nginx.conf"
+        conf.write_text(plain_nginx_conf(self.root, dyno, self.http, self.https))
+        proc = subprocess.run(
+            [str(NGINX), "-p", str(self.root), "-e", str(self.root / "error.log"), "-c", str(conf)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SetupError(f"the plain nginx did not start: {proc.stderr.strip()}")
+
+    def stop(self) -> None:
+        pid = int((self.root / "nginx.pid").read_text())
+        os.kill(pid, 15)
+        time.sleep(0.5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def check(targets: list[Target]) -> None:
+    for t in targets:
         try:
-            resp = httpx.get(url, headers={"Host": h} if h else {}, timeout=5.0)
+            resp = httpx.get(t.url, headers={"Host": t.host} if t.host else {}, verify=False)
         except httpx.HTTPError as exc:
-            raise SetupError(f"{label} target {url} does not answer: {exc}") from exc
+            raise SetupError(f"{t.name} ({t.url}) does not answer: {exc}") from exc
         if resp.status_code != 200:
-            raise SetupError(f"{label} target {url} (Host {h or '-'}) gave {resp.status_code}")
-        if label == "direct":
-            closes = resp.headers.get("connection", "").lower() == "close"
-    return found, (ip, port), closes
-
-
-# -- ephemeral ports ----------------------------------------------------------------------------
-# When the app closes every connection (the Flask dev server does), each request is a new TCP
-# connection to the dyno, from wrk (direct) or from nginx (router), from the same host address
-# to the same ip:port; each leaves a TIME_WAIT socket for 60 s. At ~800 req/s a few runs in a
-# row use up the ephemeral port range and connects fail with EADDRNOTAVAIL (the router answers
-# 502, for every client of the app). So before each run, wait (bounded) until enough ports are
-# free for it.
-TIME_WAIT_DRAIN_MAX = 65.0
-
-
-def time_wait_to(ip: str, port: int) -> int:
-    """TIME_WAIT IPv4 sockets whose remote end is ip:port (from /proc/net/tcp)."""
-    want = f"{struct.unpack('<I', socket.inet_aton(ip))[0]:08X}:{port:04X}"
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return 0
-    return sum(1 for ln in lines if (f := ln.split())[2] == want and f[3] == "06")
-
-
-def port_range() -> int:
-    try:
-        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        return 28232
-    return hi - lo + 1
-
-
-def wait_for_ports(dyno: tuple[str, int], need: int) -> float:
-    """Sleep until ``need`` more connections to the dyno fit in 80 % of the port range."""
-    t0, budget = time.monotonic(), int(port_range() * 0.8)
-    while time_wait_to(*dyno) + need > budget and time.monotonic() - t0 < TIME_WAIT_DRAIN_MAX:
-        time.sleep(1)
-    return time.monotonic() - t0
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+            raise SetupError(f"{t.name} ({t.url}, Host {t.host or '-'}) gave {resp.status_code}")
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -208,96 +240,103 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report(
-    args: argparse.Namespace, found: Targets, results: list[Result], closes: bool, waited: float
-) -> str:
+def report(args: argparse.Namespace, targets: list[Target], results: list[Result]) -> str:
     def row(r: Result, label: str) -> list[str]:
-        return [
-            r.target,
-            label,
-            f"{r.rps:.1f}",
-            f"{r.p50:.2f}",
-            f"{r.p99:.2f}",
-            str(r.requests),
-            str(r.non_2xx + r.socket_errors),
-        ]
+        cells = [r.target, label, f"{r.rps:.0f}", f"{r.p50:.2f}", f"{r.p99:.2f}"]
+        return [*cells, str(r.requests), str(r.errors), f"{r.server_cpu * 100:.0f}%"]
 
-    best = {t: max((r for r in results if r.target == t), key=lambda r: r.rps) for t in found}
-    rows = [row(r, str(r.round)) for r in results]
-    rows += [row(best[t], "best") for t in found]
-    d, r = best["direct"], best["router"]
-    targets_text = "\n".join(
-        f"  {t:6} {url}" + (f"  (Host: {h})" if h else "") for t, (url, h) in found.items()
-    )
+    best = {t.name: max((r for r in results if r.target == t.name), key=lambda r: r.rps)
+            for t in targets}  # fmt: skip
+    rows = [row(r, str(r.round)) for r in results] + [row(best[t.name], "best") for t in targets]
+    ratios = [
+        [proto, f"{best[f'router {proto}'].rps / best[f'plain {proto}'].rps:.2f}x",
+         f"{best[f'router {proto}'].rps / best['direct'].rps:.2f}x",
+         f"{best[f'router {proto}'].p50 - best[f'plain {proto}'].p50:+.2f}",
+         f"{best[f'router {proto}'].p99 - best[f'plain {proto}'].p99:+.2f}"]
+        for proto in ("http", "https")
+    ]  # fmt: skip
+    heads = ["target", "round", "req/s", "p50 ms", "p99 ms", "requests", "errors", "server cpu"]
     return (
-        f"Router overhead: wrk -t{args.threads} -c{args.connections} -d{args.duration}s "
-        f"--latency, {args.rounds} rounds per target, alternating\n{targets_text}\n\n"
-        + table(["target", "round", "req/s", "p50 ms", "p99 ms", "requests", "errors"], rows)
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
+        f"{args.rounds} rounds per target, alternating\n"
+        + "\n".join(
+            f"  {t.name:12} {t.url}" + (f" (Host: {t.host})" if t.host else "") for t in targets
+        )
         + "\n\n"
-        + table(
-            ["router/direct req/s", "p50 added ms", "p99 added ms"],
-            [[f"{r.rps / d.rps:.2f}x", f"{r.p50 - d.p50:+.2f}", f"{r.p99 - d.p99:+.2f}"]],
-        )
-        + "\n(best round of each target; errors = non-2xx/3xx answers + socket errors)"
-        + (
-            "\nThe app answers `Connection: close`: every request is a new TCP connection to "
-            "the dyno,\nfrom wrk (direct) or from nginx (router; its upstream keepalive is "
-            "unused)."
-            if closes
-            else ""
-        )
-        + (
-            f"\nWaited {waited:.0f} s in all between runs for TIME_WAIT sockets to the dyno "
-            "to drain."
-            if waited >= 1
-            else ""
-        )
+        + table(heads, rows)
+        + "\n\n"
+        + table(["", "router/plain", "router/direct", "p50 added ms", "p99 added ms"], ratios)
+        + "\n(best round of each; errors = non-2xx/3xx answers + socket errors; server cpu ="
+        " share of one core `moor server` used during the run)"
     )
+
+
+def measure(args: argparse.Namespace, p: Bench, targets: list[Target]) -> list[Result]:
+    pid = p.server_pid()
+    for t in targets:
+        wrk(args, t, WARMUP_SECONDS)
+    results = []
+    for rnd in range(1, args.rounds + 1):
+        for t in targets:
+            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            out = wrk(args, t, args.duration)
+            cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+            results.append(parse_wrk(out, t.name, rnd, cpu))
+            time.sleep(1)
+    return results
+
+
+def run(args: argparse.Namespace, p: Bench, app: str) -> int:
+    print(f"deploying {app} (a fast nginx dyno) ...", flush=True)
+    p.deploy(app, p.build())
+    dyno = p.dyno_address(app)
+    plain = PlainNginx(dyno)
+    try:
+        host = f"{app}.{p.domain}"
+        targets = [
+            Target("direct", f"http://{dyno[0]}:{dyno[1]}/"),
+            Target("plain http", f"http://127.0.0.1:{plain.http}/"),
+            Target("router http", f"{p.router}/", host),
+            Target("plain https", f"https://127.0.0.1:{plain.https}/"),
+            Target("router https", f"https://127.0.0.1:{p.https_port}/", host),
+        ]
+        check(targets)
+        total = len(targets) * (WARMUP_SECONDS + args.rounds * (args.duration + 1))
+        print(f"measuring for about {total} s ...", flush=True)
+        one, five, _ = os.getloadavg()
+        results = measure(args, p, targets)
+    finally:
+        plain.stop()
+    print()
+    print(report(args, targets, results))
+    print(f"load average at the start {one:.2f} (1 min) {five:.2f} (5 min) on "
+          f"{os.cpu_count()} CPUs; at the end {os.getloadavg()[0]:.2f} (1 min)")  # fmt: skip
+    return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--app", default="actors", help="the app (default actors)")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    ap.add_argument("--connections", type=int, default=8, help="wrk -c (default 8)")
+    ap.add_argument("--connections", type=int, default=32, help="wrk -c (default 32)")
     ap.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     ap.add_argument("--rounds", type=int, default=2, help="runs per target (default 2)")
-    ap.add_argument("--path", default="/", help="request path (default /)")
+    ap.add_argument("--keep", action="store_true", help="leave the app (to profile)")
     args = ap.parse_args()
     if args.duration < 1 or args.rounds < 1 or not 1 <= args.threads <= args.connections:
         ap.error("need --duration >= 1, --rounds >= 1 and 1 <= --threads <= --connections")
+    if shutil.which("wrk") is None:
+        print("setup error: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 1
+    p = Bench()
+    app = f"bench-router-{secrets.token_hex(2)}"
     try:
-        if shutil.which("wrk") is None:
-            raise SetupError("wrk is not installed (apt-get install -y wrk)")
-        found, dyno, closes = targets(args)
-        load_start = load()
-        total = len(found) * (WARMUP_SECONDS + args.rounds * args.duration)
-        extra = " (plus waits for free ports, at most 65 s each)" if closes else ""
-        print(f"Measuring {args.app} for about {total} s{extra} ...", flush=True)
-        rate, waited = 1000.0, 0.0  # connections/s assumed until the first measurement
-
-        def need(seconds: int) -> int:
-            return int(rate * seconds * 1.25) if closes else 0
-
-        warm = []
-        for label, (url, host) in found.items():
-            waited += wait_for_ports(dyno, need(WARMUP_SECONDS))
-            warm.append(parse_wrk(wrk(args, url, host, WARMUP_SECONDS), label, 0).rps)
-        rate = max(warm)
-        results: list[Result] = []
-        for rnd in range(1, args.rounds + 1):
-            for label, (url, host) in found.items():
-                waited += wait_for_ports(dyno, need(args.duration))
-                results.append(parse_wrk(wrk(args, url, host, args.duration), label, rnd))
-                rate = max(r.rps for r in results)
-                time.sleep(0.5)
+        return run(args, p, app)
     except (SetupError, ValueError) as exc:
         print(f"setup error: {exc}", file=sys.stderr)
         return 1
-    print()
-    print(report(args, found, results, closes, waited))
-    print(f"At the start: {load_start}; at the end: {load()}")
-    return 0
+    finally:
+        if not args.keep:
+            p.destroy(app)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def test_the_config_names_no_app_so_deploys_never_change_it(tmp_path: Path) -> N
     assert "listen 8081 default_server" in conf
     assert f"listen unix:{tmp_path}/private/control.sock" in conf
     assert "balancer_by_lua_block" in conf and "keepalive 64;" in conf
-    assert "proxy_set_header X-Request-Id $request_id;" in conf
+    assert "proxy_set_header X-Request-Id $moorage_request_id;" in conf
     assert "error_page 502 503 504 /503.html;" in conf
 
 

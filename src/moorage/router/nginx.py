@@ -33,7 +33,7 @@ TABLE_MAX_BYTES = 4 << 20
 NGINX = "/usr/sbin/nginx"
 LOG_FORMAT = (
     '\'$msec $moorage_app $moorage_at method=$request_method path="$request_uri" host=$host '
-    'request_id=$request_id fwd="$remote_addr" dyno=$upstream_addr '
+    'request_id=$moorage_request_id fwd="$remote_addr" dyno=$upstream_addr '
     "connect=${upstream_connect_time}s service=${upstream_response_time}s "
     "status=$status bytes=$body_bytes_sent protocol=$scheme'"
 )
@@ -97,8 +97,10 @@ def _app_locations(pages: Path) -> list[str]:
     ``/.well-known/acme-challenge/`` answers from ``<root>/acme`` when the file is there
     (an ACME client's webroot, see docs/tls.md) and goes to the app otherwise."""
     to_app = [
-        "      set $moorage_app -; set $moorage_at at=info;",
-        '      access_by_lua_block { require("moorage_router").route() }',
+        "      set $moorage_at at=info; set $moorage_request_id -;",
+        '      set_by_lua_block $moorage_app { return require("moorage_router").app() }',
+        '      if ($moorage_app = "-") { return 404; }',
+        '      if ($moorage_at != "at=info") { return 503; }',  # H10: no web dyno up
         "      proxy_pass http://moorage_dynos; }",
     ]
     return [
@@ -210,7 +212,7 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "  proxy_http_version 1.1;",
         '  proxy_set_header Connection "";',
         "  proxy_set_header Host $host;",
-        "  proxy_set_header X-Request-Id $request_id;",
+        "  proxy_set_header X-Request-Id $moorage_request_id;",
         "  proxy_set_header X-Forwarded-For $remote_addr;",
         "  proxy_set_header X-Forwarded-Proto $scheme;",
         "  proxy_set_header X-Forwarded-Port $server_port;",
@@ -222,6 +224,7 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "  lua_shared_dict moorage_stats 16m;",  # ~18 counters an app
         f'  lua_package_path "{root}/lua/?.lua;;";',
         f'  init_by_lua_block {{ require("moorage_router").load("{root}/routes") }}',
+        '  init_worker_by_lua_block { require("moorage_router").start() }',
         "  upstream moorage_dynos {",
         "    server 0.0.0.1;",  # never used: the balancer picks the dyno
         '    balancer_by_lua_block { require("moorage_router").balance() }',

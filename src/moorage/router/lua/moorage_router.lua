@@ -11,12 +11,19 @@
 -- The table holds private keys: its file is root's, read by the master at start, and the
 -- control socket answers root only.
 --
--- Request metrics are counted here too (log_by_lua, shared dict moorage_stats), so the
--- platform reads a few numbers per app every few seconds instead of parsing a log line per
--- request: "<app> <2xx|3xx|4xx|5xx>" requests, "<app> b<i>" response times in the buckets
--- of moorage.server.metrics.BUCKETS, "<app> sum" their total seconds. GET /stats on the
--- control socket lists them; counters only grow (until nginx restarts).
+-- Each worker keeps what it read of the table in Lua tables of its own, dropped when the
+-- table's version ("v", bumped by every replace) changes: a request costs one shared-dict
+-- read instead of two and a parse of the app's addresses.
+--
+-- Request metrics are counted here too (log_by_lua), so the platform reads a few numbers
+-- per app every few seconds instead of parsing a log line per request: "<app>
+-- <2xx|3xx|4xx|5xx>" requests, "<app> b<i>" response times in the buckets of
+-- moorage.server.metrics.BUCKETS, "<app> sum" their total seconds. Each worker adds them up
+-- in a table of its own and moves them into the shared dict moorage_stats once a second
+-- (a shared-dict write takes a lock shared by all workers). GET /stats on the control
+-- socket lists them; counters only grow (until nginx restarts).
 local balancer = require "ngx.balancer"
+local bit = require "bit"
 local ssl = require "ngx.ssl"
 
 local _M = {}
@@ -25,6 +32,11 @@ local stats = ngx.shared.moorage_stats
 local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0 }
 local turn = {} -- per worker: the last dyno index each app got
 local parsed = {} -- per worker: "c:<host>" -> { raw, cert, key } parsed from the table
+local seen = nil -- per worker: the table version `hosts` and `peers_of` were read from
+local hosts, peers_of = {}, {} -- per worker: host -> app, app -> { { ip, port }, ... }
+local pending = {} -- per worker: stats key -> what to add at the next flush
+local H10 = 'at=error code=H10 desc="App crashed"'
+local id_prefix, id_count = nil, 0 -- per worker: request ids are <24 random hex><8 hex count>
 
 local function parse(text)
   local tables = { h = {}, a = {}, c = {} }
@@ -65,6 +77,7 @@ function _M.replace(text)
       routes:delete(key)
     end
   end
+  routes:incr("v", 1, 0) -- the workers drop what they cached
   for _, key in ipairs(stats:get_keys(0)) do -- the counters of apps that went
     if not tables.a[key:match("^%S+")] then
       stats:delete(key)
@@ -73,7 +86,9 @@ function _M.replace(text)
   return nil
 end
 
--- log_by_lua: count the request under its app (see the header).
+-- log_by_lua: count the request under its app (see the header). A worker's counts of an
+-- app are an array: [1..4] requests by class 2xx..5xx, [5..] the buckets, [SUM] seconds.
+local SUM = 5 + #BUCKETS + 1
 function _M.record()
   local app = ngx.var.moorage_app
   if app == nil or app == "-" then
@@ -83,7 +98,15 @@ function _M.record()
   if class < 2 or class > 5 then
     return
   end
-  stats:incr(app .. " " .. class .. "xx", 1, 0)
+  local counts = pending[app]
+  if counts == nil then
+    counts = {}
+    for k = 1, SUM do
+      counts[k] = 0
+    end
+    pending[app] = counts
+  end
+  counts[class - 1] = counts[class - 1] + 1
   local took, tried = 0, false
   for v in (ngx.var.upstream_response_time or ""):gmatch("[%d.]+") do -- "0.001, 0.004"
     took, tried = took + (tonumber(v) or 0), true
@@ -96,8 +119,63 @@ function _M.record()
         break
       end
     end
-    stats:incr(app .. " b" .. i, 1, 0)
-    stats:incr(app .. " sum", took, 0)
+    counts[5 + i] = counts[5 + i] + 1
+    counts[SUM] = counts[SUM] + took
+  end
+end
+
+local function name(k) -- the stats key of index k of an app's counts
+  if k <= 4 then
+    return (k + 1) .. "xx"
+  elseif k < SUM then
+    return "b" .. (k - 5)
+  end
+  return "sum"
+end
+
+-- A timer's callback, every second in each worker (and once more as the worker exits):
+-- move the worker's counts into the shared dict.
+function _M.flush()
+  local apps = pending
+  pending = {}
+  for app, counts in pairs(apps) do
+    for k = 1, SUM do
+      if counts[k] ~= 0 then
+        local ok, err = stats:incr(app .. " " .. name(k), counts[k], 0)
+        if not ok then
+          ngx.log(ngx.ERR, "moorage router: stats of ", app, ": ", err)
+        end
+      end
+    end
+  end
+end
+
+-- 24 hex digits from the kernel's random source (a worker's request id prefix).
+local function random_hex()
+  local file = io.open("/dev/urandom", "rb")
+  local bytes = file:read(12)
+  file:close()
+  return (bytes:gsub(".", function(c)
+    return string.format("%02x", c:byte())
+  end))
+end
+
+-- The request's id (X-Request-Id, request_id= in the router log line): 32 hex digits, like
+-- nginx's $request_id, without asking OpenSSL for 16 random bytes per request (that took
+-- 7 % of the router's throughput); unique, as a trace id must be, not secret.
+local function request_id()
+  if id_count == 0 or id_count >= 0xffffffff then
+    id_prefix, id_count = random_hex(), 0
+  end
+  id_count = id_count + 1
+  return id_prefix .. bit.tohex(id_count, 8)
+end
+
+-- init_worker_by_lua: start the worker's flush timer.
+function _M.start()
+  local ok, err = ngx.timer.every(1, _M.flush)
+  if not ok then
+    ngx.log(ngx.ERR, "moorage router: no stats timer: ", err)
   end
 end
 
@@ -142,24 +220,43 @@ function _M.serve_replace()
   ngx.say("ok")
 end
 
--- access_by_lua: which app the host belongs to, and its dynos; 404 or H10 otherwise.
-function _M.route()
-  local app = routes:get("h:" .. ngx.var.host)
-  if not app then
-    return ngx.exit(404)
+-- The app's dynos as { { ip, port }, ... }, parsed once per worker and table version.
+local function peers(app)
+  local found = peers_of[app]
+  if found == nil then
+    found = {}
+    for addr in (routes:get("a:" .. app) or ""):gmatch("%S+") do
+      local ip, port = addr:match("^(.+):(%d+)$")
+      found[#found + 1] = { ip, tonumber(port) }
+    end
+    peers_of[app] = found
   end
-  ngx.var.moorage_app = app
-  local backends = routes:get("a:" .. app)
-  local peers = {}
-  for addr in (backends or ""):gmatch("%S+") do
-    local ip, port = addr:match("^(.+):(%d+)$")
-    peers[#peers + 1] = { ip, tonumber(port) }
+  return found
+end
+
+-- set_by_lua ($moorage_app): the app the host belongs to, or "-" (nginx answers 404);
+-- an app with no web dyno up gets $moorage_at set to H10 (nginx answers 503). set_by_lua
+-- runs on the worker's main Lua thread, without the coroutine access_by_lua would start
+-- for every request.
+function _M.app()
+  local version = routes:get("v")
+  if version ~= seen then
+    hosts, peers_of, seen = {}, {}, version
   end
-  if #peers == 0 then
-    ngx.var.moorage_at = 'at=error code=H10 desc="App crashed"'
-    return ngx.exit(503)
+  ngx.var.moorage_request_id = request_id()
+  local host = ngx.var.host
+  local app = hosts[host]
+  if app == nil then -- only known hosts are kept: a stranger's names cannot fill memory
+    app = routes:get("h:" .. host)
+    if not app then
+      return "-"
+    end
+    hosts[host] = app
   end
-  ngx.ctx.app, ngx.ctx.peers = app, peers
+  if #peers(app) == 0 then
+    ngx.var.moorage_at = H10
+  end
+  return app
 end
 
 -- ssl_certificate_by_lua: a custom certificate for the requested host (SNI), exact name
@@ -207,22 +304,27 @@ function _M.certificate()
   end
 end
 
--- balancer_by_lua: round robin over the app's dynos; a failed try moves to the next dyno.
+-- balancer_by_lua: round robin over the app's dynos; a failed try moves to the next dyno
+-- (the index is kept in ngx.ctx only for apps with more than one dyno).
 function _M.balance()
-  local ctx = ngx.ctx
-  local peers = ctx.peers
-  local i = ctx.index
-  if i == nil then
-    i = (turn[ctx.app] or 0) % #peers + 1
-    turn[ctx.app] = i
-    if #peers > 1 then
-      balancer.set_more_tries(math.min(#peers, 3) - 1)
-    end
+  local app = ngx.var.moorage_app
+  local found = peers(app)
+  local n = #found
+  local i
+  if n == 0 then -- the table changed since the request was routed
+    return ngx.exit(502)
+  elseif n == 1 then
+    i = 1
+  elseif balancer.get_last_failure() == nil then -- the first try
+    i = (turn[app] or 0) % n + 1
+    turn[app] = i
+    ngx.ctx.index = i
+    balancer.set_more_tries(math.min(n, 3) - 1)
   else
-    i = i % #peers + 1
+    i = ngx.ctx.index % n + 1
+    ngx.ctx.index = i
   end
-  ctx.index = i
-  local ok, err = balancer.set_current_peer(peers[i][1], peers[i][2])
+  local ok, err = balancer.set_current_peer(found[i][1], found[i][2])
   if not ok then
     ngx.log(ngx.ERR, "moorage router: ", err)
     return ngx.exit(502)
