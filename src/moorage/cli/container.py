@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
@@ -190,13 +192,42 @@ def read_manifest(directory: Path) -> AppManifest:
     return manifest
 
 
-def _image_id(d: docker.DockerClient, registry: str, app: str, ptype: str) -> str:
-    try:
-        return str(d.images.get(f"{registry}/{app}/{ptype}:latest").id)
-    except Exception as exc:  # docker.errors.ImageNotFound, imported lazily
+def _image_id(registry: str, app: str, ptype: str) -> str:
+    """The local engine's id of the pushed ``<registry>/<app>/<ptype>:latest``."""
+    ref = f"{registry}/{app}/{ptype}:latest"
+    found = _socket_image_id(ref)
+    if found is None:  # the engine is elsewhere (DOCKER_HOST tcp:// or ssh://): docker-py
+        try:
+            found = str(_docker().images.get(ref).id)
+        except Exception:  # docker.errors.ImageNotFound, imported lazily
+            found = ""
+    if not found:
         raise ImageNotPushed(
             f"No {ptype} image for {app} here. Run `moor container:push {ptype} -a {app}` first."
-        ) from exc
+        )
+    return found
+
+
+def _socket_image_id(ref: str) -> str | None:
+    """``GET /images/<ref>/json`` on the engine's unix socket: its id, "" when it has no such
+    image, None when the engine is not on a unix socket. Asked with httpx, which ``moor``
+    has loaded already: importing docker-py took 0.06 s of every ``container:release``."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://"):
+        return None
+    import httpx
+
+    transport = httpx.HTTPTransport(uds=host.removeprefix("unix://"))
+    try:
+        with httpx.Client(transport=transport, timeout=30) as engine:
+            resp = engine.get(f"http://docker/images/{quote(ref, safe='')}/json")
+    except httpx.HTTPError as exc:
+        raise RuntimeFailure(f"Docker does not answer ({exc}). Start dockerd first.") from exc
+    if resp.status_code == 404:
+        return ""
+    if resp.status_code != 200:
+        raise RuntimeFailure(f"Docker could not inspect {ref}: {resp.text.strip()}")
+    return str(resp.json()["Id"])
 
 
 def release_updates(
@@ -249,7 +280,8 @@ def container_release(
     wanted = [validate_process_type(t) for t in types]
     refs = {validate_process_type(t): r for t, r in image_args(wanted, images).items()}
     pushed = [t for t in wanted if t not in refs]
-    ids = {t: _image_id(_docker(), c.info()["registry"], app, t) for t in pushed}
+    registry = c.info()["registry"] if pushed else ""
+    ids = {t: _image_id(registry, app, t) for t in pushed}
     updates = release_updates(pushed, ids, read_manifest(directory))
     if refs:
         updates += [{"type": t, "image": r} for t, r in refs.items()]
