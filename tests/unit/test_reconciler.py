@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 
 from moorage.server.platform import Platform
 from moorage.server.reconciler import Reconciler
+from moorage.spec.dyno import DynoEvent
 from tests.unit.fakes import FakeRouter, FakeRuntime
 
 
@@ -206,3 +207,19 @@ def test_a_one_off_nobody_attached_to_is_removed_and_says_why(
     reconciler.run_once()
     assert "o-old" in runtime.stopped and "o-new" not in runtime.stopped
     assert any(s.startswith("run.2: Error: no client attached") for s in said)
+
+
+def test_a_crashed_dyno_that_is_gone_leaves_the_reconciler_at_rest(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    """A dyno that died on its own keeps passes coming every few seconds until it restarts;
+    once it is removed (its app destroyed) the reconciler goes back to its idle pace."""
+    runtime = _deployed(api, platform, reconciler)
+    dyno = runtime.dynos["demo.web.1"]
+    reconciler.on_event(DynoEvent(dyno=dyno, action="die", time=0.0))
+    assert reconciler.in_motion()
+    api.delete("/apps/demo")
+    settle(reconciler)  # the pass hands the removal to the drain pool, settle waits for it
+    assert runtime.removed_apps == ["demo"]
+    reconciler.run_once()
+    assert not reconciler.in_motion()

@@ -94,6 +94,7 @@ class Reconciler(PassLoop):
         self._stopping: set[str] = set()  # ids we stop on purpose: their exit is no crash
         self._boot_failed: dict[str, tuple[frozenset[str], float]] = {}
         self._crashed: set[str] = set()  # ids that died on their own; the engine restarts them
+        self._removing: set[str] = set()  # destroyed apps whose resources are being removed
         # told (app, "web.1", "crash" | "restart") as the engine reports it (metrics)
         self.lifecycle: list[Callable[[str, str, str], None]] = []
         self.reapable: Callable[[Dyno], bool] = lambda d: True  # the log pump read it all
@@ -159,12 +160,12 @@ class Reconciler(PassLoop):
         want = self.desired()
         observed = self.runtime.list_dynos()
         for gone in self.runtime.apps() - want.apps:
-            log.info("removing resources of deleted app %s", gone)
-            self.runtime.remove_app(gone)
+            self._remove_app(gone, [d.id for d in observed if d.app == gone])
         formation = [d for d in observed if not d.oneoff and d.app in want.apps]
         self._check_ready(formation, want)
         unsettled = bool(want.pending) or not all(self._is_ready(d) for d in formation)
         with self._lock:
+            self._crashed &= {d.id for d in observed}  # removed since: no longer in motion
             self._unsettled = unsettled
             self._web_apps = set(want.web_apps)
             self._domains = dict(want.domains)
@@ -186,6 +187,27 @@ class Reconciler(PassLoop):
         self._publish()
         self._reap_oneoffs(observed)
         self._sweep_volumes(want)
+
+    def _remove_app(self, app: str, dynos: list[str]) -> None:
+        """Remove a destroyed app's dynos, network and volumes in the background: each dyno
+        gets its grace period, which the pass (every other app's) must not wait out."""
+        with self._lock:
+            if app in self._removing:
+                return
+            self._removing.add(app)
+            self._stopping.update(dynos)  # their exits are no crashes
+
+        def remove() -> None:
+            log.info("removing resources of deleted app %s", app)
+            try:
+                self.runtime.remove_app(app)
+            except Exception:
+                log.exception("removing %s failed (the next pass tries again)", app)
+            finally:
+                with self._lock:
+                    self._removing.discard(app)
+
+        self._drainer.submit(remove)
 
     def _sweep_volumes(self, want: Desired) -> None:
         """Remove the files of destroyed volumes once no dyno uses them (at most every
