@@ -180,7 +180,9 @@ def main() -> int:
         started = time.monotonic()
         with ThreadPoolExecutor(args.workers) as pool:
             list(pool.map(p.destroy, [] if args.keep else made))
-        while not args.keep and p.docker.containers.list(
+        # the API's list, not docker-py's containers.list(): that inspects each container
+        # it lists and fails on one removed in between
+        while not args.keep and p.docker.api.containers(
             all=True, filters={"name": f"dens-{run}-"}
         ):
             time.sleep(1)

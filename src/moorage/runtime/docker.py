@@ -509,6 +509,7 @@ class DockerRuntime:
         while not stop.is_set():
             try:
                 stream = self.client.events(decode=True, filters=filters)
+                self._listing.forget_all()  # what changed while nobody watched
                 for c in self._containers():  # restarted while nobody watched
                     if c.status == "running":
                         self._map_ports(c)
