@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from moorage.errors import ImageNotPushed
 from moorage.registry.client import PushedImage
+from moorage.runtime.base import Observed
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec, Route
 
 
@@ -143,6 +144,9 @@ class FakeRuntime:
         self.events.append(f"retire {dyno.id}")
         self.retired[dyno.id] = self.dynos.pop(dyno.name)
         return dyno
+
+    def observe(self) -> Observed:
+        return Observed(self.list_dynos(), self.list_retiring(), self.apps())
 
     def list_retiring(self) -> list[Dyno]:
         return list(self.retired.values())

@@ -20,6 +20,7 @@ from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
 from moorage.runtime import cgroups, portmap, subnets, volumes
+from moorage.runtime.base import Observed
 from moorage.runtime.engineops import (
     container_stats,
     host_listening,
@@ -129,6 +130,14 @@ class DockerRuntime:
             never_started=status == "created",
         )
 
+    def observe(self) -> Observed:
+        containers = self._containers()
+        return Observed(
+            dynos=[self._to_dyno(c) for c in containers if RETIRING not in (c.name or "")],
+            retiring=[self._to_dyno(c) for c in containers if RETIRING in (c.name or "")],
+            apps=self._apps(containers),
+        )
+
     def list_dynos(self) -> list[Dyno]:
         return [self._to_dyno(c) for c in self._containers() if RETIRING not in (c.name or "")]
 
@@ -136,7 +145,10 @@ class DockerRuntime:
         return [self._to_dyno(c) for c in self._containers() if RETIRING in (c.name or "")]
 
     def apps(self) -> set[str]:
-        names = {_label(c, "app") for c in self._containers()}
+        return self._apps(self._containers())
+
+    def _apps(self, containers: list[Container]) -> set[str]:
+        names = {_label(c, "app") for c in containers}
         try:
             nets = self.client.networks.list(filters=self._filters())
         except docker.errors.DockerException as exc:

@@ -31,6 +31,7 @@ import docker.errors
 
 from moorage.errors import Conflict, MoorageError, NotFound, RuntimeFailure
 from moorage.runtime import subnets, swarmvolumes
+from moorage.runtime.base import Observed
 from moorage.runtime.docker import LABEL, DockerRuntime
 from moorage.runtime.engineops import (
     container_stats,
@@ -154,6 +155,9 @@ class SwarmRuntime:
             if ((svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.retiring") == "1")
             == retiring
         ]
+
+    def observe(self) -> Observed:
+        return Observed(self.list_dynos(), self.list_retiring(), self.apps())
 
     def list_dynos(self) -> list[Dyno]:
         oneoffs = [d for d in self.local.list_dynos() if d.oneoff]

@@ -158,8 +158,9 @@ class Reconciler(PassLoop):
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> None:
         want = self.desired()
-        observed = self.runtime.list_dynos()
-        for gone in self.runtime.apps() - want.apps:
+        seen = self.runtime.observe()
+        observed = seen.dynos
+        for gone in seen.apps - want.apps:
             self._remove_app(gone, [d.id for d in observed if d.app == gone])
         formation = [d for d in observed if not d.oneoff and d.app in want.apps]
         self._check_ready(formation, want)
@@ -171,7 +172,7 @@ class Reconciler(PassLoop):
             self._domains = dict(want.domains)
             self._certs = dict(want.certs)
             busy = set(self._busy)
-        self._adopt_retiring(want, busy)
+        self._adopt_retiring(want, busy, seen.retiring)
         for app in sorted(want.apps - busy):
             plan = self._plan(app, want, [d for d in formation if d.app == app])
             if plan.needs_rollout and not self._recently_failed(plan):
@@ -232,10 +233,10 @@ class Reconciler(PassLoop):
     def import_volume(self, app: str, name: str, image: str, tar: bytes) -> None:
         self.runtime.import_volume(app, name, image, tar)
 
-    def _adopt_retiring(self, want: Desired, busy: set[str]) -> None:
+    def _adopt_retiring(self, want: Desired, busy: set[str], retiring: list[Dyno]) -> None:
         """Dynos a killed server was replacing (renamed ``.retiring-``) keep serving until
         their app's new dynos are routed, then drain like any replaced dyno."""
-        orphans = [d for d in self.runtime.list_retiring() if d.id not in self._stopping]
+        orphans = [d for d in retiring if d.id not in self._stopping]
         for d in orphans:
             if d.app not in want.apps:
                 self._stop(d, grace=0)
