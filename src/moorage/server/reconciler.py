@@ -26,7 +26,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -94,13 +94,13 @@ class Reconciler(PassLoop):
         self._stopping: set[str] = set()  # ids we stop on purpose: their exit is no crash
         self._boot_failed: dict[str, tuple[frozenset[str], float]] = {}
         self._crashed: set[str] = set()  # ids that died on their own; the engine restarts them
-        self._removing: set[str] = set()  # destroyed apps whose resources are being removed
         # told (app, "web.1", "crash" | "restart") as the engine reports it (metrics)
         self.lifecycle: list[Callable[[str, str, str], None]] = []
         self.reapable: Callable[[Dyno], bool] = lambda d: True  # the log pump read it all
         self.observers: list[Callable[[list[Dyno]], None]] = []  # see each pass's dynos
         self._rollouts = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rollout")
         self._drainer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drain")
+        self._removals = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
         self.settle_seconds = ROUTER_SETTLE_SECONDS
         self._swept = -SWEEP_SECONDS  # when volumes were last swept (monotonic)
 
@@ -160,8 +160,10 @@ class Reconciler(PassLoop):
         want = self.desired()
         seen = self.runtime.observe()
         observed = seen.dynos
-        for gone in seen.apps - want.apps:
-            self._remove_app(gone, [d.id for d in observed if d.app == gone])
+        removals = [  # in parallel, waited for at the end of the pass (see _remove_app)
+            self._removals.submit(self._remove_app, gone, [d.id for d in observed if d.app == gone])
+            for gone in seen.apps - want.apps
+        ]
         formation = [d for d in observed if not d.oneoff and d.app in want.apps]
         self._check_ready(formation, want)
         unsettled = bool(want.pending) or not all(self._is_ready(d) for d in formation)
@@ -188,27 +190,19 @@ class Reconciler(PassLoop):
         self._publish()
         self._reap_oneoffs(observed)
         self._sweep_volumes(want)
+        wait(removals)
 
     def _remove_app(self, app: str, dynos: list[str]) -> None:
-        """Remove a destroyed app's dynos, network and volumes in the background: each dyno
-        gets its grace period, which the pass (every other app's) must not wait out."""
+        """Remove a destroyed app's dynos, network and volumes. Apps are removed in parallel
+        and after the other apps' routes are published: each dyno's stop may wait out its
+        grace. The pass (so ``apps:destroy``) ends once they are gone."""
         with self._lock:
-            if app in self._removing:
-                return
-            self._removing.add(app)
             self._stopping.update(dynos)  # their exits are no crashes
-
-        def remove() -> None:
-            log.info("removing resources of deleted app %s", app)
-            try:
-                self.runtime.remove_app(app)
-            except Exception:
-                log.exception("removing %s failed (the next pass tries again)", app)
-            finally:
-                with self._lock:
-                    self._removing.discard(app)
-
-        self._drainer.submit(remove)
+        log.info("removing resources of deleted app %s", app)
+        try:
+            self.runtime.remove_app(app)
+        except Exception:
+            log.exception("removing %s failed (the next pass tries again)", app)
 
     def _sweep_volumes(self, want: Desired) -> None:
         """Remove the files of destroyed volumes once no dyno uses them (at most every
