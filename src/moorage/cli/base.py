@@ -80,10 +80,31 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+PLAIN_ROWS = 100
+
+
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Columns under a bold header. Beyond :data:`PLAIN_ROWS` rows the same layout is
+    padded by hand: rich measured 0.28 s for `moor apps` with a thousand apps."""
+    if len(rows) > PLAIN_ROWS:
+        _plain_table(columns, [["" if v is None else str(v) for v in r] for r in rows])
+        return
     t = Table(show_edge=False, box=None, header_style="bold")
     for c in columns:
         t.add_column(c)
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
     out.print(t)
+
+
+def _plain_table(columns: Sequence[str], rows: list[list[str]]) -> None:
+    from rich.cells import cell_len
+
+    widths = [max([cell_len(c), *(cell_len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = (c + " " * (w - cell_len(c)) for c, w in zip(cells, widths, strict=True))
+        return " " + "  ".join(padded) + " "
+
+    out.print(line(columns), style="bold", markup=False, highlight=False, soft_wrap=True)
+    click.echo("\n".join(line(r) for r in rows))
