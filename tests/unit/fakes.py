@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
 from moorage.errors import ImageNotPushed
@@ -131,8 +131,9 @@ class FakeRuntime:
     def watch(self, on_event: Callable[[DynoEvent], None], stop: threading.Event) -> None:
         stop.wait()
 
-    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
-        return iter(())
+    async def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]:
+        for entry in ():
+            yield entry
 
     def open_exec(self, *args: object, **kwargs: object) -> object:
         raise NotImplementedError
@@ -203,6 +204,9 @@ class FakeRouter:
     def apply(self, routes: list[Route]) -> bool:
         self.applied += 1
         self.routes = routes
+        return True
+
+    def running(self) -> bool:
         return True
 
     def stats(self) -> dict[str, dict[str, float]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
@@ -24,9 +26,10 @@ class CutShortRuntime:
             for i in range(1000)
         ]
 
-    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
+    async def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]:
         self.calls += 1
-        return iter(self.lines[:300] if self.calls == 1 else self.lines)
+        for entry in self.lines[:300] if self.calls == 1 else self.lines:
+            yield entry
 
 
 def test_the_pump_reads_again_until_nothing_is_new(tmp_path: Path) -> None:
@@ -43,4 +46,29 @@ def test_the_pump_reads_again_until_nothing_is_new(tmp_path: Path) -> None:
     got = [t.rsplit(": ", 1)[1] for t in store.tail("a", 5000)]
     assert got == [f"line {i}" for i in range(1000)]  # none lost, none twice
     assert runtime.calls == 3  # cut short, the rest, nothing new
+    pump.close()
+
+
+class EndlessRuntime:
+    """Each dyno says one line, then its stream stays open (a quiet, running dyno)."""
+
+    async def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]:
+        yield ("2026-12-06T10:00:00.000000001Z", f"hello from {dyno_id}".encode())
+        await asyncio.Event().wait()
+
+
+def test_following_many_dynos_takes_no_thread_per_dyno(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "logs")
+    before = threading.active_count()
+    pump = DynoLogPump(cast(Runtime, EndlessRuntime()), store, tmp_path)
+    dynos = [
+        Dyno(f"c{i}", f"app{i}", "web", 1, 1, "f", "up", None, None, "2026-12-06T10:00:00Z", 0)
+        for i in range(300)
+    ]
+    pump.sync(dynos)
+    deadline = time.monotonic() + 10
+    while len(store.apps()) < 300 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(store.apps()) == 300  # every dyno is followed ...
+    assert threading.active_count() <= before + 2  # ... by the event loop and the writer
     pump.close()

@@ -12,7 +12,7 @@ the exit code while it waits to restart) and takes it out of the router until it
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -156,6 +156,8 @@ class Runtime(Protocol):
         """Unpack a tar stream into the volume (created if new), owned by the dyno's user."""
         ...
 
-    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
-        """(RFC 3339 nano timestamp, raw line) of a dyno's output after ``since``, following."""
+    def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]:
+        """(RFC 3339 nano timestamp, raw line) of a dyno's output after ``since``, following,
+        read on the caller's event loop (the log pump follows every dyno on one): it must
+        not block it."""
         ...

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import secrets
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+import httpx
 from docker.models.containers import Container
 from docker.types import LogConfig
 
 from moorage.errors import Conflict, RuntimeFailure
-from moorage.runtime import cgroups, portmap, subnets, volumes
+from moorage.runtime import cgroups, enginelogs, portmap, subnets, volumes
 from moorage.runtime.base import Observed
 from moorage.runtime.engineops import (
     container_stats,
@@ -66,6 +69,7 @@ class DockerRuntime:
         self._pull_token = pull_token
         self._network_lock = threading.Lock()
         self._users: dict[tuple[str, str], str] = {}  # (image id, USER) -> uid:gid
+        self._log_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient | None] = {}
         try:
             self.client = client or docker.from_env(timeout=120)
             self.client.ping()
@@ -525,6 +529,7 @@ class DockerRuntime:
                 for c in self._containers():  # restarted while nobody watched
                     if c.status == "running":
                         self._map_ports(c)
+                on_event(DynoEvent.resync(time.time()))
                 closer = threading.Thread(target=_close_when, args=(stop, stream), daemon=True)
                 closer.start()
                 for ev in stream:
@@ -537,27 +542,28 @@ class DockerRuntime:
                 if stop.wait(1.0):
                     return
 
-    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
-        """(RFC 3339 timestamp, line) pairs of a dyno's output from ``since``, following it."""
-        try:
-            c = self.client.containers.get(dyno_id)
-            is_tty = bool(c.attrs.get("Config", {}).get("Tty"))
-            chunks = c.logs(stream=True, follow=True, timestamps=True, since=since or None)
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
-        pending = b""
-        for chunk in chunks:
-            if is_tty:  # raw stream: lines may span chunks
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-            else:  # one frame per line (or per 16 KB part of a longer line)
-                lines = [chunk.rstrip(b"\n")]
-            for line in lines:
-                ts, _, text = line.partition(b" ")
-                yield ts.decode(errors="replace"), text
-        if pending:
-            ts, _, text = pending.partition(b" ")
-            yield ts.decode(errors="replace"), text
+    async def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]:
+        """(RFC 3339 timestamp, line) pairs of a dyno's output from ``since``, following it
+        (on the caller's event loop: see :mod:`moorage.runtime.enginelogs`)."""
+        client = self.log_client()
+        if client is None:
+            stream = functools.partial(enginelogs.blocking_container_logs, self.client, dyno_id)
+            async for entry in enginelogs.bridged(lambda: stream(since)):
+                yield entry
+            return
+        tty = await enginelogs.is_tty(client, "container", dyno_id)
+        if tty is None:
+            raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: no such container")
+        async for entry in enginelogs.follow(client, "container", dyno_id, since, tty):
+            yield entry
+
+    def log_client(self) -> httpx.AsyncClient | None:
+        """The asyncio client of the running event loop (one per loop: a client's
+        connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        if self._log_clients.get(loop) is None:
+            self._log_clients = {loop: enginelogs.async_client(self.client.api)}
+        return self._log_clients[loop]
 
 
 def _close_when(stop: threading.Event, stream: Any) -> None:

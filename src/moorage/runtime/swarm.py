@@ -23,14 +23,14 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 
 from moorage.errors import Conflict, MoorageError, NotFound, RuntimeFailure
-from moorage.runtime import subnets, swarmvolumes
+from moorage.runtime import enginelogs, subnets, swarmvolumes
 from moorage.runtime.base import Observed
 from moorage.runtime.docker import LABEL, DockerRuntime
 from moorage.runtime.engineops import (
@@ -542,31 +542,32 @@ class SwarmRuntime:
         except docker.errors.DockerException as exc:
             log.warning("cannot relax the placement of service %s: %s", svc.get("ID"), exc)
 
-    def log_stream(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
+    async def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]:
         """(RFC 3339 timestamp, line) of a dyno's output: the service's logs, gathered by
-        the manager from whichever node runs it, following."""
+        the manager from whichever node runs it, following; a one-off's from its
+        container."""
+        client = self.local.log_client()  # the manager's engine
+        if client is None:
+            async for entry in enginelogs.bridged(lambda: self._blocking_logs(dyno_id, since)):
+                yield entry
+            return
+        tty = await enginelogs.is_tty(client, "service", dyno_id)
+        source = (
+            self.local.log_stream(dyno_id, since)  # not a service: a one-off's container
+            if tty is None
+            else enginelogs.follow(client, "service", dyno_id, since, tty)
+        )
+        async for entry in source:
+            yield entry
+
+    def _blocking_logs(self, dyno_id: str, since: float) -> Iterator[tuple[str, bytes]]:
         try:
             self.api.inspect_service(dyno_id)
         except docker.errors.NotFound:
-            yield from self.local.log_stream(dyno_id, since)
-            return
+            return enginelogs.blocking_container_logs(self.client, dyno_id, since)
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
-        try:
-            chunks = self.api.service_logs(
-                dyno_id,
-                follow=True,
-                stdout=True,
-                stderr=True,
-                timestamps=True,
-                since=int(since) or None,
-            )
-        except docker.errors.DockerException as exc:
-            raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
-        for chunk in chunks:
-            line = chunk.rstrip(b"\n") if isinstance(chunk, bytes) else str(chunk).encode()
-            ts, _, text = line.partition(b" ")
-            yield ts.decode(errors="replace"), text
+        return enginelogs.blocking_service_logs(self.api, dyno_id, since)
 
 
 def _current(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:

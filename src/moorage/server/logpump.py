@@ -3,7 +3,8 @@
 - :class:`PlatformLog` writes the platform's own lines (``moorage[api]: Release v7 created``).
 - :class:`DynoLogPump` follows every dyno's output through the runtime (Docker keeps it in
   json-file logs, so nothing is lost while ``moor server`` is down: on restart each follower
-  resumes after the last line it stored, kept in ``cursors.json``).
+  resumes after the last line it stored, kept in ``cursors.json``). Followers are tasks on
+  one event loop, not a thread per dyno.
 - :class:`RouterLogTail` tails nginx's access log (one line per request, app name first),
   resuming from a saved offset and rotating the file when it grows past a bound.
 
@@ -13,6 +14,7 @@ writing as fast as it can costs one file write per batch, not per line.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -20,6 +22,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,7 +63,8 @@ def parse_docker_time(ts: str) -> tuple[float, int]:
 
 
 class DynoLogPump:
-    """One follower thread per running dyno; a single writer appends batches to the store."""
+    """One follower task per running dyno, all on one event loop thread; a single writer
+    thread appends batches to the store."""
 
     def __init__(self, runtime: Runtime, store: LogStore, state_dir: Path) -> None:
         self.runtime = runtime
@@ -69,7 +73,7 @@ class DynoLogPump:
         # container id -> (timestamp key, how many lines carried that timestamp): the parts
         # of a line over 16 KB share the first part's timestamp
         self._cursors: dict[str, tuple[int, int]] = self._load()
-        self._followers: dict[str, threading.Thread] = {}
+        self._followers: dict[str, Future[None]] = {}
         self._done: set[str] = set()
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
@@ -77,6 +81,8 @@ class DynoLogPump:
             maxsize=50_000
         )
         self._stop = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, daemon=True, name="log-follow").start()
         self._writer = threading.Thread(target=self._write_loop, daemon=True, name="log-writer")
         self._writer.start()
 
@@ -100,15 +106,15 @@ class DynoLogPump:
         present = {d.id for d in dynos}
         with self._lock:
             for d in dynos:
-                thread = self._followers.get(d.id)
-                if d.attached or (thread is not None and thread.is_alive()):
+                task = self._followers.get(d.id)
+                if d.attached or (task is not None and not task.done()):
                     continue
                 if d.state not in ("up", "starting") and d.id in self._done:
                     continue
                 self._done.discard(d.id)
-                t = threading.Thread(target=self._follow, args=(d,), daemon=True, name="log-follow")
-                self._followers[d.id] = t
-                t.start()
+                self._followers[d.id] = asyncio.run_coroutine_threadsafe(
+                    self._follow(d), self._loop
+                )
             for gone in [i for i in self._followers if i not in present]:
                 self._followers.pop(gone, None)
                 self._cursors.pop(gone, None)
@@ -119,7 +125,7 @@ class DynoLogPump:
         with self._lock:
             return d.attached or d.id in self._done
 
-    def _follow(self, d: Dyno) -> None:
+    async def _follow(self, d: Dyno) -> None:
         """Read ``d``'s output until a pass from the cursor brings nothing new.
 
         Docker ends a following stream as soon as the container stops, whatever is still
@@ -130,7 +136,7 @@ class DynoLogPump:
             done = self._cursors.get(d.id, (0, 0))
         try:
             while True:
-                last = self._pass(d, done)
+                last = await self._pass(d, done)
                 if last <= done:
                     break
                 done = last
@@ -139,11 +145,12 @@ class DynoLogPump:
         with self._lock:
             self._done.add(d.id)
 
-    def _pass(self, d: Dyno, done: tuple[int, int]) -> tuple[int, int]:
+    async def _pass(self, d: Dyno, done: tuple[int, int]) -> tuple[int, int]:
         """Queue the lines after ``done`` from one log stream; the key of the last one."""
         process = f"{d.type}.{d.number}"
         last, run, newest = 0, 0, done
-        for ts, raw in self.runtime.log_stream(d.id, since=max(done[0] / 1e9 - 1, 0)):
+        since = max(done[0] / 1e9 - 1, 0)
+        async for ts, raw in self.runtime.log_stream(d.id, since=since):
             seconds, key = parse_docker_time(ts)
             last, run = key, (run + 1 if key == last else 1)
             if (key, run) <= done:
@@ -151,8 +158,18 @@ class DynoLogPump:
             newest = (key, run)
             when = datetime.fromtimestamp(seconds, UTC)
             for message in split_message(raw):
-                self._queue.put((d.id, d.app, LogLine(when, "app", process, message), newest))
+                await self._put((d.id, d.app, LogLine(when, "app", process, message), newest))
         return newest
+
+    async def _put(self, item: tuple[str, str, LogLine, tuple[int, int]]) -> None:
+        """Queue a line for the writer; while the queue is full, wait without holding up
+        the other dynos' streams (they share this event loop)."""
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                await asyncio.sleep(0.01)
 
     def _write_loop(self) -> None:
         last_save = 0.0
@@ -195,6 +212,7 @@ class DynoLogPump:
     def close(self) -> None:
         self.flush()
         self._stop.set()
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 class RouterLogTail:
