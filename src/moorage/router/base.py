@@ -15,6 +15,10 @@ class Router(Protocol):
         """Serve exactly ``routes`` without dropping a connection; False when nothing changed."""
         ...
 
+    def running(self) -> bool:
+        """Whether the router's process is alive (a dead one is started by the next apply)."""
+        ...
+
     def stats(self) -> dict[str, dict[str, float]]:
         """Request counters per app since the router started: ``{"2xx": n, ..., "b<i>": n
         (response times in moorage.server.metrics.BUCKETS), "sum": seconds}``."""

@@ -373,8 +373,11 @@ def _reclaim_registry_space(platform: Platform) -> None:
 
 
 def supervise(platform: Platform, stop: threading.Event, interval: float = 5.0) -> None:
-    """Restart the registry or PostgreSQL when they die (the reconciler keeps nginx up)."""
+    """Restart the registry or PostgreSQL when they die; have the reconciler start nginx
+    again when it died (its passes are 30 s apart when nothing moves)."""
     while not stop.wait(interval):
+        if platform.reconciler is not None:
+            platform.reconciler.check_router()
         try:
             _reclaim_registry_space(platform)
         except (OSError, MoorageError):

@@ -531,7 +531,8 @@ class Reconciler(PassLoop):
     # -- events -----------------------------------------------------------------------------
     def on_event(self, ev: DynoEvent) -> None:
         d = ev.dyno
-        if not d.app:
+        if not d.app:  # a resync: look at everything again
+            self.request(wait=False)
             return
         process = f"{d.type}.{d.number}"
         if ev.action == "die":
@@ -585,6 +586,11 @@ class Reconciler(PassLoop):
                 if not self._busy:
                     return
             time.sleep(0.05)
+
+    def check_router(self) -> None:
+        """A pass now if the router died (a pass starts it again): the supervisor asks."""
+        if not self.router.running():
+            self.request(wait=False)
 
     def in_motion(self) -> bool:
         """A rollout runs, a dyno is not ready yet or crashed, or a release is pending."""

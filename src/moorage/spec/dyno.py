@@ -211,11 +211,16 @@ class OneOffSpec:
 
 @dataclass(frozen=True)
 class DynoEvent:
-    """A change the engine reports: ``die`` (with exit code / OOM), ``start``."""
+    """A change the engine reports: ``die`` (with exit code / OOM), ``start``; or
+    ``resync`` (no dyno: the event stream reconnected, events may have been missed)."""
 
     dyno: Dyno
     action: str
     time: float
+
+    @classmethod
+    def resync(cls, when: float) -> DynoEvent:
+        return cls(Dyno("", "", "", 0, 0, "", "down", None, None, ""), "resync", when)
 
 
 _SHELL_SYNTAX = set("$&|;<>()`*?~")
