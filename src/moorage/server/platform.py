@@ -31,6 +31,7 @@ from moorage.registry.fetch import ImageFetcher
 from moorage.registry.process import RegistryProcess
 from moorage.registry.skopeo import Skopeo
 from moorage.registry.tokens import TokenIssuer
+from moorage.router import neighbours
 from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addonkeeper import AddonKeeper
@@ -187,6 +188,7 @@ def build(settings: Settings) -> Platform:
     cluster, providers = _addons(settings, store, gateway)
     router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings, secret))
     router.root.mkdir(parents=True, exist_ok=True)
+    neighbours.ensure_room()  # an ARP entry per dyno the router talks to
     logs = open_logs(settings)
     platform = Platform(settings, store, issuer, registry, providers, logs)
     platform.secret = secret
