@@ -55,7 +55,9 @@ async def is_tty(client: httpx.AsyncClient, kind: str, ident: str) -> bool | Non
     """Whether container or service ``ident`` has a TTY (its stream is then raw bytes);
     None when there is no such container or service."""
     try:
-        resp = await client.get(f"/{kind}s/{ident}/json")
+        resp = await client.get(
+            f"/containers/{ident}/json" if kind == "container" else f"/services/{ident}"
+        )
     except httpx.HTTPError as exc:
         raise RuntimeFailure(f"Cannot read the log of {ident[:12]}: {exc}") from exc
     if resp.status_code == 404:
