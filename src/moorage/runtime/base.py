@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Observed:
-    """What a reconcile pass reads from the engine: :meth:`Runtime.list_dynos`,
-    :meth:`Runtime.list_retiring` and :meth:`Runtime.apps`, taken together."""
+    """What a reconcile pass reads from the engine, taken together."""
 
-    dynos: list[Dyno]
-    retiring: list[Dyno]
-    apps: set[str]
+    dynos: list[Dyno]  # as list_dynos()
+    retiring: list[Dyno]  # dynos being replaced (renamed by retire()), including those a
+    # killed control plane was replacing; not in dynos
+    apps: set[str]  # apps that own any resource in the runtime (dynos, networks, volumes)
 
 
 class Runtime(Protocol):
@@ -88,11 +88,6 @@ class Runtime(Protocol):
         runtime cannot tell."""
         ...
 
-    def list_retiring(self) -> list[Dyno]:
-        """Dynos being replaced (renamed by :meth:`retire`), including those a killed
-        control plane was replacing; not in :meth:`list_dynos`."""
-        ...
-
     def retire(self, dyno: Dyno) -> Dyno:
         """Move ``dyno`` aside (it keeps running, its name is freed); returns the new handle."""
         ...
@@ -107,10 +102,6 @@ class Runtime(Protocol):
 
     def remove_app(self, app: str) -> None:
         """Remove every container, the network and the images of ``app``. Idempotent."""
-        ...
-
-    def apps(self) -> set[str]:
-        """Apps that own any resource in the runtime (dynos or networks)."""
         ...
 
     def host_gateway_ip(self) -> str:

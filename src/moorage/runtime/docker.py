@@ -139,19 +139,14 @@ class DockerRuntime:
         return Observed(
             dynos=[self._to_dyno(c) for c in containers if RETIRING not in (c.name or "")],
             retiring=[self._to_dyno(c) for c in containers if RETIRING in (c.name or "")],
-            apps=self._apps(containers),
+            apps=self.apps(containers),
         )
 
     def list_dynos(self) -> list[Dyno]:
         return [self._to_dyno(c) for c in self._containers() if RETIRING not in (c.name or "")]
 
-    def list_retiring(self) -> list[Dyno]:
-        return [self._to_dyno(c) for c in self._containers() if RETIRING in (c.name or "")]
-
-    def apps(self) -> set[str]:
-        return self._apps(self._containers())
-
-    def _apps(self, containers: list[Container]) -> set[str]:
+    def apps(self, containers: list[Container] | None = None) -> set[str]:
+        containers = self._containers() if containers is None else containers
         names = {_label(c, "app") for c in containers}
         try:
             nets = self.client.networks.list(filters=self._filters())
