@@ -4,14 +4,19 @@ in tests/swarm."""
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from moorage.errors import RuntimeFailure
 from moorage.router.nginx import render
+from moorage.runtime.swarm import SwarmRuntime
 from moorage.runtime.swarmstate import service_dyno, task_event, to_node
 from moorage.server.engines import is_node_login, node_password
 from moorage.settings import Settings
+from moorage.spec.dyno import OneOffSpec
 
 NODES = {"n1": ("node-1", "172.21.0.2"), "n2": ("node-2", "172.21.0.3")}
 
@@ -230,3 +235,40 @@ def test_a_dyno_service_is_one_bounded_unprivileged_replica_on_a_host_port() -> 
     }
     assert template["Placement"]["Constraints"] == ["node.id!=a"]
     assert template["Networks"][0]["Target"] == "net1"
+
+
+class _FlakyLocal:
+    """The manager's engine: the first ``failures`` starts find the overlay network being
+    torn down (the node's last container on it just left)."""
+
+    def __init__(self, failures: int, message: str) -> None:
+        self.failures, self.message, self.calls = failures, message, 0
+
+    def start_oneoff(self, spec: OneOffSpec) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeFailure(f"Cannot start dyno {spec.name}: {self.message}")
+        return f"started {spec.image}"
+
+
+def _swarm_with(local: _FlakyLocal) -> Any:
+    return SimpleNamespace(
+        local=local,
+        _app_network=lambda app: "net",
+        _group_network=lambda group: "group-net",
+        _image=lambda image: f"node-registry/{image}",
+    )
+
+
+def test_a_one_off_retries_while_its_overlay_network_is_being_torn_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    spec = OneOffSpec("shop", "run", 4, 7, "shop:7", {}, ["true"])
+    local = _FlakyLocal(2, "network btjb5t334n88zu2j4l9rzeoov not found")
+    assert SwarmRuntime.start_oneoff(_swarm_with(local), spec) == "started node-registry/shop:7"
+    assert local.calls == 3
+    other = _FlakyLocal(1, "no such image")  # any other failure is the user's answer at once
+    with pytest.raises(RuntimeFailure, match="no such image"):
+        SwarmRuntime.start_oneoff(_swarm_with(other), spec)
+    assert other.calls == 1

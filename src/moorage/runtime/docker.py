@@ -357,10 +357,14 @@ class DockerRuntime:
                 tty=spec.tty and spec.attach,
                 **self._container_args(spec, labels),
             )
-            self._join_group(c, spec.group, ())
-            if not spec.attach:
-                c.start()
-            c.reload()
+            try:
+                self._join_group(c, spec.group, ())
+                if not spec.attach:
+                    c.start()
+                c.reload()
+            except docker.errors.DockerException:
+                c.remove(force=True)  # a created container must not outlive its failed start
+                raise
         return self._to_dyno(c)
 
     def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:

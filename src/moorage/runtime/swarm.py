@@ -439,7 +439,18 @@ class SwarmRuntime:
         self._app_network(spec.app)  # the one-off joins the app's overlay network
         if spec.group:
             self._group_network(spec.group)
-        return self.local.start_oneoff(dataclasses.replace(spec, image=self._image(spec.image)))
+        local = dataclasses.replace(spec, image=self._image(spec.image))
+        for delay in (0.2, 0.4, 0.8, 1.6):
+            try:
+                return self.local.start_oneoff(local)
+            except RuntimeFailure as exc:
+                # the engine tears its copy of an overlay network down when the node's last
+                # container leaves it; a start in that moment finds no network: try again
+                if "network" not in str(exc) or "not found" not in str(exc):
+                    raise
+                log.info("one-off %s met its network being torn down; retrying", spec.name)
+                time.sleep(delay)
+        return self.local.start_oneoff(local)
 
     def wait_exit(self, dyno_id: str, timeout: float | None = None) -> int:
         return self.local.wait_exit(dyno_id, timeout)
