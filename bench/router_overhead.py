@@ -10,20 +10,25 @@ It builds a fast web dyno offline (``FROM scratch``: the host's nginx binary and
 libraries it links, answering ``hello`` on ``$PORT``, started by Debian's static busybox;
 about 10 MB), deploys it as app ``bench-router-<random>`` with one web dyno (through the
 registry and the formation, as ``container:push`` / ``container:release`` do) and starts
-a **plain nginx reverse proxy** to that dyno on loopback: the host's nginx with
+two plain nginx reverse proxies to that dyno on loopback, the host's nginx with
 ``worker_processes auto`` like the router, an upstream with ``keepalive 64``, HTTP/1.1 to
-the dyno, no access log, the edge certificate for HTTPS. Then ``wrk --latency`` measures,
-alternately and in the same run:
+the dyno and the edge certificate for HTTPS. Then ``wrk --latency`` measures, alternately
+and in the same run:
 
 * ``direct``: the dyno's address on its app network (no proxy);
-* ``plain http`` / ``plain https``: the plain nginx proxy;
+* ``nginx http`` / ``nginx https``: plain nginx as it comes: its default access log on
+  (``combined``, to a file) and Debian's ``proxy_params`` headers (``Host``, ``X-Real-IP``,
+  ``X-Forwarded-For``, ``X-Forwarded-Proto``). The baseline of the goal;
+* ``bare http`` / ``bare https``: the least nginx does as a proxy: no access log, ``Host``
+  only;
 * ``router http`` / ``router https``: Moorage's router (``Host: <app>.<domain>``) on the
-  router port and the HTTPS edge, with its routing table, metrics and router log lines on.
+  router port and the HTTPS edge, with its routing table, metrics, request ids, Heroku's
+  headers and router log lines on.
 
 The table shows every round, the best round of each target (highest requests/s), the
-ratio router / plain nginx over HTTP and over HTTPS (the goal of the issue "Density and
-the data path": >= 0.9x), and the CPU ``moor server`` used during the router's runs. Then
-the app is destroyed (``--keep`` leaves it). Exit status 0 when the measurements ran, 1 on
+ratios router / nginx (the goal of the issue "Density and the data path": >= 0.9x),
+router / bare and router / direct over HTTP and HTTPS, and the CPU ``moor server`` used
+during each run. Then the app is destroyed (``--keep`` leaves it). Exit status 0 when the measurements ran, 1 on
 a setup error (no wrk, a target that does not answer 200).
 """
 
@@ -179,35 +184,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def plain_nginx_conf(root: Path, dyno: tuple[str, int], http: int, https: int) -> str:
+# what a plain nginx reverse proxy passes as Debian ships it (/etc/nginx/proxy_params)
+PROXY_PARAMS = """proxy_set_header Host $http_host; proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;"""
+
+
+def plain_nginx_conf(
+    root: Path, dyno: tuple[str, int], ports: tuple[int, int], *, bare: bool
+) -> str:
+    """``bare``: no access log and only ``Host`` passed, the least nginx can do as a proxy;
+    otherwise nginx's defaults (its access log, ``combined``, unbuffered) and Debian's
+    ``proxy_params`` headers."""
     temps = " ".join(f"{k}_temp_path {root}/{k};" for k in ("client_body", "proxy", "fastcgi"))
     temps += f" uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;"
     tls = "/var/lib/moorage/tls/edge"
+    logs = "access_log off;" if bare else f"access_log {root}/access.log combined;"
+    headers = "proxy_set_header Host $host;" if bare else PROXY_PARAMS
     return f"""worker_processes auto;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-  access_log off; {temps}
+  {logs} {temps}
   upstream dyno {{ server {dyno[0]}:{dyno[1]}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{http}; listen 127.0.0.1:{https} ssl;
+    listen 127.0.0.1:{ports[0]}; listen 127.0.0.1:{ports[1]} ssl;
     ssl_certificate {tls}.crt; ssl_certificate_key {tls}.key;
     location / {{ proxy_pass http://dyno; proxy_http_version 1.1;
-      proxy_set_header Connection ""; proxy_set_header Host $host; }}
+      proxy_set_header Connection ""; {headers} }}
   }}
 }}
 """
 
 
 class PlainNginx:
-    """The baseline: a plain nginx reverse proxy to the dyno, in a directory of its own."""
+    """A baseline: a plain nginx reverse proxy to the dyno, in a directory of its own."""
 
-    def __init__(self, dyno: tuple[str, int]) -> None:
+    def __init__(self, dyno: tuple[str, int], *, bare: bool) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="plain-nginx-"))
         self.http, self.https = free_port(), free_port()
         conf = self.root / "nginx.conf"
-        conf.write_text(plain_nginx_conf(self.root, dyno, self.http, self.https))
+        conf.write_text(plain_nginx_conf(self.root, dyno, (self.http, self.https), bare=bare))
         proc = subprocess.run(
             [str(NGINX), "-p", str(self.root), "-e", str(self.root / "error.log"), "-c", str(conf)],
             capture_output=True, text=True, check=False,
@@ -248,11 +266,15 @@ def report(args: argparse.Namespace, targets: list[Target], results: list[Result
     best = {t.name: max((r for r in results if r.target == t.name), key=lambda r: r.rps)
             for t in targets}  # fmt: skip
     rows = [row(r, str(r.round)) for r in results] + [row(best[t.name], "best") for t in targets]
+
+    def ratio(proto: str, base: str) -> str:
+        return f"{best[f'router {proto}'].rps / best[base].rps:.2f}x"
+
     ratios = [
-        [proto, f"{best[f'router {proto}'].rps / best[f'plain {proto}'].rps:.2f}x",
-         f"{best[f'router {proto}'].rps / best['direct'].rps:.2f}x",
-         f"{best[f'router {proto}'].p50 - best[f'plain {proto}'].p50:+.2f}",
-         f"{best[f'router {proto}'].p99 - best[f'plain {proto}'].p99:+.2f}"]
+        [proto, ratio(proto, f"nginx {proto}"), ratio(proto, f"bare {proto}"),
+         ratio(proto, "direct"),
+         f"{best[f'router {proto}'].p50 - best[f'nginx {proto}'].p50:+.2f}",
+         f"{best[f'router {proto}'].p99 - best[f'nginx {proto}'].p99:+.2f}"]
         for proto in ("http", "https")
     ]  # fmt: skip
     heads = ["target", "round", "req/s", "p50 ms", "p99 ms", "requests", "errors", "server cpu"]
@@ -265,9 +287,12 @@ def report(args: argparse.Namespace, targets: list[Target], results: list[Result
         + "\n\n"
         + table(heads, rows)
         + "\n\n"
-        + table(["", "router/plain", "router/direct", "p50 added ms", "p99 added ms"], ratios)
-        + "\n(best round of each; errors = non-2xx/3xx answers + socket errors; server cpu ="
-        " share of one core `moor server` used during the run)"
+        + table(
+            ["", "router/nginx", "router/bare", "router/direct", "p50 added", "p99 added"],
+            ratios,
+        )
+        + "\n(best round of each; added = router minus nginx, ms; errors = non-2xx/3xx answers"
+        " + socket errors; server cpu = share of one core `moor server` used during the run)"
     )
 
 
@@ -286,20 +311,26 @@ def measure(args: argparse.Namespace, p: Bench, targets: list[Target]) -> list[R
     return results
 
 
+def router_target(p: Bench, proto: str, host: str) -> tuple[str, str]:
+    url = f"{p.router}/" if proto == "http" else f"https://127.0.0.1:{p.https_port}/"
+    return url, host
+
+
 def run(args: argparse.Namespace, p: Bench, app: str) -> int:
     print(f"deploying {app} (a fast nginx dyno) ...", flush=True)
     p.deploy(app, p.build())
     dyno = p.dyno_address(app)
-    plain = PlainNginx(dyno)
+    plain = PlainNginx(dyno, bare=False)
+    bare = PlainNginx(dyno, bare=True)
     try:
         host = f"{app}.{p.domain}"
-        targets = [
-            Target("direct", f"http://{dyno[0]}:{dyno[1]}/"),
-            Target("plain http", f"http://127.0.0.1:{plain.http}/"),
-            Target("router http", f"{p.router}/", host),
-            Target("plain https", f"https://127.0.0.1:{plain.https}/"),
-            Target("router https", f"https://127.0.0.1:{p.https_port}/", host),
-        ]
+        targets = [Target("direct", f"http://{dyno[0]}:{dyno[1]}/")]
+        for proto, port in (("http", "http"), ("https", "https")):
+            targets += [
+                Target(f"nginx {proto}", f"{proto}://127.0.0.1:{getattr(plain, port)}/"),
+                Target(f"bare {proto}", f"{proto}://127.0.0.1:{getattr(bare, port)}/"),
+                Target(f"router {proto}", *router_target(p, proto, host)),
+            ]
         check(targets)
         total = len(targets) * (WARMUP_SECONDS + args.rounds * (args.duration + 1))
         print(f"measuring for about {total} s ...", flush=True)
@@ -307,6 +338,7 @@ def run(args: argparse.Namespace, p: Bench, app: str) -> int:
         results = measure(args, p, targets)
     finally:
         plain.stop()
+        bare.stop()
     print()
     print(report(args, targets, results))
     print(f"load average at the start {one:.2f} (1 min) {five:.2f} (5 min) on "

@@ -37,8 +37,8 @@ from moorage.convert.output import render_findings, to_json, write
 from moorage.convert.plan import convert
 from moorage.errors import InvalidConfigKey, InvalidName, InvalidParams, MoorageError
 from moorage.logs.format import SOURCES, LogLine, parse, split_message
+from moorage.logs.routerfiles import line_object, render
 from moorage.server import ranges
-from moorage.server.logpump import _router_line as router_line
 from moorage.server.services import config, formation
 from moorage.server.services.backups import parse_at
 from moorage.server.services.logsessions import MAX_LINES, LogSessions
@@ -719,7 +719,7 @@ def test_split_message_keeps_plain_text(text: str) -> None:
 
 ROUTERISH = st.lists(
     st.sampled_from(
-        ["1790000000.123", " ", "myapp", "-", "at=info", "status=", "200", 'path="/?', "x", "."]
+        ["1790000000.123", " ", "-", "at=info", "status=", "200", 'path="/?', "x", ".", "\n"]
     ),
     max_size=12,
 ).map("".join)
@@ -727,13 +727,13 @@ ROUTERISH = st.lists(
 
 @FUZZ
 @given(st.one_of(ANY_TEXT, ROUTERISH))
-@example('1790000000.123 shop at=info method=GET path="/?status=500" status=200 bytes=3')
+@example('1790000000.123 at=info method=GET path="/?status=500" status=200 bytes=3')
+@example("1790000000.1 a\rb\nc")
 def test_router_line_any_text(text: str) -> None:
-    parsed = router_line(text)
-    if parsed is not None:
-        app, line = parsed
-        assert app and app != "-" and " " not in app
-        assert line.source == "router" and "\n" not in line.render()
+    line = line_object(text)
+    assert (line is None) == (render(text) is None)
+    if line is not None:
+        assert line.source == "router" and line.render() == render(text)
 
 
 # --- Dockerfile ---------------------------------------------------------------------------

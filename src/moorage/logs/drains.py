@@ -436,6 +436,10 @@ class DrainManager:
             self._by_app = {app: tuple(fwds) for app, fwds in by_app.items()}
         _close_all(stale, 1.0)
 
+    def apps(self) -> set[str]:
+        """The apps that have a drain."""
+        return set(self._by_app)
+
     def wants(self, app: str) -> bool:
         """Whether ``app`` has a drain (the log store makes line objects only then)."""
         return app in self._by_app

@@ -13,6 +13,10 @@ this process or another, tail and follow the files. A follower moves to the next
 only once a newer one exists and the current one is read to the end, so it neither skips
 nor repeats a line; one that lags by more than ``keep_segments - 1`` whole segments resumes
 at the oldest segment still on disk.
+
+The router's lines (one per request) are not appended here: nginx writes them into a file
+per app (:mod:`moorage.logs.routerfiles`), and :meth:`LogStore.tail` and
+:meth:`LogStore.follow` merge that file in by time, so no Python runs per request.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from moorage.errors import InvalidName
+from moorage.logs import routerfiles
 from moorage.logs.format import DropHook, LogLine, matches, overflow, parse
+from moorage.logs.routerfiles import RouterCursor, RouterFiles
+from moorage.logs.textfiles import complete_end, count_lines, lines_backwards, write_all
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,6 @@ Wants = Callable[[str], bool]
 """Whether a listener wants an app's lines at all (a drain manager: the app has a drain)."""
 
 _SUFFIX = ".log"
-_BLOCK = 1 << 16
 
 
 @dataclass
@@ -61,6 +67,7 @@ class LogStore:
         segment_lines: int = 10_000,
         segment_bytes: int = 32 * 2**20,
         keep_segments: int = 2,
+        router: RouterFiles | None = None,
     ) -> None:
         if segment_lines < 1 or segment_bytes < 1:
             raise ValueError("segment_lines and segment_bytes must be positive")
@@ -76,6 +83,9 @@ class LogStore:
         self._listeners: list[tuple[Listener, Wants | None]] = []
         self._gone: set[str] = set()  # destroyed apps: late lines for them are dropped
         self._rolled: dict[str, dict[int, int]] = {}  # app -> recent full segment -> lines
+        self.router = router
+        """The router's lines, kept apart by nginx (merged into what :meth:`tail` and
+        :meth:`follow` return)."""
         self.on_drop: DropHook | None = None
         """Told how many lines a follower skipped because it fell behind (metrics)."""
 
@@ -116,7 +126,7 @@ class LogStore:
                 self._remember(app, head)
                 head = self._roll(directory, head)
                 self._heads[app] = head
-            _write_all(head.fd, data)
+            write_all(head.fd, data)
             head.lines += len(rendered)
             head.size += len(data)
             for listener, wants in self._listeners:
@@ -143,6 +153,8 @@ class LogStore:
             if head is not None:
                 os.close(head.fd)
             shutil.rmtree(directory, ignore_errors=True)
+        if self.router is not None:
+            self.router.delete(app)
 
     def close(self) -> None:
         """Close the open segment files (appending again reopens them)."""
@@ -163,10 +175,10 @@ class LogStore:
             return self._create(directory, 1)
         number = numbers[-1]
         fd = os.open(_segment(directory, number), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        lines, size, last = _count_lines(fd)
+        lines, size, last = count_lines(fd)
         if size and last != b"\n":
             # A write was cut short (crash): end that line so the next one starts cleanly.
-            _write_all(fd, b"\n")
+            write_all(fd, b"\n")
             lines, size = lines + 1, size + 1
         return _Head(number=number, fd=fd, lines=lines, size=size)
 
@@ -224,9 +236,12 @@ class LogStore:
         """The last ``n`` rendered lines that pass the filters, oldest first."""
         directory = self._app_dir(app)
         numbers = _segments(directory)
-        if n <= 0 or not numbers:
+        if n <= 0:
             return []
-        return self._tail_before(directory, numbers, None, n, dyno, source)
+        found = self._tail_before(directory, numbers, None, n, dyno, source) if numbers else []
+        if self.router is not None and _routed(dyno, source):
+            found = routerfiles.merge(found, self.router.tail(app, n))[-n:]
+        return found
 
     def _tail_before(
         self,
@@ -240,7 +255,7 @@ class LogStore:
         """Like :meth:`tail`, reading backwards from byte ``end`` of the newest segment."""
         found: list[str] = []
         for number in reversed(numbers):
-            for raw in _lines_backwards(_segment(directory, number), end):
+            for raw in lines_backwards(_segment(directory, number), end):
                 text = raw.decode("utf-8", errors="replace")
                 if _keep(text, dyno, source):
                     found.append(text)
@@ -272,25 +287,31 @@ class LogStore:
         if numbers:
             cursor.seek_last_complete()
             cursor.open()
+        routed = None
+        if self.router is not None and _routed(dyno, source):
+            routed = self.router.cursor(app)
         first = None
         if lines > 0:
             first = self._tail_before(directory, numbers, cursor.offset, lines, dyno, source)
+            if routed is not None and self.router is not None:
+                first = routerfiles.merge(first, self.router.tail(app, lines, routed.start))
+                first = first[-lines:]
 
         def dropped(count: int) -> None:
             if self.on_drop is not None:
                 self.on_drop(app, "tail", count)
 
-        return _follow(cursor, first, (dyno, source), (idle, poll), dropped)
+        return _follow((cursor, routed), first, (dyno, source), (idle, poll), dropped)
 
 
 def _follow(
-    cursor: _Cursor,
+    cursors: tuple[_Cursor, RouterCursor | None],
     first: list[str] | None,
     filters: tuple[str | None, str | None],
     timing: tuple[float, float],
     dropped: Callable[[int], None],
 ) -> Generator[list[str], None, None]:
-    (dyno, source), (idle, poll) = filters, timing
+    (cursor, routed), (dyno, source), (idle, poll) = cursors, filters, timing
     try:
         if first is not None:
             yield first
@@ -301,18 +322,27 @@ def _follow(
                 dropped(cursor.dropped)
                 yield [overflow(cursor.dropped, cursor.dropped_since).render()]
                 cursor.dropped = 0
-            if fresh is None:
+            requests = routerfiles.rendered(routed.read()) if routed is not None else []
+            if fresh is None and not requests:
                 if time.monotonic() - last >= idle:
                     last = time.monotonic()
                     yield []
                 time.sleep(poll)
                 continue
-            batch = [t for t in fresh if t and _keep(t, dyno, source)]
+            batch = [t for t in fresh or () if t and _keep(t, dyno, source)]
+            batch = sorted(batch + requests, key=lambda t: t[:32]) if requests else batch
             if batch:
                 last = time.monotonic()
                 yield batch
     finally:
         cursor.close()
+        if routed is not None:
+            routed.close()
+
+
+def _routed(dyno: str | None, source: str | None) -> bool:
+    """Whether router lines pass the filters (their source and process are ``router``)."""
+    return source in (None, "router") and dyno in (None, "router")
 
 
 class _Cursor:
@@ -334,7 +364,7 @@ class _Cursor:
             size = path.stat().st_size
         except FileNotFoundError:
             return
-        self.offset = _complete_end(path, size)
+        self.offset = complete_end(path, size)
 
     def read(self) -> list[str] | None:
         """The complete lines after the cursor (possibly from newer segments); None if none."""
@@ -440,68 +470,3 @@ def _make_dir(path: Path) -> None:
     if not path.is_dir():
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.chmod(0o700)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _count_lines(fd: int) -> tuple[int, int, bytes]:
-    """Lines, size and last byte of the file behind ``fd`` (read from the start)."""
-    lines = size = 0
-    last = b""
-    offset = 0
-    while block := os.pread(fd, 1 << 20, offset):
-        lines += block.count(b"\n")
-        size += len(block)
-        offset += len(block)
-        last = block[-1:]
-    return lines, size, last
-
-
-def _complete_end(path: Path, size: int) -> int:
-    """The offset just after the last ``\\n`` in the first ``size`` bytes of ``path``."""
-    with open(path, "rb") as f:
-        pos = size
-        while pos > 0:
-            start = max(0, pos - _BLOCK)
-            f.seek(start)
-            block = f.read(pos - start)
-            found = block.rfind(b"\n")
-            if found >= 0:
-                return start + found + 1
-            pos = start
-    return 0
-
-
-def _lines_backwards(path: Path, end: int | None = None) -> Iterator[bytes]:
-    """The complete, non-empty lines of ``path`` before byte ``end``, newest first.
-
-    Bytes after the last ``\\n`` (a line still being written) are left out.
-    """
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with f:
-        pos = f.seek(0, os.SEEK_END) if end is None else end
-        rest = b""
-        partial = True
-        while pos > 0:
-            start = max(0, pos - _BLOCK)
-            f.seek(start)
-            parts = (f.read(pos - start) + rest).split(b"\n")
-            pos = start
-            if partial:
-                if len(parts) == 1:
-                    rest = b""
-                    continue
-                parts.pop()
-                partial = False
-            rest = parts[0]
-            yield from (p for p in reversed(parts[1:]) if p)
-        if not partial and rest:
-            yield rest

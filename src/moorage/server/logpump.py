@@ -5,8 +5,8 @@
   json-file logs, so nothing is lost while ``moor server`` is down: on restart each follower
   resumes after the last line it stored, kept in ``cursors.json``). Followers are tasks on
   one event loop, not a thread per dyno.
-- :class:`RouterLogTail` tails nginx's access log (one line per request, app name first),
-  resuming from a saved offset and rotating the file when it grows past a bound.
+- :class:`RouterFeed` hands the router's lines (nginx writes a file per app) to the drains of
+  apps that have one; the log store reads the rest only when someone asks.
 
 Lines reach :class:`moorage.logs.store.LogStore` in batches from one writer thread, so a dyno
 writing as fast as it can costs one file write per batch, not per line.
@@ -15,24 +15,24 @@ writing as fast as it can costs one file write per batch, not per line.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
 from moorage.logs.format import LogLine, split_message
+from moorage.logs.routerfiles import RouterCursor, RouterFiles, line_object
 from moorage.logs.store import LogStore
 from moorage.runtime.base import Runtime
 from moorage.spec.dyno import Dyno
 
 log = logging.getLogger("moorage.logs")
-ROUTER_LOG_MAX_BYTES = 32 * 2**20
 
 
 class PlatformLog:
@@ -215,107 +215,46 @@ class DynoLogPump:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
-class RouterLogTail:
-    """Tails the router's access log: ``<msec> <app> at=info method=GET path=...``."""
+class RouterFeed:
+    """Hands the router's lines of apps with a drain to their drains, and keeps the per-app
+    files nginx writes bounded (:mod:`moorage.logs.routerfiles`). One loop: a cursor per
+    drained app, none for the others, whose lines are read only when someone asks."""
 
-    def __init__(self, path: Path, store: LogStore, reopen: Callable[[], None]) -> None:
-        self.path = path
-        self.store = store
-        self.reopen = reopen
-        self._offset_file = path.with_name("access.offset")
-        self._seconds: dict[str, str] = {}  # "1790000000" -> "2026-09-21T...:20"
+    def __init__(
+        self,
+        files: RouterFiles,
+        drained: Callable[[], set[str]],
+        offer: Callable[[str, Sequence[LogLine]], None],
+    ) -> None:
+        self.files = files
+        self.drained = drained
+        self.offer = offer
+        self._cursors: dict[str, RouterCursor] = {}
 
-    def _load(self) -> tuple[int, int]:
+    def run(self, stop: threading.Event, interval: float = 0.25) -> None:
+        rotated = 0.0
         try:
-            inode, offset = self._offset_file.read_text().split()
-            return int(inode), int(offset)
-        except (OSError, ValueError):
-            return 0, 0
+            while not stop.wait(interval):
+                self.step()
+                if time.monotonic() - rotated > 10:
+                    self.files.rotate()
+                    rotated = time.monotonic()
+        finally:
+            for cursor in self._cursors.values():
+                cursor.close()
 
-    def run(self, stop: threading.Event) -> None:
-        inode, offset = self._load()
-        while not stop.is_set():
-            try:
-                st = self.path.stat()
-            except FileNotFoundError:
-                stop.wait(0.5)
-                continue
-            if st.st_ino != inode or st.st_size < offset:
-                inode, offset = st.st_ino, 0
-            if st.st_size > offset:
-                offset = self._read(offset)
-                self._offset_file.write_text(f"{inode} {offset}")
-            elif st.st_size > ROUTER_LOG_MAX_BYTES:
-                self._rotate()
-            stop.wait(0.25)
-
-    def _read(self, offset: int) -> int:
-        """Store the complete lines after ``offset``; the offset after them.
-
-        One line per request: rendered straight from the text nginx wrote (the timestamp's
-        text is made once a second), so a busy router costs a split and a format per line.
-        Line objects are made only for apps with a drain (metrics come from nginx)."""
-        with self.path.open("rb") as fh:
-            fh.seek(offset)
-            data = fh.read(8 * 2**20)
-        end = data.rfind(b"\n")
-        if end < 0:
-            return offset
-        by_app: dict[str, list[tuple[str, str, str]]] = {}
-        for raw in data[:end].decode(errors="replace").split("\n"):
-            msec, _, rest = raw.partition(" ")
-            app, _, message = rest.partition(" ")
-            stamp = self._stamp(msec) if app and app != "-" and message else None
-            if stamp is not None:
-                by_app.setdefault(app, []).append((stamp, msec, message))
-        for app, lines in by_app.items():
-            rendered = [f"{stamp} moorage[router]: {message}" for stamp, _, message in lines]
-            try:
-                self.store.append_rendered(app, rendered, functools.partial(_objects, lines))
-            except OSError:
-                log.exception("cannot write the router log of %s", app)
-        return offset + end + 1
-
-    def _stamp(self, msec: str) -> str | None:
-        """``1790000000.123`` -> ``2026-09-21T...:20.123000+00:00`` (LogLine.render's)."""
-        second, _, fraction = msec.partition(".")
-        if not fraction.isdigit() or len(fraction) > 6:
-            return None
-        base = self._seconds.get(second)
-        if base is None:
-            try:
-                base = datetime.fromtimestamp(int(second), UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            except (ValueError, OverflowError, OSError):
-                return None
-            if len(self._seconds) > 64:
-                self._seconds.clear()
-            self._seconds[second] = base
-        return f"{base}.{fraction:0<6}+00:00"
-
-    def _rotate(self) -> None:
-        """Move the consumed file aside and make nginx reopen its log (USR1)."""
-        os.replace(self.path, self.path.with_suffix(".log.1"))
-        try:
-            self.reopen()
-        except Exception:
-            log.exception("cannot make the router reopen its log")
-
-
-def _objects(lines: list[tuple[str, str, str]]) -> list[LogLine]:
-    """Line objects of (stamp, msec, message) triples (for drains)."""
-    return [
-        LogLine(datetime.fromtimestamp(float(m), UTC), "router", "router", t) for _, m, t in lines
-    ]
-
-
-def _router_line(text: str) -> tuple[str, LogLine] | None:
-    """One access-log line as (app, line); None when it is not one (fuzzed in tests)."""
-    msec, _, rest = text.partition(" ")
-    app, _, message = rest.partition(" ")
-    if not app or app == "-" or not message:
-        return None
-    try:
-        when = datetime.fromtimestamp(float(msec), UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return app, LogLine(when, "router", "router", message)
+    def step(self) -> None:
+        """Offer what the drained apps' files gained since the last step."""
+        wanted = self.drained()
+        for app in [a for a in self._cursors if a not in wanted]:
+            self._cursors.pop(app).close()
+        for app in wanted:
+            cursor = self._cursors.get(app)
+            if cursor is None:
+                cursor = self._cursors[app] = self.files.cursor(app)
+            lines = [o for o in map(line_object, cursor.read()) if o is not None]
+            if lines:
+                try:
+                    self.offer(app, lines)
+                except Exception:
+                    log.exception("cannot hand the router lines of %s to its drains", app)

@@ -24,6 +24,7 @@ from moorage.addons.redis.provider import RedisProvider
 from moorage.egress import Egress
 from moorage.errors import MoorageError
 from moorage.logs.drains import DrainManager
+from moorage.logs.routerfiles import RouterFiles
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
 from moorage.registry.failures import PushFailure, RegistryLog
@@ -33,12 +34,12 @@ from moorage.registry.skopeo import Skopeo
 from moorage.registry.tokens import TokenIssuer
 from moorage.router import neighbours
 from moorage.router.certs import ensure_edge_certs
-from moorage.router.nginx import Edge, NginxRouter, access_log
+from moorage.router.nginx import Edge, NginxRouter, app_logs
 from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.addresses import subnet_pool
 from moorage.server.engines import make_runtime
 from moorage.server.imagejobs import ImageJobs, release_with
-from moorage.server.logpump import DynoLogPump, PlatformLog, RouterLogTail
+from moorage.server.logpump import DynoLogPump, PlatformLog, RouterFeed
 from moorage.server.metrics import Recorder
 from moorage.server.reconciler import Reconciler
 from moorage.server.rendezvous import Rendezvous
@@ -197,7 +198,6 @@ def build(settings: Settings) -> Platform:
     pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
     reconciler.reapable = pump.finished
     reconciler.observers.append(pump.sync)
-    tail = RouterLogTail(access_log(router.root), logs, router.reopen_logs)
     recorder = Recorder(store)
     logs.on_drop = recorder.log_dropped
     reconciler.lifecycle.append(recorder.observe_lifecycle)
@@ -211,6 +211,8 @@ def build(settings: Settings) -> Platform:
         on_drop=recorder.log_dropped,
     )
     logs.add_listener(platform.drains.offer, platform.drains.wants)
+    files = RouterFiles(app_logs(router.root))
+    feed = RouterFeed(files, platform.drains.apps, platform.drains.offer)
     platform.sync_drains()
 
     def watch_events(stop: threading.Event) -> None:
@@ -232,7 +234,7 @@ def build(settings: Settings) -> Platform:
         supervisor,
         watch_events,
         sample_metrics,
-        tail.run,
+        feed.run,
         scheduler.loop,
         keeper.loop,
     ]
@@ -336,9 +338,10 @@ def trust_in_docker(settings: Settings, ca: Path) -> None:
 
 
 def open_logs(settings: Settings) -> LogStore:
+    """The apps' log histories; the router's lines stay in the files nginx writes."""
     root = settings.data_dir / "logs"
     root.mkdir(mode=0o700, exist_ok=True)
-    return LogStore(root)
+    return LogStore(root, router=RouterFiles(app_logs(settings.data_dir / "router")))
 
 
 _quiet_before: dict[Path, bool] = {}  # registry root -> idle and holding space last tick
