@@ -91,17 +91,17 @@ def test_a_cursor_reads_on_across_a_move_without_losing_or_repeating(tmp_path: P
     cursor.close()
 
 
-def test_drains_get_the_lines_of_drained_apps_only(tmp_path: Path) -> None:
+def test_drains_get_the_lines_of_drained_apps_from_their_start(tmp_path: Path) -> None:
     _, files = _store(tmp_path)
     seen: dict[str, list[LogLine]] = {}
 
     def offer(app: str, lines: Sequence[LogLine]) -> None:
         seen.setdefault(app, []).extend(lines)
 
-    drained = {"cart"}
-    feed = RouterFeed(files, lambda: set(drained), offer)
-    feed.step()  # the cursors start here: earlier lines are history, not sent again
-    _write(files, "cart", SHOP)
+    _write(files, "cart", ["1789999999.000 at=info before the drain"])
+    drained = {"cart": 1790000000.0}  # the drain started then
+    feed = RouterFeed(files, lambda: dict(drained), offer)
+    _write(files, "cart", SHOP)  # before the feed's first look, after the drain's start
     _write(files, "shop", SHOP)
     feed.step()
     assert list(seen) == ["cart"] and [line.message[:8] for line in seen["cart"]] == [

@@ -148,6 +148,7 @@ class DrainForwarder:
             raise ValueError("queue_size and batch must be positive")
         self.drain_id = drain_id
         self.app = app
+        self.started = time.time()  # it gets the lines made from then on
         self.url = parse_drain_url(url)
         self._shown = _redact(self.url)
         self.hostname = hostname
@@ -436,9 +437,10 @@ class DrainManager:
             self._by_app = {app: tuple(fwds) for app, fwds in by_app.items()}
         _close_all(stale, 1.0)
 
-    def apps(self) -> set[str]:
-        """The apps that have a drain."""
-        return set(self._by_app)
+    def apps(self) -> dict[str, float]:
+        """The apps that have a drain, and since when (the oldest drain's start)."""
+        by_app = self._by_app
+        return {app: min(fwd.started for fwd in fwds) for app, fwds in by_app.items()}
 
     def wants(self, app: str) -> bool:
         """Whether ``app`` has a drain (the log store makes line objects only then)."""

@@ -105,9 +105,10 @@ class RouterFiles:
                         return found[::-1]
         return found[::-1]
 
-    def cursor(self, app: str) -> RouterCursor:
-        """A reader of ``app``'s lines from now on."""
-        return RouterCursor(self.path(app))
+    def cursor(self, app: str, since: float | None = None) -> RouterCursor:
+        """A reader of ``app``'s lines from now on, or of those from time ``since`` on (in
+        the current file)."""
+        return RouterCursor(self.path(app), since)
 
     def delete(self, app: str) -> None:
         path = self.path(app)
@@ -147,9 +148,10 @@ class _Open:
 class RouterCursor:
     """Reads the lines nginx appends to one app's file, across moves (see the module)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, since: float | None = None) -> None:
         self.path = path
-        self._current: _Open | None = self._open(at_end=True)
+        self.since = since
+        self._current: _Open | None = self._open(at_end=since is None)
         self._moved: _Open | None = None  # the file before a move, until it is quiet
         self.start = self._current.offset if self._current else 0
 
@@ -183,6 +185,10 @@ class RouterCursor:
             self._current = self._open(at_end=False)
         if self._current is not None:
             out += _read(self._current)
+        if self.since is not None and out:
+            out = [line for line in out if _time(line) >= self.since]
+            if out:
+                self.since = None  # past it: every later line is newer
         return out
 
     def close(self) -> None:
@@ -190,6 +196,13 @@ class RouterCursor:
             if held is not None:
                 held.file.close()
         self._current = self._moved = None
+
+
+def _time(raw: str) -> float:
+    try:
+        return float(raw.partition(" ")[0])
+    except ValueError:
+        return 0.0
 
 
 def _read(held: _Open) -> list[str]:

@@ -223,7 +223,7 @@ class RouterFeed:
     def __init__(
         self,
         files: RouterFiles,
-        drained: Callable[[], set[str]],
+        drained: Callable[[], dict[str, float]],
         offer: Callable[[str, Sequence[LogLine]], None],
     ) -> None:
         self.files = files
@@ -250,8 +250,8 @@ class RouterFeed:
             self._cursors.pop(app).close()
         for app in wanted:
             cursor = self._cursors.get(app)
-            if cursor is None:
-                cursor = self._cursors[app] = self.files.cursor(app)
+            if cursor is None:  # from the drain's start: lines made before this step too
+                cursor = self._cursors[app] = self.files.cursor(app, since=wanted[app])
             lines = [o for o in map(line_object, cursor.read()) if o is not None]
             if lines:
                 try:
