@@ -84,7 +84,7 @@ class Reconciler(PassLoop):
         self.emit = emit
         super().__init__(settings.reconcile_interval)
         self._lock = threading.RLock()  # guards the fields below and router.apply
-        self._unsettled = True  # the last pass saw a dyno not ready or a release pending
+        self._unsettled = True  # the last pass saw a dyno not ready, retiring or a release pending
         self._busy: set[str] = set()
         self._ready: set[tuple[str, str]] = set()  # (container id, started at)
         self._backends: dict[str, tuple[str, ...]] = {}
@@ -166,7 +166,7 @@ class Reconciler(PassLoop):
         ]
         formation = [d for d in observed if not d.oneoff and d.app in want.apps]
         self._check_ready(formation, want)
-        unsettled = bool(want.pending) or not all(self._is_ready(d) for d in formation)
+        unsettled = bool(want.pending or seen.retiring) or not all(map(self._is_ready, formation))
         with self._lock:
             self._crashed &= {d.id for d in observed}  # removed since: no longer in motion
             self._unsettled = unsettled
@@ -593,6 +593,6 @@ class Reconciler(PassLoop):
             self.request(wait=False)
 
     def in_motion(self) -> bool:
-        """A rollout runs, a dyno is not ready yet or crashed, or a release is pending."""
+        """A rollout runs, a dyno is not ready yet, crashed or retiring, or a release is pending."""
         with self._lock:
             return bool(self._busy or self._crashed or self._unsettled)
