@@ -367,10 +367,26 @@ def open_attach(
         raise _translate(exc, what, "attach") from exc
     session = _AttachSession(api, container_id, hijacked, tty)
     try:
-        api.start(container_id)
+        _start(api, container_id)
     except (docker.errors.DockerException, OSError) as exc:
         _Stream.close(session)
         raise _translate(exc, what, "start the container") from exc
     if tty:
         _initial_size(session, rows, cols)
     return session
+
+
+def _start(api: docker.APIClient, container_id: str) -> None:
+    """Start a created container. On a swarm node the engine tears its copy of an overlay
+    network down when the node's last container leaves it; a start in that moment finds no
+    network, and a moment later it does."""
+    for delay in (0.2, 0.4, 0.8, 1.6):
+        try:
+            api.start(container_id)
+            return
+        except docker.errors.APIError as exc:
+            text = str(exc.explanation or exc)
+            if "network" not in text or "not found" not in text:
+                raise
+            time.sleep(delay)
+    api.start(container_id)

@@ -107,11 +107,14 @@ function _M.record()
     pending[app] = counts
   end
   counts[class - 1] = counts[class - 1] + 1
-  local took, tried = 0, false
-  for v in (ngx.var.upstream_response_time or ""):gmatch("[%d.]+") do -- "0.001, 0.004"
-    took, tried = took + (tonumber(v) or 0), true
+  local spent = ngx.var.upstream_response_time -- "0.001"; "0.001, 0.004" after a retry
+  local took = spent and tonumber(spent)
+  if spent and not took then
+    for v in spent:gmatch("[%d.]+") do -- string.gmatch is not compiled: the rare case only
+      took = (took or 0) + (tonumber(v) or 0)
+    end
   end
-  if tried then
+  if took then
     local i = #BUCKETS
     for k = 1, #BUCKETS do
       if took <= BUCKETS[k] then
