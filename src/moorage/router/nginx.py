@@ -12,6 +12,7 @@ starts it loads the table from the file the platform saved last.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import pwd
 import shutil
@@ -193,6 +194,8 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
     """
     pages = root / "pages"
     lines = [
+        # a new router module (an upgrade) changes nginx.conf too, so nginx reloads with it
+        f"# moorage_router.lua {_lua_version()}",
         f"load_module {MODULES}/ndk_http_module.so;",
         f"load_module {MODULES}/ngx_http_lua_module.so;",
         f"user {WORKER_USER} {WORKER_USER};",
@@ -250,6 +253,10 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _lua_version() -> str:
+    return hashlib.sha256((LUA / "moorage_router.lua").read_bytes()).hexdigest()[:16]
 
 
 def _b64(text: str) -> str:
