@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import pwd
+import resource
 import shutil
 import signal
 import subprocess
@@ -107,6 +108,8 @@ def _app_locations(pages: Path) -> list[str]:
         "      proxy_pass http://moorage_dynos; }",
     ]
     return [
+        # nginx writes a log whose path has variables only if the request's root exists
+        f"    root {pages};",
         # counted for every request of an app, H10 pages included (see moorage_router.lua)
         '    log_by_lua_block { require("moorage_router").record() }',
         "    error_page 404 /404.html;",
@@ -200,7 +203,8 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         f"load_module {MODULES}/ngx_http_lua_module.so;",
         f"user {WORKER_USER} {WORKER_USER};",
         "worker_processes auto;",
-        "worker_rlimit_nofile 65536;",  # client and dyno connections, open app log files
+        # client and dyno connections and open app log files: up to the hard limit
+        f"worker_rlimit_nofile {_open_files()};",
         f"pid {root}/nginx.pid;",
         f"error_log {log_dir(root)}/error.log warn;",
         "events { worker_connections 4096; }",
@@ -253,6 +257,13 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _open_files() -> int:
+    """The open files limit for nginx workers: its hard limit, at most 65536 (raising it
+    further needs CAP_SYS_RESOURCE)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
 
 
 def _lua_version() -> str:
