@@ -148,7 +148,7 @@ def test_the_data_folder_is_private_and_secrets_are_sealed_at_rest(
     platform: LivePlatform, actors: str, users: tuple[User, User]
 ) -> None:
     """Item 3: nobody (the host user of nginx workers and dynos) reads nothing of the state
-    store, registry layers, app logs or the app's router lines, and a root reading the
+    store, registry layers, app logs or the router's access log, and a root reading the
     state store's files finds no config value, add-on password or certificate key."""
     a, _ = users
     name, value = _name("vault"), f"config-{os.urandom(8).hex()}"
@@ -176,7 +176,7 @@ def test_the_data_folder_is_private_and_secrets_are_sealed_at_rest(
             data / "secret.key",
             layers,
             next(p for p in (data / "logs").rglob("*") if p.is_file()),
-            data / "router" / "logs" / "apps" / f"{actors}.log",  # the app's router lines
+            data / "router" / "logs" / "access.log",
         ]
         readable = [str(p) for p in private if _readable_by_nobody(p)]
         assert readable == [], readable

@@ -1,38 +1,42 @@
-"""The router's log lines: one file per app, written by nginx itself.
+"""The router's log lines, read where nginx writes them and only when someone asks.
 
-nginx appends each request's line to ``<dir>/<app>.log`` (``access_log`` with the app in its
-path, see router/nginx.py), so nothing in Python runs per request: ``moor server`` reads an
-app's file only when someone asks for its history, tails it or drains it. A line is
-``<msec> <message>`` (``1790000000.123 at=info method=GET path="/" ...``); readers render
-it as the log store renders lines, ``<iso time> moorage[router]: <message>``.
+nginx appends one line per request to its access log, buffered (``<msec> <app> <message>``:
+``1790000000.123 shop at=info method=GET path="/" ...``). Nothing reads it line by line:
+``moor server`` looks into it only for an app's history (``moor logs``), a tail or a drain,
+and then finds that app's lines with a regular expression over whole blocks, so the work
+is in C and proportional to the bytes, not a Python step per request. Readers render a line
+as the log store renders lines: ``<iso time> moorage[router]: <message>``.
 
-A file over ``max_bytes`` is moved to ``<app>.log.1`` (replacing the one before). nginx
-checks its open log files' names every ``REOPEN_SECONDS`` (``open_log_file_cache valid=``)
-and starts a new file then; until it does, lines still go to the moved file, so a cursor
-keeps reading a moved file until it has been quiet for longer than that.
+The file moves to ``access.log.1`` (replacing the one before) once over ``max_bytes`` and
+nginx reopens its log (``reopen``); a cursor reads a moved file to its end before it moves
+on. History therefore reaches back over the last one to two files of all apps' requests.
+
+An app's name can be taken again after a destroy: :meth:`RouterLog.forget` records when,
+and lines of that name from before are never shown again (kept in ``forgotten.json``).
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from moorage.errors import InvalidName
 from moorage.logs.format import LogLine
-from moorage.logs.textfiles import complete_end, lines_backwards
 
-REOPEN_SECONDS = 2
-"""How often nginx checks that an open log file still has its name (nginx.conf)."""
-
-_SUFFIX = ".log"
-_OLD = ".log.1"
+_BLOCK = 1 << 20
+_OLD = ".1"
+_QUIET = 5.0  # seconds a moved file must stay unchanged before a cursor leaves it
 _seconds: dict[str, str] = {}  # "1790000000" -> "2026-09-21T10:13:20"
+
+RouterLine = tuple[str, str]
+"""``(app, "<msec> <message>")``: one request's line."""
 
 
 def stamp(msec: str) -> str | None:
@@ -54,7 +58,7 @@ def stamp(msec: str) -> str | None:
 
 
 def render(raw: str) -> str | None:
-    """One line nginx wrote, as the log store renders lines; None if it is not one."""
+    """``<msec> <message>`` as the log store renders lines; None if it is not one."""
     msec, _, message = raw.partition(" ")
     when = stamp(msec) if message else None
     if when is None:
@@ -64,8 +68,13 @@ def render(raw: str) -> str | None:
     return f"{when} moorage[router]: {message}"
 
 
+def rendered(raws: list[str]) -> list[str]:
+    """Raw lines as rendered lines, leaving out any that are not router lines."""
+    return [text for text in map(render, raws) if text is not None]
+
+
 def line_object(raw: str) -> LogLine | None:
-    """One line nginx wrote as a :class:`LogLine` (for drains); None if it is not one."""
+    """``<msec> <message>`` as a :class:`LogLine` (for drains); None if it is not one."""
     msec, _, message = raw.partition(" ")
     if not message or stamp(msec) is None:
         return None
@@ -79,65 +88,82 @@ def merge(first: list[str], second: list[str]) -> list[str]:
     return list(heapq.merge(first, second, key=lambda text: text[:32]))
 
 
-class RouterFiles:
-    """The per-app router log files in ``directory`` (see the module docstring)."""
+def pattern(apps: list[str]) -> re.Pattern[bytes]:
+    """The lines of ``apps``: groups time, app, message."""
+    names = b"|".join(re.escape(app.encode()) for app in sorted(apps)) or b"(?!)"
+    return re.compile(rb"^(\d+\.\d+) (" + names + rb") ([^\n]+)$", re.MULTILINE)
 
-    def __init__(self, directory: Path, max_bytes: int = 8 * 2**20) -> None:
-        self.directory = directory
+
+class RouterLog:
+    """nginx's access log at ``path``, read by app (see the module docstring)."""
+
+    def __init__(
+        self, path: Path, max_bytes: int = 64 * 2**20, reopen: Callable[[], None] | None = None
+    ) -> None:
+        self.path = path
         self.max_bytes = max_bytes
-
-    def path(self, app: str) -> Path:
-        if not app or app in {".", ".."} or any(c in app for c in "/\\\x00"):
-            raise InvalidName(f"Invalid app name for the router log: {app!r}")
-        return self.directory / f"{app}{_SUFFIX}"
+        self.reopen = reopen
+        self._forgotten_file = path.with_name("forgotten.json")
+        self._forgotten = self._load_forgotten()
 
     def tail(self, app: str, n: int, end: int | None = None) -> list[str]:
         """The last ``n`` rendered lines of ``app``, oldest first (of the current file only
         those before byte ``end``, where a cursor made at the same moment starts)."""
         found: list[str] = []
-        path = self.path(app)
-        for name, stop in ((path, end), (path.with_name(path.name[:-4] + _OLD), None)):
-            for raw in lines_backwards(name, stop):
-                text = render(raw.decode("utf-8", errors="replace"))
-                if text is not None:
-                    found.append(text)
-                    if len(found) >= n:
-                        return found[::-1]
-        return found[::-1]
+        regex, since = pattern([app]), self._forgotten.get(app, 0.0)
+        for name, stop in ((self.path, end), (self.moved, None)):
+            for block in _blocks_backwards(name, stop):
+                hits = [
+                    (m[1].decode(), m[3].decode(errors="replace")) for m in regex.finditer(block)
+                ]
+                found[:0] = [f"{t} {message}" for t, message in hits if float(t) >= since]
+                if len(found) >= n:
+                    return rendered(found[-n:])
+        return rendered(found)
 
-    def cursor(self, app: str, since: float | None = None) -> RouterCursor:
-        """A reader of ``app``'s lines from now on, or of those from time ``since`` on (in
-        the current file)."""
-        return RouterCursor(self.path(app), since)
+    @property
+    def moved(self) -> Path:
+        return self.path.with_name(self.path.name + _OLD)
 
-    def delete(self, app: str) -> None:
-        path = self.path(app)
-        for name in (path, path.with_name(path.name[:-4] + _OLD)):
-            name.unlink(missing_ok=True)
+    def cursor(self, apps: list[str], since: float | None = None) -> RouterCursor:
+        """A reader of ``apps``' lines from now on, or from time ``since`` on (in the
+        current file)."""
+        cutoff = max([since or 0.0, *(self._forgotten.get(app, 0.0) for app in apps)])
+        return RouterCursor(self.path, pattern(apps), since, cutoff)
 
-    def rotate(self) -> list[str]:
-        """Move every file over ``max_bytes`` aside; the apps whose files moved."""
-        moved = []
+    def forget(self, app: str) -> None:
+        """Never show the lines ``app`` has so far (its name may go to a new app)."""
+        self._forgotten[app] = time.time()
+        horizon = time.time() - 30 * 86400  # older than any file kept
+        self._forgotten = {a: t for a, t in self._forgotten.items() if t > horizon}
+        self._forgotten_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staged = self._forgotten_file.with_suffix(".new")
+        staged.write_text(json.dumps(self._forgotten))
+        os.replace(staged, self._forgotten_file)
+
+    def _load_forgotten(self) -> dict[str, float]:
         try:
-            entries = list(os.scandir(self.directory))
+            data = json.loads(self._forgotten_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(a): float(t) for a, t in data.items()} if isinstance(data, dict) else {}
+
+    def rotate(self) -> bool:
+        """Move the file aside once it is over ``max_bytes`` and have nginx reopen it."""
+        try:
+            if self.path.stat().st_size <= self.max_bytes:
+                return False
+            os.replace(self.path, self.moved)
         except FileNotFoundError:
-            return []
-        for entry in entries:
-            if not entry.name.endswith(_SUFFIX):
-                continue
-            try:
-                if entry.stat().st_size <= self.max_bytes:
-                    continue
-                os.replace(entry.path, entry.path[:-4] + _OLD)
-            except FileNotFoundError:
-                continue
-            moved.append(entry.name[:-4])
-        return moved
+            return False
+        if self.reopen is not None:
+            self.reopen()
+        return True
 
 
 @dataclass
 class _Open:
-    """A file being read: where, its inode, and when it last gave a line."""
+    """A file being read: where, its inode, and when it last grew."""
 
     file: BinaryIO
     inode: int
@@ -146,11 +172,14 @@ class _Open:
 
 
 class RouterCursor:
-    """Reads the lines nginx appends to one app's file, across moves (see the module)."""
+    """Reads the lines of some apps nginx appends, across moves of the file."""
 
-    def __init__(self, path: Path, since: float | None = None) -> None:
+    def __init__(
+        self, path: Path, regex: re.Pattern[bytes], since: float | None, cutoff: float
+    ) -> None:
         self.path = path
-        self.since = since
+        self.regex = regex
+        self.cutoff = cutoff
         self._current: _Open | None = self._open(at_end=since is None)
         self._moved: _Open | None = None  # the file before a move, until it is quiet
         self.start = self._current.offset if self._current else 0
@@ -161,15 +190,15 @@ class RouterCursor:
         except FileNotFoundError:
             return None
         st = os.fstat(fh.fileno())
-        offset = complete_end(self.path, st.st_size) if at_end else 0
+        offset = _complete_end(fh, st.st_size) if at_end else 0
         return _Open(fh, st.st_ino, offset, time.monotonic())
 
-    def read(self) -> list[str]:
-        """The complete lines written since the last read (raw, as nginx wrote them)."""
-        out: list[str] = []
+    def read(self) -> list[RouterLine]:
+        """The lines written since the last read: ``(app, "<msec> <message>")``."""
+        out: list[RouterLine] = []
         if self._moved is not None:
-            out += _read(self._moved)
-            if time.monotonic() - self._moved.last > 2 * REOPEN_SECONDS + 1:
+            out += self._read(self._moved)
+            if time.monotonic() - self._moved.last > _QUIET:
                 self._moved.file.close()
                 self._moved = None
         try:
@@ -177,19 +206,30 @@ class RouterCursor:
         except FileNotFoundError:
             inode = None
         if self._current is not None and inode != self._current.inode:
-            out += _read(self._current)  # moved (or deleted): read it on while nginx writes
+            out += self._read(self._current)  # moved: read on while nginx still writes it
             if self._moved is not None:
                 self._moved.file.close()
             self._moved, self._current = self._current, None
         if self._current is None and inode is not None:
             self._current = self._open(at_end=False)
         if self._current is not None:
-            out += _read(self._current)
-        if self.since is not None and out:
-            out = [line for line in out if _time(line) >= self.since]
-            if out:
-                self.since = None  # past it: every later line is newer
+            out += self._read(self._current)
         return out
+
+    def _read(self, held: _Open) -> list[RouterLine]:
+        held.file.seek(held.offset)
+        data = held.file.read(64 * _BLOCK)
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            return []
+        held.offset += cut
+        held.last = time.monotonic()
+        lines = []
+        for m in self.regex.finditer(data, 0, cut):
+            msec = m[1].decode()
+            if float(msec) >= self.cutoff:
+                lines.append((m[2].decode(), f"{msec} {m[3].decode(errors='replace')}"))
+        return lines
 
     def close(self) -> None:
         for held in (self._current, self._moved):
@@ -198,24 +238,35 @@ class RouterCursor:
         self._current = self._moved = None
 
 
-def _time(raw: str) -> float:
+def _complete_end(fh: BinaryIO, size: int) -> int:
+    """The offset after the last complete line among the first ``size`` bytes."""
+    start = size
+    while start > 0:
+        start = max(0, start - _BLOCK)
+        fh.seek(start)
+        found = fh.read(min(_BLOCK, size - start)).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+    return 0
+
+
+def _blocks_backwards(path: Path, end: int | None) -> Iterator[bytes]:
+    """Whole lines of ``path`` before byte ``end`` (or its last complete line), in blocks
+    of about ``_BLOCK`` bytes, the newest block first."""
     try:
-        return float(raw.partition(" ")[0])
-    except ValueError:
-        return 0.0
-
-
-def _read(held: _Open) -> list[str]:
-    held.file.seek(held.offset)
-    data = held.file.read()
-    cut = data.rfind(b"\n") + 1
-    if not cut:
-        return []
-    held.offset += cut
-    held.last = time.monotonic()
-    return data[:cut].decode("utf-8", errors="replace").split("\n")[:-1]
-
-
-def rendered(lines: Iterator[str] | list[str]) -> list[str]:
-    """Raw lines as rendered lines, leaving out any that are not router lines."""
-    return [text for text in map(render, lines) if text is not None]
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        size = fh.seek(0, os.SEEK_END) if end is None else end
+        pos, span = _complete_end(fh, size), _BLOCK
+        while pos > 0:
+            start = max(0, pos - span)
+            fh.seek(start)
+            block = fh.read(pos - start)
+            cut = block.find(b"\n") + 1 if start else 0  # a line cut at the start: later
+            if start and cut == 0:  # one line longer than the block: read more
+                span *= 2
+                continue
+            yield block[cut:]
+            pos, span = start + cut, _BLOCK

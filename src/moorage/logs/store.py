@@ -14,9 +14,9 @@ only once a newer one exists and the current one is read to the end, so it neith
 nor repeats a line; one that lags by more than ``keep_segments - 1`` whole segments resumes
 at the oldest segment still on disk.
 
-The router's lines (one per request) are not appended here: nginx writes them into a file
-per app (:mod:`moorage.logs.routerfiles`), and :meth:`LogStore.tail` and
-:meth:`LogStore.follow` merge that file in by time, so no Python runs per request.
+The router's lines (one per request) are not appended here: they stay in nginx's access log
+(:mod:`moorage.logs.routerfiles`), and :meth:`LogStore.tail` and :meth:`LogStore.follow`
+merge an app's lines from it by time, so nothing reads a line per request.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import BinaryIO
 from moorage.errors import InvalidName
 from moorage.logs import routerfiles
 from moorage.logs.format import DropHook, LogLine, matches, overflow, parse
-from moorage.logs.routerfiles import RouterCursor, RouterFiles
+from moorage.logs.routerfiles import RouterCursor, RouterLog
 from moorage.logs.textfiles import complete_end, count_lines, lines_backwards, write_all
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class LogStore:
         segment_lines: int = 10_000,
         segment_bytes: int = 32 * 2**20,
         keep_segments: int = 2,
-        router: RouterFiles | None = None,
+        router: RouterLog | None = None,
     ) -> None:
         if segment_lines < 1 or segment_bytes < 1:
             raise ValueError("segment_lines and segment_bytes must be positive")
@@ -154,7 +154,7 @@ class LogStore:
                 os.close(head.fd)
             shutil.rmtree(directory, ignore_errors=True)
         if self.router is not None:
-            self.router.delete(app)
+            self.router.forget(app)
 
     def close(self) -> None:
         """Close the open segment files (appending again reopens them)."""
@@ -289,7 +289,7 @@ class LogStore:
             cursor.open()
         routed = None
         if self.router is not None and _routed(dyno, source):
-            routed = self.router.cursor(app)
+            routed = self.router.cursor([app])
         first = None
         if lines > 0:
             first = self._tail_before(directory, numbers, cursor.offset, lines, dyno, source)
@@ -322,7 +322,7 @@ def _follow(
                 dropped(cursor.dropped)
                 yield [overflow(cursor.dropped, cursor.dropped_since).render()]
                 cursor.dropped = 0
-            requests = routerfiles.rendered(routed.read()) if routed is not None else []
+            requests = routerfiles.rendered([raw for _, raw in routed.read()]) if routed else []
             if fresh is None and not requests:
                 if time.monotonic() - last >= idle:
                     last = time.monotonic()

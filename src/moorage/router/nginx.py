@@ -26,7 +26,6 @@ from pathlib import Path
 import httpx
 
 from moorage.errors import ComponentFailed
-from moorage.logs.routerfiles import REOPEN_SECONDS
 from moorage.router.certs import EdgeCerts
 from moorage.spec.dyno import Route
 
@@ -34,8 +33,8 @@ PAGES = Path(__file__).parent / "pages"
 LUA = Path(__file__).parent / "lua"
 TABLE_MAX_BYTES = 4 << 20
 NGINX = "/usr/sbin/nginx"
-LOG_FORMAT = (  # one file per app (moorage.logs.routerfiles), so no app name in the line
-    '\'$msec $moorage_at method=$request_method path="$request_uri" host=$host '
+LOG_FORMAT = (  # read by app only when asked (moorage.logs.routerfiles)
+    '\'$msec $moorage_app $moorage_at method=$request_method path="$request_uri" host=$host '
     'request_id=$moorage_request_id fwd="$remote_addr" dyno=$upstream_addr '
     "connect=${upstream_connect_time}s service=${upstream_response_time}s "
     "status=$status bytes=$body_bytes_sent protocol=$scheme'"
@@ -52,9 +51,8 @@ def log_dir(root: Path) -> Path:
     return root / "logs"
 
 
-def app_logs(root: Path) -> Path:
-    """Where nginx writes each app's router lines, ``<app>.log`` (moorage.logs.routerfiles)."""
-    return log_dir(root) / "apps"
+def access_log(root: Path) -> Path:
+    return log_dir(root) / "access.log"
 
 
 def ensure_worker_user() -> str:
@@ -108,8 +106,6 @@ def _app_locations(pages: Path) -> list[str]:
         "      proxy_pass http://moorage_dynos; }",
     ]
     return [
-        # nginx writes a log whose path has variables only if the request's root exists
-        f"    root {pages};",
         # counted for every request of an app, H10 pages included (see moorage_router.lua)
         '    log_by_lua_block { require("moorage_router").record() }',
         "    error_page 404 /404.html;",
@@ -203,18 +199,16 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         f"load_module {MODULES}/ngx_http_lua_module.so;",
         f"user {WORKER_USER} {WORKER_USER};",
         "worker_processes auto;",
-        # client and dyno connections and open app log files: up to the hard limit
+        # client and dyno connections: up to the hard limit
         f"worker_rlimit_nofile {_open_files()};",
         f"pid {root}/nginx.pid;",
         f"error_log {log_dir(root)}/error.log warn;",
         "events { worker_connections 4096; }",
         "http {",
         f"  log_format moorage {LOG_FORMAT};",
-        # each app's lines in a file of its own: moor server reads only what someone asks
-        # for (history, a tail, a drain), never a line per request
-        '  map $moorage_app $moorage_logged { "" 0; "-" 0; default 1; }',
-        f"  access_log {app_logs(root)}/$moorage_app.log moorage if=$moorage_logged;",
-        f"  open_log_file_cache max=4096 inactive=60s valid={REOPEN_SECONDS}s min_uses=1;",
+        # buffered: a write a second, not one a request; moor server reads an app's lines
+        # only when someone asks for them (history, a tail, a drain)
+        f"  access_log {access_log(root)} moorage buffer=64k flush=1s;",
         f"  client_body_temp_path {root}/temp/body;",
         f"  proxy_temp_path {root}/temp/proxy;",
         f"  fastcgi_temp_path {root}/temp/fastcgi;",
@@ -387,20 +381,17 @@ class NginxRouter:
         """The log folder (and logs an earlier version kept in ``root``) readable by root
         and the workers' user only."""
         logs = log_dir(self.root)
-        for folder in (logs, app_logs(self.root)):
-            folder.mkdir(mode=0o700, exist_ok=True)
-            shutil.chown(folder, user, user)
-            folder.chmod(0o700)
+        logs.mkdir(mode=0o700, exist_ok=True)
+        shutil.chown(logs, user, user)
+        logs.chmod(0o700)
         for name in ("access.log", "access.log.1", "error.log", "access.offset"):
             old = self.root / name
             if old.exists():
                 old.chmod(0o600)
                 shutil.chown(old, "root", "root")
-        for name in ("access.log", "access.log.1", "access.offset"):  # before per-app files
-            (logs / name).unlink(missing_ok=True)
+        (logs / "access.offset").unlink(missing_ok=True)  # an earlier version's reader
         for log in logs.iterdir():
-            if log.is_file():
-                log.chmod(0o600)
+            log.chmod(0o600)
 
     def _put_table(self, table: str) -> None:
         transport = httpx.HTTPTransport(uds=str(control_socket(self.root)))
@@ -460,6 +451,12 @@ class NginxRouter:
                 f"nginx failed to start on port {self.port}: {proc.stderr.strip()}. "
                 "Is another process using that port? Set MOORAGE_ROUTER_PORT."
             )
+
+    def reopen_logs(self) -> None:
+        """Make nginx reopen its log files (after the access log was moved aside)."""
+        pid = self._pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGUSR1)
 
     def stop(self) -> None:
         pid = self._pid()

@@ -5,8 +5,8 @@
   json-file logs, so nothing is lost while ``moor server`` is down: on restart each follower
   resumes after the last line it stored, kept in ``cursors.json``). Followers are tasks on
   one event loop, not a thread per dyno.
-- :class:`RouterFeed` hands the router's lines (nginx writes a file per app) to the drains of
-  apps that have one; the log store reads the rest only when someone asks.
+- :class:`RouterFeed` hands the router's lines (nginx's access log) to the drains of apps
+  that have one; the log store reads the others' only when someone asks.
 
 Lines reach :class:`moorage.logs.store.LogStore` in batches from one writer thread, so a dyno
 writing as fast as it can costs one file write per batch, not per line.
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from moorage.logs.format import LogLine, split_message
-from moorage.logs.routerfiles import RouterCursor, RouterFiles, line_object
+from moorage.logs.routerfiles import RouterCursor, RouterLog, line_object
 from moorage.logs.store import LogStore
 from moorage.runtime.base import Runtime
 from moorage.spec.dyno import Dyno
@@ -216,13 +216,13 @@ class DynoLogPump:
 
 
 class RouterFeed:
-    """Hands the router's lines of apps with a drain to their drains, and keeps the per-app
-    files nginx writes bounded (:mod:`moorage.logs.routerfiles`). One loop: a cursor per
-    drained app, none for the others, whose lines are read only when someone asks."""
+    """Hands the router's lines of apps with a drain to their drains, and keeps nginx's
+    access log bounded (:mod:`moorage.logs.routerfiles`). One loop, a cursor per drained
+    app (a regular expression over the log's new bytes), none for the others."""
 
     def __init__(
         self,
-        files: RouterFiles,
+        files: RouterLog,
         drained: Callable[[], dict[str, float]],
         offer: Callable[[str, Sequence[LogLine]], None],
     ) -> None:
@@ -251,8 +251,8 @@ class RouterFeed:
         for app in wanted:
             cursor = self._cursors.get(app)
             if cursor is None:  # from the drain's start: lines made before this step too
-                cursor = self._cursors[app] = self.files.cursor(app, since=wanted[app])
-            lines = [o for o in map(line_object, cursor.read()) if o is not None]
+                cursor = self._cursors[app] = self.files.cursor([app], since=wanted[app])
+            lines = [o for _, raw in cursor.read() if (o := line_object(raw)) is not None]
             if lines:
                 try:
                     self.offer(app, lines)

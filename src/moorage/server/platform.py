@@ -24,7 +24,7 @@ from moorage.addons.redis.provider import RedisProvider
 from moorage.egress import Egress
 from moorage.errors import MoorageError
 from moorage.logs.drains import DrainManager
-from moorage.logs.routerfiles import RouterFiles
+from moorage.logs.routerfiles import RouterLog
 from moorage.logs.store import LogStore
 from moorage.registry.client import RegistryClient
 from moorage.registry.failures import PushFailure, RegistryLog
@@ -34,7 +34,7 @@ from moorage.registry.skopeo import Skopeo
 from moorage.registry.tokens import TokenIssuer
 from moorage.router import neighbours
 from moorage.router.certs import ensure_edge_certs
-from moorage.router.nginx import Edge, NginxRouter, app_logs
+from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.addresses import subnet_pool
 from moorage.server.engines import make_runtime
@@ -190,7 +190,8 @@ def build(settings: Settings) -> Platform:
     router = NginxRouter(settings.data_dir / "router", settings.router_port, edge(settings, secret))
     router.root.mkdir(parents=True, exist_ok=True)
     neighbours.ensure_room()  # an ARP entry per dyno the router talks to
-    logs = open_logs(settings)
+    router_log = RouterLog(access_log(router.root), reopen=router.reopen_logs)
+    logs = open_logs(settings, router_log)
     platform = Platform(settings, store, issuer, registry, providers, logs)
     platform.secret = secret
     platform.push_failures = RegistryLog(registry_proc.root / "registry.log", platform.push_failed)
@@ -211,8 +212,7 @@ def build(settings: Settings) -> Platform:
         on_drop=recorder.log_dropped,
     )
     logs.add_listener(platform.drains.offer, platform.drains.wants)
-    files = RouterFiles(app_logs(router.root))
-    feed = RouterFeed(files, platform.drains.apps, platform.drains.offer)
+    feed = RouterFeed(router_log, platform.drains.apps, platform.drains.offer)
     platform.sync_drains()
 
     def watch_events(stop: threading.Event) -> None:
@@ -337,11 +337,11 @@ def trust_in_docker(settings: Settings, ca: Path) -> None:
         log.warning("cannot add the platform CA to %s: %s", folder, exc)
 
 
-def open_logs(settings: Settings) -> LogStore:
-    """The apps' log histories; the router's lines stay in the files nginx writes."""
+def open_logs(settings: Settings, router: RouterLog | None = None) -> LogStore:
+    """The apps' log histories; the router's lines stay in nginx's access log."""
     root = settings.data_dir / "logs"
     root.mkdir(mode=0o700, exist_ok=True)
-    return LogStore(root, router=RouterFiles(app_logs(settings.data_dir / "router")))
+    return LogStore(root, router=router or RouterLog(access_log(settings.data_dir / "router")))
 
 
 _quiet_before: dict[Path, bool] = {}  # registry root -> idle and holding space last tick
