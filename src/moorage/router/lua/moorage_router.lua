@@ -12,8 +12,9 @@
 -- control socket answers root only.
 --
 -- Each worker keeps what it read of the table in Lua tables of its own, dropped when the
--- table's version ("v", bumped by every replace) changes: a request costs one shared-dict
--- read instead of two and a parse of the app's addresses.
+-- table's version ("v", bumped by every replace) changes. The version is read once per
+-- millisecond of nginx's cached clock (updated every event loop turn), so a busy worker
+-- routes most requests without touching shared memory; a replace is seen by the next turn.
 --
 -- Request metrics are counted here too (log_by_lua), so the platform reads a few numbers
 -- per app every few seconds instead of parsing a log line per request: "<app>
@@ -33,6 +34,7 @@ local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 local turn = {} -- per worker: the last dyno index each app got
 local parsed = {} -- per worker: "c:<host>" -> { raw, cert, key } parsed from the table
 local seen = nil -- per worker: the table version `hosts` and `peers_of` were read from
+local checked = 0 -- per worker: when (ngx.now(), cached per event loop turn) it was read
 local hosts, peers_of = {}, {} -- per worker: host -> app, app -> { { ip, port }, ... }
 local pending = {} -- per worker: stats key -> what to add at the next flush
 local H10 = 'at=error code=H10 desc="App crashed"'
@@ -242,9 +244,13 @@ end
 -- runs on the worker's main Lua thread, without the coroutine access_by_lua would start
 -- for every request.
 function _M.app()
-  local version = routes:get("v")
-  if version ~= seen then
-    hosts, peers_of, seen = {}, {}, version
+  local now = ngx.now() -- the table version is read once per millisecond a worker serves
+  if now ~= checked then
+    checked = now
+    local version = routes:get("v")
+    if version ~= seen then
+      hosts, peers_of, seen = {}, {}, version
+    end
   end
   ngx.var.moorage_request_id = request_id()
   local host = ngx.var.host
