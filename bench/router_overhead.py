@@ -29,8 +29,7 @@ The table shows every round, the best round of each target (highest requests/s),
 ratios router / nginx (the goal of the issue "Density and the data path": >= 0.9x),
 router / bare and router / direct over HTTP and HTTPS, and the CPU ``moor server`` used
 during each run. Then the app is destroyed (``--keep`` leaves it). Exit status 0 when the
-measurements ran, 1 on
-a setup error (no wrk, a target that does not answer 200).
+measurements ran, 1 on a setup error (no wrk, a target that does not answer 200).
 """
 
 from __future__ import annotations
