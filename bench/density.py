@@ -15,7 +15,8 @@ through the API and the registry the way ``container:push`` / ``container:releas
 
 * time to deploy the step's apps (each counted once it answers 200 through the router);
 * host memory used per dyno (MemTotal - MemAvailable, against before the first app);
-* ``moor server`` RSS and its CPU while idle (10 s, share of one core);
+* ``moor server`` RSS and its CPU while idle (60 s: two of the reconciler's idle passes,
+  30 s apart; share of one core);
 * the reconciler's last pass and the last routing-table change, from ``/metrics``;
 * ``moor apps`` and ``moor ps -a <an app>`` wall time (median of 5), ``GET /metrics`` time;
 * p50 / p99 of ``--requests`` requests spread over all apps through the router.
@@ -43,6 +44,7 @@ from pathlib import Path
 import httpx
 from benchplatform import MOOR, Platform, cpu_seconds
 
+IDLE_WINDOW = 60  # seconds: covers two idle reconciler passes (30 s apart)
 SERVE = "trap 'exit 0' TERM; /bin/busybox httpd -f -p \"$PORT\" -h /www & wait"
 DOCKERFILE = (
     "FROM scratch\nCOPY busybox /bin/busybox\nCOPY index.html /www/index.html\n"
@@ -109,7 +111,7 @@ def measure(p: Platform, apps: list[str], step_s: float, base_mem: int, n: int) 
     time.sleep(15)  # let the step's last rollouts and log lines settle
     pid = p.server_pid()
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    time.sleep(10)
+    time.sleep(IDLE_WINDOW)
     idle = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
     timings, metrics_s = p.metrics()
     p50, p99, failed = latencies(p, apps, n)
