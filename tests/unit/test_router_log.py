@@ -144,3 +144,13 @@ def test_drains_get_the_lines_of_drained_apps_from_their_start(tmp_path: Path) -
     _write(router.path, [line.replace(" shop ", " cart ") for line in SHOP])
     feed.step()
     assert len(seen["cart"]) == 2
+
+
+def test_apps_forgotten_at_once_are_all_remembered(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, router = _store(tmp_path)
+    names = [f"app{i}" for i in range(200)]
+    with ThreadPoolExecutor(8) as pool:  # apps are made and destroyed in parallel
+        list(pool.map(router.forget, names))
+    assert set(RouterLog(router.path)._forgotten) == set(names)

@@ -21,6 +21,7 @@ import heapq
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ class RouterLog:
         self.max_bytes = max_bytes
         self.reopen = reopen
         self._forgotten_file = path.with_name("forgotten.json")
+        self._lock = threading.Lock()
         self._forgotten = self._load_forgotten()
 
     def tail(self, app: str, n: int, end: int | None = None) -> list[str]:
@@ -133,13 +135,14 @@ class RouterLog:
 
     def forget(self, app: str) -> None:
         """Never show the lines ``app`` has so far (its name may go to a new app)."""
-        self._forgotten[app] = time.time()
-        horizon = time.time() - 30 * 86400  # older than any file kept
-        self._forgotten = {a: t for a, t in self._forgotten.items() if t > horizon}
-        self._forgotten_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        staged = self._forgotten_file.with_suffix(".new")
-        staged.write_text(json.dumps(self._forgotten))
-        os.replace(staged, self._forgotten_file)
+        with self._lock:  # apps are made and destroyed in parallel
+            self._forgotten[app] = time.time()
+            horizon = time.time() - 30 * 86400  # older than any file kept
+            self._forgotten = {a: t for a, t in self._forgotten.items() if t > horizon}
+            self._forgotten_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            staged = self._forgotten_file.with_suffix(".new")
+            staged.write_text(json.dumps(self._forgotten))
+            os.replace(staged, self._forgotten_file)
 
     def _load_forgotten(self) -> dict[str, float]:
         try:
