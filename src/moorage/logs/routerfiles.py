@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from moorage.logs.format import LogLine
+from moorage.logs.textfiles import complete_end_of
 
 _BLOCK = 1 << 20
 _OLD = ".1"
@@ -193,7 +194,7 @@ class RouterCursor:
         except FileNotFoundError:
             return None
         st = os.fstat(fh.fileno())
-        offset = _complete_end(fh, st.st_size) if at_end else 0
+        offset = complete_end_of(fh, st.st_size) if at_end else 0
         return _Open(fh, st.st_ino, offset, time.monotonic())
 
     def read(self) -> list[RouterLine]:
@@ -241,18 +242,6 @@ class RouterCursor:
         self._current = self._moved = None
 
 
-def _complete_end(fh: BinaryIO, size: int) -> int:
-    """The offset after the last complete line among the first ``size`` bytes."""
-    start = size
-    while start > 0:
-        start = max(0, start - _BLOCK)
-        fh.seek(start)
-        found = fh.read(min(_BLOCK, size - start)).rfind(b"\n")
-        if found >= 0:
-            return start + found + 1
-    return 0
-
-
 def _blocks_backwards(path: Path, end: int | None) -> Iterator[bytes]:
     """Whole lines of ``path`` before byte ``end`` (or its last complete line), in blocks
     of about ``_BLOCK`` bytes, the newest block first."""
@@ -262,7 +251,7 @@ def _blocks_backwards(path: Path, end: int | None) -> Iterator[bytes]:
         return
     with fh:
         size = fh.seek(0, os.SEEK_END) if end is None else end
-        pos, span = _complete_end(fh, size), _BLOCK
+        pos, span = complete_end_of(fh, size), _BLOCK
         while pos > 0:
             start = max(0, pos - span)
             fh.seek(start)

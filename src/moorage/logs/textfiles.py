@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 BLOCK = 1 << 16
 
@@ -32,15 +33,20 @@ def count_lines(fd: int) -> tuple[int, int, bytes]:
 def complete_end(path: Path, size: int) -> int:
     """The offset just after the last ``\\n`` in the first ``size`` bytes of ``path``."""
     with open(path, "rb") as f:
-        pos = size
-        while pos > 0:
-            start = max(0, pos - BLOCK)
-            f.seek(start)
-            block = f.read(pos - start)
-            found = block.rfind(b"\n")
-            if found >= 0:
-                return start + found + 1
-            pos = start
+        return complete_end_of(f, size)
+
+
+def complete_end_of(f: BinaryIO, size: int) -> int:
+    """:func:`complete_end` of a file already open."""
+    pos = size
+    while pos > 0:
+        start = max(0, pos - BLOCK)
+        f.seek(start)
+        block = f.read(pos - start)
+        found = block.rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        pos = start
     return 0
 
 
