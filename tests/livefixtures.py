@@ -134,6 +134,17 @@ class LivePlatform:
             "moor server did not answer:\n" + (self.data / "server.log").read_text()[-3000:]
         )
 
+    def server_died(self) -> str | None:
+        """When the server this fixture started has exited on its own: its exit status and the
+        end of its log (it is then started again, so one death does not fail every test)."""
+        if self.server is None or self.server.poll() is None:
+            return None
+        code = self.server.returncode
+        tail = (self.data / "server.log").read_text(errors="replace")[-6000:]
+        self.server = None
+        self.start_server()
+        return f"moor server exited by itself with status {code}; its log ends:\n{tail}"
+
     def kill_server(self) -> None:
         if self.server is not None:
             os.kill(self.server.pid, signal.SIGKILL)
@@ -349,6 +360,17 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         yield p
     finally:
         _teardown(p)
+
+
+@pytest.fixture(autouse=True)
+def _server_stays_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test during which the shared platform's server died, with the server's log."""
+    yield
+    if "platform" not in request.fixturenames:
+        return
+    died = request.getfixturevalue("platform").server_died()
+    if died:
+        pytest.fail(died)
 
 
 @pytest.fixture(scope="session")

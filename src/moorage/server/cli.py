@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ def server() -> None:
 
     Killing it stops none of them; started again, it adopts what runs.
     """
+    faulthandler.enable()  # a crash in C code leaves the threads' stacks in the log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # httpx logs every request's full URL at INFO: drain and restore URLs carry passwords
     # and signatures in their user part and query
@@ -49,6 +51,7 @@ def server() -> None:
             proxy_headers=False,
         )
     finally:
+        logging.getLogger(__name__).warning("moor server stops")
         stop.set()
 
 
