@@ -365,10 +365,9 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
 @pytest.fixture(autouse=True)
 def _server_stays_up(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test during which the shared platform's server died, with the server's log."""
+    live = request.getfixturevalue("platform") if "platform" in request.fixturenames else None
     yield
-    if "platform" not in request.fixturenames:
-        return
-    died = request.getfixturevalue("platform").server_died()
+    died = live.server_died() if isinstance(live, LivePlatform) else None
     if died:
         pytest.fail(died)
 

@@ -5,16 +5,7 @@ from pathlib import Path
 import pytest
 
 from moorage.router.certs import ensure_edge_certs
-from moorage.router.nginx import (
-    MODULES,
-    NGINX,
-    Edge,
-    ensure_worker_user,
-    render,
-    render_request_ids,
-    render_table,
-    request_ids,
-)
+from moorage.router.nginx import MODULES, NGINX, Edge, ensure_worker_user, render, render_table
 from moorage.spec.dyno import HostCert, Route
 
 
@@ -25,16 +16,6 @@ def test_the_config_names_no_app_so_deploys_never_change_it(tmp_path: Path) -> N
     assert "balancer_by_lua_block" in conf and "keepalive 64;" in conf
     assert "proxy_set_header X-Request-Id $moorage_request_id;" in conf
     assert "error_page 502 503 504 /503.html;" in conf
-
-
-def test_request_ids_are_a_cycle_then_the_connection_and_request_numbers() -> None:
-    text = render_request_ids("0123456789abcdef")
-    assert text == (
-        "map $pid $moorage_request_id "
-        '{ default "0123456789abcdef-$connection-$connection_requests"; }\n'
-    )
-    with pytest.raises(ValueError):
-        render_request_ids('x"; } evil {')
 
 
 def test_table_lists_hosts_and_sorted_backends() -> None:
@@ -78,7 +59,6 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path, with_edge: bool) -> N
     for sub in ("temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi", "private"):
         (tmp_path / sub).mkdir(parents=True)
     (tmp_path / "logs").mkdir()
-    request_ids(tmp_path).write_text(render_request_ids("00c0ffee00c0ffee"))
     shutil.copytree(Path(__file__).parents[2] / "src/moorage/router/lua", tmp_path / "lua")
     edge = None
     if with_edge:

@@ -15,9 +15,7 @@ import base64
 import hashlib
 import os
 import pwd
-import re
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
@@ -74,26 +72,6 @@ def ensure_worker_user() -> str:
     return WORKER_USER
 
 
-def request_ids(root: Path) -> Path:
-    """The file that defines ``$moorage_request_id``, written afresh whenever nginx starts
-    or reloads (:meth:`NginxRouter.reload`)."""
-    return root / "private" / "request_ids.conf"
-
-
-def render_request_ids(cycle: str) -> str:
-    """``$moorage_request_id`` (X-Request-Id, ``request_id=`` in the router's log line):
-    ``cycle`` (random, new with every start or reload of nginx), then the connection's
-    number (one counter for all workers of that configuration) and the request's number on
-    the connection, so ids are unique without work per request beyond formatting them
-    (nginx's ``$request_id`` asks OpenSSL for 16 random bytes a request; ids made in Lua
-    cost a variable write a request: 7 % and 3.5 % of the router's throughput)."""
-    if not re.fullmatch(r"[0-9a-f]{8,32}", cycle):
-        raise ValueError(f"cycle must be 8-32 hex digits, not {cycle!r}")
-    return (
-        f'map $pid $moorage_request_id {{ default "{cycle}-$connection-$connection_requests"; }}\n'
-    )
-
-
 def control_socket(root: Path) -> Path:
     """The socket the platform replaces the table through; its directory is root's alone
     (the table carries certificate keys and decides where every host goes)."""
@@ -121,7 +99,7 @@ def _app_locations(pages: Path) -> list[str]:
     ``/.well-known/acme-challenge/`` answers from ``<root>/acme`` when the file is there
     (an ACME client's webroot, see docs/tls.md) and goes to the app otherwise."""
     to_app = [
-        "      set $moorage_at at=info;",
+        "      set $moorage_at at=info; set $moorage_request_id -;",
         '      set_by_lua_block $moorage_app { return require("moorage_router").app() }',
         '      if ($moorage_app = "-") { return 404; }',
         '      if ($moorage_at != "at=info") { return 503; }',  # H10: no web dyno up
@@ -228,7 +206,6 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "events { worker_connections 4096; }",
         "http {",
         f"  log_format moorage {LOG_FORMAT};",
-        f"  include {request_ids(root)};",
         # buffered: a write a second, not one a request; moor server reads an app's lines
         # only when someone asks for them (history, a tail, a drain)
         f"  access_log {access_log(root)} moorage buffer=64k flush=1s;",
@@ -390,7 +367,6 @@ class NginxRouter:
         # nginx workers read the pages and code from our root
         shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         shutil.copytree(LUA, self.root / "lua", dirs_exist_ok=True)
-        self._new_request_ids()
         staged = self.root / "nginx.conf.new"
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the edge proof
         with os.fdopen(fd, "w") as fh:
@@ -446,17 +422,8 @@ class NginxRouter:
                 continue
         return out
 
-    def _new_request_ids(self) -> None:
-        """A new cycle of request ids for the nginx configuration about to be loaded."""
-        path = request_ids(self.root)
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        staged = path.with_name(path.name + ".new")
-        staged.write_text(render_request_ids(secrets.token_hex(8)))
-        os.replace(staged, path)
-
     def reload(self) -> None:
         """Graceful reload, or start nginx when none runs."""
-        self._new_request_ids()
         pid = self._pid()
         if pid is not None:
             os.kill(pid, signal.SIGHUP)
