@@ -89,14 +89,14 @@ MODULES: dict[str, tuple[str, ...]] = {
 cli.lazy.update({name: module for module, names in MODULES.items() for name in names})
 cli.lazy.update(
     {
-        "server": "moorage.server.cli:server",
-        "setup": "moorage.server.cli:setup",
-        "nodes": "moorage.server.nodes:nodes",
-        "nodes:add": "moorage.server.nodes:nodes_add",
-        "nodes:drain": "moorage.server.nodes:nodes_drain",
-        "nodes:activate": "moorage.server.nodes:nodes_activate",
-        "nodes:remove": "moorage.server.nodes:nodes_remove",
-        "stack:build": "moorage.cli.stack:stack_build",
+        "server": "moorage.admin.server:server",
+        "setup": "moorage.admin.server:setup",
+        "nodes": "moorage.admin.nodes:nodes",
+        "nodes:add": "moorage.admin.nodes:nodes_add",
+        "nodes:drain": "moorage.admin.nodes:nodes_drain",
+        "nodes:activate": "moorage.admin.nodes:nodes_activate",
+        "nodes:remove": "moorage.admin.nodes:nodes_remove",
+        "stack:build": "moorage.admin.stack:stack_build",
         "k8s:convert": "moorage.cli.k8s:k8s_convert",
         "k8s:import": "moorage.cli.k8s:k8s_import",
         "doctor": "moorage.cli.k8s:doctor",

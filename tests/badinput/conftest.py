@@ -17,9 +17,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from moorage.server.app import create_app
-from moorage.server.metrics import Recorder
+from moorage.server.background.metrics import Recorder
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
 from moorage.server.services import auth, backups
 from moorage.server.store.models import Addon
 from tests import certgen

@@ -21,7 +21,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from moorage.server.app import create_app
-from moorage.server.limits import MAX_BODY_BYTES, BodyLimitMiddleware, exempt
+from moorage.server.http.limits import MAX_BODY_BYTES, BodyLimitMiddleware, exempt
 from moorage.server.platform import Platform
 from moorage.spec.names import MAX_CONFIG_KEY_CHARS, MAX_CONFIG_VALUE_BYTES
 from tests.unit.conftest import make_token

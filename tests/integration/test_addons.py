@@ -182,7 +182,7 @@ def _keeper(platform: LivePlatform, now: list[datetime], lines: list[str], root:
     """An add-on keeper in this process on the platform's store and cluster, with our clock."""
     from moorage.addons.postgres.cluster import Cluster
     from moorage.addons.postgres.provider import PostgresProvider
-    from moorage.server.addonkeeper import AddonKeeper
+    from moorage.server.background.addonkeeper import AddonKeeper
     from moorage.server.platform import load_secret
     from moorage.server.store.db import Store
 

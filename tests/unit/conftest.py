@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from moorage.registry.tokens import TokenIssuer, ensure_signing_key
 from moorage.server.app import create_app
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform, open_logs, prepare_store
-from moorage.server.reconciler import Reconciler
 from moorage.server.services import auth
 from moorage.settings import Settings
 from tests.unit.fakes import FakeRegistry, FakeRouter, FakeRuntime

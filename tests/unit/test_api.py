@@ -251,7 +251,7 @@ def test_an_app_remembers_the_import_that_made_it(api: TestClient) -> None:
 def test_a_private_app_is_not_on_the_router(api: TestClient, platform: Platform) -> None:
     made = api.post("/apps", json={"name": "priv-one", "internal_routing": True}).json()
     assert made["internal_routing"] is True and made["web_url"] is None
-    from moorage.server.desired import Desired, desired_for
+    from moorage.server.background.desired import Desired, desired_for
     from moorage.server.store.models import App
 
     def routed() -> set[str]:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from moorage.errors import DnsUnreachable
 from moorage.registry.tokens import TokenIssuer, ensure_signing_key
 from moorage.server.app import create_app
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform, open_logs, prepare_store
-from moorage.server.reconciler import Reconciler
 from moorage.server.services.domainproof import Prover, parents
 from moorage.settings import Settings
 from tests.unit.conftest import make_token

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
 from moorage.server.sshgate import Gateway, asyncssh
 from tests.unit.conftest import make_token
 from tests.unit.test_reconciler import _deployed

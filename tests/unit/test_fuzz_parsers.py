@@ -38,7 +38,7 @@ from moorage.convert.plan import convert
 from moorage.errors import InvalidConfigKey, InvalidName, InvalidParams, MoorageError
 from moorage.logs.format import SOURCES, LogLine, parse, split_message
 from moorage.logs.routerfiles import line_object, render
-from moorage.server import ranges
+from moorage.server.http import ranges
 from moorage.server.services import config, formation
 from moorage.server.services.backups import parse_at
 from moorage.server.services.logsessions import MAX_LINES, LogSessions

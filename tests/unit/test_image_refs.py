@@ -11,7 +11,7 @@ from moorage.registry.fetch import ImageFetcher, Resolved
 from moorage.registry.mirrors import Source, parse_mirrors, sources
 from moorage.registry.refs import ImageRef, parse
 from moorage.registry.skopeo import Login, Skopeo, explain
-from moorage.server.imagejobs import ImageJobs
+from moorage.server.background.imagejobs import ImageJobs
 from moorage.server.services.image_releases import parse_updates, registry_host
 
 DIGEST = "sha256:" + "ab" * 32

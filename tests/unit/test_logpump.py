@@ -11,7 +11,7 @@ from typing import cast
 
 from moorage.logs.store import LogStore
 from moorage.runtime.base import Runtime
-from moorage.server.logpump import DynoLogPump
+from moorage.server.background.logpump import DynoLogPump
 from moorage.spec.dyno import Dyno
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import func, select
 
-from moorage.server.metrics import (
+from moorage.server.background.metrics import (
     KEEP_MINUTES,
     Exposition,
     Recorder,

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moorage.errors import InvalidParams
-from moorage.server.ranges import Range, page, parse
+from moorage.server.http.ranges import Range, page, parse
 
 RELEASES = [{"version": v, "id": f"id-{v:02d}"} for v in (1, 2, 3, 9, 10, 11)]
 

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moorage.runtime.docker import DockerRuntime
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
 from moorage.settings import Settings
 from moorage.spec.dyno import DynoSpec, OneOffSpec
 from tests.unit.fakes import FakeRuntime

@@ -3,8 +3,8 @@ from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
 from moorage.spec.dyno import DynoEvent
 from tests.unit.fakes import FakeRouter, FakeRuntime
 

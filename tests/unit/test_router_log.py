@@ -10,7 +10,7 @@ from pathlib import Path
 from moorage.logs.format import LogLine
 from moorage.logs.routerfiles import RouterLog, line_object, render
 from moorage.logs.store import LogStore
-from moorage.server.logpump import RouterFeed
+from moorage.server.background.logpump import RouterFeed
 
 SHOP = [
     '1790000000.123 shop at=info method=GET path="/" status=200 bytes=6 protocol=http',

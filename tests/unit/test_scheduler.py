@@ -3,9 +3,9 @@ from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from moorage.server.background.reconciler import Reconciler
+from moorage.server.background.scheduler import Scheduler
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
-from moorage.server.scheduler import Scheduler
 from tests.unit.fakes import FakeRuntime
 from tests.unit.test_reconciler import _deployed
 

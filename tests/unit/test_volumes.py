@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from moorage.errors import InvalidParams
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
 from moorage.server.services.volumes import check_path, parse_size
 from tests.unit.fakes import FakeRuntime
 from tests.unit.test_reconciler import _deployed, settle

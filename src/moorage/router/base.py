@@ -21,5 +21,5 @@ class Router(Protocol):
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Request counters per app since the router started: ``{"2xx": n, ..., "b<i>": n
-        (response times in moorage.server.metrics.BUCKETS), "sum": seconds}``."""
+        (response times in moorage.server.background.metrics.BUCKETS), "sum": seconds}``."""
         ...

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import __version__
 from moorage.errors import MoorageError, RateLimited, Unauthorized
-from moorage.server import limits, ranges
+from moorage.server.http import limits, ranges
 from moorage.server.platform import Platform
 from moorage.server.routes import (
     access,

@@ -35,15 +35,15 @@ from moorage.registry.tokens import TokenIssuer
 from moorage.router import neighbours
 from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
-from moorage.server.addonkeeper import AddonKeeper
 from moorage.server.addresses import subnet_pool
+from moorage.server.background.addonkeeper import AddonKeeper
+from moorage.server.background.imagejobs import ImageJobs, release_with
+from moorage.server.background.logpump import DynoLogPump, PlatformLog, RouterFeed
+from moorage.server.background.metrics import Recorder
+from moorage.server.background.reconciler import Reconciler
+from moorage.server.background.scheduler import Scheduler
 from moorage.server.engines import make_runtime
-from moorage.server.imagejobs import ImageJobs, release_with
-from moorage.server.logpump import DynoLogPump, PlatformLog, RouterFeed
-from moorage.server.metrics import Recorder
-from moorage.server.reconciler import Reconciler
 from moorage.server.rendezvous import Rendezvous
-from moorage.server.scheduler import Scheduler
 from moorage.server.services import drains as drain_service
 from moorage.server.services.domainproof import Prover
 from moorage.server.store.db import Store, upgrade

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from moorage.errors import MoorageError
 from moorage.runtime.session import CHUNK, TtySession
-from moorage.server.reconciler import Reconciler
+from moorage.server.background.reconciler import Reconciler
 from moorage.spec.dyno import Dyno
 
 log = logging.getLogger("moorage.rendezvous")

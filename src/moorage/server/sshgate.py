@@ -31,7 +31,7 @@ from typing import Any
 
 from moorage.errors import MoorageError
 from moorage.runtime.session import CHUNK, TtySession
-from moorage.server.reconciler import Reconciler
+from moorage.server.background.reconciler import Reconciler
 
 with warnings.catch_warnings():  # asyncssh still imports DSA, which cryptography deprecates
     warnings.simplefilter("ignore")

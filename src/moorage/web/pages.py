@@ -21,10 +21,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from moorage.errors import InvalidParams, MoorageError, NotFound, RateLimited, Unauthorized
 from moorage.server.deps import PlatformDep, client_address, failed_logins, public_base
 from moorage.server.platform import Platform
-from moorage.server.routes import announce, converge
-from moorage.server.routes.formation import apply_updates
-from moorage.server.routes.logs import sse_events, while_allowed
 from moorage.server.services import apps, releases, serialize
+from moorage.server.services.events import announce, converge
+from moorage.server.services.formation import apply_updates
+from moorage.server.services.logsessions import sse_events, while_allowed
 from moorage.server.store.models import User
 from moorage.web import sessions, views
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from moorage.server import metrics
+from moorage.server.background import metrics
 from moorage.server.platform import Platform
 from moorage.server.services import apps, releases
 from moorage.server.store.models import App

@@ -19,7 +19,7 @@
 -- Request metrics are counted here too (log_by_lua), so the platform reads a few numbers
 -- per app every few seconds instead of parsing a log line per request: "<app>
 -- <2xx|3xx|4xx|5xx>" requests, "<app> b<i>" response times in the buckets of
--- moorage.server.metrics.BUCKETS, "<app> sum" their total seconds. Each worker adds them up
+-- moorage.server.background.metrics.BUCKETS, "<app> sum" their total seconds. Each worker adds them up
 -- in a table of its own and moves them into the shared dict moorage_stats once a second
 -- (a shared-dict write takes a lock shared by all workers). GET /stats on the control
 -- socket lists them; counters only grow (until nginx restarts).

@@ -17,8 +17,6 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from moorage.errors import InvalidParams
-from moorage.server.platform import Platform
-from moorage.server.store.models import User
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -91,18 +89,3 @@ def non_json(description: str, *media_types: str) -> dict[int | str, dict[str, A
     """``responses=`` of an operation whose 200 is not JSON (a stream, a file, a PEM)."""
     content = {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types}
     return {200: {"description": description, "content": content}}
-
-
-def converge(platform: Platform, wait: bool = False) -> None:
-    """Ask the reconciler for a pass (after the change is committed)."""
-    if platform.reconciler is not None:
-        platform.reconciler.request(wait=wait)
-
-
-def announce(platform: Platform, release: dict[str, Any], user: User) -> None:
-    """``moorage[api]: Release v7 created by alice@...: Set FOO config vars`` in the app's log."""
-    platform.emit(
-        release["app"]["name"],
-        "api",
-        f"Release v{release['version']} created by user {user.email}: {release['description']}",
-    )

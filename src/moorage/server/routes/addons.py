@@ -10,10 +10,11 @@ from fastapi import status
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
-from moorage.server.routes import announce, api_router, converge
+from moorage.server.routes import api_router
 from moorage.server.services import addons as service
 from moorage.server.services import apps, serialize
 from moorage.server.services import dynos as dyno_service
+from moorage.server.services.events import announce, converge
 from moorage.server.store.models import User
 
 router = api_router()

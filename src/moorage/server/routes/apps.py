@@ -6,9 +6,10 @@ from fastapi import status
 
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import api_router, converge
+from moorage.server.routes import api_router
 from moorage.server.services import addons, serialize
 from moorage.server.services import apps as service
+from moorage.server.services.events import converge
 
 router = api_router()
 

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from moorage.egress import Egress
 from moorage.errors import InvalidParams, NotFound
-from moorage.server.addonkeeper import AddonKeeper, restore_into
+from moorage.server.background.addonkeeper import AddonKeeper, restore_into
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router, non_json

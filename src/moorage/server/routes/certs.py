@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import status
 
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import api_router, converge
+from moorage.server.routes import api_router
 from moorage.server.services import apps, serialize
 from moorage.server.services import certs as service
+from moorage.server.services.events import converge
 
 router = api_router()
 

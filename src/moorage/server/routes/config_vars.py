@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
-from moorage.server.routes import announce, api_router, converge
+from moorage.server.routes import api_router
 from moorage.server.services import apps, config, releases, serialize
+from moorage.server.services.events import announce, converge
 
 router = api_router()
 

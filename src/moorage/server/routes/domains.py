@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from moorage.errors import InvalidParams
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
-from moorage.server.routes import api_router, converge
+from moorage.server.routes import api_router
 from moorage.server.services import apps, certs, serialize
 from moorage.server.services import domains as service
 from moorage.server.services.domainproof import Claims, Standing, record_name
+from moorage.server.services.events import converge
 from moorage.server.store.models import Domain
 
 router = api_router()

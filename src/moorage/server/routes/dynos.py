@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from moorage.errors import InvalidParams, MoorageError, NotFound
+from moorage.server.background.reconciler import Reconciler
 from moorage.server.deps import JsonBody, PlatformDep, UserDep, ws_user
 from moorage.server.platform import Platform
-from moorage.server.reconciler import Reconciler
-from moorage.server.routes import api_router, converge
+from moorage.server.routes import api_router
 from moorage.server.services import apps, serialize
 from moorage.server.services import dynos as service
+from moorage.server.services.events import converge
 from moorage.spec.dyno import Dyno
 from moorage.spec.names import validate_config_key, validate_config_value
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
@@ -12,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
 from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps
-from moorage.server.services.logsessions import LogSession, LogSessions
+from moorage.server.services.logsessions import LogSession, LogSessions, sse_events, while_allowed
 
 router = api_router()
 SESSIONS = LogSessions()
@@ -29,29 +28,6 @@ def create_session(
     return {"id": session.id, "logplex_url": url, "created_at": None, "updated_at": None}
 
 
-def while_allowed(
-    platform: PlatformDep,
-    app_id: str,
-    user_id: str,
-    batches: Generator[list[str], None, None],
-    every: float = 2.0,
-) -> Iterator[list[str]]:
-    """``batches`` of a followed log for as long as the reader may read them: the stream
-    ends within ``every`` seconds of the app's destruction or the reader's loss of access
-    (a new app of the same name is another app)."""
-    checked = time.monotonic()
-    try:
-        for batch in batches:
-            if time.monotonic() - checked >= every:
-                with platform.store.session() as s:
-                    if not apps.still_allowed(s, app_id, user_id):
-                        return
-                checked = time.monotonic()
-            yield batch
-    finally:
-        batches.close()
-
-
 def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
     if not session.tail:
         lines = platform.logs.tail(session.app, session.lines, session.dyno, session.source)
@@ -63,13 +39,6 @@ def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:
     )
     for batch in while_allowed(platform, session.app_id, session.user_id, follower):
         yield ("\n".join(batch) + "\n").encode() if batch else b""
-
-
-def sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The same lines as server-sent events (one event per batch; a comment keeps alive)."""
-    for chunk in chunks:
-        lines = chunk.decode().splitlines()
-        yield ("".join(f"data: {line}\n" for line in lines) + "\n").encode() if lines else b":\n\n"
 
 
 @router.get(

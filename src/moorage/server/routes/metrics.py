@@ -8,8 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from moorage import __version__
 from moorage.errors import ComponentFailed
+from moorage.server.background.metrics import Exposition
 from moorage.server.deps import PlatformDep, UserDep
-from moorage.server.metrics import Exposition
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps

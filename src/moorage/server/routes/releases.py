@@ -10,9 +10,10 @@ from fastapi.responses import StreamingResponse
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
-from moorage.server.routes import announce, api_router, converge, non_json
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps, serialize
 from moorage.server.services import releases as service
+from moorage.server.services.events import announce, converge
 
 router = api_router()
 

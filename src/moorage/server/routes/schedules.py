@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from moorage.errors import InvalidParams
+from moorage.server.background.scheduler import next_after, utcnow
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.routes import api_router
-from moorage.server.scheduler import next_after, utcnow
 from moorage.server.services import apps
 from moorage.server.services import schedules as service
 from moorage.server.services.serialize import app_ref, ts

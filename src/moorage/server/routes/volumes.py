@@ -15,9 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from moorage.errors import InvalidParams, NotFound, PayloadTooLarge
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
-from moorage.server.routes import api_router, converge, non_json
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps, releases
 from moorage.server.services import volumes as service
+from moorage.server.services.events import converge
 from moorage.server.store.models import Volume
 
 router = api_router()

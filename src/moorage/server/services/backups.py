@@ -1,8 +1,8 @@
 """Backup records of ``postgresql`` add-ons: ids, files, schedule and retention.
 
 The capture itself (pg_dump in a consistent snapshot, then a verifying restore) runs in the
-add-on keeper's worker thread (``moorage.server.addonkeeper``); this module only reads and
-writes the records and knows where the files are.
+add-on keeper's worker thread (``moorage.server.background.addonkeeper``); this module only
+reads and writes the records and knows where the files are.
 """
 
 from __future__ import annotations

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.registry.client import RegistryClient
-from moorage.server.services import releases, volumes
+from moorage.server.services import apps, releases, serialize, volumes
+from moorage.server.services.events import announce, converge
 from moorage.server.store.models import App, Formation, Release, User
 from moorage.spec.dyno import (
     DYNO_SIZES,
@@ -21,6 +22,9 @@ from moorage.spec.dyno import (
     validate_command,
 )
 from moorage.spec.names import validate_process_type
+
+if TYPE_CHECKING:
+    from moorage.server.platform import Platform
 
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only; longer is out of every range
 
@@ -237,3 +241,29 @@ def _apply_one(session: Session, app: App, u: Update) -> None:
 def describe_scale(app: App) -> str:
     """``web@3:basic worker@1:standard-1x`` as Heroku's "Scaled to" line shows it."""
     return " ".join(f"{f.type}@{f.quantity}:{f.size}" for f in app.formations)
+
+
+def apply_updates(
+    platform: Platform,
+    user: User,
+    ident: str,
+    raw: list[Any],
+    copied: dict[str, tuple[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    """Formation updates (and a release when images change); ``copied``: see
+    :func:`moorage.server.services.formation.batch_update`."""
+    updates = [parse_update(u) for u in raw]
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        before = describe_scale(app)
+        created = batch_update(s, app, user, updates, platform.registry, copied)
+        touched = {u.type for u in updates}
+        out = [serialize.formation(f) for f in app.formations if f.type in touched]
+        after, name = describe_scale(app), app.name
+        rel = serialize.release(created, created.version) if created else None
+    if rel is not None:
+        announce(platform, rel, user)
+    if after != before:
+        platform.emit(name, "api", f"Scaled to {after} by user {user.email}")
+    converge(platform)
+    return out

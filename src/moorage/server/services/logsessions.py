@@ -9,10 +9,16 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.logs.format import SOURCES
+from moorage.server.services import apps
+
+if TYPE_CHECKING:
+    from moorage.server.platform import Platform
 
 TTL_SECONDS = 300.0
 MAX_LINES = 10_000
@@ -78,3 +84,33 @@ class LogSessions:
         if session is None or session.expires < time.monotonic():
             raise NotFound("This log session expired or was used; run `moor logs` again.")
         return session
+
+
+def while_allowed(
+    platform: Platform,
+    app_id: str,
+    user_id: str,
+    batches: Generator[list[str], None, None],
+    every: float = 2.0,
+) -> Iterator[list[str]]:
+    """``batches`` of a followed log for as long as the reader may read them: the stream
+    ends within ``every`` seconds of the app's destruction or the reader's loss of access
+    (a new app of the same name is another app)."""
+    checked = time.monotonic()
+    try:
+        for batch in batches:
+            if time.monotonic() - checked >= every:
+                with platform.store.session() as s:
+                    if not apps.still_allowed(s, app_id, user_id):
+                        return
+                checked = time.monotonic()
+            yield batch
+    finally:
+        batches.close()
+
+
+def sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The same lines as server-sent events (one event per batch; a comment keeps alive)."""
+    for chunk in chunks:
+        lines = chunk.decode().splitlines()
+        yield ("".join(f"data: {line}\n" for line in lines) + "\n").encode() if lines else b":\n\n"

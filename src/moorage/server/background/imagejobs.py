@@ -204,7 +204,7 @@ def release_with(platform: Platform) -> Apply:
     def apply(
         user: User, app: str, updates: list[dict[str, Any]], copied: dict[str, tuple[str, str]]
     ) -> int | None:
-        from moorage.server.routes.formation import apply_updates
+        from moorage.server.services.formation import apply_updates
 
         before = _latest_version(platform, app)
         apply_updates(platform, user, app, updates, copied)

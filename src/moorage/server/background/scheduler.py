@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import MoorageError
-from moorage.server.reconciler import Emit, Reconciler
+from moorage.server.background.reconciler import Emit, Reconciler
 from moorage.server.services import dynos as dyno_service
 from moorage.server.store.db import Store
 from moorage.server.store.models import Schedule

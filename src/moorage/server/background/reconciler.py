@@ -34,8 +34,8 @@ from moorage.errors import MoorageError, NotFound, RuntimeFailure
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
 from moorage.server import ports
-from moorage.server.desired import Desired, Phase, Plan, desired_for
-from moorage.server.passloop import PassLoop
+from moorage.server.background.desired import Desired, Phase, Plan, desired_for
+from moorage.server.background.passloop import PassLoop
 from moorage.server.services import apps as app_service
 from moorage.server.services import releases as release_service
 from moorage.server.services.domainproof import Claims

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 import uvicorn
 
-from moorage.errors import MoorageError
 from moorage.server.app import create_app
 from moorage.server.platform import build, prepare_store
 from moorage.server.services import auth
@@ -30,10 +29,7 @@ def server() -> None:
     # and signatures in their user part and query
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings.from_env()
-    try:
-        platform = build(settings)
-    except MoorageError as exc:
-        raise click.ClickException(exc.message) from exc
+    platform = build(settings)  # a MoorageError: one line and its exit code (cli.base)
     (settings.data_dir / "server.pid").write_text(str(os.getpid()))
     (settings.data_dir / "server.pid").chmod(0o600)
     stop = threading.Event()

@@ -15,7 +15,7 @@ import click
 import docker
 import docker.errors
 
-from moorage.errors import InvalidParams, MoorageError, NotFound, RuntimeFailure
+from moorage.errors import InvalidParams, NotFound, RuntimeFailure
 from moorage.runtime.swarmstate import swarm_nodes
 from moorage.settings import Settings
 
@@ -45,12 +45,12 @@ def _node(client: docker.DockerClient, name: str) -> dict[str, Any]:
 
 
 def _run(fn: Any) -> Any:
+    """``fn()``, a refusal of the Swarm manager raised as the error tree's RuntimeFailure (the
+    CLI prints it and exits with its code, as for every other command)."""
     try:
         return fn()
-    except MoorageError as exc:
-        raise click.ClickException(exc.message) from exc
     except docker.errors.APIError as exc:
-        raise click.ClickException(str(exc.explanation)) from exc
+        raise RuntimeFailure(f"The Swarm manager refused: {exc.explanation}") from exc
 
 
 @click.command("nodes")

@@ -31,8 +31,8 @@ from moorage.addons.base import Provider
 from moorage.addons.postgres import backups as engine
 from moorage.addons.postgres.provider import PostgresProvider
 from moorage.errors import MoorageError
-from moorage.server.reconciler import Emit, Reconciler
-from moorage.server.scheduler import Clock, utcnow
+from moorage.server.background.reconciler import Emit, Reconciler
+from moorage.server.background.scheduler import Clock, utcnow
 from moorage.server.services import addons as addon_service
 from moorage.server.services import backups as service
 from moorage.server.services import releases as release_service
