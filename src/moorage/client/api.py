@@ -225,5 +225,12 @@ class Client:
         return self.api_url.replace("http", "ws", 1).rstrip("/") + path
 
 
+def path(template: str, *parts: str) -> str:
+    """An API path with each ``{}`` of ``template`` replaced by a part, quoted whole (a ``/``
+    or ``?`` in an app or dyno name cannot reach another resource):
+    ``path("/apps/{}/dynos/{}", app, "web.1")``."""
+    return template.format(*(quote(part, safe="") for part in parts))
+
+
 def _q(part: str) -> str:
     return quote(part, safe="")

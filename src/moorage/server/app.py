@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import __version__
 from moorage.errors import MoorageError, RateLimited, Unauthorized
+from moorage.schemas.base import Body
 from moorage.server.http import limits, ranges
 from moorage.server.platform import Platform
 from moorage.server.routes import (
@@ -85,10 +87,13 @@ def create_app(platform: Platform) -> FastAPI:
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @api.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         msg = f"Invalid request: {first.get('msg', 'malformed body')} at {where}."
+        hint = _body_hint(request)
+        if hint and first.get("loc", ("",))[0] == "body":
+            msg = f"{msg} {hint}"
         return JSONResponse({"id": "invalid_params", "message": msg}, status_code=422)
 
     @api.exception_handler(StarletteHTTPException)
@@ -109,3 +114,14 @@ def create_app(platform: Platform) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     return api
+
+
+def _body_hint(request: Request) -> str:
+    """What the operation's body model says to send (:attr:`moorage.schemas.base.Body.hint`)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    info = getattr(field, "field_info", None)
+    model = getattr(info, "annotation", None)
+    for candidate in typing.get_args(model) or (model,):
+        if isinstance(candidate, type) and issubclass(candidate, Body):
+            return candidate.hint
+    return ""

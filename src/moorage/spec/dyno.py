@@ -76,6 +76,11 @@ class DynoSpec:
     def name(self) -> str:
         return f"{self.app}.{self.type}.{self.number}"
 
+    @property
+    def label(self) -> str:
+        """The dyno's name within its app: ``web.1``."""
+        return str(DynoName(self.type, self.number))
+
     def fingerprint(self) -> str:
         """A digest of everything that, when changed, needs a new container."""
         doc = {
@@ -98,6 +103,25 @@ class DynoSpec:
         }
         raw = json.dumps(doc, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True, order=True)
+class DynoName:
+    """A dyno's name within its app, ``web.1``: process type and number."""
+
+    type: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.type}.{self.number}"
+
+    @classmethod
+    def parse(cls, text: str) -> DynoName:
+        """``web.1`` -> DynoName("web", 1); InvalidParams for anything else."""
+        kind, dot, number = text.rpartition(".")
+        if not dot or not kind or not number.isascii() or not number.isdigit():
+            raise InvalidParams(f"{text[:60]!r} is no dyno name; dyno names look like web.1.")
+        return cls(kind, int(number))
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,11 @@ class Dyno:
     @property
     def name(self) -> str:
         return f"{self.app}.{self.type}.{self.number}"
+
+    @property
+    def label(self) -> str:
+        """The dyno's name within its app: ``web.1``."""
+        return str(DynoName(self.type, self.number))
 
     def age(self) -> float:
         """Seconds since it was created (``created_at`` like ``2026-12-06T10:45:35Z``); 0
@@ -207,6 +236,11 @@ class OneOffSpec:
     @property
     def name(self) -> str:
         return f"{self.app}.{self.type}.{self.number}"
+
+    @property
+    def label(self) -> str:
+        """The dyno's name within its app: ``web.1``."""
+        return str(DynoName(self.type, self.number))
 
 
 @dataclass(frozen=True)
