@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import datetime
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 
 class Body(BaseModel):
@@ -30,3 +31,14 @@ class Ref(Resource):
 
     id: str
     name: str
+
+
+def _stamp(value: datetime | str | None) -> str | None:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+Timestamp = Annotated[datetime | str | None, PlainSerializer(_stamp, return_type=str | None)]
+"""A time as Heroku writes it, ``2026-12-06T10:42:00Z`` (a store row's ``datetime`` or a
+runtime's ISO string as given); clients read it back as a string."""
