@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field, StrictBool
 
 from moorage.schemas.base import Body, Ref, Resource, Timestamp
 
@@ -18,7 +18,7 @@ class AppExtension(Resource):
     group: str | None = None
     aliases: list[str] = []
     internal_host: str | None = None
-    origin: dict[str, Any] | None = None
+    origin: str | None = None
 
 
 class App(Resource):
@@ -63,8 +63,43 @@ class Account(Resource):
     default_team: Ref | None = None
 
 
+class AppExtensionBody(Body):
+    """``moorage`` in a request: the group and aliases (``apps:join``), or only ``origin``
+    (what made the app, ``k8s:<hash>``: an import adopting it)."""
+
+    group: str | None = None
+    aliases: list[str] | None = None
+    origin: str | None = None
+
+
 class AppCreate(Body):
     hint = 'Send {"name": "myapp"}.'
     name: str
-    internal_routing: bool | None = None
-    moorage: dict[str, Any] | None = None
+    internal_routing: StrictBool | None = None
+    moorage: AppExtensionBody | None = None
+
+
+class AppUpdate(Body):
+    """Heroku's ``internal_routing`` (private or public), or Moorage's ``moorage`` part: a
+    group to join (null: leave it) with aliases, or the origin alone."""
+
+    hint = 'Send {"moorage": {"group": "NAME" or null, "aliases": [...]}}.'
+    internal_routing: StrictBool | None = None
+    moorage: AppExtensionBody | None = None
+
+
+class PlatformInfo(Resource):
+    """``/moorage/info``: where the registry and the router are; the HTTPS keys only when
+    the platform serves HTTPS at its edge."""
+
+    api_url: str
+    registry: str
+    domain: str
+    router_port: int
+    registry_full: str | None = None
+    user: str
+    heroku_host: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    https_api_url: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    https_registry: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    https_port: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    ca_path: str | None = Field(default=None, exclude_if=lambda v: v is None)

@@ -1,45 +1,39 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 
 from moorage.errors import NotFound
+from moorage.schemas.apps import Account, PlatformInfo
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router, non_json
-from moorage.server.services import serialize
+from moorage.server.services import auth
 
 router = api_router()
 
 
 @router.get("/account")
-def account_info(user: UserDep) -> dict[str, Any]:
-    return serialize.account(user)
+def account_info(user: UserDep) -> Account:
+    return auth.to_account(user)
 
 
 @router.get("/moorage/info")
-def platform_info(platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def platform_info(platform: PlatformDep, user: UserDep) -> PlatformInfo:
     """Facts a client needs: where the registry and the router are."""
     s = platform.settings
-    return {
-        "api_url": s.api_url,
-        "registry": s.registry_host,
-        "domain": s.domain,
-        "router_port": s.router_port,
-        "registry_full": platform.registry.nearly_full(),
-        "user": user.email,
-        **(
-            {
-                "heroku_host": s.heroku_host,
-                "https_api_url": s.public_api_url,
-                "https_registry": s.public_registry,
-                "https_port": s.https_port,
-                "ca_path": str(s.tls_dir / "ca.crt"),
-            }
-            if s.https_port
-            else {}
-        ),
-    }
+    edge = bool(s.https_port)  # the HTTPS keys are sent only then
+    return PlatformInfo(
+        api_url=s.api_url,
+        registry=s.registry_host,
+        domain=s.domain,
+        router_port=s.router_port,
+        registry_full=platform.registry.nearly_full(),
+        user=user.email,
+        heroku_host=s.heroku_host if edge else None,
+        https_api_url=s.public_api_url if edge else None,
+        https_registry=s.public_registry if edge else None,
+        https_port=s.https_port if edge else None,
+        ca_path=str(s.tls_dir / "ca.crt") if edge else None,
+    )
 
 
 @router.get(

@@ -2,62 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import status
+from fastapi import Body, status
 
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.schemas.certs import SniEndpoint, SniEndpointCreate
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps
 from moorage.server.services import certs as service
 from moorage.server.services.events import converge
 
 router = api_router()
+CertBody = Annotated[SniEndpointCreate | None, Body()]
 
 
 @router.get("/apps/{ident}/sni-endpoints")
-def list_endpoints(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_endpoints(ident: str, platform: PlatformDep, user: UserDep) -> list[SniEndpoint]:
     """The app's custom certificates; hosts without one get the platform's edge certificate."""
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return [serialize.sni_endpoint(e) for e in app.sni_endpoints]
+        return [service.to_sni_endpoint(e) for e in app.sni_endpoints]
 
 
 @router.post("/apps/{ident}/sni-endpoints", status_code=status.HTTP_201_CREATED)
 def add_endpoint(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str, platform: PlatformDep, user: UserDep, body: CertBody = None
+) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        out = serialize.sni_endpoint(service.add(s, app, body))
+        out = service.to_sni_endpoint(service.add(s, app, body))
     converge(platform)
     return out
 
 
 @router.get("/apps/{ident}/sni-endpoints/{name}")
-def endpoint_info(ident: str, name: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def endpoint_info(ident: str, name: str, platform: PlatformDep, user: UserDep) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return serialize.sni_endpoint(service.find(app, name))
+        return service.to_sni_endpoint(service.find(app, name))
 
 
 @router.patch("/apps/{ident}/sni-endpoints/{name}")
 def update_endpoint(
-    ident: str, name: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str, name: str, platform: PlatformDep, user: UserDep, body: CertBody = None
+) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        out = serialize.sni_endpoint(service.update(s, app, service.find(app, name), body))
+        out = service.to_sni_endpoint(service.update(s, app, service.find(app, name), body))
     converge(platform)
     return out
 
 
 @router.delete("/apps/{ident}/sni-endpoints/{name}")
-def remove_endpoint(ident: str, name: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def remove_endpoint(ident: str, name: str, platform: PlatformDep, user: UserDep) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         endpoint = service.find(app, name)
-        out = serialize.sni_endpoint(endpoint)
+        out = service.to_sni_endpoint(endpoint)
         service.remove(s, app, endpoint)
     converge(platform)
     return out

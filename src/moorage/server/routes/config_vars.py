@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from typing import Annotated
+
+from fastapi import Body
+
+from moorage.schemas.config import ConfigVars, ConfigVarsUpdate
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
 from moorage.server.services import apps, config, releases, serialize
 from moorage.server.services.events import announce, converge
@@ -9,7 +14,7 @@ router = api_router()
 
 
 @router.get("/apps/{ident}/config-vars")
-def get_config(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, str]:
+def get_config(ident: str, platform: PlatformDep, user: UserDep) -> ConfigVars:
     with platform.store.session() as s:
         return dict(apps.get(s, user, ident).config)
 
@@ -17,16 +22,19 @@ def get_config(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, st
 @router.get("/apps/{ident}/releases/{release}/config-vars")
 def get_release_config(
     ident: str, release: str, platform: PlatformDep, user: UserDep
-) -> dict[str, str]:
+) -> ConfigVars:
     with platform.store.session() as s:
         return dict(releases.get(s, apps.get(s, user, ident), release).config)
 
 
 @router.patch("/apps/{ident}/config-vars")
 def update_config(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, str]:
-    changes = config.validate_changes(body)
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[ConfigVarsUpdate | None, Body()] = None,
+) -> ConfigVars:
+    changes = config.validate_changes(body.model_extra if body is not None else None)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         created = config.update(s, app, user, changes)

@@ -2,72 +2,69 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import status
+from fastapi import Body, status
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.schemas.domains import Domain, DomainCreate, DomainUpdate
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
-from moorage.server.services import apps, certs, serialize
+from moorage.server.services import apps, certs
 from moorage.server.services import domains as service
 from moorage.server.services.domainproof import Claims, Standing, record_name
 from moorage.server.services.events import converge
-from moorage.server.store.models import Domain
+from moorage.server.store.models import Domain as DomainRow
 
 router = api_router()
 
 
-def _out(platform: Platform, d: Domain, standing: Standing) -> dict[str, Any]:
+def _out(platform: Platform, d: DomainRow, standing: Standing) -> Domain:
     proof = (record_name(d.hostname), platform.prover.value(d.app.owner_id, d.hostname))
-    return serialize.domain(d, platform.settings, standing, proof)
+    return service.to_domain(d, platform.settings, standing, proof)
 
 
-def _standing(platform: Platform, s: Session, d: Domain) -> Standing:
+def _standing(platform: Platform, s: Session, d: DomainRow) -> Standing:
     return Claims.load(s, platform.settings.domains_need_proof).standing(d)
 
 
 @router.get("/apps/{ident}/domains")
-def list_domains(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_domains(ident: str, platform: PlatformDep, user: UserDep) -> list[Domain]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         claims = Claims.load(s, platform.settings.domains_need_proof)
-        return [serialize.default_domain(app, platform.settings)] + [
+        return [service.default_domain(app, platform.settings)] + [
             _out(platform, d, claims.standing(d)) for d in app.domains
         ]
 
 
 @router.post("/apps/{ident}/domains", status_code=status.HTTP_201_CREATED)
 def add_domain(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
-    hostname = body.get("hostname") if isinstance(body, dict) else None
-    if not isinstance(hostname, str):
-        raise InvalidParams('Send {"hostname": "www.example.com"}.')
-    cert = _cert_name(body)
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[DomainCreate | None, Body()] = None,
+) -> Domain:
+    if body is None:
+        raise InvalidParams(DomainCreate.hint)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        added = service.add(s, app, hostname, platform.settings, platform.prover, cert)
+        added = service.add(
+            s, app, body.hostname, platform.settings, platform.prover, body.sni_endpoint
+        )
         out = _out(platform, added, _standing(platform, s, added))
     converge(platform)
     return out
 
 
-def _cert_name(body: object) -> str | None:
-    value = body.get("sni_endpoint") if isinstance(body, dict) else None
-    if value is not None and not isinstance(value, str):
-        raise InvalidParams('"sni_endpoint" is the name or id of a certificate, or null.')
-    return value
-
-
 @router.get("/apps/{ident}/domains/{domain}")
-def domain_info(ident: str, domain: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def domain_info(ident: str, domain: str, platform: PlatformDep, user: UserDep) -> Domain:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         if domain in (f"{app.id}-default", platform.settings.app_host(app.name)):
-            return serialize.default_domain(app, platform.settings)
+            return service.default_domain(app, platform.settings)
         found = service.find(app, domain)
         unproven = found.verified_at is None
         out = _out(
@@ -80,7 +77,7 @@ def domain_info(ident: str, domain: str, platform: PlatformDep, user: UserDep) -
 
 
 @router.post("/apps/{ident}/domains/{domain}/actions/verify")
-def verify_domain(ident: str, domain: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def verify_domain(ident: str, domain: str, platform: PlatformDep, user: UserDep) -> Domain:
     """Look the domain's ownership proof (a DNS TXT record) up now (a Moorage extension)."""
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
@@ -94,15 +91,19 @@ def verify_domain(ident: str, domain: str, platform: PlatformDep, user: UserDep)
 
 @router.patch("/apps/{ident}/domains/{domain}")
 def update_domain(
-    ident: str, domain: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str,
+    domain: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[DomainUpdate | None, Body()] = None,
+) -> Domain:
     """Choose the certificate the router presents for the domain (``sni_endpoint``)."""
-    if not isinstance(body, dict) or "sni_endpoint" not in body:
-        raise InvalidParams('Send {"sni_endpoint": "<certificate name>"} or null.')
+    if body is None:
+        raise InvalidParams(DomainUpdate.hint)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.find(app, domain)
-        certs.set_for_domain(app, found, _cert_name(body))
+        certs.set_for_domain(app, found, body.sni_endpoint)
         s.flush()
         out = _out(platform, found, _standing(platform, s, found))
     converge(platform)
@@ -110,9 +111,7 @@ def update_domain(
 
 
 @router.delete("/apps/{ident}/domains/{hostname}")
-def remove_domain(
-    ident: str, hostname: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+def remove_domain(ident: str, hostname: str, platform: PlatformDep, user: UserDep) -> Domain:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.find(app, hostname)

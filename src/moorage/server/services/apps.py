@@ -1,4 +1,4 @@
-"""Apps: create, find (authorized), list, delete."""
+"""Apps: create, find (authorized), list, delete; who may use them; their API shapes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from moorage.errors import Conflict, Forbidden, InvalidName, InvalidParams, NotFound
+from moorage.schemas import access as access_shapes
+from moorage.schemas import apps as shapes
+from moorage.schemas.base import Ref
 from moorage.server.store.models import App, Collaborator, Domain, User
+from moorage.settings import Settings
 from moorage.spec.names import validate_app_name, validate_dns_label
 
 # the platform's own hosts (api.<domain>, registry.<domain>): an app of that name would get
@@ -160,3 +164,35 @@ def set_group(
         if clash:
             raise Conflict(f"{clash[0]} is already a name of {taken[clash[0]]} in group {group}.")
     app.group, app.aliases = group, list(dict.fromkeys(aliases))
+
+
+def to_app(a: App, settings: Settings) -> shapes.App:
+    """The app as the API shows it (Heroku's ``app``, with Moorage's part)."""
+    return shapes.App(
+        id=a.id,
+        name=a.name,
+        owner=shapes.Owner(id=a.owner.id, email=a.owner.email),
+        created_at=a.created_at,
+        updated_at=a.updated_at,
+        released_at=a.released_at,
+        web_url=None if a.internal_routing else settings.web_url(a.name),
+        internal_routing=a.internal_routing,
+        moorage=shapes.AppExtension(
+            group=a.group,
+            aliases=list(a.aliases or []),
+            internal_host=f"{a.name}.internal" if a.group else None,
+            origin=a.origin,
+        ),
+    )
+
+
+def to_collaborator(a: App, user: User, row: Collaborator | None) -> access_shapes.Collaborator:
+    """The owner (``row`` None) or a collaborator, as ``/apps/{app}/collaborators`` lists."""
+    return access_shapes.Collaborator(
+        id=row.id if row else a.owner.id,
+        app=Ref(id=a.id, name=a.name),
+        user=access_shapes.CollaboratorUser(id=user.id, email=user.email),
+        role="collaborator" if row else "owner",
+        created_at=row.created_at if row else a.created_at,
+        updated_at=row.updated_at if row else a.updated_at,
+    )

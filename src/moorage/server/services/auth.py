@@ -9,6 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound, Unauthorized
+from moorage.schemas.access import Authorization, TokenUser
+from moorage.schemas.apps import Account
 from moorage.server.store.models import ApiToken, User, WebSession
 
 TOKEN_PREFIX = "moor_"  # noqa: S105 (a prefix, not a secret)
@@ -68,3 +70,25 @@ def revoke(session: Session, user: User, token_id: str) -> ApiToken:
     session.delete(row)
     session.flush()
     return row
+
+
+def to_account(user: User) -> Account:
+    return Account(
+        id=user.id,
+        email=user.email,
+        name=user.email.split("@")[0],
+        created_at=user.created_at,
+        updated_at=user.created_at,
+    )
+
+
+def to_authorization(row: ApiToken, user: User) -> Authorization:
+    """An API token as Heroku's ``oauth-authorization``, without its value."""
+    return Authorization(
+        id=row.id,
+        description=row.description or "API token",
+        scope=["global"],
+        user=TokenUser(id=user.id, email=user.email),
+        created_at=row.created_at,
+        updated_at=row.created_at,
+    )

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidParams, NotFound
 from moorage.router.sni import CertFacts, covers, inspect_pair, load_roots
+from moorage.schemas import certs as shapes
+from moorage.schemas.base import Ref
 from moorage.server.store.models import App, Domain, SniEndpoint
 
 
@@ -24,15 +26,10 @@ def _roots() -> list[x509.Certificate]:
     return load_roots()
 
 
-def _pair(body: object) -> CertFacts:
-    chain = body.get("certificate_chain") if isinstance(body, dict) else None
-    key = body.get("private_key") if isinstance(body, dict) else None
-    if not isinstance(chain, str) or not isinstance(key, str):
-        raise InvalidParams(
-            'Send {"certificate_chain": "<PEM>", "private_key": "<PEM>"}: '
-            "`moor certs:add server.crt server.key`."
-        )
-    return inspect_pair(chain, key, roots=_roots())
+def _pair(body: shapes.SniEndpointCreate | None) -> CertFacts:
+    if body is None:
+        raise InvalidParams(shapes.SniEndpointCreate.hint)
+    return inspect_pair(body.certificate_chain, body.private_key, roots=_roots())
 
 
 def _apply(endpoint: SniEndpoint, facts: CertFacts) -> None:
@@ -63,7 +60,7 @@ def _new_name(session: Session, app: App) -> str:
         n += 1
 
 
-def add(session: Session, app: App, body: object) -> SniEndpoint:
+def add(session: Session, app: App, body: shapes.SniEndpointCreate | None) -> SniEndpoint:
     """Check and store a certificate; it covers the app's matching domains at once."""
     facts = _pair(body)
     endpoint = SniEndpoint(app_id=app.id, name=_new_name(session, app))
@@ -82,7 +79,9 @@ def find(app: App, ident: str) -> SniEndpoint:
     raise NotFound(f"{app.name} has no certificate {ident}. See `moor certs -a {app.name}`.")
 
 
-def update(session: Session, app: App, endpoint: SniEndpoint, body: object) -> SniEndpoint:
+def update(
+    session: Session, app: App, endpoint: SniEndpoint, body: shapes.SniEndpointCreate | None
+) -> SniEndpoint:
     """Replace the certificate and key (a renewal); domains it no longer covers drop it."""
     facts = _pair(body)
     _apply(endpoint, facts)
@@ -120,3 +119,26 @@ def default_for(app: App, hostname: str) -> SniEndpoint | None:
     """The newest certificate of ``app`` that covers ``hostname`` (for a new domain)."""
     matching = [e for e in app.sni_endpoints if covers(e.cert_domains, hostname)]
     return matching[-1] if matching else None
+
+
+def to_sni_endpoint(e: SniEndpoint) -> shapes.SniEndpoint:
+    """A custom certificate; the private key is never sent back."""
+    return shapes.SniEndpoint(
+        id=e.id,
+        name=e.name,
+        app=Ref(id=e.app.id, name=e.app.name),
+        certificate_chain=e.certificate_chain,
+        domains=[d.id for d in e.domains],
+        ssl_cert=shapes.SslCert(
+            id=e.id,
+            ca_signed=e.ca_signed,
+            self_signed=e.self_signed,
+            cert_domains=list(e.cert_domains),
+            subject=e.subject,
+            issuer=e.issuer,
+            starts_at=e.starts_at,
+            expires_at=e.expires_at,
+        ),
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+    )

@@ -7,11 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, DnsUnreachable, InvalidParams, NotFound
+from moorage.schemas import domains as shapes
+from moorage.schemas.base import Ref
 from moorage.server.services import certs
 from moorage.server.services.domainproof import Claims, Prover, Standing
 from moorage.server.store.models import App, Domain, now
 from moorage.settings import Settings
 from moorage.spec.names import validate_dns_label
+from moorage.spec.status import ProofStatus
 
 
 def add(
@@ -132,3 +135,43 @@ def find(app: App, ident: str) -> Domain:
 def remove(session: Session, app: App, domain: Domain) -> None:
     app.domains.remove(domain)
     session.flush()
+
+
+def to_domain(
+    d: Domain, settings: Settings, standing: Standing, proof: tuple[str, str]
+) -> shapes.Domain:
+    """``standing``: succeeded (routed), pending (waits for its DNS proof), failed (another
+    owner proved the name above it); ``proof``: the TXT record that proves it, and its value."""
+    verification = shapes.Verification(
+        record=proof[0],
+        value=proof[1],
+        verified=d.verified_at is not None,
+        verified_at=d.verified_at,
+    )
+    cert = d.sni_endpoint
+    return shapes.Domain(
+        id=d.id,
+        hostname=d.hostname,
+        kind="custom",
+        app=Ref(id=d.app.id, name=d.app.name),
+        cname=settings.app_host(d.app.name),
+        status=ProofStatus(standing),
+        moorage=shapes.DomainExtension(verification=verification),
+        sni_endpoint=Ref(id=cert.id, name=cert.name) if cert else None,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+    )
+
+
+def default_domain(a: App, settings: Settings) -> shapes.Domain:
+    """The app's own name under the platform's domain (Heroku's ``kind`` heroku)."""
+    return shapes.Domain(
+        id=f"{a.id}-default",
+        hostname=settings.app_host(a.name),
+        kind="heroku",
+        app=Ref(id=a.id, name=a.name),
+        cname=None,
+        status=ProofStatus.SUCCEEDED,
+        created_at=a.created_at,
+        updated_at=a.updated_at,
+    )

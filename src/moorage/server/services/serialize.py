@@ -10,14 +10,9 @@ from moorage.server.store.models import (
     AddonAttachment,
     App,
     Backup,
-    Collaborator,
-    Domain,
     Formation,
     Release,
-    SniEndpoint,
-    User,
 )
-from moorage.settings import Settings
 from moorage.spec.dyno import Dyno
 
 FREE = {"cents": 0, "unit": "month"}  # self-hosted: no per-add-on price
@@ -25,68 +20,6 @@ FREE = {"cents": 0, "unit": "month"}  # self-hosted: no per-add-on price
 
 def ts(value: datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def account(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.email.split("@")[0],
-        "created_at": ts(user.created_at),
-        "updated_at": ts(user.created_at),
-        "allow_tracking": False,
-        "beta": False,
-        "verified": True,
-        "two_factor_authentication": False,
-        "default_organization": None,
-        "default_team": None,
-    }
-
-
-def app(a: App, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "name": a.name,
-        "owner": {"id": a.owner.id, "email": a.owner.email},
-        "created_at": ts(a.created_at),
-        "updated_at": ts(a.updated_at),
-        "released_at": ts(a.released_at),
-        "web_url": None if a.internal_routing else settings.web_url(a.name),
-        "git_url": None,
-        "maintenance": False,
-        "acm": False,
-        "archived_at": None,
-        "buildpack_provided_description": None,
-        "build_stack": {"id": "moorage-bookworm", "name": "container"},
-        "stack": {"id": "moorage-bookworm", "name": "container"},
-        "region": {"id": "local", "name": "local"},
-        "space": None,
-        "organization": None,
-        "team": None,
-        "internal_routing": a.internal_routing,
-        "repo_size": None,
-        "slug_size": None,
-        "generation": {"id": "moorage", "name": "moorage"},
-        "moorage": {
-            "group": a.group,
-            "aliases": list(a.aliases or []),
-            "internal_host": f"{a.name}.internal" if a.group else None,
-            "origin": a.origin,
-        },
-    }
-
-
-def collaborator(a: App, user: User, row: Collaborator | None) -> dict[str, Any]:
-    """The owner (``row`` None) or a collaborator, as ``/apps/{app}/collaborators`` lists."""
-    stamp = row.created_at if row else a.created_at
-    return {
-        "id": row.id if row else a.owner.id,
-        "app": app_ref(a),
-        "user": {"id": user.id, "email": user.email, "federated": False},
-        "role": "collaborator" if row else "owner",
-        "created_at": ts(stamp),
-        "updated_at": ts(row.updated_at if row else a.updated_at),
-    }
 
 
 def app_ref(a: App) -> dict[str, str]:
@@ -218,73 +151,4 @@ def backup(b: Backup) -> dict[str, Any]:
         "tables": b.tables,
         "started_at": ts(b.started_at),
         "finished_at": ts(b.finished_at),
-    }
-
-
-def domain(d: Domain, settings: Settings, standing: str, proof: tuple[str, str]) -> dict[str, Any]:
-    """``standing``: succeeded (routed), pending (waits for its DNS proof), failed (another
-    owner proved the name above it); ``proof``: the TXT record that proves it, and its value."""
-    return {
-        "id": d.id,
-        "hostname": d.hostname,
-        "kind": "custom",
-        "app": app_ref(d.app),
-        "cname": settings.app_host(d.app.name),
-        "status": standing,
-        "moorage": {
-            "verification": {
-                "record": proof[0],
-                "type": "TXT",
-                "value": proof[1],
-                "verified": d.verified_at is not None,
-                "verified_at": ts(d.verified_at),
-            }
-        },
-        "acm_status": None,
-        "acm_status_reason": None,
-        "sni_endpoint": (
-            {"id": d.sni_endpoint.id, "name": d.sni_endpoint.name} if d.sni_endpoint else None
-        ),
-        "created_at": ts(d.created_at),
-        "updated_at": ts(d.updated_at),
-    }
-
-
-def sni_endpoint(e: SniEndpoint) -> dict[str, Any]:
-    """A custom certificate; the private key is never sent back."""
-    return {
-        "id": e.id,
-        "name": e.name,
-        "display_name": None,
-        "app": app_ref(e.app),
-        "certificate_chain": e.certificate_chain,
-        "domains": [d.id for d in e.domains],
-        "ssl_cert": {
-            "id": e.id,
-            "ca_signed?": e.ca_signed,
-            "self_signed?": e.self_signed,
-            "cert_domains": list(e.cert_domains),
-            "subject": e.subject,
-            "issuer": e.issuer,
-            "starts_at": ts(e.starts_at),
-            "expires_at": ts(e.expires_at),
-        },
-        "created_at": ts(e.created_at),
-        "updated_at": ts(e.updated_at),
-    }
-
-
-def default_domain(a: App, settings: Settings) -> dict[str, Any]:
-    return {
-        "id": f"{a.id}-default",
-        "hostname": settings.app_host(a.name),
-        "kind": "heroku",
-        "app": app_ref(a),
-        "cname": None,
-        "status": "succeeded",
-        "acm_status": None,
-        "acm_status_reason": None,
-        "sni_endpoint": None,
-        "created_at": ts(a.created_at),
-        "updated_at": ts(a.updated_at),
     }
