@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
-
-
-def _q(part: str) -> str:
-    return quote(part, safe="")
+from moorage.client import access as api
 
 
 @cli.command("access")
@@ -18,11 +13,11 @@ def _q(part: str) -> str:
 @json_option
 def access_list(app: str, as_json: bool) -> None:
     """The app's owner and collaborators."""
-    rows = client().request("GET", f"/apps/{_q(app)}/collaborators")
+    rows = api.collaborators(client(), app)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
-    table(["email", "role"], [(r["user"]["email"], r["role"]) for r in rows])
+    table(["email", "role"], [(r.user.email, r.role) for r in rows])
 
 
 @cli.command("access:add")
@@ -32,7 +27,7 @@ def access_add(email: str, app: str) -> None:
     """Let EMAIL deploy, configure and scale the app (only the owner may destroy it or
     change who has access). EMAIL must have an account: an operator makes it with
     `moor setup --email EMAIL`, which prints its token."""
-    client().request("POST", f"/apps/{_q(app)}/collaborators", {"user": email})
+    api.add_collaborator(client(), app, email)
     out.print(f"Adding {email} access to [bold]{app}[/bold]... done")
 
 
@@ -42,5 +37,5 @@ def access_add(email: str, app: str) -> None:
 def access_remove(email: str, app: str) -> None:
     """Take EMAIL's access to the app away (the owner), or leave it (a collaborator, with
     their own email)."""
-    client().request("DELETE", f"/apps/{_q(app)}/collaborators/{_q(email)}")
+    api.remove_collaborator(client(), app, email)
     out.print(f"Removing {email} access from [bold]{app}[/bold]... done")

@@ -7,20 +7,20 @@ from typing import Any
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import apps as api
 from moorage.errors import InvalidParams
+from moorage.schemas.apps import App
 
 
 @cli.command("apps")
 @json_option
 def apps_list(as_json: bool) -> None:
     """List your apps."""
-    apps = client().apps()
+    apps = api.apps(client())
     if as_json:
-        print_json(apps)
+        print_json([a.model_dump(mode="json") for a in apps])
         return
-    table(
-        ["name", "web url", "released"], [(a["name"], a["web_url"], a["released_at"]) for a in apps]
-    )
+    table(["name", "web url", "released"], [(a.name, a.web_url, a.released_at) for a in apps])
 
 
 @cli.command("apps:create")
@@ -28,11 +28,11 @@ def apps_list(as_json: bool) -> None:
 @json_option
 def apps_create(name: str, as_json: bool) -> None:
     """Create an app named NAME (lowercase letters, digits, dashes; 3-30 characters)."""
-    app = client().app_create(name)
+    app = api.create(client(), name)
     if as_json:
-        print_json(app)
+        print_json(app.model_dump(mode="json"))
         return
-    out.print(f"Creating [bold]{app['name']}[/bold]... done\n{app['web_url']}")
+    out.print(f"Creating [bold]{app.name}[/bold]... done\n{app.web_url}")
 
 
 @cli.command("apps:info")
@@ -41,25 +41,25 @@ def apps_create(name: str, as_json: bool) -> None:
 def apps_info(app: str, as_json: bool) -> None:
     """Show an app's details."""
     c = client()
-    info = c.app(app)
+    info = api.app(c, app)
     formation = c.formation(app)
     addons = c.addons(app)
     if as_json:
-        print_json({**info, "formation": formation, "addons": addons})
+        print_json({**info.model_dump(mode="json"), "formation": formation, "addons": addons})
         return
     dynos = ", ".join(f"{f['type']}: {f['quantity']}" for f in formation) or "none"
     table(
         ["", ""],
         [
-            ("Name", info["name"]),
-            ("Owner", info["owner"]["email"]),
-            ("Web URL", info["web_url"] or "none: private (internal_routing), in its group only"),
+            ("Name", info.name),
+            ("Owner", info.owner.email),
+            ("Web URL", info.web_url or "none: private (internal_routing), in its group only"),
             ("Dynos", dynos),
             ("Add-ons", ", ".join(a["name"] for a in addons) or "none"),
             ("Group", _group_text(info)),
             ("Ports", ports_text(formation)),
-            ("Volumes", _volumes_text(c.request("GET", f"/apps/{app}/volumes"))),
-            ("Released", info["released_at"]),
+            ("Volumes", _volumes_text(api.volumes(c, app))),
+            ("Released", info.released_at),
         ],
     )
 
@@ -85,12 +85,12 @@ def _volumes_text(volumes: list[dict[str, Any]]) -> str:
     return ", ".join(shown) or "none"
 
 
-def _group_text(info: dict[str, Any]) -> str:
-    ext = info.get("moorage") or {}
-    if not ext.get("group"):
+def _group_text(info: App) -> str:
+    ext = info.moorage
+    if not ext.group:
         return "none"
-    names = ", ".join([ext["internal_host"], *ext.get("aliases", [])])
-    return f"{ext['group']} (answers to {names})"
+    names = ", ".join([str(ext.internal_host), *ext.aliases])
+    return f"{ext.group} (answers to {names})"
 
 
 @cli.command("apps:update")
@@ -103,8 +103,8 @@ def _group_text(info: dict[str, Any]) -> str:
 )
 def apps_update(app: str, private: bool) -> None:
     """Make the app private or public."""
-    info = client().request("PATCH", f"/apps/{app}", {"internal_routing": private})
-    where = "inside its group only" if private else info["web_url"]
+    info = api.set_private(client(), app, private)
+    where = "inside its group only" if private else info.web_url
     out.print(f"{app} is {'private' if private else 'public'}: {where}")
 
 
@@ -116,11 +116,9 @@ def apps_update(app: str, private: bool) -> None:
 def apps_join(group: str, app: str, aliases: tuple[str, ...], as_json: bool) -> None:
     """Put the app in GROUP: its apps reach this app's web dynos on a private network as
     http://APP.internal:PORT and by each --alias (say, a Kubernetes Service name)."""
-    info = client().request(
-        "PATCH", f"/apps/{app}", {"moorage": {"group": group, "aliases": list(aliases)}}
-    )
+    info = api.join(client(), app, group, list(aliases))
     if as_json:
-        print_json(info)
+        print_json(info.model_dump(mode="json"))
         return
     out.print(f"{app} is in group {group}, answering to {_group_text(info)}; dynos restart.")
 
@@ -129,7 +127,7 @@ def apps_join(group: str, app: str, aliases: tuple[str, ...], as_json: bool) -> 
 @app_option
 def apps_leave(app: str) -> None:
     """Take the app out of its group (its dynos leave the private network)."""
-    client().request("PATCH", f"/apps/{app}", {"moorage": {"group": None}})
+    api.leave(client(), app)
     out.print(f"{app} left its group; dynos restart.")
 
 
@@ -141,8 +139,8 @@ def apps_destroy(app: str, confirm: str | None, as_json: bool) -> None:
     """Destroy an app: its dynos, network, images, add-ons and routes."""
     if confirm != app:
         raise InvalidParams(f"This deletes {app} and all its data. Confirm with --confirm {app}.")
-    deleted = client().app_delete(app)
+    deleted = api.destroy(client(), app)
     if as_json:
-        print_json(deleted)
+        print_json(deleted.model_dump(mode="json"))
         return
     out.print(f"Destroying [bold]{app}[/bold]... done")

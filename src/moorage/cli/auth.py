@@ -7,9 +7,11 @@ import sys
 import click
 
 from moorage.cli.base import cli, client, json_option, out, print_json, table
+from moorage.client import account as api
 from moorage.client import credentials
 from moorage.client.api import Client
 from moorage.errors import InvalidParams, Unauthorized
+from moorage.schemas.apps import PlatformInfo
 
 
 @cli.command("login")
@@ -24,15 +26,15 @@ def login(api_url: str | None, token_stdin: bool) -> None:
         token = click.prompt("API token", hide_input=True).strip()
     if not token:
         raise InvalidParams("An empty token was given.")
-    account = Client(credentials.Credentials(url, token)).account()
+    account = api.account(Client(credentials.Credentials(url, token)))
     path = credentials.save(url, token)
-    out.print(f"Logged in as [bold]{account['email']}[/bold] (credentials in {path})")
+    out.print(f"Logged in as [bold]{account.email}[/bold] (credentials in {path})")
 
 
 @cli.command("auth:whoami")
 def whoami() -> None:
     """Print the logged-in account's email."""
-    click.echo(client().account()["email"])
+    click.echo(api.account(client()).email)
 
 
 @cli.command("auth:token")
@@ -48,26 +50,27 @@ def auth_token() -> None:
 @json_option
 def info(as_json: bool) -> None:
     """Facts about the platform: API, registry, domain."""
-    facts = client().info()
+    facts = api.info(client())
+    shown = facts.model_dump(mode="json")
     if as_json:
-        print_json(facts)
+        print_json(shown)
         return
-    table(["", ""], sorted(facts.items()))
-    if facts.get("heroku_host"):
+    table(["", ""], sorted(shown.items()))
+    if facts.heroku_host:
         out.print("\nTo use the Heroku CLI (heroku@11) against this platform:")
         for line in heroku_env(facts, "$(moor auth:token)"):
             out.print(f"  export {line}", markup=False, highlight=False)
 
 
-def heroku_env(facts: dict[str, object], token: str) -> list[str]:
+def heroku_env(facts: PlatformInfo, token: str) -> list[str]:
     """The environment for the Heroku CLI. It sends the token only to Heroku's own hosts
     and to exactly ``localhost``, so HEROKU_HEADERS carries it to api.<domain>; the
     particleboard URL keeps ``heroku apps`` from waiting on particleboard.heroku.com."""
     return [
-        f"HEROKU_HOST={facts['heroku_host']}",
+        f"HEROKU_HOST={facts.heroku_host}",
         f'HEROKU_API_KEY="{token}"',
         f'HEROKU_HEADERS=\'{{"Authorization": "Bearer \'"{token}"\'"}}\'',
-        f"HEROKU_PARTICLEBOARD_URL={facts['https_api_url']}",
-        f"HEROKU_EXEC_URL={facts['https_api_url']}",
-        f"NODE_EXTRA_CA_CERTS={facts['ca_path']}",
+        f"HEROKU_PARTICLEBOARD_URL={facts.https_api_url}",
+        f"HEROKU_EXEC_URL={facts.https_api_url}",
+        f"NODE_EXTRA_CA_CERTS={facts.ca_path}",
     ]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import account, domains
+from moorage.client import certs as api
+from moorage.client.api import Client
 from moorage.errors import InvalidParams
+from moorage.schemas.apps import PlatformInfo
+from moorage.schemas.certs import SniEndpoint, SniEndpointCreate
 
 SYSTEM_STORE = Path("/usr/local/share/ca-certificates")
 DOCKER_CERTS = Path("/etc/docker/certs.d")
@@ -36,8 +40,8 @@ def certs_ca(output: Path | None, install: bool) -> None:
     Clients trust it with NODE_EXTRA_CA_CERTS (the Heroku CLI), curl --cacert, or
     --install (system store and Docker; needs root)."""
     c = client()
-    pem = c.request_text("GET", "/moorage/ca.crt")
-    info = c.info()
+    pem = account.ca_certificate(c)
+    info = account.info(c)
     if install:
         _install(pem, info)
         return
@@ -51,8 +55,8 @@ def certs_ca(output: Path | None, install: bool) -> None:
     )
 
 
-def _install(pem: str, info: dict[str, object]) -> None:
-    domain, registry = str(info["domain"]), str(info.get("https_registry", ""))
+def _install(pem: str, info: PlatformInfo) -> None:
+    domain, registry = info.domain, info.https_registry or ""
     targets = [SYSTEM_STORE / f"moorage-{domain}.crt"]
     if registry:
         targets.append(DOCKER_CERTS / registry / "ca.crt")
@@ -76,36 +80,41 @@ def _read(path: Path, what: str) -> str:
         raise InvalidParams(f"Could not read the {what} {path}: {exc}.") from exc
 
 
-def _pick(app: str, name: str | None) -> str:
+def _pick(c: Client, app: str, name: str | None) -> str:
     """The certificate to act on: ``name``, or the app's only one."""
     if name:
         return name
-    rows = client().request("GET", f"/apps/{app}/sni-endpoints")
+    rows = api.sni_endpoints(c, app)
     if len(rows) == 1:
-        return str(rows[0]["name"])
+        return rows[0].name
     if not rows:
         raise InvalidParams(f"{app} has no custom certificate. Add one with `moor certs:add`.")
-    names = ", ".join(r["name"] for r in rows)
+    names = ", ".join(r.name for r in rows)
     raise InvalidParams(f"{app} has several certificates ({names}); choose one with --name.")
 
 
-def _hosts(cert: dict[str, Any]) -> str:
-    return ", ".join(cert["ssl_cert"]["cert_domains"])
+def _hosts(cert: SniEndpoint) -> str:
+    return ", ".join(cert.ssl_cert.cert_domains)
 
 
-def _report(app: str, cert: dict[str, Any], verb: str) -> None:
-    domains = [
-        d["hostname"]
-        for d in client().request("GET", f"/apps/{app}/domains")
-        if (d.get("sni_endpoint") or {}).get("name") == cert["name"]
-    ]
-    facts = cert["ssl_cert"]
+def _served_for(c: Client, app: str) -> dict[str, list[str]]:
+    """The host names of the app's domains, by the name of the certificate served for them."""
+    used: dict[str, list[str]] = {}
+    for d in domains.domains(c, app):
+        if d.sni_endpoint:
+            used.setdefault(d.sni_endpoint.name, []).append(d.hostname)
+    return used
+
+
+def _report(c: Client, app: str, cert: SniEndpoint, verb: str) -> None:
+    hosts = _served_for(c, app).get(cert.name, [])
+    facts = cert.ssl_cert
     out.print(
-        f"{verb} {cert['name']} on {app}: {_hosts(cert)}, expires {facts['expires_at']}"
-        f"{'' if facts['ca_signed?'] else ' (not signed by a CA this host trusts)'}."
+        f"{verb} {cert.name} on {app}: {_hosts(cert)}, expires {facts.expires_at}"
+        f"{'' if facts.ca_signed else ' (not signed by a CA this host trusts)'}."
     )
-    if domains:
-        out.print(f"Serving it for {', '.join(domains)}.")
+    if hosts:
+        out.print(f"Serving it for {', '.join(hosts)}.")
     else:
         out.print(f"No domain of {app} uses it yet: add one it covers with `moor domains:add`.")
 
@@ -116,44 +125,40 @@ def _report(app: str, cert: dict[str, Any], verb: str) -> None:
 def certs_list(app: str, as_json: bool) -> None:
     """The app's custom certificates and the domains they are served for."""
     c = client()
-    rows = c.request("GET", f"/apps/{app}/sni-endpoints")
+    rows = api.sni_endpoints(c, app)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     if not rows:
         out.print(f"{app} has no custom certificate; its hosts use the platform's.")
         return
-    used: dict[str, list[str]] = {}
-    for d in c.request("GET", f"/apps/{app}/domains"):
-        if d.get("sni_endpoint"):
-            used.setdefault(d["sni_endpoint"]["name"], []).append(d["hostname"])
+    used = _served_for(c, app)
     table(
         ["name", "common name(s)", "expires", "trusted", "domains"],
         [
             (
-                r["name"],
+                r.name,
                 _hosts(r),
-                r["ssl_cert"]["expires_at"],
-                "yes" if r["ssl_cert"]["ca_signed?"] else "no",
-                ", ".join(used.get(r["name"], [])),
+                r.ssl_cert.expires_at,
+                "yes" if r.ssl_cert.ca_signed else "no",
+                ", ".join(used.get(r.name, [])),
             )
             for r in rows
         ],
     )
 
 
-def _send(
-    method: str, path: str, certificate: Path, key: Path, app: str, as_json: bool, verb: str
-) -> None:
-    body = {
-        "certificate_chain": _read(certificate, "certificate"),
-        "private_key": _read(key, "key"),
-    }
-    cert = client().request(method, path, body)
+def _pair(certificate: Path, key: Path) -> SniEndpointCreate:
+    return SniEndpointCreate(
+        certificate_chain=_read(certificate, "certificate"), private_key=_read(key, "key")
+    )
+
+
+def _show(c: Client, app: str, cert: SniEndpoint, as_json: bool, verb: str) -> None:
     if as_json:
-        print_json(cert)
+        print_json(cert.model_dump(mode="json"))
         return
-    _report(app, cert, verb)
+    _report(c, app, cert, verb)
 
 
 _CRT = click.argument("certificate", type=click.Path(dir_okay=False, path_type=Path))
@@ -167,7 +172,8 @@ _KEY = click.argument("key", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 def certs_add(certificate: Path, key: Path, app: str, as_json: bool) -> None:
     """Serve CERTIFICATE (PEM chain) with KEY for the app's domains it covers."""
-    _send("POST", f"/apps/{app}/sni-endpoints", certificate, key, app, as_json, "Added")
+    c = client()
+    _show(c, app, api.add_sni_endpoint(c, app, _pair(certificate, key)), as_json, "Added")
 
 
 @cli.command("certs:update")
@@ -178,8 +184,10 @@ def certs_add(certificate: Path, key: Path, app: str, as_json: bool) -> None:
 @json_option
 def certs_update(certificate: Path, key: Path, app: str, name: str | None, as_json: bool) -> None:
     """Replace a certificate and key (a renewal); served at once, no connection dropped."""
-    path = f"/apps/{app}/sni-endpoints/{_pick(app, name)}"
-    _send("PATCH", path, certificate, key, app, as_json, "Updated")
+    c = client()
+    chosen = _pick(c, app, name)  # before the files are read, as ever
+    cert = api.update_sni_endpoint(c, app, chosen, _pair(certificate, key))
+    _show(c, app, cert, as_json, "Updated")
 
 
 @cli.command("certs:info")
@@ -188,21 +196,22 @@ def certs_update(certificate: Path, key: Path, app: str, name: str | None, as_js
 @json_option
 def certs_info(app: str, name: str | None, as_json: bool) -> None:
     """A certificate's subject, issuer, dates and host names."""
-    cert = client().request("GET", f"/apps/{app}/sni-endpoints/{_pick(app, name)}")
+    c = client()
+    cert = api.sni_endpoint(c, app, _pick(c, app, name))
     if as_json:
-        print_json(cert)
+        print_json(cert.model_dump(mode="json"))
         return
-    facts = cert["ssl_cert"]
+    facts = cert.ssl_cert
     table(
         ["", ""],
         [
-            ("name", cert["name"]),
+            ("name", cert.name),
             ("host names", _hosts(cert)),
-            ("subject", facts["subject"]),
-            ("issuer", facts["issuer"]),
-            ("starts", facts["starts_at"]),
-            ("expires", facts["expires_at"]),
-            ("trusted", "yes" if facts["ca_signed?"] else "no"),
+            ("subject", facts.subject),
+            ("issuer", facts.issuer),
+            ("starts", facts.starts_at),
+            ("expires", facts.expires_at),
+            ("trusted", "yes" if facts.ca_signed else "no"),
         ],
     )
 
@@ -218,6 +227,7 @@ def certs_remove(app: str, name: str | None, confirm: str | None) -> None:
             f"Browsers will warn on {app}'s custom domains without it. "
             f"Confirm with --confirm {app}."
         )
-    chosen = _pick(app, name)
-    client().request("DELETE", f"/apps/{app}/sni-endpoints/{chosen}")
+    c = client()
+    chosen = _pick(c, app, name)
+    api.remove_sni_endpoint(c, app, chosen)
     out.print(f"Removed certificate {chosen} from {app}.")

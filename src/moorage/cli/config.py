@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import config as api
 from moorage.errors import InvalidParams
 from moorage.spec.names import CONFIG_KEY_RE, validate_config_key
 
@@ -14,7 +15,7 @@ from moorage.spec.names import CONFIG_KEY_RE, validate_config_key
 @json_option
 def config_show(app: str, as_json: bool) -> None:
     """Show the app's config vars."""
-    cfg = client().config(app)
+    cfg = api.config_vars(client(), app)
     if as_json:
         print_json(cfg)
         return
@@ -26,7 +27,7 @@ def config_show(app: str, as_json: bool) -> None:
 @app_option
 def config_get(key: str, app: str) -> None:
     """Print one config var's value."""
-    click.echo(client().config(app).get(key, ""))
+    click.echo(api.config_vars(client(), app).get(key, ""))
 
 
 @cli.command("config:set")
@@ -42,7 +43,7 @@ def config_set(pairs: tuple[str, ...], app: str, as_json: bool) -> None:
             shown = repr(pair) if CONFIG_KEY_RE.fullmatch(pair) else f"Argument {n}"
             raise InvalidParams(f"{shown} is not KEY=VALUE.")
         changes[validate_config_key(key)] = value
-    cfg = client().config_update(app, changes)
+    cfg = api.update_config(client(), app, changes)
     if as_json:
         print_json({k: cfg[k] for k in changes})
         return
@@ -55,7 +56,7 @@ def config_set(pairs: tuple[str, ...], app: str, as_json: bool) -> None:
 @json_option
 def config_unset(keys: tuple[str, ...], app: str, as_json: bool) -> None:
     """Remove config vars; makes a new release."""
-    cfg = client().config_update(app, {validate_config_key(k): None for k in keys})
+    cfg = api.update_config(client(), app, {validate_config_key(k): None for k in keys})
     if as_json:
         print_json(sorted(cfg))
         return

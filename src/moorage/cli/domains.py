@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import domains as api
 from moorage.errors import InvalidParams
+from moorage.schemas.domains import Domain
+from moorage.spec.status import ProofStatus
 
 WAIT_POLL_SECONDS = 5.0
 
@@ -18,28 +20,33 @@ WAIT_POLL_SECONDS = 5.0
 @json_option
 def domains_list(app: str, as_json: bool) -> None:
     """The host names the router sends to the app."""
-    rows = client().request("GET", f"/apps/{app}/domains")
+    rows = api.domains(client(), app)
     if as_json:
-        print_json(rows)
+        print_json([d.model_dump(mode="json") for d in rows])
         return
     table(
         ["hostname", "kind", "status", "proven", "point it at (CNAME)"],
-        [(d["hostname"], d["kind"], d["status"], _proven(d), d["cname"] or "") for d in rows],
+        [(d.hostname, d.kind, d.status, _proven(d), d.cname or "") for d in rows],
     )
 
 
-def _proven(domain: dict[str, Any]) -> str:
-    proof = (domain.get("moorage") or {}).get("verification")
-    if proof is None:
+def _proven(domain: Domain) -> str:
+    if domain.moorage is None:
         return ""  # the platform's own name
-    return "yes" if proof["verified"] else "no"
+    return "yes" if domain.moorage.verification.verified else "no"
 
 
-def _proof_hint(domain: dict[str, Any], app: str) -> str:
-    proof = domain["moorage"]["verification"]
+def _verified(domain: Domain) -> bool:
+    return domain.moorage is not None and domain.moorage.verification.verified
+
+
+def _proof_hint(domain: Domain, app: str) -> str:
+    if domain.moorage is None:
+        return ""  # the platform's own name needs no proof
+    proof = domain.moorage.verification
     return (
-        f"To prove the name is yours, add a DNS TXT record {proof['record']} with the value "
-        f'"{proof["value"]}", then run `moor domains:verify {domain["hostname"]} -a {app}`.'
+        f"To prove the name is yours, add a DNS TXT record {proof.record} with the value "
+        f'"{proof.value}", then run `moor domains:verify {domain.hostname} -a {app}`.'
     )
 
 
@@ -49,14 +56,14 @@ def _proof_hint(domain: dict[str, Any], app: str) -> str:
 @json_option
 def domains_add(hostname: str, app: str, as_json: bool) -> None:
     """Route HOSTNAME to the app (point its DNS at this platform's router)."""
-    d = client().request("POST", f"/apps/{app}/domains", {"hostname": hostname})
+    d = api.add_domain(client(), app, hostname)
     if as_json:
-        print_json(d)
+        print_json(d.model_dump(mode="json"))
         return
-    out.print(f"Adding {d['hostname']} to {app}... done; point its DNS (CNAME) at {d['cname']}.")
-    if d["status"] == "pending":
+    out.print(f"Adding {d.hostname} to {app}... done; point its DNS (CNAME) at {d.cname}.")
+    if d.status == ProofStatus.PENDING:
         out.print(f"It is routed once DNS proves it yours. {_proof_hint(d, app)}")
-    elif not d["moorage"]["verification"]["verified"]:
+    elif not _verified(d):
         out.print(f"Until proven, another owner who proves it takes it. {_proof_hint(d, app)}")
 
 
@@ -69,16 +76,16 @@ def domains_verify(hostname: str, app: str, wait: bool, as_json: bool) -> None:
     """Prove HOSTNAME is yours: look its DNS TXT record up now."""
     while True:
         try:
-            d = client().request("POST", f"/apps/{app}/domains/{hostname}/actions/verify")
+            d = api.verify_domain(client(), app, hostname)
             break
         except InvalidParams:
             if not wait:
                 raise
             time.sleep(WAIT_POLL_SECONDS)
     if as_json:
-        print_json(d)
+        print_json(d.model_dump(mode="json"))
         return
-    out.print(f"{d['hostname']} is proven yours; status: {d['status']}.")
+    out.print(f"{d.hostname} is proven yours; status: {d.status}.")
 
 
 @cli.command("domains:remove")
@@ -86,5 +93,5 @@ def domains_verify(hostname: str, app: str, wait: bool, as_json: bool) -> None:
 @app_option
 def domains_remove(hostname: str, app: str) -> None:
     """Stop routing HOSTNAME to the app."""
-    client().request("DELETE", f"/apps/{app}/domains/{hostname}")
+    api.remove_domain(client(), app, hostname)
     out.print(f"Removing {hostname} from {app}... done")

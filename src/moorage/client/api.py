@@ -116,10 +116,6 @@ class Client:
         return resp.json() if resp.content else None
 
     # -- resources --------------------------------------------------------------------------
-    def account(self) -> JSON:
-        result: JSON = self.request("GET", "/account")
-        return result
-
     def info(self) -> JSON:
         result: JSON = self.request("GET", "/moorage/info")
         return result
@@ -131,28 +127,12 @@ class Client:
         )
         return answer
 
-    def apps(self) -> list[JSON]:
-        result: list[JSON] = self.request("GET", "/apps")
-        return result
-
-    def app_create(self, name: str) -> JSON:
-        result: JSON = self.request("POST", "/apps", {"name": name})
-        return result
-
     def app(self, app: str) -> JSON:
         result: JSON = self.request("GET", f"/apps/{_q(app)}")
         return result
 
-    def app_delete(self, app: str) -> JSON:
-        result: JSON = self.request("DELETE", f"/apps/{_q(app)}")
-        return result
-
     def config(self, app: str) -> dict[str, str]:
         result: dict[str, str] = self.request("GET", f"/apps/{_q(app)}/config-vars")
-        return result
-
-    def config_update(self, app: str, changes: dict[str, str | None]) -> dict[str, str]:
-        result: dict[str, str] = self.request("PATCH", f"/apps/{_q(app)}/config-vars", changes)
         return result
 
     def formation(self, app: str) -> list[JSON]:

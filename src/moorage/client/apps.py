@@ -1,0 +1,55 @@
+"""Apps: list, create, show, make private or public, group, destroy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from moorage.client.api import Client, path
+from moorage.schemas.apps import App, AppCreate, AppExtensionBody, AppUpdate
+
+_APPS = TypeAdapter(list[App])
+
+
+def apps(c: Client) -> list[App]:
+    """The apps the user owns or collaborates on, by name."""
+    return _APPS.validate_python(c.request("GET", "/apps"))
+
+
+def create(c: Client, name: str) -> App:
+    body = AppCreate(name=name).model_dump(exclude_unset=True)
+    return App.model_validate(c.request("POST", "/apps", body))
+
+
+def app(c: Client, name: str) -> App:
+    return App.model_validate(c.request("GET", path("/apps/{}", name)))
+
+
+def destroy(c: Client, name: str) -> App:
+    return App.model_validate(c.request("DELETE", path("/apps/{}", name)))
+
+
+def set_private(c: Client, name: str, private: bool) -> App:
+    """Take the app off the router (private: reached only inside its group) or put it back."""
+    return _update(c, name, AppUpdate(internal_routing=private))
+
+
+def join(c: Client, name: str, group: str, aliases: list[str]) -> App:
+    """Put the app in ``group``, answering to ``aliases`` on the group's network too."""
+    return _update(c, name, AppUpdate(moorage=AppExtensionBody(group=group, aliases=aliases)))
+
+
+def leave(c: Client, name: str) -> App:
+    return _update(c, name, AppUpdate(moorage=AppExtensionBody(group=None)))
+
+
+def _update(c: Client, name: str, change: AppUpdate) -> App:
+    body = change.model_dump(exclude_unset=True)
+    return App.model_validate(c.request("PATCH", path("/apps/{}", name), body))
+
+
+def volumes(c: Client, name: str) -> list[dict[str, Any]]:
+    """The app's volumes as ``apps:info`` shows them (their model is the volumes noun's)."""
+    rows: list[dict[str, Any]] = c.request("GET", path("/apps/{}/volumes", name))
+    return rows
