@@ -77,7 +77,7 @@ class Addon(Resource):
     web_url: str | None = None
     billed_price: BilledPrice
     actions: list[AddonAction] = []
-    moorage: AddonExtension
+    moorage: AddonExtension = AddonExtension()
 
 
 class AddonRef(Ref):
