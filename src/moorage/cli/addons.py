@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
-
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import addons as api
 from moorage.errors import InvalidParams
+from moorage.schemas.addons import Addon
+from moorage.schemas.releases import Release
 
 
-def q(part: str) -> str:
-    return quote(part, safe="")
+def releases_note(made: list[Release]) -> str:
+    return ", ".join(f"{r.app.name} v{r.version}" for r in made) or "no release"
 
 
-def addon_path(app: str, addon: str) -> str:
-    return f"/apps/{q(app)}/addons/{q(addon)}"
-
-
-def releases_note(made: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{r['app']['name']} v{r['version']}" for r in made) or "no release"
-
-
-def info_and_facts(app: str, addon: str, as_json: bool) -> tuple[dict[str, Any], dict[str, str]]:
+def info_and_facts(app: str, addon: str, as_json: bool) -> tuple[Addon, dict[str, str]]:
     """The add-on's record and its server's facts; printed as JSON when ``as_json``."""
     c = client()
-    info = c.request("GET", addon_path(app, addon))
-    facts = c.request("GET", addon_path(app, addon) + "/facts")
+    info = api.addon(c, app, addon)
+    facts = api.facts(c, app, addon)
     if as_json:
-        print_json({**info, "facts": facts})
+        print_json({**info.model_dump(mode="json"), "facts": facts})
     return info, facts
 
 
@@ -38,19 +30,19 @@ def info_and_facts(app: str, addon: str, as_json: bool) -> tuple[dict[str, Any],
 @json_option
 def addons_list(app: str, as_json: bool) -> None:
     """List the add-ons attached to the app (its own and others')."""
-    addons = client().addons(app)
+    addons = api.addons(client(), app)
     if as_json:
-        print_json(addons)
+        print_json([a.model_dump(mode="json") for a in addons])
         return
     if not addons:
         out.print(f"{app} has no add-ons. Add one with `moor addons:create postgresql -a {app}`.")
         return
     rows = []
     for a in addons:
-        atts = a.get("moorage", {}).get("attachments", [])
-        here = ", ".join(f"{x['config_var']}" for x in atts if x["app"] == app)
-        elsewhere = ", ".join(f"{x['app']}::{x['name']}" for x in atts if x["app"] != app)
-        rows.append((a["name"], a["plan"]["name"], a["app"]["name"], here, elsewhere or "-"))
+        atts = a.moorage.attachments
+        here = ", ".join(x.config_var for x in atts if x.app == app)
+        elsewhere = ", ".join(f"{x.app}::{x.name}" for x in atts if x.app != app)
+        rows.append((a.name, a.plan.name, a.app.name, here, elsewhere or "-"))
     table(["name", "plan", "owner", "config vars", "also attached to"], rows)
 
 
@@ -64,18 +56,13 @@ def addons_create(
     plan: str, app: str, as_name: str | None, name: str | None, as_json: bool
 ) -> None:
     """Provision an add-on (postgresql, redis) and attach it to the app."""
-    body: dict[str, Any] = {"plan": plan}
-    if as_name:
-        body["attachment"] = {"name": as_name}
-    if name:
-        body["name"] = name
-    addon = client().request("POST", f"/apps/{q(app)}/addons", body)
+    addon = api.addon_create(client(), app, plan, as_name=as_name, name=name)
     if as_json:
-        print_json(addon)
+        print_json(addon.model_dump(mode="json"))
         return
     out.print(
-        f"Creating [bold]{addon['name']}[/bold] on {app}... done; "
-        f"{', '.join(addon['config_vars'])} set (new release)."
+        f"Creating [bold]{addon.name}[/bold] on {app}... done; "
+        f"{', '.join(addon.config_vars)} set (new release)."
     )
 
 
@@ -88,13 +75,13 @@ def addons_info(addon: str, app: str, as_json: bool) -> None:
     info, facts = info_and_facts(app, addon, as_json)
     if as_json:
         return
-    atts = info.get("moorage", {}).get("attachments", [])
+    atts = info.moorage.attachments
     rows = [
-        ("Name", info["name"]),
-        ("Plan", info["plan"]["name"]),
-        ("Owner", info["app"]["name"]),
-        ("Attachments", ", ".join(f"{a['app']}::{a['config_var']}" for a in atts)),
-        ("Created", info["created_at"]),
+        ("Name", info.name),
+        ("Plan", info.plan.name),
+        ("Owner", info.app.name),
+        ("Attachments", ", ".join(f"{a.app}::{a.config_var}" for a in atts)),
+        ("Created", info.created_at),
         *facts.items(),
     ]
     for key, value in rows:
@@ -108,12 +95,11 @@ def addons_info(addon: str, app: str, as_json: bool) -> None:
 @json_option
 def addons_attach(addon: str, app: str, as_name: str | None, as_json: bool) -> None:
     """Attach an existing add-on to another app (sets its URL there, a new release)."""
-    body = {"addon": addon, "app": app, **({"name": as_name} if as_name else {})}
-    att = client().request("POST", "/addon-attachments", body)
+    att = api.attach(client(), addon, app, as_name)
     if as_json:
-        print_json(att)
+        print_json(att.model_dump(mode="json"))
         return
-    out.print(f"Attaching [bold]{addon}[/bold] to {app} as {att['name']}_URL... done")
+    out.print(f"Attaching [bold]{addon}[/bold] to {app} as {att.name}_URL... done")
 
 
 @cli.command("addons:detach")
@@ -122,11 +108,11 @@ def addons_attach(addon: str, app: str, as_name: str | None, as_json: bool) -> N
 @json_option
 def addons_detach(addon: str, app: str, as_json: bool) -> None:
     """Remove an add-on's config var from an app that does not own it (a new release)."""
-    att = client().request("DELETE", f"/apps/{q(app)}/addon-attachments/{q(addon)}")
+    att = api.detach(client(), app, addon)
     if as_json:
-        print_json(att)
+        print_json(att.model_dump(mode="json"))
         return
-    out.print(f"Detaching {att['name']} ({att['addon']['name']}) from {app}... done")
+    out.print(f"Detaching {att.name} ({att.addon.name}) from {app}... done")
 
 
 @cli.command("addons:destroy")
@@ -141,9 +127,8 @@ def addons_destroy(addon: str, app: str, confirm: str | None, force: bool, as_js
         raise InvalidParams(
             f"This destroys {addon} and all its data. Confirm with --confirm {app}."
         )
-    suffix = "?force=true" if force else ""
-    info = client().request("DELETE", addon_path(app, addon) + suffix)
+    info = api.addon_destroy(client(), app, addon, force=force)
     if as_json:
-        print_json(info)
+        print_json(info.model_dump(mode="json"))
         return
-    out.print(f"Destroying [bold]{info['name']}[/bold] on {app}... done")
+    out.print(f"Destroying [bold]{info.name}[/bold] on {app}... done")

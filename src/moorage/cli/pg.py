@@ -8,14 +8,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from moorage.cli.addons import addon_path, info_and_facts, q, releases_note
+from moorage.cli.addons import info_and_facts, releases_note
 from moorage.cli.base import app_option, cli, client, err, json_option, out, print_json, table
+from moorage.client import addons as addons_api
+from moorage.client import backups as api
 from moorage.errors import InvalidParams, RuntimeFailure
+from moorage.schemas.backups import Backup
+from moorage.spec.status import BackupStatus
 
 ADDON = click.argument("addon", required=False, default="DATABASE")
 
@@ -38,7 +41,7 @@ def pg_info(addon: str, app: str, as_json: bool) -> None:
     info, facts = info_and_facts(app, addon, as_json)
     if as_json:
         return
-    out.print(f"=== {info['name']} ({', '.join(info['config_vars']) or 'attached'})")
+    out.print(f"=== {info.name} ({', '.join(info.config_vars) or 'attached'})")
     for key, value in facts.items():
         out.print(f"[bold]{key + ':':<14}[/bold] {value}")
 
@@ -54,9 +57,8 @@ def pg_psql(addon: str, app: str, sql: str | None) -> None:
 
     c = client()
     # SQL from a pipe or a file: no TTY, so psql reads it to the end (no prompt, no pager)
-    body = {"command": sql} if sql else {"tty": sys.stdin.isatty()}
-    dyno = c.request("POST", addon_path(app, addon) + "/actions/psql", body)
-    url = dyno["attach_url"]
+    dyno = addons_api.psql(c, app, addon, command=sql, tty=sys.stdin.isatty())
+    url = dyno.attach_url or ""
     if sql is None and _size_query():
         url += "?" + "&".join(f"{k}={v}" for k, v in _size_query().items())
     interactive = sql is None and sys.stdin.isatty()
@@ -70,27 +72,23 @@ def pg_psql(addon: str, app: str, sql: str | None) -> None:
 def pg_rotate(addon: str, app: str, as_json: bool) -> None:
     """New credentials: every attached app gets a release with the new URL (zero downtime);
     the old credentials are refused once no dyno uses them any more."""
-    made = client().request("POST", addon_path(app, addon) + "/actions/rotate-credentials")
+    made = addons_api.rotate_credentials(client(), app, addon)
     if as_json:
-        print_json(made)
+        print_json([r.model_dump(mode="json") for r in made])
         return
     out.print(f"Rotating credentials of {addon} on {app}... done ({releases_note(made)})")
 
 
-def _backups_path(app: str, addon: str) -> str:
-    return addon_path(app, addon) + "/backups"
-
-
-def _backup_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+def _backup_rows(rows: list[Backup]) -> list[tuple[str, ...]]:
     return [
         (
-            b["id"],
-            b["started_at"] or "",
-            b["status"],
-            b["verified"],
-            _size(b["size"]) if b["size"] else "-",
-            f"{b['seconds']:.1f}s",
-            b["trigger"],
+            b.id,
+            str(b.started_at or ""),
+            b.status,
+            b.verified,
+            _size(b.size) if b.size else "-",
+            f"{b.seconds:.1f}s",
+            b.trigger,
         )
         for b in rows
     ]
@@ -102,9 +100,9 @@ def _backup_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 @json_option
 def pg_backups(addon: str, app: str, as_json: bool) -> None:
     """Backups of the add-on, with the result of each one's verifying restore."""
-    rows = client().request("GET", _backups_path(app, addon))
+    rows = api.backups(client(), app, addon)
     if as_json:
-        print_json(rows)
+        print_json([b.model_dump(mode="json") for b in rows])
         return
     if not rows:
         out.print(f"No backups. Capture one with `moor pg:backups:capture -a {app}`.")
@@ -121,35 +119,34 @@ def pg_capture(addon: str, app: str, no_wait: bool, as_json: bool) -> None:
     """Capture a backup (pg_dump of a consistent snapshot), then verify it by restoring it
     into a scratch database and comparing every table's rows and checksum."""
     c = client()
-    backup = c.request("POST", _backups_path(app, addon))
-    path = f"{_backups_path(app, addon)}/{backup['id']}"
+    backup = api.capture(c, app, addon)
     if not as_json:
-        err.print(f"Capturing {backup['id']} of {backup['addon']['name']}...")
-    while not no_wait and (backup["status"] == "running" or backup["verified"] == "pending"):
+        err.print(f"Capturing {backup.id} of {backup.addon.name}...")
+    while not no_wait and (backup.status == BackupStatus.RUNNING or backup.verified == "pending"):
         time.sleep(0.5)
-        backup = c.request("GET", path)
+        backup = api.backup(c, app, addon, backup.id)
     if as_json:
-        print_json(backup)
+        print_json(backup.model_dump(mode="json"))
     else:
         _show(backup)
-    if backup["status"] == "failed":
-        raise RuntimeFailure(f"Backup {backup['id']} failed: {backup['detail']}")
-    if backup["verified"] in ("mismatch", "error"):
-        raise RuntimeFailure(f"Backup {backup['id']} did not verify: {backup['detail']}")
+    if backup.status == BackupStatus.FAILED:
+        raise RuntimeFailure(f"Backup {backup.id} failed: {backup.detail}")
+    if backup.verified in ("mismatch", "error"):
+        raise RuntimeFailure(f"Backup {backup.id} did not verify: {backup.detail}")
 
 
-def _show(b: dict[str, Any]) -> None:
+def _show(b: Backup) -> None:
     rows = [
-        ("Backup", b["id"]),
-        ("Add-on", b["addon"]["name"]),
-        ("Status", b["status"]),
-        ("Verified", f"{b['verified']} ({b['detail']})" if b["detail"] else b["verified"]),
-        ("Size", _size(b["size"])),
-        ("Took", f"{b['seconds']:.1f}s"),
-        ("Trigger", b["trigger"]),
-        ("Started", b["started_at"]),
-        ("Finished", b["finished_at"] or "-"),
-        ("Tables", str(len(b["tables"]))),
+        ("Backup", b.id),
+        ("Add-on", b.addon.name),
+        ("Status", b.status),
+        ("Verified", f"{b.verified} ({b.detail})" if b.detail else b.verified),
+        ("Size", _size(b.size)),
+        ("Took", f"{b.seconds:.1f}s"),
+        ("Trigger", b.trigger),
+        ("Started", b.started_at),
+        ("Finished", b.finished_at or "-"),
+        ("Tables", str(len(b.tables))),
     ]
     for key, value in rows:
         out.print(f"[bold]{key + ':':<10}[/bold] {value}")
@@ -162,13 +159,13 @@ def _show(b: dict[str, Any]) -> None:
 @json_option
 def pg_backup_info(backup: str, addon: str, app: str, as_json: bool) -> None:
     """One backup: status, verification, size, per-table row counts."""
-    b = client().request("GET", f"{_backups_path(app, addon)}/{q(backup)}")
+    b = api.backup(client(), app, addon, backup)
     if as_json:
-        print_json(b)
+        print_json(b.model_dump(mode="json"))
         return
     _show(b)
-    if b["tables"]:
-        table(["table", "rows"], [(k, v["rows"]) for k, v in sorted(b["tables"].items())])
+    if b.tables:
+        table(["table", "rows"], [(k, b.tables[k].rows) for k in sorted(b.tables)])
 
 
 @cli.command("pg:backups:download")
@@ -180,16 +177,14 @@ def pg_download(backup: str | None, addon: str, output: str | None, app: str) ->
     """Download a backup (default: the latest completed) as a pg_restore-able file."""
     c = client()
     if backup is None:
-        done = [
-            b for b in c.request("GET", _backups_path(app, addon)) if b["status"] == "completed"
-        ]
+        done = [b for b in api.backups(c, app, addon) if b.status == BackupStatus.COMPLETED]
         if not done:
             raise InvalidParams(
                 f"No completed backup to download; run `moor pg:backups:capture -a {app}`."
             )
-        backup = done[-1]["id"]
+        backup = done[-1].id
     dest = Path(output or "latest.dump")
-    size = c.download(f"{_backups_path(app, addon)}/{q(backup)}/download", dest)
+    size = api.download(c, app, addon, backup, dest)
     out.print(f"Downloaded {backup} to {dest} ({_size(size)})")
 
 
@@ -206,19 +201,17 @@ def pg_restore(source: str | None, addon: str, app: str, confirm: str | None) ->
             f"This replaces every table of {addon} on {app}. Confirm with --confirm {app}."
         )
     c = client()
-    path = addon_path(app, addon) + "/actions/restore"
     shown = source or "the latest backup"
     if source and Path(source).is_file():
         err.print(f"Uploading and restoring {source}...")
-        c.upload(path, Path(source), {"confirm": confirm})
+        api.restore_file(c, app, addon, Path(source), confirm=app)
     elif source and source.startswith(("http://", "https://")):
         shown = _without_secrets(source)
         err.print(f"Restoring {shown}...")
-        c.request("POST", path, {"url": source, "confirm": confirm}, slow=True)
+        api.restore(c, app, addon, confirm=app, backup=None, url=source)
     else:
-        body = {"confirm": confirm, **({"backup": source} if source else {})}
         err.print(f"Restoring {shown}...")
-        c.request("POST", path, body, slow=True)
+        api.restore(c, app, addon, confirm=app, backup=source or None, url=None)
     out.print(f"Restored {shown} into {addon} on {app}.")
 
 
@@ -237,7 +230,7 @@ def pg_delete(backup: str, addon: str, app: str, confirm: str | None) -> None:
     """Delete a backup and its file."""
     if confirm != app:
         raise InvalidParams(f"This deletes backup {backup} of {app}. Confirm with --confirm {app}.")
-    client().request("DELETE", f"{_backups_path(app, addon)}/{q(backup)}")
+    api.delete(client(), app, addon, backup)
     out.print(f"Deleted {backup}.")
 
 
@@ -248,13 +241,13 @@ def pg_delete(backup: str, addon: str, app: str, confirm: str | None) -> None:
 @click.option("--keep", type=int, default=None, help="Backups to keep (default 7).")
 def pg_schedule(addon: str, app: str, at: str, keep: int | None) -> None:
     """Capture (and verify) a backup every day at a time in a time zone."""
-    info = client().request(
-        "PUT", addon_path(app, addon) + "/backup-schedule", {"at": at, "keep": keep}
-    )
-    sched = info["moorage"]["backup_schedule"]
+    info = api.schedule(client(), app, addon, at, keep)
+    sched = info.moorage.backup_schedule
+    if sched is None:  # the server always answers with the schedule it set
+        raise RuntimeFailure(f"{info.name} has no backup schedule after setting one.")
     out.print(
-        f"Scheduled daily backups of {info['name']} at {sched['at']} {sched['tz']}, "
-        f"keeping the last {sched['keep']}."
+        f"Scheduled daily backups of {info.name} at {sched.at} {sched.tz}, "
+        f"keeping the last {sched.keep}."
     )
 
 
@@ -263,5 +256,5 @@ def pg_schedule(addon: str, app: str, at: str, keep: int | None) -> None:
 @app_option
 def pg_unschedule(addon: str, app: str) -> None:
     """Stop the daily backups (existing backups stay)."""
-    info = client().request("DELETE", addon_path(app, addon) + "/backup-schedule")
-    out.print(f"Stopped daily backups of {info['name']}.")
+    info = api.unschedule(client(), app, addon)
+    out.print(f"Stopped daily backups of {info.name}.")

@@ -7,6 +7,8 @@ import shlex
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import drains as drains_api
+from moorage.client import schedules as api
 
 
 @cli.command("schedules")
@@ -14,21 +16,21 @@ from moorage.cli.base import app_option, cli, client, json_option, out, print_js
 @json_option
 def schedules(app: str, as_json: bool) -> None:
     """List the app's scheduled jobs, their last run and next run (UTC)."""
-    rows = client().request("GET", f"/apps/{app}/schedules")
+    rows = api.schedules(client(), app)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     table(
         ["id", "schedule", "command", "size", "last run", "status", "next run"],
         [
             (
-                r["id"][:8],
-                r["schedule"],
-                r["command"],
-                r["size"],
-                r["last_run_at"] or "-",
-                r["last_status"] or "-",
-                r["next_run_at"],
+                r.id[:8],
+                r.schedule,
+                r.command,
+                r.size,
+                r.last_run_at or "-",
+                r.last_status or "-",
+                r.next_run_at,
             )
             for r in rows
         ],
@@ -52,19 +54,15 @@ def schedules_add(
     schedule: str, command: tuple[str, ...], app: str, size: str, concurrency: str, as_json: bool
 ) -> None:
     """Run COMMAND on a cron SCHEDULE (UTC), e.g. "*/5 * * * *", as one-off dynos."""
-    body = {
-        "schedule": schedule,
-        "command": shlex.join(command),
-        "size": size,
-        "concurrency": concurrency,
-    }
-    row = client().request("POST", f"/apps/{app}/schedules", body)
+    row = api.schedule_add(
+        client(), app, schedule, shlex.join(command), size=size, concurrency=concurrency
+    )
     if as_json:
-        print_json(row)
+        print_json(row.model_dump(mode="json"))
         return
     out.print(
-        f"Scheduled `{row['command']}` at {row['schedule']} (id {row['id'][:8]}); "
-        f"next run {row['next_run_at']}."
+        f"Scheduled `{row.command}` at {row.schedule} (id {row.id[:8]}); "
+        f"next run {row.next_run_at}."
     )
 
 
@@ -73,8 +71,8 @@ def schedules_add(
 @app_option
 def schedules_remove(schedule_id: str, app: str) -> None:
     """Remove a schedule by the id `moor schedules` shows."""
-    row = client().request("DELETE", f"/apps/{app}/schedules/{schedule_id}")
-    out.print(f"Removed schedule {row['id'][:8]} ({row['schedule']} `{row['command']}`).")
+    row = api.schedule_remove(client(), app, schedule_id)
+    out.print(f"Removed schedule {row.id[:8]} ({row.schedule} `{row.command}`).")
 
 
 @cli.command("drains")
@@ -82,19 +80,19 @@ def schedules_remove(schedule_id: str, app: str) -> None:
 @json_option
 def drains(app: str, as_json: bool) -> None:
     """List the app's log drains with lines sent and dropped."""
-    rows = client().request("GET", f"/apps/{app}/log-drains")
+    rows = drains_api.drains(client(), app)
     if as_json:
-        print_json(rows)
+        print_json([r.model_dump(mode="json") for r in rows])
         return
     table(
         ["url", "token", "sent", "dropped", "last error"],
         [
             (
-                r["url"],
-                r["token"],
-                (r.get("moorage_stats") or {}).get("sent", 0),
-                (r.get("moorage_stats") or {}).get("dropped", 0),
-                (r.get("moorage_stats") or {}).get("last_error") or "-",
+                r.url,
+                r.token,
+                r.moorage_stats.sent if r.moorage_stats else 0,
+                r.moorage_stats.dropped if r.moorage_stats else 0,
+                (r.moorage_stats.last_error if r.moorage_stats else None) or "-",
             )
             for r in rows
         ],
@@ -106,8 +104,8 @@ def drains(app: str, as_json: bool) -> None:
 @app_option
 def drains_add(url: str, app: str) -> None:
     """Forward the app's log to URL: syslog+tls://HOST:PORT, syslog+tcp://... or https://..."""
-    row = client().request("POST", f"/apps/{app}/log-drains", {"url": url})
-    out.print(f"Successfully added drain {row['url']} (token {row['token']}).")
+    row = drains_api.drain_add(client(), app, url)
+    out.print(f"Successfully added drain {row.url} (token {row.token}).")
 
 
 @cli.command("drains:remove")
@@ -115,7 +113,5 @@ def drains_add(url: str, app: str) -> None:
 @app_option
 def drains_remove(url_or_token: str, app: str) -> None:
     """Stop forwarding to a drain (by URL or token)."""
-    from urllib.parse import quote
-
-    row = client().request("DELETE", f"/apps/{app}/log-drains/{quote(url_or_token, safe='')}")
-    out.print(f"Successfully removed drain {row['url']}.")
+    row = drains_api.drain_remove(client(), app, url_or_token)
+    out.print(f"Successfully removed drain {row.url}.")

@@ -4,22 +4,21 @@ volumes:export, volumes:import."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client import volumes as api
 from moorage.errors import InvalidParams
+from moorage.schemas.volumes import Volume
 
 
-def _used(v: dict[str, Any]) -> str:
-    used = v.get("used_bytes")
+def _used(v: Volume) -> str:
+    used = v.used_bytes
     if used is None or used < 0:
         return "-"
     over = (
-        " (over its size: the host's filesystem does not cap it)"
-        if used > v["size_mb"] << 20
-        else ""
+        " (over its size: the host's filesystem does not cap it)" if used > v.size_mb << 20 else ""
     )
     return f"{used / 2**20:.1f} MB{over}"
 
@@ -29,19 +28,16 @@ def _used(v: dict[str, Any]) -> str:
 @json_option
 def volumes_list(app: str, as_json: bool) -> None:
     """The app's persistent volumes, where they are mounted and what they hold."""
-    rows = client().request("GET", f"/apps/{app}/volumes")
+    rows = api.volumes(client(), app)
     if as_json:
-        print_json(rows)
+        print_json([v.model_dump(mode="json") for v in rows])
         return
     if not rows:
         out.print(f"{app} has no volumes. Create one with `moor volumes:create NAME -a {app}`.")
         return
     table(
         ["name", "size", "used", "mounted in", "at"],
-        [
-            (v["name"], f"{v['size_mb']} MB", _used(v), v["process_type"] or "-", v["path"] or "-")
-            for v in rows
-        ],
+        [(v.name, f"{v.size_mb} MB", _used(v), v.process_type or "-", v.path or "-") for v in rows],
     )
 
 
@@ -52,13 +48,13 @@ def volumes_list(app: str, as_json: bool) -> None:
 @json_option
 def volumes_create(name: str, size: str, app: str, as_json: bool) -> None:
     """Create a persistent volume NAME (mount it with volumes:mount)."""
-    v = client().request("POST", f"/apps/{app}/volumes", {"name": name, "size": size})
+    v = api.volume_create(client(), app, name, size)
     if as_json:
-        print_json(v)
+        print_json(v.model_dump(mode="json"))
         return
     out.print(
-        f"Created volume {v['name']} ({v['size_mb']} MB) on {app}. Mount it with "
-        f"`moor volumes:mount {v['name']} /data --type web -a {app}`."
+        f"Created volume {v.name} ({v.size_mb} MB) on {app}. Mount it with "
+        f"`moor volumes:mount {v.name} /data --type web -a {app}`."
     )
 
 
@@ -69,10 +65,9 @@ def volumes_create(name: str, size: str, app: str, as_json: bool) -> None:
 @app_option
 def volumes_mount(name: str, path: str, process_type: str, app: str) -> None:
     """Mount volume NAME at PATH in the dyno of a process type (it restarts with it)."""
-    body = {"process_type": process_type, "path": path}
-    v = client().request("PATCH", f"/apps/{app}/volumes/{name}", body)
+    v = api.volume_mount(client(), app, name, path, process_type)
     out.print(
-        f"Mounted {v['name']} at {v['path']} in {v['process_type']}: its dyno restarts with it "
+        f"Mounted {v.name} at {v.path} in {v.process_type}: its dyno restarts with it "
         "(the old one stops first). A process type with a volume runs at most one dyno."
     )
 
@@ -82,8 +77,8 @@ def volumes_mount(name: str, path: str, process_type: str, app: str) -> None:
 @app_option
 def volumes_unmount(name: str, app: str) -> None:
     """Unmount volume NAME (its files stay; its dyno restarts without it)."""
-    v = client().request("PATCH", f"/apps/{app}/volumes/{name}", {})
-    out.print(f"Unmounted {v['name']}; its files are kept until `moor volumes:destroy`.")
+    v = api.volume_unmount(client(), app, name)
+    out.print(f"Unmounted {v.name}; its files are kept until `moor volumes:destroy`.")
 
 
 @cli.command("volumes:destroy")
@@ -94,7 +89,7 @@ def volumes_destroy(name: str, confirm: str, app: str) -> None:
     """Destroy volume NAME and its files."""
     if confirm != app:
         raise InvalidParams(f"This deletes the files of {name}: confirm with --confirm {app}.")
-    client().request("DELETE", f"/apps/{app}/volumes/{name}?confirm={app}")
+    api.volume_destroy(client(), app, name, confirm=app)
     out.print(f"Destroyed volume {name} of {app}.")
 
 
@@ -104,7 +99,7 @@ def volumes_destroy(name: str, confirm: str, app: str) -> None:
 @app_option
 def volumes_export(name: str, output: Path, app: str) -> None:
     """Write the files of volume NAME to a tar file (stop its dyno first for a database)."""
-    size = client().download(f"/apps/{app}/volumes/{name}/archive", output)
+    size = api.volume_export(client(), app, name, output)
     out.print(f"Wrote {output} ({size / 2**20:.1f} MB) from volume {name} of {app}.")
 
 
@@ -114,6 +109,7 @@ def volumes_export(name: str, output: Path, app: str) -> None:
 @app_option
 def volumes_import(name: str, archive: Path, app: str) -> None:
     """Unpack a tar file (from volumes:export) into volume NAME; its dyno restarts."""
-    done = client().upload(f"/apps/{app}/volumes/{name}/archive", archive, {})
-    client().restart(app)
-    out.print(f"Imported {done['imported'] / 2**20:.1f} MB into volume {name} of {app}.")
+    c = client()
+    done = api.volume_import(c, app, name, archive)
+    c.restart(app)
+    out.print(f"Imported {done.imported / 2**20:.1f} MB into volume {name} of {app}.")

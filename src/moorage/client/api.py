@@ -160,10 +160,6 @@ class Client:
         result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/addons")
         return result
 
-    def addon_create(self, app: str, plan: str) -> JSON:
-        result: JSON = self.request("POST", f"/apps/{_q(app)}/addons", {"plan": plan})
-        return result
-
     def rollback(self, app: str, release: str) -> JSON:
         result: JSON = self.request("POST", f"/apps/{_q(app)}/releases", {"release": release})
         return result

@@ -2,56 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-from fastapi import status
+from fastapi import Body, status
 
 from moorage.errors import InvalidParams
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.schemas.addons import (
+    Addon,
+    AddonCreate,
+    Attachment,
+    AttachmentCreate,
+    PsqlRequest,
+    name_of,
+)
+from moorage.schemas.releases import Dyno, Release
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
 from moorage.server.services import addons as service
 from moorage.server.services import apps, serialize
 from moorage.server.services import dynos as dyno_service
+from moorage.server.services.addons import addon_model, attachment_model
 from moorage.server.services.events import announce, converge
 from moorage.server.store.models import User
 
 router = api_router()
 
 
-def _field(body: Any, key: str) -> str | None:
-    value = body.get(key) if isinstance(body, dict) else None
-    if isinstance(value, dict):  # {"plan": {"name": ...}}, {"app": {"name": ...}}
-        value = value.get("name") or value.get("id")
-    if value is not None and not isinstance(value, str):
-        raise InvalidParams(f"{key} must be a string.")
-    return value
-
-
-def _released(platform: Platform, made: list[dict[str, Any]], user: User) -> None:
+def _released(platform: Platform, made: list[dict[str, Any]], user: User) -> list[Release]:
     """After the session committed: a reconciler pass and the release lines in the log."""
     converge(platform)
     for r in made:
         announce(platform, r, user)
+    return [Release.model_validate(r) for r in made]
 
 
 @router.get("/apps/{ident}/addons")
-def list_addons(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_addons(ident: str, platform: PlatformDep, user: UserDep) -> list[Addon]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return [serialize.addon(a.addon) for a in service.attachments_of(s, app)]
+        return [addon_model(a.addon) for a in service.attachments_of(s, app)]
 
 
 @router.post("/apps/{ident}/addons", status_code=status.HTTP_201_CREATED)
 def create_addon(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
-    plan = _field(body, "plan")
-    if plan is None:
-        raise InvalidParams('Send {"plan": "postgresql"} (or "redis").')
-    attachment = body.get("attachment") if isinstance(body, dict) else None
-    as_name = _field(attachment, "name") if isinstance(attachment, dict) else None
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[AddonCreate | None, Body()] = None,
+) -> Addon:
+    plan = name_of(body.plan) if body is not None else None
+    if body is None or plan is None:
+        raise InvalidParams(AddonCreate.hint)
+    as_name = body.attachment.name if body.attachment is not None else None
     with platform.store.session() as s:
         addon, release = service.create(
             s,
@@ -60,17 +64,17 @@ def create_addon(
             plan,
             platform.providers,
             as_name=as_name,
-            name=_field(body, "name"),
+            name=body.name,
         )
-        out, made = serialize.addon(addon), [serialize.release(release, release.version)]
+        out, made = addon_model(addon), [serialize.release(release, release.version)]
     _released(platform, made, user)
     return out
 
 
 @router.get("/apps/{ident}/addons/{addon}")
-def addon_info(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def addon_info(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Addon:
     with platform.store.session() as s:
-        return serialize.addon(service.on_app(s, apps.get(s, user, ident), addon))
+        return addon_model(service.on_app(s, apps.get(s, user, ident), addon))
 
 
 @router.get("/apps/{ident}/addons/{addon}/facts")
@@ -85,7 +89,7 @@ def addon_facts(ident: str, addon: str, platform: PlatformDep, user: UserDep) ->
 @router.delete("/apps/{ident}/addons/{addon}")
 def destroy_addon(
     ident: str, addon: str, platform: PlatformDep, user: UserDep, force: bool = False
-) -> dict[str, Any]:
+) -> Addon:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.on_app(s, app, addon)
@@ -94,76 +98,78 @@ def destroy_addon(
                 f"{app.name} does not own {found.name}; detach it with "
                 f"`moor addons:detach {found.name} -a {app.name}`."
             )
-        out = serialize.addon(found)
+        out = addon_model(found)
         made = [
             serialize.release(r, r.version)
             for r in service.destroy(s, found, user, platform.providers, force=force)
         ]
-    platform.remove_backups([out["id"]])  # once the add-on is gone for good (committed)
+    platform.remove_backups([out.id])  # once the add-on is gone for good (committed)
     _released(platform, made, user)
     return out
 
 
 @router.post("/apps/{ident}/addons/{addon}/actions/rotate-credentials")
-def rotate(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def rotate(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list[Release]:
     """New credentials everywhere the add-on is attached; the old ones stop working once
     every attached app runs the new release (a Moorage extension, ``pg:credentials:rotate``)."""
     with platform.store.session() as s:
         found = service.on_app(s, apps.get(s, user, ident), addon)
         made = service.rotate(s, service.get(s, user, found.id), user, platform.providers)
         out = [serialize.release(r, r.version) for r in made]
-    _released(platform, out, user)
-    return out
+    return _released(platform, out, user)
 
 
 @router.get("/apps/{ident}/addon-attachments")
-def list_attachments(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_attachments(ident: str, platform: PlatformDep, user: UserDep) -> list[Attachment]:
     with platform.store.session() as s:
-        return [
-            serialize.attachment(a) for a in service.attachments_of(s, apps.get(s, user, ident))
-        ]
+        return [attachment_model(a) for a in service.attachments_of(s, apps.get(s, user, ident))]
 
 
 @router.get("/addon-attachments")
-def account_attachments(platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def account_attachments(platform: PlatformDep, user: UserDep) -> list[Attachment]:
     """Every attachment on the apps the caller may use (``heroku addons`` reads this)."""
     with platform.store.session() as s:
         return [
-            serialize.attachment(a)
+            attachment_model(a)
             for app in apps.list_for(s, user)
             for a in service.attachments_of(s, app)
         ]
 
 
 @router.get("/addons/{addon}/addon-attachments")
-def addon_attachments(addon: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def addon_attachments(addon: str, platform: PlatformDep, user: UserDep) -> list[Attachment]:
     with platform.store.session() as s:
-        return [serialize.attachment(a) for a in service.get(s, user, addon).attachments]
+        return [attachment_model(a) for a in service.get(s, user, addon).attachments]
 
 
 @router.post("/addon-attachments", status_code=status.HTTP_201_CREATED)
-def attach(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> dict[str, Any]:
-    addon, app_ident = _field(body, "addon"), _field(body, "app")
-    if addon is None or app_ident is None:
-        raise InvalidParams('Send {"addon": "ADDON", "app": "APP", "name": "NAME"}.')
+def attach(
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[AttachmentCreate | None, Body()] = None,
+) -> Attachment:
+    addon = name_of(body.addon) if body is not None else None
+    app_ident = name_of(body.app) if body is not None else None
+    if body is None or addon is None or app_ident is None:
+        raise InvalidParams(AttachmentCreate.hint)
     with platform.store.session() as s:
         found = service.get(s, user, addon)
         default = platform.providers[found.service].attachment
         att, release = service.attach(
-            s, found, apps.get(s, user, app_ident), user, _field(body, "name"), default
+            s, found, apps.get(s, user, app_ident), user, body.name, default
         )
-        out, made = serialize.attachment(att), [serialize.release(release, release.version)]
+        out, made = attachment_model(att), [serialize.release(release, release.version)]
     _released(platform, made, user)
     return out
 
 
 @router.delete("/apps/{ident}/addon-attachments/{addon}")
-def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Attachment:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.on_app(s, app, addon)
         att = next(a for a in found.attachments if a.app_id == app.id)
-        out = serialize.attachment(att)
+        out = attachment_model(att)
         rel = service.detach(s, found, app, user)
         made = [serialize.release(rel, rel.version)]
     _released(platform, made, user)
@@ -172,17 +178,18 @@ def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict
 
 @router.post("/apps/{ident}/addons/{addon}/actions/psql", status_code=status.HTTP_201_CREATED)
 def psql(
-    ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str,
+    addon: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[PsqlRequest | None, Body()] = None,
+) -> Dyno:
     """``pg:psql``: a one-off dyno running psql against the add-on, on the app's network,
     to attach to (``attach_url``); ``{"command": SQL}`` runs one statement without a TTY, and
     ``{"tty": false}`` reads SQL from stdin without one (input from a pipe or a file)."""
     from moorage.stack.builder import STACK_IMAGE
 
-    sql_text = _field(body, "command")
-    want_tty = body.get("tty", True) if isinstance(body, dict) else True
-    if not isinstance(want_tty, bool):
-        raise InvalidParams('"tty" is true or false.')
+    body = body or PsqlRequest()
     if platform.reconciler is None:
         raise InvalidParams("pg:psql needs the reconciler of `moor server`.")
     with platform.store.session() as s:
@@ -190,6 +197,7 @@ def psql(
         found = service.on_app(s, app, addon)
         if found.service != "postgresql":
             raise InvalidParams(f"{found.name} is a {found.service} add-on, not postgresql.")
+        sql_text = body.command
         argv = ["psql", "-v", "ON_ERROR_STOP=1", *(["-c", sql_text] if sql_text else [])]
         spec = dyno_service.oneoff_spec(
             s,
@@ -197,15 +205,15 @@ def psql(
             "psql",
             env=_pg_env(found.url),
             attach=True,
-            tty=sql_text is None and want_tty,
+            tty=sql_text is None and body.tty,
             argv=argv,
             image=STACK_IMAGE,
         )
     dyno = platform.reconciler.start_oneoff(spec)
     with platform.store.session() as s:
-        out = serialize.dyno(dyno, apps.get(s, user, ident))
+        out = Dyno.model_validate(serialize.dyno(dyno, apps.get(s, user, ident)))
     base = platform.settings.api_url.replace("http", "ws", 1)
-    out["attach_url"] = f"{base}/apps/{spec.app}/dynos/{spec.type}.{spec.number}/attach" + (
+    out.attach_url = f"{base}/apps/{spec.app}/dynos/{spec.label}/attach" + (
         "" if spec.tty else "?tty=0"
     )
     return out

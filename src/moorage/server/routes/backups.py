@@ -5,25 +5,31 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from fastapi import Request, status
+from fastapi import Body, Request, status
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from moorage.egress import Egress
 from moorage.errors import InvalidParams, NotFound
+from moorage.schemas.addons import Addon
+from moorage.schemas.backups import Backup, Restored, RestoreRequest, ScheduleRequest
 from moorage.server.background.addonkeeper import AddonKeeper, restore_into
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router, non_json
 from moorage.server.services import addons as addon_service
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps
 from moorage.server.services import backups as service
+from moorage.server.services.addons import addon_model
+from moorage.server.services.backups import backup_model
 from moorage.server.store.models import Addon as AddonRow
 from moorage.server.store.models import User
+from moorage.spec.status import BackupStatus
 
 router = api_router()
 BASE = "/apps/{ident}/addons/{addon}"
@@ -35,46 +41,44 @@ def _keeper(platform: Platform) -> AddonKeeper:
     return platform.keeper
 
 
-def _addon(s: Any, user: User, ident: str, addon: str) -> AddonRow:
+def _addon(s: Session, user: User, ident: str, addon: str) -> AddonRow:
     found = addon_service.on_app(s, apps.get(s, user, ident), addon)
     service.require_postgres(found)
     return found
 
 
 @router.get(BASE + "/backups")
-def list_backups(
-    ident: str, addon: str, platform: PlatformDep, user: UserDep
-) -> list[dict[str, Any]]:
+def list_backups(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list[Backup]:
     with platform.store.session() as s:
-        return [serialize.backup(b) for b in _addon(s, user, ident, addon).backups]
+        return [backup_model(b) for b in _addon(s, user, ident, addon).backups]
 
 
 @router.post(BASE + "/backups", status_code=status.HTTP_201_CREATED)
-def capture(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def capture(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Backup:
     with platform.store.session() as s:
         addon_id = _addon(s, user, ident, addon).id
     label, _ = _keeper(platform).capture(addon_id)
     with platform.store.session() as s:
-        return serialize.backup(service.get(s.get_one(AddonRow, addon_id), label))
+        return backup_model(service.get(s.get_one(AddonRow, addon_id), label))
 
 
 @router.get(BASE + "/backups/{backup}")
 def backup_info(
     ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> Backup:
     with platform.store.session() as s:
-        return serialize.backup(service.get(_addon(s, user, ident, addon), backup))
+        return backup_model(service.get(_addon(s, user, ident, addon), backup))
 
 
 @router.delete(BASE + "/backups/{backup}")
 def delete_backup(
     ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> Backup:
     with platform.store.session() as s:
         found = service.get(_addon(s, user, ident, addon), backup)
-        if found.status == "running":
+        if found.status == BackupStatus.RUNNING:
             raise InvalidParams(f"{found.label} is still running; delete it when it finished.")
-        out = serialize.backup(found)
+        out = backup_model(found)
         _keeper(platform).delete_files(found)
         s.delete(found)
     return out
@@ -92,7 +96,7 @@ def download(
         found = service.get(_addon(s, user, ident, addon), backup)
         path = service.path_for(platform.settings.backups, found)
         name = f"{found.addon.name}-{found.label}.dump"
-        if found.status != "completed" or not path.exists():
+        if found.status != BackupStatus.COMPLETED or not path.exists():
             raise NotFound(f"{found.label} has no file to download (status {found.status}).")
     return FileResponse(path, media_type="application/octet-stream", filename=name)
 
@@ -106,27 +110,29 @@ def _confirm(app_name: str, given: object) -> None:
 
 @router.post(BASE + "/actions/restore")
 def restore(
-    ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, str]:
+    ident: str,
+    addon: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[RestoreRequest | None, Body()] = None,
+) -> Restored:
     """Restore ``{"backup": "b003"}`` (default: the latest) or ``{"url": "https://..."}``,
     with ``{"confirm": APP}``; the database is unchanged unless the restore succeeds."""
-    body = body if isinstance(body, dict) else {}
-    url = body.get("url")
+    body = body or RestoreRequest()
+    url = body.url
     with platform.store.session() as s:
         found = _addon(s, user, ident, addon)
-        _confirm(found.app.name, body.get("confirm"))
+        _confirm(found.app.name, body.confirm)
         addon_id = found.id
-        if not isinstance(url, str):
-            label = body.get("backup")
+        if url is None:
+            label = body.backup
             chosen = (
-                service.get(found, label)
-                if isinstance(label, str)
-                else service.latest_completed(found)
+                service.get(found, label) if label is not None else service.latest_completed(found)
             )
-            if chosen.status != "completed":
+            if chosen.status != BackupStatus.COMPLETED:
                 raise InvalidParams(f"{chosen.label} did not complete; pick another backup.")
             path, what = service.path_for(platform.settings.backups, chosen), chosen.label
-    if isinstance(url, str):
+    if url is not None:
         if not url.startswith(("http://", "https://")):
             raise InvalidParams("Restore from an http(s) URL, a backup id (b003) or a file.")
         what = shown_url(url)
@@ -134,10 +140,10 @@ def restore(
             restore_into(_keeper(platform), addon_id, Path(tmp.name), what)
     else:
         restore_into(_keeper(platform), addon_id, path, what)
-    return {"restored": what}
+    return Restored(restored=what)
 
 
-def _download(platform: Platform, url: str) -> Any:
+def _download(platform: Platform, url: str) -> IO[bytes]:
     """The file at ``url`` (public addresses only, see moorage/egress.py) in a temp file."""
     tmp = tempfile.NamedTemporaryFile(dir=_uploads(platform), suffix=".dump")
     egress = Egress(platform.settings.egress_allow)
@@ -183,7 +189,7 @@ async def restore_upload(
     platform: PlatformDep,
     user: UserDep,
     confirm: str = "",
-) -> dict[str, str]:
+) -> Restored:
     """Restore the dump file sent as the request body (``pg:backups:restore ./file.dump``)."""
 
     def check() -> str:
@@ -200,27 +206,29 @@ async def restore_upload(
         await run_in_threadpool(
             restore_into, _keeper(platform), addon_id, Path(tmp.name), "an uploaded file"
         )
-    return {"restored": "an uploaded file"}
+    return Restored(restored="an uploaded file")
 
 
 @router.put(BASE + "/backup-schedule")
 def schedule(
-    ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
-    body = body if isinstance(body, dict) else {}
-    at, keep = body.get("at"), body.get("keep")
-    if not isinstance(at, str) or (keep is not None and not isinstance(keep, int)):
-        raise InvalidParams('Send {"at": "02:00 UTC", "keep": 7}.')
+    ident: str,
+    addon: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[ScheduleRequest | None, Body()] = None,
+) -> Addon:
+    if body is None:
+        raise InvalidParams(ScheduleRequest.hint)
     with platform.store.session() as s:
         found = _addon(s, user, ident, addon)
         clock = _keeper(platform).clock
-        service.set_schedule(found, at, keep, clock())
-        return serialize.addon(found)
+        service.set_schedule(found, body.at, body.keep, clock())
+        return addon_model(found)
 
 
 @router.delete(BASE + "/backup-schedule")
-def unschedule(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def unschedule(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Addon:
     with platform.store.session() as s:
         found = _addon(s, user, ident, addon)
         found.backup_schedule = {}
-        return serialize.addon(found)
+        return addon_model(found)

@@ -2,69 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
+
+from fastapi import Body
 
 from moorage.errors import InvalidParams
-from moorage.server.background.scheduler import next_after, utcnow
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.schemas.schedules import Schedule, ScheduleCreate
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
 from moorage.server.services import apps
 from moorage.server.services import schedules as service
-from moorage.server.services.serialize import app_ref, ts
-from moorage.server.store.models import Schedule
+from moorage.server.services.events import emit
+from moorage.server.services.schedules import schedule_model
 
 router = api_router()
 
 
-def _schedule(sched: Schedule) -> dict[str, Any]:
-    return {
-        "id": sched.id,
-        "app": app_ref(sched.app),
-        "schedule": sched.cron,
-        "command": sched.command,
-        "size": sched.size,
-        "concurrency": sched.concurrency,
-        "last_run_at": ts(sched.last_run_at),
-        "last_status": sched.last_status or None,
-        "next_run_at": ts(next_after(sched.cron, sched.last_run_at or utcnow())),
-        "created_at": ts(sched.created_at),
-    }
-
-
 @router.get("/apps/{ident}/schedules")
-def list_schedules(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_schedules(ident: str, platform: PlatformDep, user: UserDep) -> list[Schedule]:
     with platform.store.session() as s:
-        return [_schedule(x) for x in service.list_for(s, apps.get(s, user, ident))]
+        return [schedule_model(x) for x in service.list_for(s, apps.get(s, user, ident))]
 
 
 @router.post("/apps/{ident}/schedules", status_code=201)
 def add_schedule(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
-    if not isinstance(body, dict) or not all(
-        isinstance(body.get(k), str) for k in ("schedule", "command")
-    ):
-        raise InvalidParams('Send {"schedule": "*/5 * * * *", "command": "..."}.')
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[ScheduleCreate | None, Body()] = None,
+) -> Schedule:
+    if body is None:
+        raise InvalidParams(ScheduleCreate.hint)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         sched = service.add(
             s,
             app,
-            body["schedule"],
-            body["command"],
-            str(body.get("size") or "basic"),
-            str(body.get("concurrency") or "forbid"),
+            body.schedule,
+            body.command,
+            body.size or "basic",
+            body.concurrency or "forbid",
         )
-        out = _schedule(sched)
-    platform.emit(
-        out["app"]["name"],
-        "api",
-        f"Schedule {out['schedule']} `{out['command']}` added by user {user.email}",
+        out = schedule_model(sched)
+    emit(
+        platform,
+        out.app.name,
+        f"Schedule {out.schedule} `{out.command}` added by user {user.email}",
     )
     return out
 
 
 @router.delete("/apps/{ident}/schedules/{sched}")
-def remove_schedule(ident: str, sched: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def remove_schedule(ident: str, sched: str, platform: PlatformDep, user: UserDep) -> Schedule:
     with platform.store.session() as s:
-        return _schedule(service.remove(s, apps.get(s, user, ident), sched))
+        return schedule_model(service.remove(s, apps.get(s, user, ident), sched))

@@ -6,83 +6,73 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated
 
-from fastapi import Request, status
+from fastapi import Body, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from moorage.errors import InvalidParams, NotFound, PayloadTooLarge
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.schemas.volumes import Imported, Volume, VolumeCreate, VolumeUpdate
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps, releases
 from moorage.server.services import volumes as service
 from moorage.server.services.events import converge
-from moorage.server.store.models import Volume
+from moorage.server.services.volumes import volume_model
+from moorage.server.store.models import User
 
 router = api_router()
 BASE = "/apps/{ident}/volumes"
-
-
-def _out(v: Volume, used: dict[tuple[str, str], int]) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "name": v.name,
-        "app": {"id": v.app.id, "name": v.app.name},
-        "size_mb": v.size_mb,
-        "used_bytes": used.get((v.app.name, v.name)),
-        "process_type": v.process_type,
-        "path": v.path,
-        "created_at": v.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
 
 
 def _usage(platform: Platform) -> dict[tuple[str, str], int]:
     return platform.reconciler.volume_usage() if platform.reconciler is not None else {}
 
 
-def _field(body: object, key: str) -> str | None:
-    value = body.get(key) if isinstance(body, dict) else None
-    if value is not None and not isinstance(value, str):
-        raise InvalidParams(f'"{key}" is a string.')
-    return value
-
-
 @router.get(BASE)
-def list_volumes(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_volumes(ident: str, platform: PlatformDep, user: UserDep) -> list[Volume]:
     used = _usage(platform)
     with platform.store.session() as s:
-        return [_out(v, used) for v in apps.get(s, user, ident).volumes]
+        return [volume_model(v, used) for v in apps.get(s, user, ident).volumes]
 
 
 @router.post(BASE, status_code=status.HTTP_201_CREATED)
 def create_volume(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[VolumeCreate | None, Body()] = None,
+) -> Volume:
     """``{"name": "pgdata", "size": "1GB"}``, optionally mounted at once with
     ``"process_type"`` and ``"path"``."""
-    name, path, ptype = _field(body, "name"), _field(body, "path"), _field(body, "process_type")
-    if name is None:
-        raise InvalidParams('Send {"name": "pgdata", "size": "1GB"}.')
+    if body is None:
+        raise InvalidParams(VolumeCreate.hint)
+    name, path, ptype = body.name, body.path, body.process_type
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        v = service.create(s, app, name, _field(body, "size"))
+        v = service.create(s, app, name, body.size)
         if path is not None or ptype is not None:
             if path is None or ptype is None:
                 raise InvalidParams('Mount with both "path" and "process_type".')
             service.mount(s, app, name, path, ptype)
-        out = _out(v, {})
+        out = volume_model(v, {})
     converge(platform)
     return out
 
 
 @router.patch(BASE + "/{name}")
 def update_volume(
-    ident: str, name: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str,
+    name: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[VolumeUpdate | None, Body()] = None,
+) -> Volume:
     """Mount with ``{"process_type": "db", "path": "/data"}``; unmount with both null."""
-    path, ptype = _field(body, "path"), _field(body, "process_type")
+    body = body or VolumeUpdate()
+    path, ptype = body.path, body.process_type
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         if path is None and ptype is None:
@@ -91,7 +81,7 @@ def update_volume(
             raise InvalidParams('Mount with both "path" and "process_type", unmount with none.')
         else:
             v = service.mount(s, app, name, path, ptype)
-        out = _out(v, {})
+        out = volume_model(v, {})
     converge(platform)
     return out
 
@@ -99,20 +89,20 @@ def update_volume(
 @router.delete(BASE + "/{name}")
 def destroy_volume(
     ident: str, name: str, platform: PlatformDep, user: UserDep, confirm: str = ""
-) -> dict[str, Any]:
+) -> Volume:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         if confirm != app.name:
             raise InvalidParams(
                 f"Destroying a volume deletes its files: confirm with --confirm {app.name}."
             )
-        out = _out(service.find(app, name), {})
+        out = volume_model(service.find(app, name), {})
         service.destroy(s, app, name)
     converge(platform)
     return out
 
 
-def _image(platform: Platform, user: Any, ident: str, name: str) -> tuple[str, str, str]:
+def _image(platform: Platform, user: User, ident: str, name: str) -> tuple[str, str, str]:
     """(app, volume, an image of the app's current release) for a helper container."""
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
@@ -130,7 +120,7 @@ def _image(platform: Platform, user: Any, ident: str, name: str) -> tuple[str, s
     response_class=StreamingResponse,
     responses=non_json("The volume's files (tar).", "application/x-tar"),
 )
-def export_volume(ident: str, name: str, platform: PlatformDep, user: UserDep) -> Any:
+def export_volume(ident: str, name: str, platform: PlatformDep, user: UserDep) -> StreamingResponse:
     app, volume, image = _image(platform, user, ident, name)
     if platform.reconciler is None:
         raise NotFound("This server runs no dynos, so it holds no volumes.")
@@ -147,7 +137,7 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 @router.put(BASE + "/{name}/archive")
 async def import_volume(
     ident: str, name: str, request: Request, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> Imported:
     """Unpack the tar sent as the body into the volume (``volumes:import``)."""
     app, volume, image = await run_in_threadpool(_image, platform, user, ident, name)
     limit = await run_in_threadpool(_size_limit, platform, user, ident, name)
@@ -166,9 +156,9 @@ async def import_volume(
             raise NotFound("This server runs no dynos, so it holds no volumes.")
         await run_in_threadpool(platform.reconciler.import_volume, app, volume, image, tmp.read())
     converge(platform)
-    return {"imported": size}
+    return Imported(imported=size)
 
 
-def _size_limit(platform: Platform, user: Any, ident: str, name: str) -> int:
+def _size_limit(platform: Platform, user: User, ident: str, name: str) -> int:
     with platform.store.session() as s:
         return service.find(apps.get(s, user, ident), name).size_mb << 20

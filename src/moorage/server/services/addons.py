@@ -15,12 +15,57 @@ from sqlalchemy.orm import Session
 
 from moorage.addons.base import Provider
 from moorage.errors import Conflict, InvalidParams, NotFound
+from moorage.schemas import addons as schema
+from moorage.schemas.base import Ref
 from moorage.server.services import releases
 from moorage.server.store.models import Addon, AddonAttachment, App, Release, User
 
 ALIASES = {"heroku-postgresql": "postgresql", "postgres": "postgresql", "heroku-redis": "redis"}
 ATTACHMENT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
 ADDON_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,58}$")
+FREE = schema.Price(cents=0, unit="month")  # self-hosted: no per-add-on price
+
+
+def addon_model(ad: Addon) -> schema.Addon:
+    """The add-on as the API shows it (Heroku's ``add-on``)."""
+    return schema.Addon(
+        id=ad.id,
+        name=ad.name,
+        app=Ref(id=ad.app.id, name=ad.app.name),
+        addon_service=Ref(id=ad.service, name=ad.service),
+        plan=schema.Plan(id=ad.plan, name=ad.plan, price=FREE),
+        config_vars=sorted(a.config_var for a in ad.attachments if a.app_id == ad.app_id),
+        state="provisioned",
+        created_at=ad.created_at,
+        updated_at=ad.updated_at,
+        provider_id=ad.resource,
+        billed_price=schema.BilledPrice(**FREE.model_dump(), contract=False),
+        moorage=schema.AddonExtension(
+            attachments=[
+                schema.AttachedTo(app=a.app.name, name=a.name, config_var=a.config_var)
+                for a in ad.attachments
+            ],
+            credentials_retiring=len(ad.retiring),
+            backup_schedule=(
+                schema.BackupSchedule.model_validate(ad.backup_schedule)
+                if ad.backup_schedule
+                else None
+            ),
+        ),
+    )
+
+
+def attachment_model(att: AddonAttachment) -> schema.Attachment:
+    """The attachment as the API shows it (Heroku's ``add-on-attachment``)."""
+    ad = att.addon
+    return schema.Attachment(
+        id=att.id,
+        name=att.name,
+        addon=schema.AddonRef(id=ad.id, name=ad.name, app=Ref(id=ad.app.id, name=ad.app.name)),
+        app=Ref(id=att.app.id, name=att.app.name),
+        created_at=att.created_at,
+        updated_at=att.updated_at,
+    )
 
 
 def resolve_service(plan: str, providers: dict[str, Provider]) -> Provider:

@@ -15,11 +15,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidParams, NotFound
+from moorage.schemas import backups as schema
+from moorage.schemas.base import Ref
 from moorage.server.store.models import Addon, Backup
+from moorage.spec.status import BackupStatus
 
 AT_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?:\s+(\S+))?$")
 LABEL_RE = re.compile(r"^[bB]?0*(\d{1,6})$")
 DEFAULT_KEEP = 7
+
+
+def backup_model(b: Backup) -> schema.Backup:
+    """The backup as the API shows it; its id is its label (``b003``)."""
+    return schema.Backup(
+        id=b.label,
+        num=b.num,
+        addon=Ref(id=b.addon.id, name=b.addon.name),
+        trigger=b.trigger,
+        status=BackupStatus(b.status),
+        verified=b.verified,
+        detail=b.detail,
+        size=b.size,
+        seconds=round(b.seconds, 2),
+        tables={k: schema.TableSum.model_validate(v) for k, v in b.tables.items()},
+        started_at=b.started_at,
+        finished_at=b.finished_at,
+    )
 
 
 def path_for(root: Path, backup: Backup) -> Path:
@@ -36,7 +57,7 @@ def require_postgres(addon: Addon) -> None:
 def start(session: Session, addon: Addon, trigger: str) -> Backup:
     """A new ``running`` record ``b<N>`` (one capture at a time per add-on)."""
     require_postgres(addon)
-    if any(b.status == "running" for b in addon.backups):
+    if any(b.status == BackupStatus.RUNNING for b in addon.backups):
         raise Conflict(f"A backup of {addon.name} is already running; wait for it to finish.")
     addon.backup_seq += 1
     backup = Backup(addon_id=addon.id, num=addon.backup_seq, trigger=trigger)
@@ -54,7 +75,7 @@ def get(addon: Addon, ident: str) -> Backup:
 
 
 def latest_completed(addon: Addon) -> Backup:
-    done = [b for b in addon.backups if b.status == "completed"]
+    done = [b for b in addon.backups if b.status == BackupStatus.COMPLETED]
     if not done:
         raise NotFound(f"{addon.name} has no completed backup; capture one first.")
     return done[-1]
@@ -107,11 +128,12 @@ def expired(addon: Addon) -> list[Backup]:
         if addon.backup_schedule
         else DEFAULT_KEEP
     )
-    done = [b for b in addon.backups if b.status == "completed"]
+    done = [b for b in addon.backups if b.status == BackupStatus.COMPLETED]
     kept = done[-keep:]
     oldest = kept[0].num if kept else 0
     return [
         b
         for b in addon.backups
-        if (b.status == "completed" and b not in kept) or (b.status == "failed" and b.num < oldest)
+        if (b.status == BackupStatus.COMPLETED and b not in kept)
+        or (b.status == BackupStatus.FAILED and b.num < oldest)
     ]

@@ -8,10 +8,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, NotFound
-from moorage.logs.drains import parse_drain_url
+from moorage.logs.drains import DrainStats, parse_drain_url
+from moorage.schemas import drains as schema
+from moorage.schemas.base import Ref
 from moorage.server.store.models import App, Drain
 
 MAX_DRAINS = 5
+
+
+def drain_model(d: Drain, stats: DrainStats | None) -> schema.Drain:
+    """The drain as the API shows it, with its forwarder's counters (None: not running)."""
+    return schema.Drain(
+        id=d.id,
+        url=d.url,
+        token=d.token,
+        app=Ref(id=d.app.id, name=d.app.name),
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        moorage_stats=schema.DrainStats.model_validate(stats) if stats else None,
+    )
 
 
 def add(session: Session, app: App, url: str) -> Drain:

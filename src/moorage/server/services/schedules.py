@@ -6,11 +6,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
+from moorage.schemas import schedules as schema
+from moorage.schemas.base import Ref
+from moorage.server.background.scheduler import next_after, utcnow
 from moorage.server.store.models import App, Schedule
 from moorage.spec.dyno import SIZES
 
 POLICIES = ("forbid", "allow")
 MAX_SCHEDULES = 50
+
+
+def schedule_model(sched: Schedule) -> schema.Schedule:
+    """The schedule as the API shows it, with its next run (UTC)."""
+    return schema.Schedule(
+        id=sched.id,
+        app=Ref(id=sched.app.id, name=sched.app.name),
+        schedule=sched.cron,
+        command=sched.command,
+        size=sched.size,
+        concurrency=sched.concurrency,
+        last_run_at=sched.last_run_at,
+        last_status=sched.last_status or None,
+        next_run_at=next_after(sched.cron, sched.last_run_at or utcnow()),
+        created_at=sched.created_at,
+    )
 
 
 def validate_cron(expr: str) -> str:

@@ -6,16 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from moorage.server.store.models import (
-    Addon,
-    AddonAttachment,
     App,
-    Backup,
     Formation,
     Release,
 )
 from moorage.spec.dyno import Dyno
-
-FREE = {"cents": 0, "unit": "month"}  # self-hosted: no per-add-on price
 
 
 def ts(value: datetime | None) -> str | None:
@@ -93,62 +88,4 @@ def dyno(d: Dyno, a: App) -> dict[str, Any]:
         "oom_killed": d.oom_killed,
         "restart_count": d.restart_count,
         **({"node": d.node} if d.node else {}),  # the Swarm node it runs on
-    }
-
-
-def addon(ad: Addon) -> dict[str, Any]:
-    return {
-        "id": ad.id,
-        "name": ad.name,
-        "app": app_ref(ad.app),
-        "addon_service": {"id": ad.service, "name": ad.service},
-        "plan": {"id": ad.plan, "name": ad.plan, "price": FREE},
-        "config_vars": sorted(a.config_var for a in ad.attachments if a.app_id == ad.app_id),
-        "state": "provisioned",
-        "created_at": ts(ad.created_at),
-        "updated_at": ts(ad.updated_at),
-        "provider_id": ad.resource,
-        "web_url": None,
-        "billed_price": {**FREE, "contract": False},
-        "actions": [],
-        "moorage": {
-            "attachments": [
-                {"app": a.app.name, "name": a.name, "config_var": a.config_var}
-                for a in ad.attachments
-            ],
-            "credentials_retiring": len(ad.retiring),
-            "backup_schedule": ad.backup_schedule or None,
-        },
-    }
-
-
-def attachment(att: AddonAttachment) -> dict[str, Any]:
-    ad = att.addon
-    return {
-        "id": att.id,
-        "name": att.name,
-        "addon": {"id": ad.id, "name": ad.name, "app": app_ref(ad.app)},
-        "app": app_ref(att.app),
-        "created_at": ts(att.created_at),
-        "updated_at": ts(att.updated_at),
-        "web_url": None,
-        "log_input_url": None,
-        "namespace": None,
-    }
-
-
-def backup(b: Backup) -> dict[str, Any]:
-    return {
-        "id": b.label,
-        "num": b.num,
-        "addon": {"id": b.addon.id, "name": b.addon.name},
-        "trigger": b.trigger,
-        "status": b.status,
-        "verified": b.verified,
-        "detail": b.detail,
-        "size": b.size,
-        "seconds": round(b.seconds, 2),
-        "tables": b.tables,
-        "started_at": ts(b.started_at),
-        "finished_at": ts(b.finished_at),
     }

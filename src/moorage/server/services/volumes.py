@@ -13,6 +13,8 @@ import re
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, InvalidParams, NotFound
+from moorage.schemas import volumes as schema
+from moorage.schemas.base import Ref
 from moorage.server.store.models import App, Formation, Volume
 
 NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
@@ -24,6 +26,21 @@ MAX_VOLUMES = 10  # per app
 RESERVED = ("/", "/bin", "/etc", "/lib", "/sbin", "/usr", "/tmp")  # noqa: S108 (paths in a dyno)
 KERNEL = ("/dev", "/proc", "/sys")  # nor anything under these
 _UNITS = {"m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def volume_model(v: Volume, used: dict[tuple[str, str], int]) -> schema.Volume:
+    """The volume as the API shows it; ``used`` holds bytes by (app, volume), as the
+    runtime measured them."""
+    return schema.Volume(
+        id=v.id,
+        name=v.name,
+        app=Ref(id=v.app.id, name=v.app.name),
+        size_mb=v.size_mb,
+        used_bytes=used.get((v.app.name, v.name)),
+        process_type=v.process_type,
+        path=v.path,
+        created_at=v.created_at,
+    )
 
 
 def parse_size(text: str) -> int:

@@ -1,0 +1,81 @@
+"""Add-ons and attachments: list, create, info, facts, destroy, attach, detach, rotate
+credentials, and ``pg:psql``'s one-off dyno."""
+
+from __future__ import annotations
+
+from pydantic import TypeAdapter
+
+from moorage.client.api import Client, path
+from moorage.schemas.addons import (
+    Addon,
+    AddonCreate,
+    Attachment,
+    AttachmentCreate,
+    AttachmentName,
+    PsqlRequest,
+)
+from moorage.schemas.releases import Dyno, Release
+
+_ADDONS = TypeAdapter(list[Addon])
+_RELEASES = TypeAdapter(list[Release])
+
+
+def addon_path(app: str, addon: str) -> str:
+    """``/apps/{app}/addons/{addon}``, each part quoted."""
+    return path("/apps/{}/addons/{}", app, addon)
+
+
+def addons(c: Client, app: str) -> list[Addon]:
+    """The add-ons attached to ``app``: its own and other apps'."""
+    return _ADDONS.validate_python(c.request("GET", path("/apps/{}/addons", app)))
+
+
+def addon(c: Client, app: str, name: str) -> Addon:
+    return Addon.model_validate(c.request("GET", addon_path(app, name)))
+
+
+def facts(c: Client, app: str, name: str) -> dict[str, str]:
+    """What the add-on's server reports (``pg:info``): label -> value."""
+    return TypeAdapter(dict[str, str]).validate_python(
+        c.request("GET", addon_path(app, name) + "/facts")
+    )
+
+
+def addon_create(c: Client, app: str, plan: str, *, as_name: str | None, name: str | None) -> Addon:
+    body = AddonCreate(
+        plan=plan, attachment=AttachmentName(name=as_name) if as_name else None, name=name or None
+    )
+    answer = c.request("POST", path("/apps/{}/addons", app), body.model_dump(exclude_none=True))
+    return Addon.model_validate(answer)
+
+
+def addon_destroy(c: Client, app: str, name: str, *, force: bool) -> Addon:
+    suffix = "?force=true" if force else ""
+    return Addon.model_validate(c.request("DELETE", addon_path(app, name) + suffix))
+
+
+def attach(c: Client, addon: str, app: str, as_name: str | None) -> Attachment:
+    body = AttachmentCreate(addon=addon, app=app, name=as_name or None)
+    answer = c.request("POST", "/addon-attachments", body.model_dump(exclude_none=True))
+    return Attachment.model_validate(answer)
+
+
+def detach(c: Client, app: str, addon: str) -> Attachment:
+    answer = c.request("DELETE", path("/apps/{}/addon-attachments/{}", app, addon))
+    return Attachment.model_validate(answer)
+
+
+def rotate_credentials(c: Client, app: str, name: str) -> list[Release]:
+    """New credentials: the releases made in every attached app."""
+    answer = c.request("POST", addon_path(app, name) + "/actions/rotate-credentials")
+    return _RELEASES.validate_python(answer)
+
+
+def psql(c: Client, app: str, name: str, *, command: str | None, tty: bool) -> Dyno:
+    """A one-off dyno running psql against the add-on, to attach to (its ``attach_url``):
+    ``command`` runs one statement; else ``tty`` says whether a terminal is wanted."""
+    body = PsqlRequest(command=command) if command else PsqlRequest(tty=tty)
+    answer = c.request(
+        "POST", addon_path(app, name) + "/actions/psql", body.model_dump(exclude_unset=True)
+    )
+    return Dyno.model_validate(answer)

@@ -1,0 +1,28 @@
+"""Scheduled jobs: list, add, remove."""
+
+from __future__ import annotations
+
+from pydantic import TypeAdapter
+
+from moorage.client.api import Client, path
+from moorage.schemas.schedules import Schedule, ScheduleCreate
+
+_SCHEDULES = TypeAdapter(list[Schedule])
+
+
+def schedules(c: Client, app: str) -> list[Schedule]:
+    return _SCHEDULES.validate_python(c.request("GET", path("/apps/{}/schedules", app)))
+
+
+def schedule_add(
+    c: Client, app: str, schedule: str, command: str, *, size: str, concurrency: str
+) -> Schedule:
+    body = ScheduleCreate(schedule=schedule, command=command, size=size, concurrency=concurrency)
+    answer = c.request("POST", path("/apps/{}/schedules", app), body.model_dump())
+    return Schedule.model_validate(answer)
+
+
+def schedule_remove(c: Client, app: str, ident: str) -> Schedule:
+    """Remove the schedule with id ``ident`` (or its first 6 characters or more)."""
+    answer = c.request("DELETE", path("/apps/{}/schedules/{}", app, ident))
+    return Schedule.model_validate(answer)
