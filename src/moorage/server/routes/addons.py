@@ -8,11 +8,12 @@ from urllib.parse import unquote, urlsplit
 from fastapi import status
 
 from moorage.errors import InvalidParams
+from moorage.schemas.releases import Dyno, Release
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
 from moorage.server.services import addons as service
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps, releases, serialize
 from moorage.server.services import dynos as dyno_service
 from moorage.server.services.events import announce, converge
 from moorage.server.store.models import User
@@ -29,7 +30,7 @@ def _field(body: Any, key: str) -> str | None:
     return value
 
 
-def _released(platform: Platform, made: list[dict[str, Any]], user: User) -> None:
+def _released(platform: Platform, made: list[Release], user: User) -> None:
     """After the session committed: a reconciler pass and the release lines in the log."""
     converge(platform)
     for r in made:
@@ -62,7 +63,7 @@ def create_addon(
             as_name=as_name,
             name=_field(body, "name"),
         )
-        out, made = serialize.addon(addon), [serialize.release(release, release.version)]
+        out, made = serialize.addon(addon), [releases.view(release, release.version)]
     _released(platform, made, user)
     return out
 
@@ -96,7 +97,7 @@ def destroy_addon(
             )
         out = serialize.addon(found)
         made = [
-            serialize.release(r, r.version)
+            releases.view(r, r.version)
             for r in service.destroy(s, found, user, platform.providers, force=force)
         ]
     platform.remove_backups([out["id"]])  # once the add-on is gone for good (committed)
@@ -105,13 +106,13 @@ def destroy_addon(
 
 
 @router.post("/apps/{ident}/addons/{addon}/actions/rotate-credentials")
-def rotate(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def rotate(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list[Release]:
     """New credentials everywhere the add-on is attached; the old ones stop working once
     every attached app runs the new release (a Moorage extension, ``pg:credentials:rotate``)."""
     with platform.store.session() as s:
         found = service.on_app(s, apps.get(s, user, ident), addon)
         made = service.rotate(s, service.get(s, user, found.id), user, platform.providers)
-        out = [serialize.release(r, r.version) for r in made]
+        out = [releases.view(r, r.version) for r in made]
     _released(platform, out, user)
     return out
 
@@ -152,7 +153,7 @@ def attach(platform: PlatformDep, user: UserDep, body: JsonBody = None) -> dict[
         att, release = service.attach(
             s, found, apps.get(s, user, app_ident), user, _field(body, "name"), default
         )
-        out, made = serialize.attachment(att), [serialize.release(release, release.version)]
+        out, made = serialize.attachment(att), [releases.view(release, release.version)]
     _released(platform, made, user)
     return out
 
@@ -165,7 +166,7 @@ def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict
         att = next(a for a in found.attachments if a.app_id == app.id)
         out = serialize.attachment(att)
         rel = service.detach(s, found, app, user)
-        made = [serialize.release(rel, rel.version)]
+        made = [releases.view(rel, rel.version)]
     _released(platform, made, user)
     return out
 
@@ -173,7 +174,7 @@ def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> dict
 @router.post("/apps/{ident}/addons/{addon}/actions/psql", status_code=status.HTTP_201_CREATED)
 def psql(
     ident: str, addon: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+) -> Dyno:
     """``pg:psql``: a one-off dyno running psql against the add-on, on the app's network,
     to attach to (``attach_url``); ``{"command": SQL}`` runs one statement without a TTY, and
     ``{"tty": false}`` reads SQL from stdin without one (input from a pipe or a file)."""
@@ -203,9 +204,9 @@ def psql(
         )
     dyno = platform.reconciler.start_oneoff(spec)
     with platform.store.session() as s:
-        out = serialize.dyno(dyno, apps.get(s, user, ident))
+        out = dyno_service.view(dyno, apps.get(s, user, ident))
     base = platform.settings.api_url.replace("http", "ws", 1)
-    out["attach_url"] = f"{base}/apps/{spec.app}/dynos/{spec.type}.{spec.number}/attach" + (
+    out.attach_url = f"{base}/apps/{spec.app}/dynos/{spec.type}.{spec.number}/attach" + (
         "" if spec.tty else "?tty=0"
     )
     return out

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from moorage.server.deps import JsonBody, PlatformDep, UserDep
 from moorage.server.routes import api_router
-from moorage.server.services import apps, config, releases, serialize
+from moorage.server.services import apps, config, releases
 from moorage.server.services.events import announce, converge
 
 router = api_router()
@@ -31,7 +31,7 @@ def update_config(
         app = apps.get(s, user, ident)
         created = config.update(s, app, user, changes)
         out = dict(app.config)
-        rel = serialize.release(created, created.version) if created else None
+        rel = releases.view(created, created.version) if created else None
     if rel is not None:
         announce(platform, rel, user)
         converge(platform)
