@@ -48,7 +48,9 @@ def auth_token() -> None:
 @json_option
 def info(as_json: bool) -> None:
     """Facts about the platform: API, registry, domain."""
-    facts = client().info()
+    from moorage.client.info import info as platform_info  # pydantic: only for this command
+
+    facts = platform_info(client()).model_dump(mode="json")
     if as_json:
         print_json(facts)
         return

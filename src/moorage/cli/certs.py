@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client.info import info as platform_info
 from moorage.errors import InvalidParams
 
 SYSTEM_STORE = Path("/usr/local/share/ca-certificates")
@@ -37,7 +38,7 @@ def certs_ca(output: Path | None, install: bool) -> None:
     --install (system store and Docker; needs root)."""
     c = client()
     pem = c.request_text("GET", "/moorage/ca.crt")
-    info = c.info()
+    info = platform_info(c).model_dump(mode="json")
     if install:
         _install(pem, info)
         return

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
+from moorage.client.dynos import restart
 from moorage.errors import InvalidParams
 
 
@@ -115,5 +116,5 @@ def volumes_export(name: str, output: Path, app: str) -> None:
 def volumes_import(name: str, archive: Path, app: str) -> None:
     """Unpack a tar file (from volumes:export) into volume NAME; its dyno restarts."""
     done = client().upload(f"/apps/{app}/volumes/{name}/archive", archive, {})
-    client().restart(app)
+    restart(client(), app)
     out.print(f"Imported {done['imported'] / 2**20:.1f} MB into volume {name} of {app}.")
