@@ -184,9 +184,7 @@ def main() -> int:
             list(pool.map(p.destroy, [] if args.keep else made))
         # the API's list, not docker-py's containers.list(): that inspects each container
         # it lists and fails on one removed in between
-        while not args.keep and p.docker.api.containers(
-            all=True, filters={"name": f"dens-{run}-"}
-        ):
+        while not args.keep and p.docker.api.containers(all=True, filters={"name": f"dens-{run}-"}):
             time.sleep(1)
         print(
             f"\ndestroyed {len(made)} apps (all their dynos gone) in "

@@ -46,6 +46,8 @@ import docker
 import docker.errors
 import httpx
 
+from moorage.client import releases as rel_api
+from moorage.client.account import info as platform_info
 from moorage.client.api import Client
 from moorage.client.credentials import load as load_credentials
 
@@ -208,7 +210,7 @@ def new_image(b: Bench, base_id: str, nonce: str) -> str:
 
 
 def release_versions(b: Bench) -> dict[int, str]:
-    return {r["version"]: r["status"] for r in b.api.releases(b.app)}
+    return {r.version: str(r.status) for r in rel_api.releases(b.api, b.app)}
 
 
 # -- the two measurements ---------------------------------------------------------------------
@@ -267,7 +269,7 @@ def platform(b: Bench, run: Run) -> None:
                 raise BenchError(cli_done["error"])
             time.sleep(POLL)
         if status != "succeeded":
-            reason = b.api.release(b.app, str(version)).get("status_reason") if version else ""
+            reason = rel_api.release(b.api, b.app, str(version)).status_reason if version else ""
             raise BenchError(f"release v{version or '?'} of {b.app} ended {status!r}: {reason}")
         run.succeeded = time.monotonic() - t0
         run.version = version
@@ -486,7 +488,7 @@ def connect() -> tuple[Any, Client, dict[str, Any], docker.DockerClient]:
     if not creds.token:
         raise BenchError("no API token: run `moor login` first")
     api = Client(creds, timeout=30.0)
-    info = api.info()
+    info = platform_info(api).model_dump(mode="json")
     d = docker.from_env(timeout=300)
     d.ping()
     return creds, api, info, d

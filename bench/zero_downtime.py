@@ -50,6 +50,11 @@ from release_latency import (
     table,
 )
 
+from moorage.client.dynos import dynos as dynos_of
+from moorage.client.releases import release, releases
+from moorage.schemas.releases import Dyno
+from moorage.spec.status import DynoState, ReleaseStatus
+
 
 @dataclass
 class Result:
@@ -101,8 +106,8 @@ def parse_wrk(text: str) -> tuple[int, int, str, str]:
     return requests, failed, ", ".join(parts) or "-", p99.group(1) if p99 else "?"
 
 
-def dynos(b: Bench) -> list[dict[str, object]]:
-    return b.api.dynos(b.app)
+def dynos(b: Bench) -> list[Dyno]:
+    return dynos_of(b.api, b.app)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -116,16 +121,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 def web_up(b: Bench, n: int) -> Callable[[], bool]:
     def check() -> bool:
-        ds = [d for d in dynos(b) if d["type"] == "web"]
-        return len(ds) == n and all(d["state"] == "up" for d in ds)
+        ds = [d for d in dynos(b) if d.type == "web"]
+        return len(ds) == n and all(d.state == DynoState.UP for d in ds)
 
     return check
 
 
 def latest_live(b: Bench) -> None:
-    rels = b.api.releases(b.app)
+    rels = releases(b.api, b.app)
     wait_until(
-        lambda: b.api.release(b.app, str(rels[-1]["version"]))["status"] != "pending",
+        lambda: release(b.api, b.app, str(rels[-1].version)).status != ReleaseStatus.PENDING,
         300,
         "the release",
     )
@@ -150,10 +155,10 @@ def operations(b: Bench, base_id: str) -> list[tuple[str, Callable[[], None]]]:
         wait_until(web_up(b, 1), 120, "1 web dyno")
 
     def restart() -> None:
-        before = {d["id"] for d in dynos(b)}
+        before = {d.id for d in dynos(b)}
         moor("ps:restart", "-a", b.app)
         wait_until(
-            lambda: web_up(b, 2)() and before.isdisjoint({d["id"] for d in dynos(b)}),
+            lambda: web_up(b, 2)() and before.isdisjoint({d.id for d in dynos(b)}),
             300,
             "every dyno replaced",
         )

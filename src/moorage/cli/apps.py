@@ -8,6 +8,7 @@ import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
 from moorage.client import apps as api
+from moorage.client.formation import formation as formation_of
 from moorage.errors import InvalidParams
 from moorage.schemas.apps import App
 
@@ -42,7 +43,7 @@ def apps_info(app: str, as_json: bool) -> None:
     """Show an app's details."""
     c = client()
     info = api.app(c, app)
-    formation = c.formation(app)
+    formation = [f.model_dump(mode="json") for f in formation_of(c, app)]
     addons = c.addons(app)
     if as_json:
         print_json({**info.model_dump(mode="json"), "formation": formation, "addons": addons})

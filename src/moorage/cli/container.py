@@ -2,45 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
 from moorage.cli.base import app_option, cli, client, err, out
 from moorage.cli.images import image_args, release_images
 from moorage.cli.progress import wait_release
+from moorage.client.account import info
 from moorage.client.api import Client
-from moorage.errors import (
-    BuildFailed,
-    ImageNotPushed,
-    InvalidParams,
-    RuntimeFailure,
-    StorageFull,
-    Unauthorized,
-)
+from moorage.client.formation import update
+from moorage.client.images import push_failures
+from moorage.client.releases import releases
+from moorage.errors import ImageNotPushed, InvalidParams, RuntimeFailure, StorageFull, Unauthorized
+from moorage.images.localdocker import LocalDocker, image_id
+from moorage.schemas.images import ImageUpdate
+from moorage.schemas.releases import FormationUpdate
 from moorage.spec.manifests import AppManifest, parse_app_json, parse_heroku_yml, parse_procfile
 from moorage.spec.names import validate_process_type
-
-if TYPE_CHECKING:
-    import docker
-
-
-def _docker() -> docker.DockerClient:
-    import docker  # imported here: it costs 0.2 s at every start of `moor`
-    import docker.errors
-
-    try:
-        d = docker.from_env(timeout=600)
-        d.ping()
-    except docker.errors.DockerException as exc:
-        raise RuntimeFailure(f"Docker does not answer ({exc}). Start dockerd first.") from exc
-    return d
 
 
 def find_dockerfile(context: Path, ptype: str) -> Path:
@@ -63,7 +46,7 @@ def _token(c: Client) -> str:
 def container_login() -> None:
     """Log Docker in to the platform's registry with your API token."""
     c = client()
-    registry = c.info()["registry"]
+    registry = info(c).registry
     proc = subprocess.run(
         ["docker", "login", registry, "--username", "_", "--password-stdin"],
         input=_token(c),
@@ -76,59 +59,23 @@ def container_login() -> None:
     out.print(f"Login Succeeded ({registry})")
 
 
-def _build(d: docker.DockerClient, context: Path, dockerfile: Path, tag: str) -> None:
-    last_step = ""
-    for chunk in d.api.build(
-        path=str(context), dockerfile=dockerfile.name, tag=tag, rm=True, forcerm=True, decode=True
-    ):
-        if "stream" in chunk:
-            text = chunk["stream"]
-            if text.startswith("Step "):
-                last_step = text.strip()
-            if text.strip():
-                err.out(text.rstrip("\n"), highlight=False)
-        if "error" in chunk:
-            raise BuildFailed(
-                f"Build of {dockerfile.name} failed at {last_step or 'the first step'}: "
-                f"{chunk['error'].strip()}. The app keeps running its current release."
-            )
-
-
-def _push(d: docker.DockerClient, repo: str, token: str) -> None:
-    auth = {"username": "_", "password": token}
+def _push(d: LocalDocker, repo: str, token: str) -> None:
+    """Push with a progress bar per layer on stderr."""
     with Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err
     ) as bar:
-        tasks: dict[str, Any] = {}
-        for chunk in d.api.push(repo, tag="latest", stream=True, decode=True, auth_config=auth):
-            if "error" in chunk:
-                raise (
-                    Unauthorized(f"Push to {repo} refused: {chunk['error']}")
-                    if "denied" in chunk["error"] or "unauthorized" in chunk["error"]
-                    else RuntimeFailure(chunk["error"])
-                )
-            layer, detail = chunk.get("id"), chunk.get("progressDetail") or {}
-            if not layer or len(layer) != 12:
-                continue
-            if layer not in tasks:
-                tasks[layer] = bar.add_task(layer, total=None)
-            if chunk.get("status") in ("Pushed", "Layer already exists"):
-                total = bar.tasks[tasks[layer]].total or 1
-                bar.update(
-                    tasks[layer],
-                    completed=total,
-                    total=total,
-                    description=f"{layer} {chunk['status']}",
-                )
-            elif detail.get("total"):
-                bar.update(
-                    tasks[layer],
-                    completed=detail.get("current", 0),
-                    total=detail["total"],
-                    description=f"{layer} {chunk.get('status', '')}",
-                )
+        tasks: dict[str, TaskID] = {}
+        for step in d.push(repo, token):
+            if step.layer not in tasks:
+                tasks[step.layer] = bar.add_task(step.layer, total=None)
+            task, description = tasks[step.layer], f"{step.layer} {step.status}"
+            if step.done:
+                total = bar.tasks[task].total or 1
+                bar.update(task, completed=total, total=total, description=description)
+            elif step.total:
+                bar.update(task, completed=step.current, total=step.total, description=description)
             else:
-                bar.update(tasks[layer], description=f"{layer} {chunk.get('status', '')}")
+                bar.update(task, description=description)
 
 
 def _why_push_failed(
@@ -137,11 +84,11 @@ def _why_push_failed(
     """Docker shows the registry's bare 500; the platform knows whether its disk filled up
     during this push (it reads the registry's log) or is nearly full now."""
     during = [
-        f["message"]
-        for f in c.push_failures(app, took + 60)
-        if f["process_type"] == ptype and f["age"] <= took + 60
+        f.message
+        for f in push_failures(c, app, took + 60)
+        if f.process_type == ptype and f.age <= took + 60
     ]
-    full = during[:1] or [m for m in [c.info().get("registry_full")] if m]
+    full = during[:1] or [m for m in [info(c).registry_full] if m]
     if full:
         return StorageFull(f"The push of {ptype} failed ({exc.message}). {full[0]}")
     return exc
@@ -162,12 +109,13 @@ def container_push(types: tuple[str, ...], app: str, context_dir: Path) -> None:
     """Build Dockerfile[.TYPE] and push it as the app's TYPE image."""
     c = client()
     c.app(app)
-    registry, token, d = c.info()["registry"], _token(c), _docker()
+    registry, token, d = info(c).registry, _token(c), LocalDocker()
     for ptype in map(validate_process_type, types):
         dockerfile = find_dockerfile(context_dir.resolve(), ptype)
         repo = f"{registry}/{app}/{ptype}"
         out.print(f"=== Building {ptype} ({dockerfile})")
-        _build(d, context_dir.resolve(), dockerfile, f"{repo}:latest")
+        for line in d.build(context_dir.resolve(), dockerfile, f"{repo}:latest"):
+            err.out(line, highlight=False)
         out.print(f"=== Pushing {ptype} ({repo}:latest)")
         started = time.monotonic()
         try:
@@ -194,40 +142,12 @@ def read_manifest(directory: Path) -> AppManifest:
 
 def _image_id(registry: str, app: str, ptype: str) -> str:
     """The local engine's id of the pushed ``<registry>/<app>/<ptype>:latest``."""
-    ref = f"{registry}/{app}/{ptype}:latest"
-    found = _socket_image_id(ref)
-    if found is None:  # the engine is elsewhere (DOCKER_HOST tcp:// or ssh://): docker-py
-        try:
-            found = str(_docker().images.get(ref).id)
-        except Exception:  # docker.errors.ImageNotFound, imported lazily
-            found = ""
+    found = image_id(f"{registry}/{app}/{ptype}:latest")
     if not found:
         raise ImageNotPushed(
             f"No {ptype} image for {app} here. Run `moor container:push {ptype} -a {app}` first."
         )
     return found
-
-
-def _socket_image_id(ref: str) -> str | None:
-    """``GET /images/<ref>/json`` on the engine's unix socket: its id, "" when it has no such
-    image, None when the engine is not on a unix socket. Asked with httpx, which ``moor``
-    has loaded already: importing docker-py took 0.06 s of every ``container:release``."""
-    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    if not host.startswith("unix://"):
-        return None
-    import httpx
-
-    transport = httpx.HTTPTransport(uds=host.removeprefix("unix://"))
-    try:
-        with httpx.Client(transport=transport, timeout=30) as engine:
-            resp = engine.get(f"http://docker/images/{quote(ref, safe='')}/json")
-    except httpx.HTTPError as exc:
-        raise RuntimeFailure(f"Docker does not answer ({exc}). Start dockerd first.") from exc
-    if resp.status_code == 404:
-        return ""
-    if resp.status_code != 200:
-        raise RuntimeFailure(f"Docker could not inspect {ref}: {resp.text.strip()}")
-    return str(resp.json()["Id"])
 
 
 def release_updates(
@@ -280,16 +200,17 @@ def container_release(
     wanted = [validate_process_type(t) for t in types]
     refs = {validate_process_type(t): r for t, r in image_args(wanted, images).items()}
     pushed = [t for t in wanted if t not in refs]
-    registry = c.info()["registry"] if pushed else ""
+    registry = info(c).registry if pushed else ""
     ids = {t: _image_id(registry, app, t) for t in pushed}
     updates = release_updates(pushed, ids, read_manifest(directory))
     if refs:
         updates += [{"type": t, "image": r} for t, r in refs.items()]
-        release_images(c, app, _merged(updates), timeout=3600)
+        merged = [ImageUpdate.model_validate(u) for u in _merged(updates)]
+        release_images(c, app, merged, timeout=3600)
         return
-    before = max((r["version"] for r in c.releases(app)), default=0)
-    c.formation_update(app, updates)
-    after = max((r["version"] for r in c.releases(app)), default=0)
+    before = max((r.version for r in releases(c, app)), default=0)
+    update(c, app, [FormationUpdate.model_validate(u) for u in updates])
+    after = max((r.version for r in releases(c, app)), default=0)
     if after == before:
         out.print(f"{', '.join(types)} already released in v{before}; nothing to do.")
         return

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 import click
 
 from moorage.cli.base import app_option, cli, client, out, table
 from moorage.cli.progress import wait_release
+from moorage.client import images as api
 from moorage.client.api import Client
 from moorage.errors import InvalidParams, MoorageError, RuntimeFailure
+from moorage.schemas.images import ImageUpdate
+from moorage.spec.status import ProofStatus
 
 POLL_SECONDS = 0.5
 
@@ -35,30 +37,30 @@ def image_args(types: list[str], images: tuple[str, ...]) -> dict[str, str]:
     return out_
 
 
-def release_images(c: Client, app: str, updates: list[dict[str, Any]], timeout: float) -> None:
+def release_images(c: Client, app: str, updates: list[ImageUpdate], timeout: float) -> None:
     """Ask the platform to copy and release, print its progress, wait for the rollout."""
-    job = c.request("POST", f"/apps/{app}/image-releases", {"updates": updates})
+    job = api.start_image_release(c, app, updates)
     shown = 0
     deadline = time.monotonic() + timeout
-    while job["status"] == "pending":
+    while job.status == ProofStatus.PENDING:
         if time.monotonic() > deadline:
             raise RuntimeFailure(
                 f"The image release is still running after {timeout:.0f}s; follow it with "
                 f"`moor logs --source moorage -a {app}`."
             )
         time.sleep(POLL_SECONDS)
-        job = c.request("GET", f"/apps/{app}/image-releases/{job['id']}")
-        for line in job["output"][shown:]:
+        job = api.image_release(c, app, job.id)
+        for line in job.output[shown:]:
             out.print(line, markup=False)
-        shown = len(job["output"])
-    if job["status"] == "failed":
-        raise MoorageError(f"{job['message']} The previous release keeps serving.")
-    if job["release"] is None:
-        out.print(f"{', '.join(i['type'] for i in job['images'])} already released; nothing to do.")
+        shown = len(job.output)
+    if job.status == ProofStatus.FAILED:
+        raise MoorageError(f"{job.message} The previous release keeps serving.")
+    if job.release is None:
+        out.print(f"{', '.join(i.type for i in job.images)} already released; nothing to do.")
         return
-    version = job["release"]["version"]
+    version = job.release.version
     wait_release(c, app, version)
-    names = ", ".join(f"{i['type']} ({i['image']})" for i in job["images"])
+    names = ", ".join(f"{i.type} ({i.image})" for i in job.images)
     out.print(f"Releasing {names} to [bold]{app}[/bold]... done (v{version})")
 
 
@@ -66,11 +68,11 @@ def release_images(c: Client, app: str, updates: list[dict[str, Any]], timeout: 
 @app_option
 def registry_list(app: str) -> None:
     """Registries the app pulls prebuilt images from with credentials (no passwords)."""
-    rows = client().request("GET", f"/apps/{app}/registry-logins")
+    rows = api.registry_logins(client(), app)
     if not rows:
         out.print(f"{app} has no registry credentials. Add some with `moor registry:login`.")
         return
-    table(["host", "username"], [(r["host"], r["username"]) for r in rows])
+    table(["host", "username"], [(r.host, r.username) for r in rows])
 
 
 @cli.command("registry:login")
@@ -84,10 +86,8 @@ def registry_login(host: str, username: str, password_stdin: bool, app: str) -> 
         password = sys.stdin.read().strip()
     else:
         password = click.prompt("Password", hide_input=True)
-    row = client().request(
-        "PUT", f"/apps/{app}/registry-logins/{host}", {"username": username, "password": password}
-    )
-    out.print(f"{app} pulls from {row['host']} as {row['username']}.")
+    row = api.registry_login(client(), app, host, username, password)
+    out.print(f"{app} pulls from {row.host} as {row.username}.")
 
 
 @cli.command("registry:logout")
@@ -95,5 +95,5 @@ def registry_login(host: str, username: str, password_stdin: bool, app: str) -> 
 @app_option
 def registry_logout(host: str, app: str) -> None:
     """Forget the app's credentials for HOST."""
-    row = client().request("DELETE", f"/apps/{app}/registry-logins/{host}")
-    out.print(f"Removed the credentials for {row['host']} from {app}.")
+    row = api.registry_logout(client(), app, host)
+    out.print(f"Removed the credentials for {row.host} from {app}.")

@@ -13,6 +13,7 @@ import click
 
 from moorage.cli.base import cli, client, err, out, print_json
 from moorage.client.api import Client
+from moorage.client.formation import formation as formation_of
 from moorage.convert.importer import (
     Current,
     Step,
@@ -145,7 +146,7 @@ def _current(c: Client, app: str) -> Current:
         exists=True,
         config=c.config(app),
         attachments=[a["name"] for a in c.request("GET", f"/apps/{app}/addon-attachments")],
-        formation={f["type"]: f for f in c.formation(app)},
+        formation={f.type: f.model_dump(mode="json") for f in formation_of(c, app)},
         schedules=[
             (s["schedule"], s["command"]) for s in c.request("GET", f"/apps/{app}/schedules")
         ],

@@ -7,6 +7,7 @@ import sys
 import click
 
 from moorage.cli.base import app_option, cli, client
+from moorage.client.logs import session, stream_lines
 
 
 @cli.command("logs")
@@ -25,11 +26,10 @@ from moorage.cli.base import app_option, cli, client
 )
 def logs(app: str, lines: int, tail: bool, dyno: str | None, source: str | None) -> None:
     """Show the app's log: `TIMESTAMP app[web.1]: line`, router and platform lines."""
-    c = client()
-    session = c.log_session(app, lines=lines, tail=tail, dyno=dyno, source=source)
+    opened = session(client(), app, lines=lines, tail=tail, dyno=dyno, source=source)
     write = sys.stdout.write  # plain writes: a tail keeps up with 10,000+ lines/s
     try:
-        for line in c.stream_lines(session["logplex_url"]):
+        for line in stream_lines(opened.logplex_url):
             if line:
                 write(line + "\n")
                 if tail:

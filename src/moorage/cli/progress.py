@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from moorage.cli.base import err, out
 from moorage.client.api import Client
+from moorage.client.logs import session, stream_lines
+from moorage.client.releases import release
 from moorage.errors import RuntimeFailure
+from moorage.schemas.releases import Release
+from moorage.spec.status import ReleaseStatus
 
 
 def _stream_phase(c: Client, app: str, version: int, stop: threading.Event) -> None:
     try:
-        session = c.log_session(app, lines=0, tail=True, dyno=None, source=None)
+        logs = session(c, app, lines=0, tail=True, dyno=None, source=None)
         wanted = (f"[release.{version}]:", f"Release v{version}")
-        for line in c.stream_lines(session["logplex_url"]):
+        for line in stream_lines(logs.logplex_url):
             if stop.is_set():
                 return
             if any(w in line for w in wanted):
@@ -24,7 +27,7 @@ def _stream_phase(c: Client, app: str, version: int, stop: threading.Event) -> N
         return
 
 
-def wait_release(c: Client, app: str, version: int, timeout: float = 600.0) -> dict[str, Any]:
+def wait_release(c: Client, app: str, version: int, timeout: float = 600.0) -> Release:
     """Block until release ``version`` is live or failed; raise when it failed."""
     stop = threading.Event()
     threading.Thread(target=_stream_phase, args=(c, app, version, stop), daemon=True).start()
@@ -32,8 +35,8 @@ def wait_release(c: Client, app: str, version: int, timeout: float = 600.0) -> d
     try:
         with err.status(f"Releasing v{version}..."):
             while time.monotonic() < deadline:
-                rel = c.release(app, str(version))
-                if rel["status"] != "pending":
+                rel = release(c, app, str(version))
+                if rel.status != ReleaseStatus.PENDING:
                     break
                 time.sleep(0.5)
             else:
@@ -44,9 +47,8 @@ def wait_release(c: Client, app: str, version: int, timeout: float = 600.0) -> d
     finally:
         time.sleep(0.3)  # let the last release-phase lines through
         stop.set()
-    if rel["status"] == "failed":
+    if rel.status == ReleaseStatus.FAILED:
         raise RuntimeFailure(
-            f"Release v{version} failed: {rel.get('status_reason')}. "
-            "The previous release keeps serving."
+            f"Release v{version} failed: {rel.status_reason}. The previous release keeps serving."
         )
     return rel

@@ -6,11 +6,11 @@ import json
 import os
 import shlex
 import sys
-from urllib.parse import quote, urlencode
 
 import click
 
 from moorage.cli.base import app_option, cli, client, out
+from moorage.client.dynos import attach_url, create, exec_url
 from moorage.errors import InvalidParams
 
 
@@ -36,12 +36,9 @@ def run(command: tuple[str, ...], app: str, size: str | None) -> None:
     from moorage.client.terminal import run_terminal
 
     c = client()
-    dyno = c.dyno_create(app, shlex.join(command), attach=True, size=size)
-    out.print(
-        f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno['name']}", style="dim"
-    )
-    path = f"/apps/{quote(app, safe='')}/dynos/{dyno['name']}/attach"  # attach_url: heroku run's
-    url = c.ws_url(path) + ("?" + urlencode(_size_query()) if _size_query() else "")
+    dyno = create(c, app, shlex.join(command), attach=True, size=size)
+    out.print(f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno.name}", style="dim")
+    url = attach_url(c, app, dyno.name, _size_query())  # attach_url of the answer: heroku run's
     _exit(run_terminal(url, c.token or ""))
 
 
@@ -51,10 +48,10 @@ def run(command: tuple[str, ...], app: str, size: str | None) -> None:
 @click.option("-s", "--size", default=None, help="Dyno size of the one-off (default basic).")
 def run_detached(command: tuple[str, ...], app: str, size: str | None) -> None:
     """Run COMMAND in a one-off dyno in the background; its output goes to `moor logs`."""
-    dyno = client().dyno_create(app, shlex.join(command), attach=False, size=size)
+    dyno = create(client(), app, shlex.join(command), attach=False, size=size)
     out.print(
-        f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno['name']}\n"
-        f"Use `moor logs -a {app} --dyno {dyno['name']}` to view the output."
+        f"Running {' '.join(command)} on [bold]{app}[/bold]... up, {dyno.name}\n"
+        f"Use `moor logs -a {app} --dyno {dyno.name}` to view the output."
     )
 
 
@@ -73,5 +70,5 @@ def ps_exec(command: tuple[str, ...], app: str, dyno: str, no_tty: bool) -> None
     query = {**_size_query(), "tty": "0" if no_tty else "1"}
     if command:
         query["command"] = json.dumps(list(command))
-    url = c.ws_url(f"/apps/{app}/dynos/{dyno}/exec?{urlencode(query)}")
+    url = exec_url(c, app, dyno, query)
     _exit(run_terminal(url, c.token or "", interactive=None if not no_tty else False))

@@ -9,6 +9,7 @@ import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
 from moorage.client import volumes as api
+from moorage.client.dynos import restart
 from moorage.errors import InvalidParams
 from moorage.schemas.volumes import Volume
 
@@ -111,5 +112,5 @@ def volumes_import(name: str, archive: Path, app: str) -> None:
     """Unpack a tar file (from volumes:export) into volume NAME; its dyno restarts."""
     c = client()
     done = api.volume_import(c, app, name, archive)
-    c.restart(app)
+    restart(c, app)
     out.print(f"Imported {done.imported / 2**20:.1f} MB into volume {name} of {app}.")

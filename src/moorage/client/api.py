@@ -116,16 +116,6 @@ class Client:
         return resp.json() if resp.content else None
 
     # -- resources --------------------------------------------------------------------------
-    def info(self) -> JSON:
-        result: JSON = self.request("GET", "/moorage/info")
-        return result
-
-    def push_failures(self, app: str, within: float) -> list[JSON]:
-        """The app's pushes that ran out of registry space in the last ``within`` seconds."""
-        answer: list[JSON] = self.request(
-            "GET", f"/apps/{_q(app)}/moorage/push-failures?within={within:.0f}"
-        )
-        return answer
 
     def app(self, app: str) -> JSON:
         result: JSON = self.request("GET", f"/apps/{_q(app)}")
@@ -135,70 +125,9 @@ class Client:
         result: dict[str, str] = self.request("GET", f"/apps/{_q(app)}/config-vars")
         return result
 
-    def formation(self, app: str) -> list[JSON]:
-        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/formation")
-        return result
-
-    def formation_update(self, app: str, updates: list[JSON]) -> list[JSON]:
-        body = {"updates": updates}
-        result: list[JSON] = self.request("PATCH", f"/apps/{_q(app)}/formation", body)
-        return result
-
-    def releases(self, app: str) -> list[JSON]:
-        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/releases")
-        return result
-
-    def release(self, app: str, ident: str) -> JSON:
-        result: JSON = self.request("GET", f"/apps/{_q(app)}/releases/{_q(ident)}")
-        return result
-
-    def dynos(self, app: str) -> list[JSON]:
-        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/dynos")
-        return result
-
     def addons(self, app: str) -> list[JSON]:
         result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/addons")
         return result
-
-    def rollback(self, app: str, release: str) -> JSON:
-        result: JSON = self.request("POST", f"/apps/{_q(app)}/releases", {"release": release})
-        return result
-
-    def restart(self, app: str, target: str | None = None) -> None:
-        path = f"/apps/{_q(app)}/dynos" + (f"/{_q(target)}" if target else "")
-        self.request("DELETE", path)
-
-    def dyno_stop(self, app: str, dyno: str) -> JSON:
-        result: JSON = self.request("POST", f"/apps/{_q(app)}/dynos/{_q(dyno)}/actions/stop")
-        return result
-
-    def dyno_create(self, app: str, command: str, *, attach: bool, size: str | None) -> JSON:
-        body: JSON = {"command": command, "attach": attach}
-        if size:
-            body["size"] = size
-        result: JSON = self.request("POST", f"/apps/{_q(app)}/dynos", body)
-        return result
-
-    def log_session(
-        self, app: str, *, lines: int, tail: bool, dyno: str | None, source: str | None
-    ) -> JSON:
-        body = {"lines": lines, "tail": tail, "dyno": dyno, "source": source}
-        result: JSON = self.request("POST", f"/apps/{_q(app)}/log-sessions", body)
-        return result
-
-    def stream_lines(self, url: str) -> Iterator[str]:
-        """Lines of a log session URL as they arrive (no token: the URL is the secret)."""
-        try:
-            with httpx.stream("GET", url, timeout=httpx.Timeout(10.0, read=None)) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise errors.NotFound(resp.json().get("message", resp.text))
-                yield from resp.iter_lines()
-        except httpx.HTTPError as exc:
-            raise errors.ApiUnreachable(f"The log stream broke off: {exc}") from exc
-
-    def ws_url(self, path: str) -> str:
-        return self.api_url.replace("http", "ws", 1).rstrip("/") + path
 
 
 def path(template: str, *parts: str) -> str:

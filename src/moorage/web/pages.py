@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from moorage.errors import InvalidParams, MoorageError, NotFound, RateLimited, Unauthorized
 from moorage.server.deps import PlatformDep, client_address, failed_logins, public_base
 from moorage.server.platform import Platform
-from moorage.server.services import apps, releases, serialize
+from moorage.server.services import apps, releases
 from moorage.server.services.events import announce, converge
 from moorage.server.services.formation import apply_updates
 from moorage.server.services.logsessions import sse_events, while_allowed
@@ -246,14 +246,12 @@ def rollback(
     try:
         with platform.store.session() as s:
             rel = releases.rollback(s, apps.get(s, user, app), user, release)
-            out = serialize.release(rel, rel.version)
+            out = releases.view(rel, rel.version)
     except MoorageError as exc:
         return _back(f"/apps/{quote(app)}/activity", error=exc.message)
     announce(platform, out, user)
     converge(platform)
-    return _back(
-        f"/apps/{quote(app)}/activity", msg=f"Rolled back to v{release}: v{out['version']}."
-    )
+    return _back(f"/apps/{quote(app)}/activity", msg=f"Rolled back to v{release}: v{out.version}.")
 
 
 # -- JSON and streams -----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 from fastapi import Body, status
@@ -21,7 +21,7 @@ from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
 from moorage.server.services import addons as service
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps, releases
 from moorage.server.services import dynos as dyno_service
 from moorage.server.services.addons import addon_model, attachment_model
 from moorage.server.services.events import announce, converge
@@ -30,12 +30,12 @@ from moorage.server.store.models import User
 router = api_router()
 
 
-def _released(platform: Platform, made: list[dict[str, Any]], user: User) -> list[Release]:
+def _released(platform: Platform, made: list[Release], user: User) -> list[Release]:
     """After the session committed: a reconciler pass and the release lines in the log."""
     converge(platform)
     for r in made:
         announce(platform, r, user)
-    return [Release.model_validate(r) for r in made]
+    return made
 
 
 @router.get("/apps/{ident}/addons")
@@ -66,7 +66,7 @@ def create_addon(
             as_name=as_name,
             name=body.name,
         )
-        out, made = addon_model(addon), [serialize.release(release, release.version)]
+        out, made = addon_model(addon), [releases.view(release, release.version)]
     _released(platform, made, user)
     return out
 
@@ -100,7 +100,7 @@ def destroy_addon(
             )
         out = addon_model(found)
         made = [
-            serialize.release(r, r.version)
+            releases.view(r, r.version)
             for r in service.destroy(s, found, user, platform.providers, force=force)
         ]
     platform.remove_backups([out.id])  # once the add-on is gone for good (committed)
@@ -115,7 +115,7 @@ def rotate(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list
     with platform.store.session() as s:
         found = service.on_app(s, apps.get(s, user, ident), addon)
         made = service.rotate(s, service.get(s, user, found.id), user, platform.providers)
-        out = [serialize.release(r, r.version) for r in made]
+        out = [releases.view(r, r.version) for r in made]
     return _released(platform, out, user)
 
 
@@ -158,7 +158,7 @@ def attach(
         att, release = service.attach(
             s, found, apps.get(s, user, app_ident), user, body.name, default
         )
-        out, made = attachment_model(att), [serialize.release(release, release.version)]
+        out, made = attachment_model(att), [releases.view(release, release.version)]
     _released(platform, made, user)
     return out
 
@@ -171,7 +171,7 @@ def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Atta
         att = next(a for a in found.attachments if a.app_id == app.id)
         out = attachment_model(att)
         rel = service.detach(s, found, app, user)
-        made = [serialize.release(rel, rel.version)]
+        made = [releases.view(rel, rel.version)]
     _released(platform, made, user)
     return out
 
@@ -211,7 +211,7 @@ def psql(
         )
     dyno = platform.reconciler.start_oneoff(spec)
     with platform.store.session() as s:
-        out = Dyno.model_validate(serialize.dyno(dyno, apps.get(s, user, ident)))
+        out = dyno_service.view(dyno, apps.get(s, user, ident))
     base = platform.settings.api_url.replace("http", "ws", 1)
     out.attach_url = f"{base}/apps/{spec.app}/dynos/{spec.label}/attach" + (
         "" if spec.tty else "?tty=0"

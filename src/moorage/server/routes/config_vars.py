@@ -7,7 +7,7 @@ from fastapi import Body
 from moorage.schemas.config import ConfigVars, ConfigVarsUpdate
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
-from moorage.server.services import apps, config, releases, serialize
+from moorage.server.services import apps, config, releases
 from moorage.server.services.events import announce, converge
 
 router = api_router()
@@ -39,7 +39,7 @@ def update_config(
         app = apps.get(s, user, ident)
         created = config.update(s, app, user, changes)
         out = dict(app.config)
-        rel = serialize.release(created, created.version) if created else None
+        rel = releases.view(created, created.version) if created else None
     if rel is not None:
         announce(platform, rel, user)
         converge(platform)

@@ -10,15 +10,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from moorage.errors import InvalidParams, MoorageError, NotFound
+from moorage.schemas.releases import Dyno as DynoShape
+from moorage.schemas.releases import DynoCreate
 from moorage.server.background.reconciler import Reconciler
-from moorage.server.deps import JsonBody, PlatformDep, UserDep, ws_user
+from moorage.server.deps import PlatformDep, UserDep, ws_user
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps
 from moorage.server.services import dynos as service
 from moorage.server.services.events import converge
+from moorage.server.store.models import User
 from moorage.spec.dyno import Dyno
 from moorage.spec.names import validate_config_key, validate_config_value
+from moorage.spec.status import DynoState
 
 router = api_router()
 DEFAULT_SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
@@ -35,23 +39,23 @@ def _listing(platform: Platform, app_name: str) -> list[Dyno]:
 
 
 @router.get("/apps/{ident}/dynos")
-def list_dynos(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_dynos(ident: str, platform: PlatformDep, user: UserDep) -> list[DynoShape]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return [serialize.dyno(d, app) for d in _listing(platform, app.name)]
+        return [service.view(d, app) for d in _listing(platform, app.name)]
 
 
 @router.get("/apps/{ident}/dynos/{name}")
-def dyno_info(ident: str, name: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def dyno_info(ident: str, name: str, platform: PlatformDep, user: UserDep) -> DynoShape:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        for d in _listing(platform, app.name):
-            if f"{d.type}.{d.number}" == name or d.id == name:
-                return serialize.dyno(d, app)
+        found = service.find(_listing(platform, app.name), name)
+        if found is not None:
+            return service.view(found, app)
     raise NotFound(f"No dyno {name} in {ident}. See `moor ps -a {ident}`.")
 
 
-def _restart(platform: Platform, user: Any, ident: str, target: str | None) -> dict[str, Any]:
+def _restart(platform: Platform, user: User, ident: str, target: str | None) -> dict[str, str]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         keys = service.restart(app, target)
@@ -62,62 +66,58 @@ def _restart(platform: Platform, user: Any, ident: str, target: str | None) -> d
 
 
 @router.delete("/apps/{ident}/dynos")
-def restart_all(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def restart_all(ident: str, platform: PlatformDep, user: UserDep) -> dict[str, str]:
+    """Restart every dyno (Heroku answers ``{}``)."""
     return _restart(platform, user, ident, None)
 
 
 @router.delete("/apps/{ident}/dynos/{target}")
-def restart_one(ident: str, target: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def restart_one(ident: str, target: str, platform: PlatformDep, user: UserDep) -> dict[str, str]:
+    """Restart one process type (``web``) or one dyno (``web.2``)."""
     return _restart(platform, user, ident, target)
 
 
 @router.delete("/apps/{ident}/formation/{ptype}/dynos")
-def restart_type(ident: str, ptype: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def restart_type(ident: str, ptype: str, platform: PlatformDep, user: UserDep) -> dict[str, str]:
     return _restart(platform, user, ident, ptype)
 
 
 @router.post("/apps/{ident}/dynos/{name}/actions/stop")
-def stop_dyno(ident: str, name: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def stop_dyno(ident: str, name: str, platform: PlatformDep, user: UserDep) -> DynoShape:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         dyno = _reconciler(platform).find_dyno(app.name, name)
-        out = serialize.dyno(dyno, app)
+        out = service.view(dyno, app)
     _reconciler(platform).stop_dyno(dyno)
     return out
 
 
-@router.post("/apps/{ident}/dynos", status_code=201)
-def create_dyno(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
-    """A one-off dyno (``run.N``): attached (a TTY over ``attach_url``) or detached."""
-    if not isinstance(body, dict) or not isinstance(body.get("command"), str):
-        raise InvalidParams('Send {"command": "...", "attach": true|false}.')
-    raw_env = body.get("env") or {}
-    if not isinstance(raw_env, dict) or not all(
-        v is None or isinstance(v, str | int | float) for v in raw_env.values()
-    ):
-        raise InvalidParams("env must be an object of string values.")
-    # the Heroku CLI sends COLUMNS and LINES as numbers, and TERM null without a terminal
-    env = {str(k): str(v) for k, v in raw_env.items() if v is not None and v is not True}
-    for key, value in env.items():  # the rules of config vars: it is the same environment
+def _oneoff_env(body: DynoCreate) -> dict[str, str]:
+    """The environment a one-off gets besides the app's config: the rules of config vars
+    (it is the same environment); null and true values are left out."""
+    env = {k: str(v) for k, v in (body.env or {}).items() if v is not None and v is not True}
+    for key, value in env.items():
         validate_config_value(validate_config_key(key), value)
-    size = body.get("size")
-    if size is not None and not isinstance(size, str):
-        raise InvalidParams("size must be the name of a dyno size, such as basic.")
-    attach = bool(body.get("attach"))
-    tty = not body.get("force_no_tty")  # `heroku run --no-tty`
+    return env
+
+
+@router.post("/apps/{ident}/dynos", status_code=201)
+def create_dyno(ident: str, platform: PlatformDep, user: UserDep, body: DynoCreate) -> DynoShape:
+    """A one-off dyno (``run.N``): attached (a TTY over ``attach_url``) or detached."""
+    env = _oneoff_env(body)
+    attach = bool(body.attach)
+    tty = not body.force_no_tty  # `heroku run --no-tty`
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         spec = service.oneoff_spec(
-            s, app, body["command"], size=size, env=env, attach=attach, tty=tty
+            s, app, body.command, size=body.size, env=env, attach=attach, tty=tty
         )
     dyno = _reconciler(platform).start_oneoff(spec)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        out = serialize.dyno(dyno, app)
+        out = service.view(dyno, app)
     if attach:
-        out["attach_url"] = _attach_url(platform, app.name, f"{spec.type}.{spec.number}", tty, env)
+        out.attach_url = _attach_url(platform, app.name, spec.label, tty, env)
     return out
 
 
@@ -173,7 +173,7 @@ async def exec_ws(ws: WebSocket, ident: str, name: str) -> None:
                 app_name = apps.get(s, user, ident).name
             reconciler = _reconciler(platform)
             dyno = reconciler.find_dyno(app_name, name)
-            if dyno.state != "up":
+            if dyno.state != DynoState.UP:
                 raise NotFound(f"Dyno {name} is {dyno.state}, not up; see `moor ps -a {app_name}`.")
             return reconciler.open_exec(dyno, argv, tty=tty, rows=rows, cols=cols)
 
@@ -199,7 +199,7 @@ async def attach_ws(ws: WebSocket, ident: str, name: str) -> None:
                 app_name = apps.get(s, user, ident).name
             reconciler = _reconciler(platform)
             dyno = reconciler.find_dyno(app_name, name)
-            if not dyno.oneoff or dyno.state != "starting":
+            if not dyno.oneoff or dyno.state != DynoState.STARTING:
                 raise NotFound(f"{name} is not a one-off waiting to be attached.")
             tty = ws.query_params.get("tty", "1") != "0"
             return reconciler.open_attach(dyno, tty=tty, rows=rows, cols=cols), dyno

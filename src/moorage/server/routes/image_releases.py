@@ -8,77 +8,75 @@ releases, and ``GET /apps/{app}/image-releases/{id}`` tells how far it got (``ou
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import status
+from fastapi import Body, status
 
-from moorage.errors import InvalidParams
-from moorage.server.deps import JsonBody, PlatformDep, UserDep
+from moorage.schemas.images import (
+    ImageRelease,
+    ImageReleaseCreate,
+    RegistryHost,
+    RegistryLogin,
+    RegistryLoginSet,
+)
+from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
 from moorage.server.services import apps
 from moorage.server.services import image_releases as service
-from moorage.server.store.models import RegistryLogin
 
 router = api_router()
 
 
 @router.post("/apps/{ident}/image-releases", status_code=status.HTTP_201_CREATED)
 def create_image_release(
-    ident: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[ImageReleaseCreate | None, Body()] = None,
+) -> ImageRelease:
     """Copy the named images into the platform's registry, then release them."""
-    updates = service.parse_updates(body.get("updates") if isinstance(body, dict) else None)
+    raw = [u.model_dump(exclude_none=True) for u in body.updates] if body is not None else None
+    updates = service.parse_updates(raw)
     jobs = platform.images
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         job = service.create(s, app, user, updates)
-        out = service.serialize(job, app, [])
-    jobs.submit(out["id"])
+        out = service.view(job, app, [])
+    jobs.submit(out.id)
     return out
 
 
 @router.get("/apps/{ident}/image-releases/{job}")
-def image_release_info(
-    ident: str, job: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+def image_release_info(ident: str, job: str, platform: PlatformDep, user: UserDep) -> ImageRelease:
     jobs = platform.images
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.get(s, app, job)
-        return service.serialize(found, app, jobs.output(found.id))
-
-
-def _login(row: RegistryLogin) -> dict[str, Any]:
-    """Host and user only: the password is never sent back."""
-    return {"host": row.host, "username": row.username, "updated_at": row.updated_at.isoformat()}
+        return service.view(found, app, jobs.output(found.id))
 
 
 @router.get("/apps/{ident}/registry-logins")
-def list_registry_logins(ident: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_registry_logins(ident: str, platform: PlatformDep, user: UserDep) -> list[RegistryLogin]:
     with platform.store.session() as s:
-        return [_login(r) for r in service.list_logins(s, apps.get(s, user, ident))]
+        return [service.login_view(r) for r in service.list_logins(s, apps.get(s, user, ident))]
 
 
 @router.put("/apps/{ident}/registry-logins/{host}")
 def set_registry_login(
-    ident: str, host: str, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str, host: str, platform: PlatformDep, user: UserDep, body: RegistryLoginSet
+) -> RegistryLogin:
     """Credentials the platform pulls this app's images from ``host`` with (stored sealed)."""
-    username = body.get("username") if isinstance(body, dict) else None
-    password = body.get("password") if isinstance(body, dict) else None
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise InvalidParams('Send {"username": "...", "password": "..."}.')
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        row = service.set_login(s, app, service.registry_host(host), username, password)
-        return _login(row)
+        row = service.set_login(s, app, service.registry_host(host), body.username, body.password)
+        return service.login_view(row)
 
 
 @router.delete("/apps/{ident}/registry-logins/{host}")
 def remove_registry_login(
     ident: str, host: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> RegistryHost:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         service.remove_login(s, app, service.registry_host(host))
-        return {"host": service.registry_host(host)}
+        return RegistryHost(host=service.registry_host(host))

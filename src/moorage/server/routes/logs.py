@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Body, Request
 from fastapi.responses import StreamingResponse
 
-from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
+from moorage.schemas.logs import LogSession as LogSessionShape
+from moorage.schemas.logs import LogSessionCreate
+from moorage.server.deps import PlatformDep, UserDep, public_base
 from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps
 from moorage.server.services.logsessions import LogSession, LogSessions, sse_events, while_allowed
@@ -19,13 +21,18 @@ SESSIONS = LogSessions()
 
 @router.post("/apps/{ident}/log-sessions", status_code=201)
 def create_session(
-    ident: str, request: Request, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str,
+    request: Request,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[LogSessionCreate | None, Body()] = None,
+) -> LogSessionShape:
+    asked = body.model_dump() if body is not None else None
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        session = SESSIONS.create(app.name, app.id, user.id, body)
+        session = SESSIONS.create(app.name, app.id, user.id, asked)
     url = f"{public_base(request)}/log-sessions/{session.id}"
-    return {"id": session.id, "logplex_url": url, "created_at": None, "updated_at": None}
+    return LogSessionShape(id=session.id, logplex_url=url, created_at=None, updated_at=None)
 
 
 def _stream(platform: PlatformDep, session: LogSession) -> Iterator[bytes]:

@@ -7,7 +7,6 @@ import base64
 import binascii
 import datetime as dt
 import time
-from typing import Any
 
 from fastapi import Query, Request, Response
 
@@ -15,6 +14,7 @@ from moorage.errors import NotFound, StorageFull, Unauthorized
 from moorage.registry.client import MANIFEST_TYPES
 from moorage.registry.tokens import TOKEN_TTL, USER_TOKEN_TTL, Access, parse_scope
 from moorage.runtime.swarm import NODE_USER
+from moorage.schemas.registry import PushFailure, RegistryToken
 from moorage.server.deps import (
     PlatformDep,
     UserDep,
@@ -31,7 +31,7 @@ router = api_router()
 ALLOWED = ("pull", "push")
 
 
-def _node_token(request: Request, platform: PlatformDep) -> dict[str, Any] | None:
+def _node_token(request: Request, platform: PlatformDep) -> RegistryToken | None:
     """A pull-only token for a Swarm node (user ``moorage-node``, see server/engines.py)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -58,13 +58,13 @@ def _node_token(request: Request, platform: PlatformDep) -> dict[str, Any] | Non
     return _answer(platform.issuer.issue(NODE_USER, granted))
 
 
-def _answer(token: str, ttl: int = TOKEN_TTL) -> dict[str, Any]:
+def _answer(token: str, ttl: int = TOKEN_TTL) -> RegistryToken:
     issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"token": token, "access_token": token, "expires_in": ttl, "issued_at": issued}
+    return RegistryToken(token=token, access_token=token, expires_in=ttl, issued_at=issued)
 
 
 @router.get("/registry/token")
-def registry_token(request: Request, platform: PlatformDep) -> dict[str, Any]:
+def registry_token(request: Request, platform: PlatformDep) -> RegistryToken:
     node = _node_token(request, platform)
     if node is not None:
         return node
@@ -116,7 +116,7 @@ def push_failures(
     platform: PlatformDep,
     user: UserDep,
     within: float = Query(600.0, ge=0, le=86400, description="Seconds to look back."),
-) -> list[dict[str, Any]]:
+) -> list[PushFailure]:
     """The app's pushes that failed in the last ``within`` seconds because the registry's
     disk filled up (Docker shows only the registry's bare 500), with what to do."""
     with platform.store.session() as s:
@@ -124,10 +124,10 @@ def push_failures(
     if platform.push_failures is None:
         return []
     return [
-        {
-            "process_type": f.process_type,
-            "age": round(max(0.0, time.time() - f.at), 1),
-            "message": platform.registry.filled_during_push(f.repository),
-        }
+        PushFailure(
+            process_type=f.process_type,
+            age=round(max(0.0, time.time() - f.at), 1),
+            message=platform.registry.filled_during_push(f.repository),
+        )
         for f in platform.push_failures.recent(name, within)
     ]

@@ -1,19 +1,22 @@
+"""Releases: list, show, roll back, and the live output of a release phase."""
+
 from __future__ import annotations
 
 import datetime as dt
 import hmac
 from collections.abc import Iterator
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from moorage.errors import InvalidParams, NotFound
-from moorage.server.deps import JsonBody, PlatformDep, UserDep, public_base
+from moorage.errors import NotFound
+from moorage.schemas.releases import Release, ReleaseRollback
+from moorage.server.deps import PlatformDep, UserDep, public_base
 from moorage.server.routes import api_router, non_json
-from moorage.server.services import apps, serialize
+from moorage.server.services import apps
 from moorage.server.services import releases as service
 from moorage.server.services.events import announce, converge
+from moorage.spec.status import ReleaseStatus
 
 router = api_router()
 
@@ -26,40 +29,38 @@ def _signature(platform: PlatformDep, release_id: str, token_id: str) -> str:
     return f"{token_id}.{hmac.new(platform.secret, message, 'sha256').hexdigest()}"
 
 
-def _with_stream(platform: PlatformDep, request: Request, out: dict[str, Any]) -> dict[str, Any]:
+def _with_stream(platform: PlatformDep, request: Request, out: Release) -> Release:
     """A pending release with a release phase gets ``output_stream_url``: the phase's
     output and the rollout, live (as Heroku gives it only when a release phase runs). The
     URL is bound to the caller's API token and ends with the release phase."""
     token_id = getattr(request.state, "api_token_id", "")
-    pending = out["status"] == "pending"
-    if token_id and pending and (out["release_command"] or "release" in out["images"]):
-        rid = out["id"]
-        out["output_stream_url"] = (
-            f"{public_base(request)}/release-output/{rid}/{_signature(platform, rid, token_id)}"
-        )
+    pending = out.status == ReleaseStatus.PENDING
+    if token_id and pending and (out.release_command or "release" in out.images):
+        signature = _signature(platform, out.id, token_id)
+        out.output_stream_url = f"{public_base(request)}/release-output/{out.id}/{signature}"
     return out
 
 
 @router.get("/apps/{ident}/releases")
 def list_releases(
     ident: str, request: Request, platform: PlatformDep, user: UserDep
-) -> list[dict[str, Any]]:
+) -> list[Release]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         cur = service.current(s, app)
         version = cur.version if cur else None
-        rels = [serialize.release(r, version) for r in service.list_for(s, app)]
+        rels = [service.view(r, version) for r in service.list_for(s, app)]
     return [_with_stream(platform, request, r) for r in rels]
 
 
 @router.get("/apps/{ident}/releases/{release}")
 def release_info(
     ident: str, release: str, request: Request, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> Release:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         cur = service.current(s, app)
-        out = serialize.release(service.get(s, app, release), cur.version if cur else None)
+        out = service.view(service.get(s, app, release), cur.version if cur else None)
     return _with_stream(platform, request, out)
 
 
@@ -100,7 +101,7 @@ def _release_lines(
             if shown:
                 yield ("\n".join(shown) + "\n").encode()
             with platform.store.session() as s:
-                if service.by_id(s, release_id).status != "pending":
+                if service.by_id(s, release_id).status != ReleaseStatus.PENDING:
                     return
     finally:
         follower.close()
@@ -108,16 +109,13 @@ def _release_lines(
 
 @router.post("/apps/{ident}/releases", status_code=201)
 def rollback(
-    ident: str, request: Request, platform: PlatformDep, user: UserDep, body: JsonBody = None
-) -> dict[str, Any]:
+    ident: str, request: Request, platform: PlatformDep, user: UserDep, body: ReleaseRollback
+) -> Release:
     """Heroku's rollback: ``{"release": <id or version>}`` makes a new release from it."""
-    target = body.get("release") if isinstance(body, dict) else None
-    if not isinstance(target, str | int) or isinstance(target, bool):
-        raise InvalidParams('Send {"release": "<release id or version>"} to roll back.')
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        rel = service.rollback(s, app, user, str(target))
-        out = serialize.release(rel, rel.version)
+        rel = service.rollback(s, app, user, str(body.release))
+        out = service.view(rel, rel.version)
     announce(platform, out, user)
     converge(platform)
     return _with_stream(platform, request, out)

@@ -1,15 +1,57 @@
-"""Dynos: restarts (a generation bump the reconciler rolls out) and one-off dyno specs."""
+"""Dynos: how the API shows them, restarts (a generation bump the reconciler rolls out)
+and one-off dyno specs."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
+from moorage.schemas import releases as shapes
+from moorage.schemas.base import Ref
 from moorage.server.services import releases
 from moorage.server.store.models import App
-from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, SIZES, OneOffSpec, command_argv
+from moorage.spec.dyno import DEFAULT_PIDS_LIMIT, SIZES, Dyno, OneOffSpec, command_argv
+from moorage.spec.status import DynoState
 
 ONEOFF_TYPES = ("run", "scheduler")
+
+
+def view(d: Dyno, app: App) -> shapes.Dyno:
+    """Heroku's ``dyno``: ``name`` is ``web.1``; its size and command are the formation's
+    when it has one. On a swarm, ``node`` (an extra key, absent on one host) names the node
+    it runs on."""
+    formation = {f.type: f for f in app.formations}.get(d.type)
+    started = d.started_at[:4].isdigit() and not d.started_at.startswith("0001")  # 0001: never
+    extra = {"node": d.node} if d.node else {}
+    return shapes.Dyno(
+        id=d.id,
+        name=d.label,
+        type=d.type,
+        state=_state(d.state),
+        app=Ref(id=app.id, name=app.name),
+        release=shapes.ReleaseVersion(version=d.release),
+        size=formation.size if formation else "basic",
+        command=(formation.command if formation else None) or d.command,
+        created_at=d.created_at,
+        updated_at=d.started_at[:19] + "Z" if started else d.created_at,
+        attach_url=None,
+        exit_code=d.exit_code,
+        oom_killed=d.oom_killed,
+        restart_count=d.restart_count,
+        **extra,
+    )
+
+
+def _state(state: str) -> DynoState | str:
+    try:
+        return DynoState(state)
+    except ValueError:  # a state a newer runtime reports: shown as given
+        return state
+
+
+def find(dynos: list[Dyno], name: str) -> Dyno | None:
+    """The dyno called ``name`` (``web.1``) or with that id."""
+    return next((d for d in dynos if d.label == name or d.id == name), None)
 
 
 def restart(app: App, target: str | None) -> list[str]:

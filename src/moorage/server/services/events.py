@@ -6,9 +6,10 @@ that ran early would converge to the state before the change."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from moorage.schemas.releases import Release
     from moorage.server.platform import Platform
     from moorage.server.store.models import User
 
@@ -19,12 +20,12 @@ def converge(platform: Platform, wait: bool = False) -> None:
         platform.reconciler.request(wait=wait)
 
 
-def announce(platform: Platform, release: dict[str, Any], user: User) -> None:
+def announce(platform: Platform, release: Release, user: User) -> None:
     """``moorage[api]: Release v7 created by alice@...: Set FOO config vars`` in the app's log."""
     platform.emit(
-        release["app"]["name"],
+        release.app.name,
         "api",
-        f"Release v{release['version']} created by user {user.email}: {release['description']}",
+        f"Release v{release.version} created by user {user.email}: {release.description}",
     )
 
 

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
 from moorage.registry.client import RegistryClient
-from moorage.server.services import apps, releases, serialize, volumes
+from moorage.schemas import releases as shapes
+from moorage.schemas.base import Ref
+from moorage.server.services import apps, releases, volumes
 from moorage.server.services.events import announce, converge
 from moorage.server.store.models import App, Formation, Release, User
 from moorage.spec.dyno import (
@@ -238,6 +240,26 @@ def _apply_one(session: Session, app: App, u: Update) -> None:
         f.ports = u.ports
 
 
+def view(f: Formation) -> shapes.Formation:
+    """Heroku's ``formation`` of one process type, with Moorage's port and check fields."""
+    return shapes.Formation(
+        id=f.id,
+        app=Ref(id=f.app.id, name=f.app.name),
+        type=f.type,
+        quantity=f.quantity,
+        size=f.size,
+        dyno_size=Ref(id=f.size, name=f.size),
+        command=f.command or "",
+        port=f.port,
+        check_path=f.check_path,
+        boot_timeout=f.boot_timeout,
+        replaces_entrypoint=f.replaces_entrypoint,
+        ports=[shapes.ServicePort(port=p, target_port=t) for p, t in (f.ports or [])],
+        created_at=f.created_at,
+        updated_at=f.updated_at,
+    )
+
+
 def describe_scale(app: App) -> str:
     """``web@3:basic worker@1:standard-1x`` as Heroku's "Scaled to" line shows it."""
     return " ".join(f"{f.type}@{f.quantity}:{f.size}" for f in app.formations)
@@ -249,18 +271,19 @@ def apply_updates(
     ident: str,
     raw: list[Any],
     copied: dict[str, tuple[str, str]] | None = None,
-) -> list[dict[str, Any]]:
-    """Formation updates (and a release when images change); ``copied``: see
-    :func:`moorage.server.services.formation.batch_update`."""
+) -> list[shapes.Formation]:
+    """Formation updates (and a release when images change), after the commit the release
+    announced, the scale logged and the reconciler woken. ``raw``: updates as JSON objects
+    (each checked by :func:`parse_update`); ``copied``: see :func:`batch_update`."""
     updates = [parse_update(u) for u in raw]
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         before = describe_scale(app)
         created = batch_update(s, app, user, updates, platform.registry, copied)
         touched = {u.type for u in updates}
-        out = [serialize.formation(f) for f in app.formations if f.type in touched]
+        out = [view(f) for f in app.formations if f.type in touched]
         after, name = describe_scale(app), app.name
-        rel = serialize.release(created, created.version) if created else None
+        rel = releases.view(created, created.version) if created else None
     if rel is not None:
         announce(platform, rel, user)
     if after != before:

@@ -11,9 +11,13 @@ from sqlalchemy.orm import Session
 from moorage.errors import InvalidParams, NotFound
 from moorage.registry.refs import parse
 from moorage.registry.skopeo import Login
+from moorage.schemas import images as shapes
+from moorage.schemas.base import Ref
+from moorage.schemas.releases import ReleaseVersion
 from moorage.server.services.formation import parse_update
 from moorage.server.store.models import App, ImageRelease, RegistryLogin, User
 from moorage.spec.names import validate_dns_label
+from moorage.spec.status import ProofStatus
 
 MAX_UPDATES = 20
 
@@ -65,7 +69,7 @@ def _one_image_per_type(updates: list[dict[str, Any]]) -> None:
 
 
 def create(session: Session, app: App, user: User, updates: list[dict[str, Any]]) -> ImageRelease:
-    job = ImageRelease(app_id=app.id, user_id=user.id, updates=updates, status="pending")
+    job = ImageRelease(app_id=app.id, user_id=user.id, updates=updates, status=ProofStatus.PENDING)
     session.add(job)
     session.flush()
     return job
@@ -78,18 +82,23 @@ def get(session: Session, app: App, ident: str) -> ImageRelease:
     return job
 
 
-def serialize(job: ImageRelease, app: App, output: list[str]) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "app": {"id": app.id, "name": app.name},
-        "status": job.status,
-        "message": job.message or None,
-        "images": [{"type": u["type"], "image": u["image"]} for u in job.updates if "image" in u],
-        "release": {"version": job.release_version} if job.release_version else None,
-        "output": output,
-        "created_at": job.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "updated_at": job.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+def view(job: ImageRelease, app: App, output: list[str]) -> shapes.ImageRelease:
+    """The job as the API shows it; ``output``: its progress lines so far."""
+    return shapes.ImageRelease(
+        id=job.id,
+        app=Ref(id=app.id, name=app.name),
+        status=ProofStatus(job.status),
+        message=job.message or None,
+        images=[
+            shapes.ImageSource(type=u["type"], image=u["image"])
+            for u in job.updates
+            if "image" in u
+        ],
+        release=ReleaseVersion(version=job.release_version) if job.release_version else None,
+        output=output,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+    )
 
 
 # -- registry credentials -------------------------------------------------------------------
@@ -130,6 +139,13 @@ def remove_login(session: Session, app: App, host: str) -> None:
         )
     session.delete(row)
     session.flush()
+
+
+def login_view(row: RegistryLogin) -> shapes.RegistryLogin:
+    """Host and user only: the password is never sent back."""
+    return shapes.RegistryLogin(
+        host=row.host, username=row.username, updated_at=row.updated_at.isoformat()
+    )
 
 
 def list_logins(session: Session, app: App) -> list[RegistryLogin]:

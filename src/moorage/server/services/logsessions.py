@@ -43,6 +43,8 @@ class LogSessions:
         self._sessions: dict[str, LogSession] = {}
 
     def create(self, app: str, app_id: str, user_id: str, body: object) -> LogSession:
+        """A session for ``body`` (the JSON object of ``schemas.logs.LogSessionCreate``, or
+        None for the defaults), its range and names checked here, each with its message."""
         if body is not None and not isinstance(body, dict):
             raise InvalidParams(
                 'A log session is requested with a JSON object such as {"lines": 100, '

@@ -9,8 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
+from moorage.schemas import releases as shapes
+from moorage.schemas.base import Ref
 from moorage.server.services import apps
 from moorage.server.store.models import ApiToken, App, Release, User, now
+from moorage.spec.status import ReleaseStatus
 
 VERSION_RE = re.compile(r"v?([0-9]{1,9})")
 
@@ -25,7 +28,7 @@ def current(session: Session, app: App) -> Release | None:
     """The release the platform runs: the newest one that has not failed."""
     return session.scalar(
         select(Release)
-        .where(Release.app_id == app.id, Release.status != "failed")
+        .where(Release.app_id == app.id, Release.status != ReleaseStatus.FAILED)
         .order_by(Release.version.desc())
         .limit(1)
     )
@@ -35,7 +38,7 @@ def current_by_app(session: Session) -> dict[str, Release]:
     """:func:`current` of every app at once (app id -> release), in one query."""
     newest = (
         select(Release.app_id, func.max(Release.version).label("version"))
-        .where(Release.status != "failed")
+        .where(Release.status != ReleaseStatus.FAILED)
         .group_by(Release.app_id)
         .subquery()
     )
@@ -87,7 +90,7 @@ def create(
         commands=merged_commands,
         release_command=release_command,
         user_id=user.id,
-        status="pending",
+        status=ReleaseStatus.PENDING,
     )
     session.add(release)
     app.released_at = now()
@@ -123,7 +126,7 @@ def list_for(session: Session, app: App) -> list[Release]:
 def rollback(session: Session, app: App, user: User, ident: str) -> Release:
     """A new release with ``ident``'s images, config and commands (the app's config too)."""
     target = get(session, app, ident)
-    if target.status == "failed":
+    if target.status == ReleaseStatus.FAILED:
         raise InvalidParams(
             f"v{target.version} failed ({target.status_reason}); roll back to a release that "
             f"succeeded. See `moor releases -a {app.name}`."
@@ -157,4 +160,29 @@ def output_allowed(session: Session, rel: Release, token_id: str, grace: dt.time
     if token is None or not apps.may_use(rel.app, token.user):
         return False
     ended = rel.updated_at.replace(tzinfo=rel.updated_at.tzinfo or dt.UTC)
-    return rel.status == "pending" or dt.datetime.now(dt.UTC) - ended < grace
+    return rel.status == ReleaseStatus.PENDING or dt.datetime.now(dt.UTC) - ended < grace
+
+
+def view(r: Release, current_version: int | None) -> shapes.Release:
+    """Heroku's ``release`` of a row; ``current`` when ``r`` is ``current_version``."""
+    return shapes.Release(
+        id=r.id,
+        app=Ref(id=r.app.id, name=r.app.name),
+        version=r.version,
+        description=r.description,
+        status=ReleaseStatus(r.status),
+        status_reason=r.status_reason or None,
+        current=r.version == current_version,
+        # a release without images cannot run anything, so it is no rollback target
+        eligible_for_rollback=r.status == ReleaseStatus.SUCCEEDED and bool(r.images),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        user=shapes.UserRef(id=r.user.id, email=r.user.email),
+        slug=None,
+        artifacts=[shapes.Artifact(type="oci-image", id=ref) for ref in sorted(r.images.values())],
+        images=dict(r.images),
+        moorage=shapes.ReleaseExtension(image_sources=dict(r.image_sources or {})),
+        release_command=r.release_command or None,
+        addon_plan_names=sorted({a.plan for a in r.app.addons}),
+        output_stream_url=None,
+    )

@@ -1,0 +1,26 @@
+"""Releases: list, show, roll back (``/apps/{app}/releases``)."""
+
+from __future__ import annotations
+
+from pydantic import TypeAdapter
+
+from moorage.client.api import Client, path
+from moorage.schemas.releases import Release, ReleaseRollback
+
+_RELEASES = TypeAdapter(list[Release])
+
+
+def releases(c: Client, app: str) -> list[Release]:
+    """The app's releases, oldest first."""
+    return _RELEASES.validate_python(c.request("GET", path("/apps/{}/releases", app)))
+
+
+def release(c: Client, app: str, ident: str) -> Release:
+    """One release, by id, version number or ``vN``."""
+    return Release.model_validate(c.request("GET", path("/apps/{}/releases/{}", app, ident)))
+
+
+def rollback(c: Client, app: str, target: str) -> Release:
+    """A new release with ``target``'s images and config."""
+    body = ReleaseRollback(release=target).model_dump(mode="json")
+    return Release.model_validate(c.request("POST", path("/apps/{}/releases", app), body))
