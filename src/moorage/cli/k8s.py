@@ -12,10 +12,9 @@ from typing import Any
 import click
 
 from moorage.cli.base import cli, client, err, out, print_json
+from moorage.cli.k8sapi import current, run
 from moorage.client.api import Client
-from moorage.client.formation import formation as formation_of
 from moorage.convert.importer import (
-    Current,
     Step,
     addon_owners,
     foreign,
@@ -24,6 +23,7 @@ from moorage.convert.importer import (
 )
 from moorage.convert.model import Conversion
 from moorage.errors import Conflict, MoorageError, NotFound
+from moorage.schemas.images import ImageUpdate
 from moorage.spec.names import validate_app_name
 
 
@@ -135,49 +135,10 @@ def import_origin(paths: list[Path]) -> str:
     return "k8s:" + hashlib.sha256(joined.encode()).hexdigest()[:12]
 
 
-def _current(c: Client, app: str) -> Current:
-    try:
-        info = c.request("GET", f"/apps/{app}")
-    except NotFound:
-        return Current()
-    ext = info.get("moorage") or {}
-    newest = _newest_release(c, app)
-    return Current(
-        exists=True,
-        config=c.config(app),
-        attachments=[a["name"] for a in c.request("GET", f"/apps/{app}/addon-attachments")],
-        formation={f.type: f.model_dump(mode="json") for f in formation_of(c, app)},
-        schedules=[
-            (s["schedule"], s["command"]) for s in c.request("GET", f"/apps/{app}/schedules")
-        ],
-        group=ext.get("group"),
-        aliases=list(ext.get("aliases") or []),
-        origin=ext.get("origin"),
-        private=bool(info.get("internal_routing")),
-        domains=[d["hostname"] for d in c.request("GET", f"/apps/{app}/domains")],
-        release_command=newest.get("release_command"),
-        image_sources=dict((newest.get("moorage") or {}).get("image_sources") or {}),
-        registry_logins={
-            r["host"]: r["username"] for r in c.request("GET", f"/apps/{app}/registry-logins")
-        },
-        volumes={
-            v["name"]: (v["process_type"], v["path"])
-            for v in c.request("GET", f"/apps/{app}/volumes")
-        },
-    )
-
-
-def _newest_release(c: Client, app: str) -> dict[str, Any]:
-    """The app's newest release that did not fail ({} before any)."""
-    releases = [r for r in c.request("GET", f"/apps/{app}/releases") if r["status"] != "failed"]
-    newest = max(releases, key=lambda r: int(r["version"]), default=None)
-    return dict(newest) if newest else {}
-
-
 def _plan(c: Client, conv: Conversion, images: bool) -> dict[str, list[Step]]:
     group = conv.group  # several apps always have one; a single app only when asked (--group)
     owners = addon_owners(conv.apps)
-    currents = {plan.name: _current(c, plan.name) for plan in conv.apps}
+    currents = {plan.name: current(c, plan.name) for plan in conv.apps}
     shared = shared_values(conv.apps, currents)
     return {
         plan.name: plan_app(plan, currents[plan.name], group, owners, images, shared, conv.origin)
@@ -187,7 +148,7 @@ def _plan(c: Client, conv: Conversion, images: bool) -> dict[str, list[Step]]:
 
 def _refuse_foreign(c: Client, conv: Conversion, dry_run: bool) -> None:
     """An import changes an app it did not make only with --adopt."""
-    found = foreign({p.name: _current(c, p.name) for p in conv.apps}, conv.origin)
+    found = foreign({p.name: current(c, p.name) for p in conv.apps}, conv.origin)
     if not found:
         return
     message = (
@@ -235,7 +196,7 @@ def k8s_import(conv: Conversion, dry_run: bool, build_dir: str | None, adopt: bo
     for _ in range(2):  # the second pass sets the vars computed from new add-on URLs
         for steps in plans.values():
             for step in steps:
-                c.request(step.method, step.path, step.body)
+                run(c, step)
         plans = _plan(c, conv, images=False)
         if not any(plans.values()):
             break
@@ -261,12 +222,16 @@ def _release_images(c: Client, conv: Conversion) -> None:
         for step in plans[name]:
             out.print(f"[bold]{name}[/bold]: {step.what}")
             try:
-                release_images(c, name, step.body["updates"], timeout=3600)
+                release_images(c, name, _image_updates(step), timeout=3600)
             except MoorageError as exc:
                 failed.append((name, step, exc))
     for name, step, first in failed:
         out.print(f"[bold]{name}[/bold]: {step.what}, again ({first.message})")
-        release_images(c, name, step.body["updates"], timeout=3600)
+        release_images(c, name, _image_updates(step), timeout=3600)
+
+
+def _image_updates(step: Step) -> list[ImageUpdate]:
+    return [ImageUpdate.model_validate(u) for u in step.body["updates"]]
 
 
 def _next_steps(conv: Conversion, build_dir: str | None) -> None:

@@ -19,6 +19,8 @@ from moorage.schemas.releases import Dyno, Release
 _ADDONS = TypeAdapter(list[Addon])
 _RELEASES = TypeAdapter(list[Release])
 
+_ATTACHMENTS = TypeAdapter(list[Attachment])
+
 
 def addon_path(app: str, addon: str) -> str:
     """``/apps/{app}/addons/{addon}``, each part quoted."""
@@ -58,6 +60,12 @@ def attach(c: Client, addon: str, app: str, as_name: str | None) -> Attachment:
     body = AttachmentCreate(addon=addon, app=app, name=as_name or None)
     answer = c.request("POST", "/addon-attachments", body.model_dump(exclude_none=True))
     return Attachment.model_validate(answer)
+
+
+def attachments(c: Client, app: str) -> list[Attachment]:
+    """The add-ons attached to ``app`` (its own and other apps')."""
+    answer = c.request("GET", path("/apps/{}/addon-attachments", app))
+    return _ATTACHMENTS.validate_python(answer)
 
 
 def detach(c: Client, app: str, addon: str) -> Attachment:

@@ -17,9 +17,20 @@ def apps(c: Client) -> list[App]:
     return _APPS.validate_python(c.request("GET", "/apps"))
 
 
-def create(c: Client, name: str) -> App:
-    body = AppCreate(name=name).model_dump(exclude_unset=True)
-    return App.model_validate(c.request("POST", "/apps", body))
+def create(c: Client, name: str, *, private: bool = False, origin: str | None = None) -> App:
+    """A new app; ``private`` keeps it off the router, ``origin`` records the import that
+    made it (``k8s:<hash>``)."""
+    body = AppCreate(name=name)
+    if origin:
+        body.moorage = AppExtensionBody(origin=origin)
+    if private:
+        body.internal_routing = True
+    return App.model_validate(c.request("POST", "/apps", body.model_dump(exclude_unset=True)))
+
+
+def adopt(c: Client, name: str, origin: str) -> App:
+    """Record ``origin`` (an import) as what made the app: later imports may change it."""
+    return _update(c, name, AppUpdate(moorage=AppExtensionBody(origin=origin)))
 
 
 def app(c: Client, name: str) -> App:

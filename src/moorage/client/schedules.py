@@ -15,10 +15,18 @@ def schedules(c: Client, app: str) -> list[Schedule]:
 
 
 def schedule_add(
-    c: Client, app: str, schedule: str, command: str, *, size: str, concurrency: str
+    c: Client,
+    app: str,
+    schedule: str,
+    command: str,
+    *,
+    size: str | None = None,
+    concurrency: str | None = None,
 ) -> Schedule:
+    """Run ``command`` as a one-off dyno on ``schedule`` (cron); the server's defaults for
+    what is not given."""
     body = ScheduleCreate(schedule=schedule, command=command, size=size, concurrency=concurrency)
-    answer = c.request("POST", path("/apps/{}/schedules", app), body.model_dump())
+    answer = c.request("POST", path("/apps/{}/schedules", app), body.model_dump(exclude_none=True))
     return Schedule.model_validate(answer)
 
 

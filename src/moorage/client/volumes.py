@@ -20,8 +20,18 @@ def volumes(c: Client, app: str) -> list[Volume]:
     return _VOLUMES.validate_python(c.request("GET", path("/apps/{}/volumes", app)))
 
 
-def volume_create(c: Client, app: str, name: str, size: str) -> Volume:
-    body = VolumeCreate(name=name, size=size).model_dump(exclude_none=True)
+def volume_create(
+    c: Client,
+    app: str,
+    name: str,
+    size: str,
+    *,
+    process_type: str | None = None,
+    mount_path: str | None = None,
+) -> Volume:
+    """A new volume, mounted at ``mount_path`` in ``process_type`` when both are given."""
+    made = VolumeCreate(name=name, size=size, process_type=process_type, path=mount_path)
+    body = made.model_dump(exclude_none=True)
     return Volume.model_validate(c.request("POST", path("/apps/{}/volumes", app), body))
 
 

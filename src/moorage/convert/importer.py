@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -22,12 +23,59 @@ from moorage.registry.refs import parse as parse_ref
 _PLACEHOLDERS = r"\{(host|port|user|password|database|url)\}"
 
 
+class Act(StrEnum):
+    """What a step does; the CLI runs each through its typed client function."""
+
+    CREATE_APP = "create app"
+    ADOPT_APP = "adopt app"
+    SET_PRIVATE = "set private"
+    JOIN_GROUP = "join group"
+    CREATE_ADDON = "create add-on"
+    ATTACH_ADDON = "attach add-on"
+    SET_CONFIG = "set config vars"
+    FORMATION = "update formation"
+    CREATE_VOLUME = "create volume"
+    MOUNT_VOLUME = "mount volume"
+    REGISTRY_LOGIN = "add registry login"
+    RELEASE_IMAGES = "release images"
+    ADD_DOMAIN = "add domain"
+    ADD_SCHEDULE = "add schedule"
+
+
+_WHERE = {  # the API resource each kind of step changes (``{app}``, ``{key}`` filled in)
+    Act.CREATE_APP: "/apps",
+    Act.ADOPT_APP: "/apps/{app}",
+    Act.SET_PRIVATE: "/apps/{app}",
+    Act.JOIN_GROUP: "/apps/{app}",
+    Act.CREATE_ADDON: "/apps/{app}/addons",
+    Act.ATTACH_ADDON: "/addon-attachments",
+    Act.SET_CONFIG: "/apps/{app}/config-vars",
+    Act.FORMATION: "/apps/{app}/formation",
+    Act.CREATE_VOLUME: "/apps/{app}/volumes",
+    Act.MOUNT_VOLUME: "/apps/{app}/volumes/{key}",
+    Act.REGISTRY_LOGIN: "/apps/{app}/registry-logins/{key}",
+    Act.RELEASE_IMAGES: "/apps/{app}/image-releases",
+    Act.ADD_DOMAIN: "/apps/{app}/domains",
+    Act.ADD_SCHEDULE: "/apps/{app}/schedules",
+}
+
+
 @dataclass(frozen=True)
 class Step:
+    """One change of an import: ``act`` on ``app`` with ``body`` (the fields of the change,
+    as the API takes them); ``key`` names the volume or registry host it is about."""
+
     what: str  # for people: "create app shop-web", "set 3 config vars (PASSWORD, ...)"
-    method: str
-    path: str
+    act: Act
+    app: str
     body: Any = None
+    key: str = ""
+
+    @property
+    def path(self) -> str:
+        """The API resource the step changes (for people and tests; the CLI does not
+        build requests from it)."""
+        return _WHERE[self.act].format(app=self.app, key=self.key)
 
 
 @dataclass
@@ -134,25 +182,25 @@ def plan_app(
     ``shared``: generated values by origin, shared by the plans of one import (see
     :func:`shared_values`). ``origin``: the import's identity, recorded on the apps it
     creates (and on an app it adopts: see :func:`foreign`)."""
-    app, base = plan.name, f"/apps/{plan.name}"
+    app = plan.name
     steps: list[Step] = []
     mark = {"moorage": {"origin": origin}} if origin else {}
     if not current.exists:
         body = {"name": app, **mark, **({"internal_routing": True} if plan.private else {})}
         what = f"create {'private ' if plan.private else ''}app {app}"
-        steps.append(Step(what, "POST", "/apps", body))
+        steps.append(Step(what, Act.CREATE_APP, app, body))
     elif origin and current.origin != origin:
-        steps.append(Step(f"adopt app {app} ({_made_by(current)})", "PATCH", base, mark))
+        steps.append(Step(f"adopt app {app} ({_made_by(current)})", Act.ADOPT_APP, app, mark))
     if current.exists and current.private != plan.private:
         what = f"make {app} {'private' if plan.private else 'public'}"
-        steps.append(Step(what, "PATCH", base, {"internal_routing": plan.private}))
+        steps.append(Step(what, Act.SET_PRIVATE, app, {"internal_routing": plan.private}))
     if group and (current.group != group or sorted(current.aliases) != sorted(plan.aliases)):
         names = ", ".join(plan.aliases) or "no aliases"
         steps.append(
             Step(
                 f"put {app} in group {group} ({names})",
-                "PATCH",
-                base,
+                Act.JOIN_GROUP,
+                app,
                 {"moorage": {"group": group, "aliases": plan.aliases}},
             )
         )
@@ -162,15 +210,15 @@ def plan_app(
     if changed:
         keys = ", ".join(sorted(changed))
         note = f" (generated: {', '.join(sorted(generated))})" if generated else ""
-        steps.append(Step(f"set config vars {keys}{note}", "PATCH", f"{base}/config-vars", changed))
+        steps.append(Step(f"set config vars {keys}{note}", Act.SET_CONFIG, app, changed))
     steps += _formation_steps(plan, current)
     steps += _volume_steps(plan, current)
     if plan.release_command and plan.release_command != current.release_command:
         steps.append(
             Step(
                 f"set the release phase: {_shown(plan, plan.release_command)}",
-                "PATCH",
-                f"{base}/formation",
+                Act.FORMATION,
+                app,
                 {"updates": [{"type": "release", "command": plan.release_command}]},
             )
         )
@@ -179,15 +227,15 @@ def plan_app(
         steps += image_steps(plan, current)
     for host in plan.domains:
         if host not in current.domains:
-            steps.append(Step(f"add domain {host}", "POST", f"{base}/domains", {"hostname": host}))
+            steps.append(Step(f"add domain {host}", Act.ADD_DOMAIN, app, {"hostname": host}))
     for job in plan.schedules:
         if (job.cron, job.command) not in current.schedules:
             body = {"schedule": job.cron, "command": job.command}
             steps.append(
                 Step(
                     f"schedule {job.name}: {job.cron} {_shown(plan, job.command)}",
-                    "POST",
-                    f"{base}/schedules",
+                    Act.ADD_SCHEDULE,
+                    app,
                     body,
                 )
             )
@@ -207,28 +255,26 @@ def _addon_steps(plan: AppPlan, current: Current, owners: dict[tuple[str, str], 
                 "name": need.attachment,
             }
             what = f"attach {owner}'s {need.service} as {need.attachment}_URL"
-            steps.append(Step(what, "POST", "/addon-attachments", body))
+            steps.append(Step(what, Act.ATTACH_ADDON, app, body))
             continue
         body = {"plan": need.service, "attachment": {"name": need.attachment}}
         steps.append(
-            Step(
-                f"add {need.service} as {need.attachment}_URL", "POST", f"/apps/{app}/addons", body
-            )
+            Step(f"add {need.service} as {need.attachment}_URL", Act.CREATE_ADDON, app, body)
         )
     return steps
 
 
 def _volume_steps(plan: AppPlan, current: Current) -> list[Step]:
     """Persistent volumes, mounted before the first release starts the process."""
-    steps, base = [], f"/apps/{plan.name}/volumes"
+    steps = []
     for v in plan.volumes:
         mount = {"process_type": v.process_type, "path": v.path}
         what = f"volume {v.name} at {v.path} in {v.process_type}"
         if v.name not in current.volumes:
             body = {"name": v.name, "size": v.size, **mount}
-            steps.append(Step(f"create {what} ({v.size})", "POST", base, body))
+            steps.append(Step(f"create {what} ({v.size})", Act.CREATE_VOLUME, plan.name, body))
         elif current.volumes[v.name] != (v.process_type, v.path):
-            steps.append(Step(f"mount {what}", "PATCH", f"{base}/{v.name}", mount))
+            steps.append(Step(f"mount {what}", Act.MOUNT_VOLUME, plan.name, mount, v.name))
     return steps
 
 
@@ -239,7 +285,7 @@ def _login_steps(plan: AppPlan, current: Current) -> list[Step]:
         if current.registry_logins.get(login.host) != login.username:
             body = {"username": login.username, "password": login.password}
             what = f"add registry credentials for {login.host} (user {login.username})"
-            steps.append(Step(what, "PUT", f"/apps/{plan.name}/registry-logins/{login.host}", body))
+            steps.append(Step(what, Act.REGISTRY_LOGIN, plan.name, body, login.host))
     return steps
 
 
@@ -268,7 +314,7 @@ def image_steps(plan: AppPlan, current: Current) -> list[Step]:
             continue
         body = {"updates": [{"type": t, "image": ref} for t in types]}
         what = f"release {', '.join(types)} from {ref}"
-        steps.append(Step(what, "POST", f"/apps/{plan.name}/image-releases", body))
+        steps.append(Step(what, Act.RELEASE_IMAGES, plan.name, body))
     return steps
 
 
@@ -311,16 +357,14 @@ def _formation_steps(plan: AppPlan, current: Current) -> list[Step]:
         steps.append(
             Step(
                 f"declare process types {types}",
-                "PATCH",
-                f"/apps/{plan.name}/formation",
+                Act.FORMATION,
+                plan.name,
                 {"updates": declare},
             )
         )
     if shape:
         what = ", ".join(f"{s['type']}={s.get('quantity', '')}:{s.get('size', '')}" for s in shape)
-        steps.append(
-            Step(f"scale {what}", "PATCH", f"/apps/{plan.name}/formation", {"updates": shape})
-        )
+        steps.append(Step(f"scale {what}", Act.FORMATION, plan.name, {"updates": shape}))
     return steps
 
 
