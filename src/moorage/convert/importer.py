@@ -42,21 +42,21 @@ class Act(StrEnum):
     ADD_SCHEDULE = "add schedule"
 
 
-_WHERE = {  # the API resource each kind of step changes (``{app}``, ``{key}`` filled in)
-    Act.CREATE_APP: "/apps",
-    Act.ADOPT_APP: "/apps/{app}",
-    Act.SET_PRIVATE: "/apps/{app}",
-    Act.JOIN_GROUP: "/apps/{app}",
-    Act.CREATE_ADDON: "/apps/{app}/addons",
-    Act.ATTACH_ADDON: "/addon-attachments",
-    Act.SET_CONFIG: "/apps/{app}/config-vars",
-    Act.FORMATION: "/apps/{app}/formation",
-    Act.CREATE_VOLUME: "/apps/{app}/volumes",
-    Act.MOUNT_VOLUME: "/apps/{app}/volumes/{key}",
-    Act.REGISTRY_LOGIN: "/apps/{app}/registry-logins/{key}",
-    Act.RELEASE_IMAGES: "/apps/{app}/image-releases",
-    Act.ADD_DOMAIN: "/apps/{app}/domains",
-    Act.ADD_SCHEDULE: "/apps/{app}/schedules",
+_WHERE = {  # the API call each kind of step amounts to (``{app}``, ``{key}`` filled in)
+    Act.CREATE_APP: ("POST", "/apps"),
+    Act.ADOPT_APP: ("PATCH", "/apps/{app}"),
+    Act.SET_PRIVATE: ("PATCH", "/apps/{app}"),
+    Act.JOIN_GROUP: ("PATCH", "/apps/{app}"),
+    Act.CREATE_ADDON: ("POST", "/apps/{app}/addons"),
+    Act.ATTACH_ADDON: ("POST", "/addon-attachments"),
+    Act.SET_CONFIG: ("PATCH", "/apps/{app}/config-vars"),
+    Act.FORMATION: ("PATCH", "/apps/{app}/formation"),
+    Act.CREATE_VOLUME: ("POST", "/apps/{app}/volumes"),
+    Act.MOUNT_VOLUME: ("PATCH", "/apps/{app}/volumes/{key}"),
+    Act.REGISTRY_LOGIN: ("PUT", "/apps/{app}/registry-logins/{key}"),
+    Act.RELEASE_IMAGES: ("POST", "/apps/{app}/image-releases"),
+    Act.ADD_DOMAIN: ("POST", "/apps/{app}/domains"),
+    Act.ADD_SCHEDULE: ("POST", "/apps/{app}/schedules"),
 }
 
 
@@ -72,10 +72,15 @@ class Step:
     key: str = ""
 
     @property
+    def method(self) -> str:
+        """The HTTP method of the API call the step amounts to (for people and tests: the
+        CLI runs steps through the typed client, not from this)."""
+        return _WHERE[self.act][0]
+
+    @property
     def path(self) -> str:
-        """The API resource the step changes (for people and tests; the CLI does not
-        build requests from it)."""
-        return _WHERE[self.act].format(app=self.app, key=self.key)
+        """The API resource the step changes (for people and tests, as :attr:`method`)."""
+        return _WHERE[self.act][1].format(app=self.app, key=self.key)
 
 
 @dataclass
