@@ -21,15 +21,15 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from moorage.logs.format import LogLine, split_message
 from moorage.logs.routerfiles import RouterCursor, RouterLog, line_object
 from moorage.logs.store import LogStore
-from moorage.runtime.base import Runtime
 from moorage.spec.dyno import Dyno
 
 log = logging.getLogger("moorage.logs")
@@ -62,12 +62,18 @@ def parse_docker_time(ts: str) -> tuple[float, int]:
     return base + nanos / 1e9, int(base) * 1_000_000_000 + nanos
 
 
+class DynoOutput(Protocol):
+    """Where dyno output comes from: the sessions component (``Runtime.log_stream``)."""
+
+    def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]: ...
+
+
 class DynoLogPump:
     """One follower task per running dyno, all on one event loop thread; a single writer
     thread appends batches to the store."""
 
-    def __init__(self, runtime: Runtime, store: LogStore, state_dir: Path) -> None:
-        self.runtime = runtime
+    def __init__(self, output: DynoOutput, store: LogStore, state_dir: Path) -> None:
+        self.output = output
         self.store = store
         self._cursor_file = state_dir / "cursors.json"
         # container id -> (timestamp key, how many lines carried that timestamp): the parts
@@ -150,7 +156,7 @@ class DynoLogPump:
         process = f"{d.type}.{d.number}"
         last, run, newest = 0, 0, done
         since = max(done[0] / 1e9 - 1, 0)
-        async for ts, raw in self.runtime.log_stream(d.id, since=since):
+        async for ts, raw in self.output.log_stream(d.id, since=since):
             seconds, key = parse_docker_time(ts)
             last, run = key, (run + 1 if key == last else 1)
             if (key, run) <= done:

@@ -1,8 +1,9 @@
 """The reconciler: the one loop that makes the running world match the desired state.
 
-It is the only caller that changes the runtime and the router. Each pass reads the store
-(apps, their current release, formation), compares with the dynos the runtime reports, and
-converges each app:
+It is the only caller that changes the runtime and the router, besides the sessions component
+(:mod:`moorage.server.sessions`: one-offs, exec, attach, dyno output and stats), which changes
+nothing it converges. Each pass reads the store (apps, their current release, formation),
+compares with the dynos the runtime reports, and converges each app:
 
 - nothing to boot: publish the app's ready web dynos to the router, drain extra dynos;
 - something to boot (a release, a restart, a scale-up, a new size): a *rollout* in a thread
@@ -28,12 +29,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from moorage.errors import MoorageError, NotFound, RuntimeFailure
+from moorage.errors import MoorageError
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
-from moorage.server import ports
+from moorage.server.background import ports
 from moorage.server.background.desired import Desired, Phase, Plan, desired_for
 from moorage.server.background.passloop import PassLoop
 from moorage.server.services import apps as app_service
@@ -46,14 +46,10 @@ from moorage.spec.dyno import (
     Dyno,
     DynoEvent,
     DynoSpec,
-    DynoStats,
     HostCert,
     OneOffSpec,
     Route,
 )
-
-if TYPE_CHECKING:
-    from moorage.runtime.session import TtySession
 
 log = logging.getLogger("moorage.reconciler")
 DRAIN_SECONDS = 30.0
@@ -148,12 +144,6 @@ class Reconciler(PassLoop):
 
     def forget_prefetched(self, reference: str) -> None:
         self.runtime.forget_prefetched(reference)
-
-    def find_dyno(self, app: str, name: str) -> Dyno:
-        for d in self.runtime.list_dynos():
-            if d.app == app and f"{d.type}.{d.number}" == name:
-                return d
-        raise NotFound(f"No dyno {name} in {app}. See `moor ps -a {app}` for the running ones.")
 
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> None:
@@ -495,40 +485,22 @@ class Reconciler(PassLoop):
                 )
                 self._stop(d, grace=0)
 
-    # -- one-offs and exec (called by services on behalf of the API) -------------------------
-    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
-        if self.settings.dyno_read_only:  # services build run.N/scheduler.N; the setting is ours
-            spec = replace(spec, read_only=True)
-        self.emit(
-            spec.app,
-            f"{spec.type}.{spec.number}",
-            f"Starting process with command `{shlex.join(spec.command)}`",
-        )
-        return self.runtime.start_oneoff(spec)
-
+    # -- one-offs and ps:stop (the sessions component starts one-offs) ------------------------
     def finish_oneoff(self, dyno: Dyno) -> None:
+        """An attached one-off's client left: stop it (on purpose: its exit is no crash)."""
         self._stop(dyno, grace=1)
-
-    def open_exec(
-        self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
-    ) -> TtySession:
-        return self.runtime.open_exec(dyno, cmd, tty=tty, rows=rows, cols=cols)
-
-    def read_file(self, dyno: Dyno, path: str, limit: int) -> bytes:
-        return self.runtime.read_file(dyno, path, limit)
-
-    def open_attach(
-        self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
-    ) -> TtySession:
-        return self.runtime.open_attach(dyno, tty=tty, rows=rows, cols=cols)
 
     def stop_dyno(self, dyno: Dyno) -> None:
         """ps:stop: a formation dyno is replaced by a fresh one; a one-off just ends."""
-        self.emit(dyno.app, f"{dyno.type}.{dyno.number}", "Stopping process by request (ps:stop)")
+        self.emit(dyno.app, dyno.label, "Stopping process by request (ps:stop)")
         self._stop(dyno, grace=DRAIN_SECONDS if not dyno.oneoff else 5)
         self.request(wait=False)
 
     # -- events -----------------------------------------------------------------------------
+    def watch(self, stop: threading.Event) -> None:
+        """Follow the engine's dyno starts and exits until ``stop`` is set (a thread)."""
+        self.runtime.watch(self.on_event, stop)
+
     def on_event(self, ev: DynoEvent) -> None:
         d = ev.dyno
         if not d.app:  # a resync: look at everything again
@@ -558,25 +530,6 @@ class Reconciler(PassLoop):
             except Exception:
                 log.exception("lifecycle listener failed")
 
-    def router_stats(self) -> dict[str, dict[str, float]]:
-        """The router's request counters per app (for metrics)."""
-        return self.router.stats()
-
-    def dyno_stats(self) -> list[DynoStats]:
-        """Memory and CPU of every running formation dyno (for metrics)."""
-        samples = []
-        for d in self.runtime.list_dynos():
-            if d.oneoff or d.state != "up":
-                continue
-            try:
-                sample = self.runtime.stats(d)
-            except RuntimeFailure as exc:
-                log.warning("no stats for %s: %s", d.name, exc)
-                continue
-            if sample is not None:
-                samples.append(sample)
-        return samples
-
     # -- loop -------------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 180.0) -> None:
         """Block until no rollout runs (tests and the CLI's synchronous paths)."""
@@ -586,6 +539,11 @@ class Reconciler(PassLoop):
                 if not self._busy:
                     return
             time.sleep(0.05)
+
+    @property
+    def router_seconds(self) -> float:
+        """How long the router's last table change took (``/metrics``)."""
+        return self.router.apply_seconds
 
     def check_router(self) -> None:
         """A pass now if the router died (a pass starts it again): the supervisor asks."""

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from moorage.errors import MoorageError
 from moorage.server.background.reconciler import Emit, Reconciler
 from moorage.server.services import dynos as dyno_service
+from moorage.server.sessions.dynos import DynoSessions
 from moorage.server.store.db import Store
 from moorage.server.store.models import Schedule
 
@@ -39,11 +40,19 @@ def next_after(cron: str, after: datetime) -> datetime:
 
 
 class Scheduler:
+    """Runs start through ``sessions``; ``reconciler`` tells which are still running."""
+
     def __init__(
-        self, store: Store, reconciler: Reconciler, emit: Emit, clock: Clock = utcnow
+        self,
+        store: Store,
+        reconciler: Reconciler,
+        sessions: DynoSessions,
+        emit: Emit,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.reconciler = reconciler
+        self.sessions = sessions
         self.emit = emit
         self.clock = clock
         self._running: dict[str, str] = {}  # schedule id -> dyno id of its last run
@@ -90,7 +99,7 @@ class Scheduler:
                 ptype="scheduler",
                 size=sched.size,
             )
-            dyno = self.reconciler.start_oneoff(spec)
+            dyno = self.sessions.start_oneoff(spec)
         except MoorageError as exc:
             sched.last_status = f"failed: {exc.message}"
             self.emit(

@@ -183,7 +183,7 @@ def psql(
     want_tty = body.get("tty", True) if isinstance(body, dict) else True
     if not isinstance(want_tty, bool):
         raise InvalidParams('"tty" is true or false.')
-    if platform.reconciler is None:
+    if platform.sessions is None:
         raise InvalidParams("pg:psql needs the reconciler of `moor server`.")
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
@@ -201,7 +201,7 @@ def psql(
             argv=argv,
             image=STACK_IMAGE,
         )
-    dyno = platform.reconciler.start_oneoff(spec)
+    dyno = platform.sessions.start_oneoff(spec)
     with platform.store.session() as s:
         out = serialize.dyno(dyno, apps.get(s, user, ident))
     base = platform.settings.api_url.replace("http", "ws", 1)
