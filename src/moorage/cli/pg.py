@@ -9,24 +9,16 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from moorage.cli.addons import addon_path, info_and_facts, q, releases_note
 from moorage.cli.base import app_option, cli, client, err, json_option, out, print_json, table
 from moorage.errors import InvalidParams, RuntimeFailure
+from moorage.spec.bytesizes import human_size
+from moorage.spec.urls import shown_url
 
 ADDON = click.argument("addon", required=False, default="DATABASE")
-
-
-def _size(n: int) -> str:
-    value, unit = float(n), "B"
-    for bigger in ("kB", "MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 @cli.command("pg:info")
@@ -88,7 +80,7 @@ def _backup_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
             b["started_at"] or "",
             b["status"],
             b["verified"],
-            _size(b["size"]) if b["size"] else "-",
+            human_size(b["size"]) if b["size"] else "-",
             f"{b['seconds']:.1f}s",
             b["trigger"],
         )
@@ -144,7 +136,7 @@ def _show(b: dict[str, Any]) -> None:
         ("Add-on", b["addon"]["name"]),
         ("Status", b["status"]),
         ("Verified", f"{b['verified']} ({b['detail']})" if b["detail"] else b["verified"]),
-        ("Size", _size(b["size"])),
+        ("Size", human_size(b["size"])),
         ("Took", f"{b['seconds']:.1f}s"),
         ("Trigger", b["trigger"]),
         ("Started", b["started_at"]),
@@ -190,7 +182,7 @@ def pg_download(backup: str | None, addon: str, output: str | None, app: str) ->
         backup = done[-1]["id"]
     dest = Path(output or "latest.dump")
     size = c.download(f"{_backups_path(app, addon)}/{q(backup)}/download", dest)
-    out.print(f"Downloaded {backup} to {dest} ({_size(size)})")
+    out.print(f"Downloaded {backup} to {dest} ({human_size(size)})")
 
 
 @cli.command("pg:backups:restore")
@@ -212,7 +204,7 @@ def pg_restore(source: str | None, addon: str, app: str, confirm: str | None) ->
         err.print(f"Uploading and restoring {source}...")
         c.upload(path, Path(source), {"confirm": confirm})
     elif source and source.startswith(("http://", "https://")):
-        shown = _without_secrets(source)
+        shown = shown_url(source)
         err.print(f"Restoring {shown}...")
         c.request("POST", path, {"url": source, "confirm": confirm}, slow=True)
     else:
@@ -220,12 +212,6 @@ def pg_restore(source: str | None, addon: str, app: str, confirm: str | None) ->
         err.print(f"Restoring {shown}...")
         c.request("POST", path, body, slow=True)
     out.print(f"Restored {shown} into {addon} on {app}.")
-
-
-def _without_secrets(url: str) -> str:
-    """A URL as printed: no user and password, no query (where signed URLs carry theirs)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 @cli.command("pg:backups:delete")

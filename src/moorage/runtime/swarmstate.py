@@ -15,7 +15,6 @@ from moorage.spec.dyno import Dyno, DynoEvent, Node
 
 LABEL = "moorage"
 RUNNING = "running"
-STARTING = {"new", "pending", "assigned", "accepted", "ready", "starting"}
 FAILED = {"failed", "rejected", "orphaned"}
 
 

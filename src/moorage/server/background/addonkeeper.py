@@ -38,19 +38,9 @@ from moorage.server.services import backups as service
 from moorage.server.services import releases as release_service
 from moorage.server.store.db import Store
 from moorage.server.store.models import Addon, App, Backup
+from moorage.spec.bytesizes import human_size
 
 log = logging.getLogger("moorage.addons")
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value, unit = n / 1024, "kB"
-    for bigger in ("MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit}"
 
 
 class AddonKeeper:
@@ -108,7 +98,8 @@ class AddonKeeper:
         self.emit(
             app,
             "api",
-            f"Backup {label} of {name} completed: {_size(result.size)} in {result.seconds:.1f}s",
+            f"Backup {label} of {name} completed: {human_size(result.size)} "
+            f"in {result.seconds:.1f}s",
         )
         self._verify(backup_id, path, result.tables, app, f"{label} of {name}")
         self._prune(backup_id)

@@ -27,6 +27,7 @@ from moorage.server.services import image_releases as service
 from moorage.server.services import releases
 from moorage.server.store.db import Store
 from moorage.server.store.models import App, ImageRelease, User
+from moorage.spec.bytesizes import mib
 
 if TYPE_CHECKING:
     from moorage.server.platform import Platform
@@ -135,7 +136,7 @@ class ImageJobs:
         for ref in wanted:
             self._say(job_id, app, f"Resolving {ref}")
             image = self.fetcher.resolve(parse(ref), logins)
-            size = f"{len(image.layers)} layers, {image.size / (1 << 20):.1f} MiB"
+            size = f"{len(image.layers)} layers, {mib(image.size)}"
             self._say(job_id, app, f"{ref} is {image.pinned} ({size}) at {image.source.registry}")
             found[ref] = image
         self._check_space(list(found.values()))
