@@ -28,6 +28,7 @@ from moorage.server.services import releases
 from moorage.server.store.db import Store
 from moorage.server.store.models import App, ImageRelease, User
 from moorage.spec.bytesizes import mib
+from moorage.spec.status import ProofStatus
 
 if TYPE_CHECKING:
     from moorage.server.platform import Platform
@@ -81,8 +82,10 @@ class ImageJobs:
     def recover(self) -> None:
         """Jobs a stopped server was running failed; say so (they can be run again)."""
         with self.store.session() as s:
-            for job in s.scalars(select(ImageRelease).where(ImageRelease.status == "pending")):
-                job.status = "failed"
+            for job in s.scalars(
+                select(ImageRelease).where(ImageRelease.status == ProofStatus.PENDING)
+            ):
+                job.status = ProofStatus.FAILED
                 job.message = "The platform restarted during the copy; release the image again."
 
     def submit(self, job_id: str) -> None:
@@ -105,11 +108,11 @@ class ImageJobs:
             if app is None or user is None:
                 return
             app_name, updates, logins = app.name, list(job.updates), service.logins(s, app)
-        status, message, version = "failed", "", None
+        status, message, version = ProofStatus.FAILED, "", None
         try:
             copied = self._copy_all(job_id, app_name, updates, logins)
             version = self.apply(user, app_name, _pushed_form(updates, copied), copied)
-            status = "succeeded"
+            status = ProofStatus.SUCCEEDED
             message = f"Released v{version}" if version else "Already released; nothing to do"
             self._say(job_id, app_name, message)
         except MoorageError as exc:

@@ -31,6 +31,7 @@ from moorage.logs.format import LogLine, split_message
 from moorage.logs.routerfiles import RouterCursor, RouterLog, line_object
 from moorage.logs.store import LogStore
 from moorage.spec.dyno import Dyno
+from moorage.spec.status import DynoState
 
 log = logging.getLogger("moorage.logs")
 
@@ -115,7 +116,7 @@ class DynoLogPump:
                 task = self._followers.get(d.id)
                 if d.attached or (task is not None and not task.done()):
                     continue
-                if d.state not in ("up", "starting") and d.id in self._done:
+                if d.state not in (DynoState.UP, DynoState.STARTING) and d.id in self._done:
                     continue
                 self._done.discard(d.id)
                 self._followers[d.id] = asyncio.run_coroutine_threadsafe(
@@ -153,7 +154,7 @@ class DynoLogPump:
 
     async def _pass(self, d: Dyno, done: tuple[int, int]) -> tuple[int, int]:
         """Queue the lines after ``done`` from one log stream; the key of the last one."""
-        process = f"{d.type}.{d.number}"
+        process = d.label
         last, run, newest = 0, 0, done
         since = max(done[0] / 1e9 - 1, 0)
         async for ts, raw in self.output.log_stream(d.id, since=since):

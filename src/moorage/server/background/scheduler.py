@@ -23,6 +23,7 @@ from moorage.server.services import dynos as dyno_service
 from moorage.server.sessions.dynos import DynoSessions
 from moorage.server.store.db import Store
 from moorage.server.store.models import Schedule
+from moorage.spec.status import DynoState
 
 log = logging.getLogger("moorage.scheduler")
 Clock = Callable[[], datetime]
@@ -75,8 +76,8 @@ class Scheduler:
         if dyno_id is None:
             return None
         for d in self.reconciler.dynos(sched.app.name):
-            if d.id == dyno_id and d.state in ("up", "starting"):
-                return f"{d.type}.{d.number}"
+            if d.id == dyno_id and d.state in (DynoState.UP, DynoState.STARTING):
+                return d.label
         return None
 
     def _fire(self, session: Session, sched: Schedule) -> int:
@@ -108,11 +109,11 @@ class Scheduler:
             log.warning("schedule %s of %s failed: %s", sched.id, app, exc.message)
             return 0
         self._running[sched.id] = dyno.id
-        sched.last_status = f"started {spec.type}.{spec.number}"
+        sched.last_status = f"started {spec.label}"
         self.emit(
             app,
             "scheduler",
-            f"Running `{sched.command}` ({sched.cron}) as {spec.type}.{spec.number}",
+            f"Running `{sched.command}` ({sched.cron}) as {spec.label}",
         )
         return 1
 
