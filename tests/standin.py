@@ -20,7 +20,7 @@ from pathlib import Path
 import bcrypt
 import docker
 
-from moorage.registry.refs import parse
+from moorage.spec.imageref import parse
 
 TINY_APP = """\
 import http.server, os, sys

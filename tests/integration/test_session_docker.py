@@ -25,7 +25,7 @@ from websockets.sync.client import connect
 from moorage.client.terminal import run_terminal
 from moorage.errors import NotFound
 from moorage.runtime.session import TtySession, open_attach, open_exec
-from moorage.server.wsbridge import bridge
+from moorage.server.sessions.wsbridge import bridge
 
 pytestmark = pytest.mark.integration
 

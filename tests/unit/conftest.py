@@ -11,6 +11,7 @@ from moorage.server.app import create_app
 from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform, open_logs, prepare_store
 from moorage.server.services import auth
+from moorage.server.sessions.dynos import DynoSessions
 from moorage.settings import Settings
 from tests.unit.fakes import FakeRegistry, FakeRouter, FakeRuntime
 
@@ -36,6 +37,10 @@ def reconciler(platform: Platform) -> Reconciler:
         platform.store, FakeRuntime(), FakeRouter(), platform.settings, emit=platform.emit
     )
     r.settle_seconds = 0
+    # the sessions component beside it, over the same fakes, as `moor server` wires them
+    platform.sessions = DynoSessions(
+        r.runtime, r.router, platform.settings, platform.emit, r.finish_oneoff
+    )
     return r
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from moorage.server.background.reconciler import Reconciler
 from moorage.server.platform import Platform
-from moorage.server.sshgate import Gateway, asyncssh
+from moorage.server.sessions.sshgate import Gateway, asyncssh
 from tests.unit.conftest import make_token
 from tests.unit.test_reconciler import _deployed
 
@@ -23,7 +23,8 @@ def _basic(app: str, token: str) -> dict[str, str]:
 @pytest.fixture
 def gate(platform: Platform, reconciler: Reconciler, tmp_path: Path) -> Gateway:
     platform.reconciler = reconciler
-    platform.sshgate = Gateway(reconciler, tmp_path / "host_key", "127.0.0.3", 80)
+    assert platform.sessions is not None
+    platform.sshgate = Gateway(platform.sessions, tmp_path / "host_key", "127.0.0.3", 80)
     return platform.sshgate
 
 

@@ -9,10 +9,10 @@ import pytest
 from moorage.errors import ImageUnavailable, InvalidParams, RegistryUnreachable, StorageFull
 from moorage.registry.fetch import ImageFetcher, Resolved
 from moorage.registry.mirrors import Source, parse_mirrors, sources
-from moorage.registry.refs import ImageRef, parse
 from moorage.registry.skopeo import Login, Skopeo, explain
 from moorage.server.background.imagejobs import ImageJobs
 from moorage.server.services.image_releases import parse_updates, registry_host
+from moorage.spec.imageref import ImageRef, parse
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from moorage.egress import Egress, parse_allow
 from moorage.errors import InvalidParams
-from moorage.logs.drains import DrainForwarder, DrainManager, parse_drain_url, syslog_frame
+from moorage.logs.drains import DrainForwarder, DrainManager, _frame, _header, parse_drain_url
 from moorage.logs.format import LogLine
 
 T = dt.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=dt.UTC)
@@ -99,6 +99,11 @@ def test_parse_drain_url_rejects(url: str, why: str) -> None:
     with pytest.raises(InvalidParams, match=why.replace("+", r"\+")) as err:
         parse_drain_url(url)
     assert repr(url) in err.value.message
+
+
+def syslog_frame(line: LogLine, app: str, hostname: str) -> bytes:
+    """``line`` as one octet-counted RFC 5424 message, as a forwarder frames it."""
+    return _frame(_header(line.source, app, hostname, line.process), line)
 
 
 def test_syslog_frame() -> None:

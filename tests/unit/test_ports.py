@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from moorage.runtime.engineops import listening_ports
-from moorage.server import ports
+from moorage.server.background import ports
 from moorage.spec.dyno import Dyno, DynoSpec
 from tests.unit.fakes import FakeRuntime
 

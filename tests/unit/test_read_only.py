@@ -57,7 +57,8 @@ def test_formation_release_phase_and_one_off_specs_carry_read_only(
     oneoff = OneOffSpec(
         app="demo", type="run", number=1, release=2, image="i", env={}, command=["true"]
     )
-    reconciler.start_oneoff(oneoff)
+    assert platform.sessions is not None
+    platform.sessions.start_oneoff(oneoff)
     assert runtime.oneoffs[-1].read_only is True
     platform.reconciler = reconciler  # the API's run.N goes through it too
     resp = api.post("/apps/demo/dynos", json={"command": "echo hi", "attach": False})

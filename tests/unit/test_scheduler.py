@@ -18,7 +18,9 @@ def test_schedule_fires_at_its_time_and_forbids_overlap(
     assert resp.status_code == 201, resp.text
     created = datetime.fromisoformat(resp.json()["created_at"].rstrip("Z"))
     now = [created + timedelta(seconds=1)]
-    sched = Scheduler(platform.store, reconciler, platform.emit, clock=lambda: now[0])
+    sched = Scheduler(
+        platform.store, reconciler, platform.sessions, platform.emit, clock=lambda: now[0]
+    )
     first_due = created.replace(second=0) + timedelta(minutes=5 - created.minute % 5)
     now[0] = first_due - timedelta(seconds=1)
     assert sched.tick() == 0

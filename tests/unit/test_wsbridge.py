@@ -40,7 +40,7 @@ from moorage.errors import (
     RuntimeFailure,
     Unauthorized,
 )
-from moorage.server.wsbridge import bridge
+from moorage.server.sessions.wsbridge import bridge
 
 TOKEN = "good-token"
 CTRL_D = b"\x04"

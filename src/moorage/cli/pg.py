@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -18,18 +17,11 @@ from moorage.client import addons as addons_api
 from moorage.client import backups as api
 from moorage.errors import InvalidParams, RuntimeFailure
 from moorage.schemas.backups import Backup
+from moorage.spec.bytesizes import human_size
 from moorage.spec.status import BackupStatus
+from moorage.spec.urls import shown_url
 
 ADDON = click.argument("addon", required=False, default="DATABASE")
-
-
-def _size(n: int) -> str:
-    value, unit = float(n), "B"
-    for bigger in ("kB", "MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 @cli.command("pg:info")
@@ -86,7 +78,7 @@ def _backup_rows(rows: list[Backup]) -> list[tuple[str, ...]]:
             str(b.started_at or ""),
             b.status,
             b.verified,
-            _size(b.size) if b.size else "-",
+            human_size(b.size) if b.size else "-",
             f"{b.seconds:.1f}s",
             b.trigger,
         )
@@ -141,7 +133,7 @@ def _show(b: Backup) -> None:
         ("Add-on", b.addon.name),
         ("Status", b.status),
         ("Verified", f"{b.verified} ({b.detail})" if b.detail else b.verified),
-        ("Size", _size(b.size)),
+        ("Size", human_size(b.size)),
         ("Took", f"{b.seconds:.1f}s"),
         ("Trigger", b.trigger),
         ("Started", b.started_at),
@@ -185,7 +177,7 @@ def pg_download(backup: str | None, addon: str, output: str | None, app: str) ->
         backup = done[-1].id
     dest = Path(output or "latest.dump")
     size = api.download(c, app, addon, backup, dest)
-    out.print(f"Downloaded {backup} to {dest} ({_size(size)})")
+    out.print(f"Downloaded {backup} to {dest} ({human_size(size)})")
 
 
 @cli.command("pg:backups:restore")
@@ -206,19 +198,13 @@ def pg_restore(source: str | None, addon: str, app: str, confirm: str | None) ->
         err.print(f"Uploading and restoring {source}...")
         api.restore_file(c, app, addon, Path(source), confirm=app)
     elif source and source.startswith(("http://", "https://")):
-        shown = _without_secrets(source)
+        shown = shown_url(source)
         err.print(f"Restoring {shown}...")
         api.restore(c, app, addon, confirm=app, backup=None, url=source)
     else:
         err.print(f"Restoring {shown}...")
         api.restore(c, app, addon, confirm=app, backup=source or None, url=None)
     out.print(f"Restored {shown} into {addon} on {app}.")
-
-
-def _without_secrets(url: str) -> str:
-    """A URL as printed: no user and password, no query (where signed URLs carry theirs)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 @cli.command("pg:backups:delete")

@@ -2,9 +2,9 @@
 
 :func:`run_terminal` connects to the API's WebSocket, pumps the local stdin to it and its output
 to the local stdout, and returns the remote command's exit status. The protocol is documented in
-``moorage.server.wsbridge``. When stdin is a terminal it is put in raw mode for the session (so
-keys such as Ctrl-C reach the remote program) and the window size is sent at the start and on
-every SIGWINCH.
+``moorage.server.sessions.wsbridge``. When stdin is a terminal it is put in raw mode for the
+session (so keys such as Ctrl-C reach the remote program) and the window size is sent at the
+start and on every SIGWINCH.
 """
 
 from __future__ import annotations

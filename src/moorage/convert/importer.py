@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from moorage.convert.model import AppPlan
 from moorage.errors import InvalidParams
-from moorage.registry.refs import parse as parse_ref
+from moorage.spec.imageref import parse as parse_ref
 
 _PLACEHOLDERS = r"\{(host|port|user|password|database|url)\}"
 

@@ -43,6 +43,7 @@ import httpx
 from moorage.egress import Egress
 from moorage.errors import InvalidParams
 from moorage.logs.format import DropHook, LogLine, overflow
+from moorage.spec.urls import shown_url
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,6 @@ def _field(value: str, limit: int) -> str:
     return cleaned or "-"
 
 
-def syslog_frame(line: LogLine, app: str, hostname: str) -> bytes:
-    """``line`` as one octet-counted RFC 5424 message (see the module docstring)."""
-    return _frame(_header(line.source, app, hostname, line.process), line)
-
-
 _Header = tuple[bytes, bytes]
 """What goes before and after the timestamp in a message."""
 
@@ -150,7 +146,7 @@ class DrainForwarder:
         self.app = app
         self.started = time.time()  # it gets the lines made from then on
         self.url = parse_drain_url(url)
-        self._shown = _redact(self.url)
+        self._shown = shown_url(self.url)
         self.hostname = hostname
         self._ca_file = ca_file
         self._egress = egress or Egress()  # public addresses only, unless allowed
@@ -354,13 +350,6 @@ class DrainForwarder:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def _redact(url: str) -> str:
-    """``url`` without user, password, query or fragment (for messages)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def _describe(exc: BaseException) -> str:

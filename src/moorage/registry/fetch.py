@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 
 from moorage.errors import ImageUnavailable, MoorageError, RegistryUnreachable
 from moorage.registry.mirrors import Mirror, Source, sources
-from moorage.registry.refs import ImageRef, parse
 from moorage.registry.skopeo import Login, Skopeo
+from moorage.spec.bytesizes import mib
+from moorage.spec.imageref import ImageRef, parse
 
 LISTS = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -98,7 +99,7 @@ class ImageFetcher:
             if line.startswith("Copying blob"):
                 seen.append(line)
                 size = image.layers[len(seen) - 1] if len(seen) <= count else 0
-                progress(f"Copying layer {len(seen)}/{count} ({_mib(size)}, image {_mib(total)})")
+                progress(f"Copying layer {len(seen)}/{count} ({mib(size)}, image {mib(total)})")
 
         self.skopeo.copy(image.source, login, dest, token, on_line)
 
@@ -132,7 +133,3 @@ def _platform_digest(ref: ImageRef, index: dict[str, object]) -> str:
         f"{ref} is a multi-platform image without a linux/amd64 image "
         f"(it has {', '.join(found) or 'none'}); this platform runs linux/amd64."
     )
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):.1f} MiB"

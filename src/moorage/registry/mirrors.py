@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from moorage.registry.refs import ImageRef
+from moorage.spec.imageref import ImageRef
 
 
 @dataclass(frozen=True)

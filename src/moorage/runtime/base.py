@@ -1,6 +1,7 @@
 """The runtime contract: what the reconciler may ask of a scheduler backend.
 
-Only the reconciler changes the runtime (the log pump only reads dyno output). Every method
+Only the reconciler and the sessions component (``moorage.server.sessions``: one-offs, exec,
+attach; the log pump reads dyno output through it) call the runtime. Every method
 is idempotent where the docstring says so and raises :class:`moorage.errors.RuntimeFailure`
 (never a third-party error) when the engine fails.
 

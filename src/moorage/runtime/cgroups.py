@@ -29,7 +29,7 @@ def read_stats(container_id: str, dyno: Dyno, root: Path = ROOT) -> DynoStats | 
     memory, limit, cpu = found
     return DynoStats(
         app=dyno.app,
-        process=f"{dyno.type}.{dyno.number}",
+        process=dyno.label,
         memory_bytes=memory,
         memory_limit=limit,
         cpu_seconds=cpu,

@@ -35,6 +35,7 @@ from moorage.runtime.engineops import (
 from moorage.runtime.listing import ContainerCache
 from moorage.runtime.users import dyno_user, names_needed, read_from_tar
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec
+from moorage.spec.status import DynoState
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,11 @@ class DockerRuntime:
         oneoff = _label(c, "oneoff") == "1"
         ended = status in ("exited", "dead", "restarting")
         if status == "running":
-            mapped = "up"
+            mapped = DynoState.UP
         elif status == "created":
-            mapped = "starting"
+            mapped = DynoState.STARTING
         else:
-            mapped = "down" if oneoff and status != "restarting" else "crashed"
+            mapped = DynoState.DOWN if oneoff and status != "restarting" else DynoState.CRASHED
         cmd = attrs.get("Config", {}).get("Cmd") or []
         return Dyno(
             id=c.id or "",
@@ -287,7 +288,7 @@ class DockerRuntime:
         """What every dyno container gets: name, app network, user, env, labels, limits."""
         return {
             "name": spec.name,
-            "hostname": f"{spec.type}.{spec.number}",
+            "hostname": spec.label,
             "environment": spec.env,
             "labels": labels,
             "network": self._ensure_network(spec.app),
@@ -424,17 +425,17 @@ class DockerRuntime:
         while time.monotonic() < deadline:
             # the engine is asked every half second (has it crashed?), the port every 20 ms
             # (a refused connect costs microseconds; a check path, a request, every 100 ms)
-            if current.state != "up" or time.monotonic() - looked >= 0.5:
+            if current.state != DynoState.UP or time.monotonic() - looked >= 0.5:
                 try:
                     c = self.client.containers.get(dyno.id)
                 except docker.errors.DockerException as exc:
                     return f"dyno {dyno.name} vanished: {exc}"
                 current, looked = self._to_dyno(c), time.monotonic()
-                if current.state == "crashed" or current.restart_count > 0:
+                if current.state == DynoState.CRASHED or current.restart_count > 0:
                     tail = c.logs(tail=5).decode(errors="replace").strip()
                     code = current.exit_code if current.exit_code is not None else "?"
                     return f"{dyno.name} exited with status {code} before it could {check}: {tail}"
-            if current.state == "up" and self.probe(current, path):
+            if current.state == DynoState.UP and self.probe(current, path):
                 return None
             time.sleep(0.02 if path is None else 0.1)
         return f"{dyno.name} did not {check} within {timeout:.0f}s (boot timeout)"
@@ -580,7 +581,7 @@ def _event_to_dyno_event(ev: dict[str, Any]) -> DynoEvent:
         number=int(attrs.get(f"{LABEL}.number", "0") or 0),
         release=int(attrs.get(f"{LABEL}.release", "0") or 0),
         fingerprint=attrs.get(f"{LABEL}.fingerprint", ""),
-        state="crashed" if ev.get("Action") == "die" else "starting",
+        state=DynoState.CRASHED if ev.get("Action") == "die" else DynoState.STARTING,
         ip=None,
         port=None,
         created_at="",

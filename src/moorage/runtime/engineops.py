@@ -41,7 +41,7 @@ def container_stats(client: docker.DockerClient, container: str, dyno: Dyno) -> 
     cache = detail.get("inactive_file", detail.get("total_inactive_file", 0))
     return DynoStats(
         app=dyno.app,
-        process=f"{dyno.type}.{dyno.number}",
+        process=dyno.label,
         memory_bytes=max(0, int(memory["usage"]) - int(cache)),
         memory_limit=int(memory.get("limit", 0)),
         cpu_seconds=int(cpu["total_usage"]) / 1e9,

@@ -1,8 +1,8 @@
 """Interactive sessions on Docker containers: ``docker exec`` and ``docker attach`` as byte pipes.
 
-A :class:`TtySession` is what the WebSocket bridge (``moorage.server.wsbridge``) pumps: blocking
-``read``/``write`` on the hijacked HTTP connection docker-py hands back, plus resize, half-close
-and the exit code. Two openers make one:
+A :class:`TtySession` is what the WebSocket bridge (``moorage.server.sessions.wsbridge``) pumps:
+blocking ``read``/``write`` on the hijacked HTTP connection docker-py hands back, plus resize,
+half-close and the exit code. Two openers make one:
 
 * :func:`open_exec` runs a command in a running dyno (``moor ps:exec``);
 * :func:`open_attach` attaches to a *created, not yet started* one-off container and then starts

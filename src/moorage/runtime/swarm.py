@@ -52,6 +52,7 @@ from moorage.runtime.swarmstate import (
     task_event,
 )
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, Node, OneOffSpec
+from moorage.spec.status import DynoState, NodeState
 
 if TYPE_CHECKING:
     from moorage.runtime.session import TtySession
@@ -239,7 +240,9 @@ class SwarmRuntime:
 
     def _spread(self, spec: DynoSpec) -> list[str]:
         """Keep ``spec`` off the nodes that already run a dyno of its app and type."""
-        active = {n.id for n in self.nodes() if n.state == "ready" and n.availability == "active"}
+        active = {
+            n.id for n in self.nodes() if n.state == NodeState.READY and n.availability == "active"
+        }
         tasks = self._tasks()
         taken = set()
         for svc in self._services(app=spec.app, type=spec.type):
@@ -323,13 +326,13 @@ class SwarmRuntime:
             task = _current(tasks)
             status = (task or {}).get("Status", {})
             state = str(status.get("State", ""))
-            if current.state == "crashed" or current.restart_count > 0 or state in FAILED:
+            if current.state == DynoState.CRASHED or current.restart_count > 0 or state in FAILED:
                 err = status.get("Err") or _last_error(tasks)
                 code = current.exit_code if current.exit_code is not None else "?"
                 return f"{dyno.name} exited with status {code} before it could {check}: {err}"
             if deadline is None and state not in PULLING:
                 deadline = time.monotonic() + timeout
-            if current.state == "up" and self.probe(current, path):
+            if current.state == DynoState.UP and self.probe(current, path):
                 return None
             now = time.monotonic()
             if deadline is not None and now > deadline:
@@ -347,7 +350,7 @@ class SwarmRuntime:
 
     def probe(self, dyno: Dyno, path: str | None) -> bool:
         if not dyno.port:
-            return not dyno.oneoff and dyno.state == "up" and not self._spec_port(dyno)
+            return not dyno.oneoff and dyno.state == DynoState.UP and not self._spec_port(dyno)
         if not dyno.ip:
             return False
         return http_ok(dyno.ip, dyno.port, path) if path else tcp_open(dyno.ip, dyno.port)

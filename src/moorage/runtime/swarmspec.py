@@ -89,7 +89,7 @@ def _task_template(
         command=spec.entrypoint or None,
         args=spec.command or None,
         env=[f"{k}={v}" for k, v in spec.env.items()],
-        hostname=f"{spec.type}.{spec.number}",
+        hostname=spec.label,
         labels={f"{LABEL}.swarm-task": instance},
         user=user,
         hosts=spec.extra_hosts or None,

@@ -12,10 +12,10 @@ import docker.errors
 
 from moorage.errors import RuntimeFailure
 from moorage.spec.dyno import Dyno, DynoEvent, Node
+from moorage.spec.status import DynoState
 
 LABEL = "moorage"
 RUNNING = "running"
-STARTING = {"new", "pending", "assigned", "accepted", "ready", "starting"}
 FAILED = {"failed", "rejected", "orphaned"}
 
 
@@ -44,20 +44,20 @@ def service_dyno(
     state = str(status.get("State", "new"))
     earlier_failures = [t for t in tasks if t.get("Status", {}).get("State") in FAILED]
     if state == RUNNING:
-        mapped = "up"
+        mapped = DynoState.UP
     elif state in FAILED or (earlier_failures and current is not None and state != RUNNING):
-        mapped = "crashed"
+        mapped = DynoState.CRASHED
     else:
-        mapped = "starting"
+        mapped = DynoState.STARTING
     node, addr = nodes.get(str((current or {}).get("NodeID", "")), ("", ""))
     ports = (status.get("PortStatus") or {}).get("Ports") or []
     published = int(ports[0].get("PublishedPort", 0)) if ports else 0
     exit_code = (
         (status.get("ContainerStatus") or {}).get("ExitCode")
-        if state in FAILED or mapped == "crashed"
+        if state in FAILED or mapped == DynoState.CRASHED
         else None
     )
-    if mapped == "crashed" and exit_code is None and earlier_failures:
+    if mapped == DynoState.CRASHED and exit_code is None and earlier_failures:
         exit_code = (earlier_failures[0].get("Status", {}).get("ContainerStatus") or {}).get(
             "ExitCode"
         )
@@ -125,7 +125,7 @@ def task_event(
     code = (task.get("Status", {}).get("ContainerStatus") or {}).get("ExitCode")
     dyno = Dyno(
         **_identity(svc),
-        state="crashed",
+        state=DynoState.CRASHED,
         ip=None,
         port=None,
         created_at="",

@@ -17,6 +17,7 @@ import docker
 from moorage.errors import NotFound, RuntimeFailure
 from moorage.runtime import volumes
 from moorage.spec.dyno import DynoSpec
+from moorage.spec.status import NodeState
 
 if TYPE_CHECKING:
     from moorage.runtime.swarm import SwarmRuntime
@@ -26,7 +27,7 @@ def engines(rt: SwarmRuntime) -> list[tuple[str, str, docker.DockerClient]]:
     """(node id, hostname, engine) of every node whose engine the platform reaches."""
     out = []
     for n in rt.nodes():
-        if n.state != "ready":
+        if n.state != NodeState.READY:
             continue  # down or unknown: its engine would only time out
         engine = rt.client if n.id == rt.manager_node else rt._engine(n.hostname)
         if engine is not None:
@@ -55,7 +56,9 @@ def pin(rt: SwarmRuntime, spec: DynoSpec, owner: tuple[str, str]) -> list[str]:
     if found:
         hostname, engine = found[0]
     else:
-        ready = {n.id for n in rt.nodes() if n.state == "ready" and n.availability == "active"}
+        ready = {
+            n.id for n in rt.nodes() if n.state == NodeState.READY and n.availability == "active"
+        }
         avoid = {c.split("!=", 1)[1] for c in rt._spread(spec) if "!=" in c}
         choices = sorted(
             (

@@ -16,6 +16,8 @@ from moorage.runtime.subnets import SubnetPool
 from moorage.runtime.swarm import NODE_USER, SwarmRuntime
 from moorage.settings import Settings
 
+__all__ = ["NODE_USER", "is_node_login", "make_runtime", "node_password"]
+
 
 def node_password(secret: bytes) -> str:
     """The password Swarm nodes log in to the registry with (user ``moorage-node``): it

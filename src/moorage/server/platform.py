@@ -43,15 +43,16 @@ from moorage.server.background.metrics import Recorder
 from moorage.server.background.reconciler import Reconciler
 from moorage.server.background.scheduler import Scheduler
 from moorage.server.engines import make_runtime
-from moorage.server.rendezvous import Rendezvous
 from moorage.server.services import drains as drain_service
 from moorage.server.services.domainproof import Prover
+from moorage.server.sessions.dynos import DynoSessions
+from moorage.server.sessions.rendezvous import Rendezvous
 from moorage.server.store.db import Store, upgrade
 from moorage.server.store.models import SEALED, Addon
 from moorage.settings import Settings
 
 if TYPE_CHECKING:
-    from moorage.server.sshgate import Gateway
+    from moorage.server.sessions.sshgate import Gateway
 
 log = logging.getLogger("moorage.server")
 DOCKER_CERTS = Path("/etc/docker/certs.d")
@@ -66,6 +67,7 @@ class Platform:
     providers: dict[str, Provider]
     logs: LogStore
     reconciler: Reconciler | None = None
+    sessions: DynoSessions | None = None  # one-offs, exec, attach, output, stats
     keeper: AddonKeeper | None = None
     components: list[RegistryProcess | Cluster] = field(default_factory=list)
     background: list[Callable[[threading.Event], None]] = field(default_factory=list)
@@ -73,8 +75,8 @@ class Platform:
     secret: bytes = b""  # signs capability URLs (release output streams)
     metrics: Recorder | None = None
     push_failures: RegistryLog | None = None  # why pushes failed, read from the registry's log
-    rendezvous: Rendezvous | None = None  # `heroku run`'s TLS attach (server/rendezvous.py)
-    sshgate: Gateway | None = None  # `heroku ps:exec`'s SSH server (server/sshgate.py), when on
+    rendezvous: Rendezvous | None = None  # `heroku run`'s TLS attach (sessions/rendezvous.py)
+    sshgate: Gateway | None = None  # `heroku ps:exec`'s SSH server (sessions/sshgate.py), when on
 
     @functools.cached_property
     def images(self) -> ImageJobs:
@@ -196,7 +198,8 @@ def build(settings: Settings) -> Platform:
     platform.secret = secret
     platform.push_failures = RegistryLog(registry_proc.root / "registry.log", platform.push_failed)
     reconciler = Reconciler(store, runtime, router, settings, emit=platform.emit)
-    pump = DynoLogPump(runtime, logs, settings.data_dir / "logs")
+    sessions = DynoSessions(runtime, router, settings, platform.emit, reconciler.finish_oneoff)
+    pump = DynoLogPump(sessions, logs, settings.data_dir / "logs")
     reconciler.reapable = pump.finished
     reconciler.observers.append(pump.sync)
     recorder = Recorder(store)
@@ -204,6 +207,7 @@ def build(settings: Settings) -> Platform:
     reconciler.lifecycle.append(recorder.observe_lifecycle)
     platform.metrics = recorder
     platform.reconciler = reconciler
+    platform.sessions = sessions
     platform.components = [registry_proc, cluster]
     platform.drains = DrainManager(
         settings.domain,
@@ -216,20 +220,20 @@ def build(settings: Settings) -> Platform:
     platform.sync_drains()
 
     def watch_events(stop: threading.Event) -> None:
-        runtime.watch(reconciler.on_event, stop)
+        reconciler.watch(stop)
 
     def supervisor(stop: threading.Event) -> None:
         supervise(platform, stop)
 
-    scheduler = Scheduler(store, reconciler, platform.emit)
+    scheduler = Scheduler(store, reconciler, sessions, platform.emit)
     keeper = AddonKeeper(store, providers, reconciler, platform.emit, settings.backups)
     platform.keeper = keeper
 
     def sample_metrics(stop: threading.Event) -> None:
-        recorder.loop(stop, reconciler.dyno_stats, reconciler.router_stats)
+        recorder.loop(stop, sessions.dyno_stats, sessions.router_stats)
 
     platform.background = [
-        *_rendezvous(platform, reconciler),
+        *_rendezvous(platform, sessions),
         reconciler.loop,
         supervisor,
         watch_events,
@@ -242,7 +246,7 @@ def build(settings: Settings) -> Platform:
 
 
 def _rendezvous(
-    platform: Platform, reconciler: Reconciler
+    platform: Platform, sessions: DynoSessions
 ) -> list[Callable[[threading.Event], None]]:
     """`heroku run`'s TLS listener, with the edge's certificate (``*.<domain>``)."""
     settings = platform.settings
@@ -250,24 +254,24 @@ def _rendezvous(
         return []
     certs = ensure_edge_certs(settings.tls_dir, settings.domain)
     host = f"rendezvous.{settings.domain}"
-    rendezvous = Rendezvous(reconciler, host, settings.rendezvous_port, settings.rendezvous_bind)
+    rendezvous = Rendezvous(sessions, host, settings.rendezvous_port, settings.rendezvous_bind)
     platform.rendezvous = rendezvous
 
     def serve(stop: threading.Event) -> None:
         rendezvous.serve(stop, certs.cert, certs.key)
 
-    return [serve, *_sshgate(platform, reconciler)]
+    return [serve, *_sshgate(platform, sessions)]
 
 
-def _sshgate(platform: Platform, reconciler: Reconciler) -> list[Callable[[threading.Event], None]]:
+def _sshgate(platform: Platform, sessions: DynoSessions) -> list[Callable[[threading.Event], None]]:
     """`heroku ps:exec`'s SSH server on MOORAGE_EXEC_TUNNEL (host key kept in tls/)."""
     settings = platform.settings
     host, _, port = settings.exec_tunnel.rpartition(":")
     if not host or not port.isdigit():
         return []
-    from moorage.server.sshgate import Gateway  # asyncssh loads only when it is on
+    from moorage.server.sessions.sshgate import Gateway  # asyncssh loads only when it is on
 
-    gate = Gateway(reconciler, settings.tls_dir / "ssh_host_ed25519_key", host, int(port))
+    gate = Gateway(sessions, settings.tls_dir / "ssh_host_ed25519_key", host, int(port))
     gate.tunnel_host = host
     platform.sshgate = gate
     return [gate.serve]

@@ -13,7 +13,6 @@ from moorage.errors import InvalidParams
 
 DEFAULT_MEMORY_MB = 512
 DEFAULT_PIDS_LIMIT = 256
-DEFAULT_WEB_PORT = 5000
 DEFAULT_BOOT_TIMEOUT = 60.0
 
 

@@ -49,11 +49,6 @@ _env = Environment(
 )
 
 
-class _Redirect(Exception):
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-
 Viewer = tuple[User, sessions.Login]
 
 

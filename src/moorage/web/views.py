@@ -15,6 +15,7 @@ from moorage.server.platform import Platform
 from moorage.server.services import apps, releases
 from moorage.server.store.models import App
 from moorage.spec.dyno import Dyno
+from moorage.spec.status import DynoState, ReleaseStatus
 from moorage.web.charts import Series, line_chart
 
 
@@ -45,13 +46,13 @@ def _dynos(platform: Platform, app: str) -> list[Dyno]:
 
 def _state(dynos: list[Dyno], wanted: int) -> str:
     states = Counter(d.state for d in dynos if not d.oneoff)
-    if states["crashed"]:
-        return "crashed"
+    if states[DynoState.CRASHED]:
+        return DynoState.CRASHED
     if wanted == 0:
         return "idle"
-    if states["up"] >= wanted:
-        return "up"
-    return "starting"
+    if states[DynoState.UP] >= wanted:
+        return DynoState.UP
+    return DynoState.STARTING
 
 
 def app_rows(session: Session, platform: Platform, user: Any) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ def overview(session: Session, platform: Platform, app: App) -> dict[str, Any]:
         "private": app.internal_routing,
         "dynos": [
             {
-                "name": f"{d.type}.{d.number}",
+                "name": d.label,
                 "state": d.state,
                 "release": d.release,
                 "since": ago(d.started_at or d.created_at),
@@ -144,7 +145,7 @@ def activity(session: Session, app: App) -> list[dict[str, Any]]:
                 "reason": rel.status_reason,
                 "current": current is not None and rel.version == current.version,
                 "can_rollback": bool(rel.images)
-                and rel.status != "failed"
+                and rel.status != ReleaseStatus.FAILED
                 and (current is None or rel.version != current.version),
             }
         )

@@ -38,19 +38,10 @@ from moorage.server.services import backups as service
 from moorage.server.services import releases as release_service
 from moorage.server.store.db import Store
 from moorage.server.store.models import Addon, App, Backup
+from moorage.spec.bytesizes import human_size
+from moorage.spec.status import BackupStatus, ReleaseStatus
 
 log = logging.getLogger("moorage.addons")
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value, unit = n / 1024, "kB"
-    for bigger in ("MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit}"
 
 
 class AddonKeeper:
@@ -100,15 +91,16 @@ class AddonKeeper:
             reason = exc.message if isinstance(exc, MoorageError) else f"internal error: {exc}"
             if not isinstance(exc, MoorageError):
                 log.exception("capture of %s failed", name)
-            self._finish(backup_id, "failed", reason, time.monotonic() - started)
+            self._finish(backup_id, BackupStatus.FAILED, reason, time.monotonic() - started)
             self.emit(app, "api", f"Backup {label} of {name} failed: {reason}")
             return
         tables = {k: {"rows": v.rows, "checksum": v.checksum} for k, v in result.tables.items()}
-        self._finish(backup_id, "completed", "", result.seconds, result.size, tables)
+        self._finish(backup_id, BackupStatus.COMPLETED, "", result.seconds, result.size, tables)
         self.emit(
             app,
             "api",
-            f"Backup {label} of {name} completed: {_size(result.size)} in {result.seconds:.1f}s",
+            f"Backup {label} of {name} completed: {human_size(result.size)} "
+            f"in {result.seconds:.1f}s",
         )
         self._verify(backup_id, path, result.tables, app, f"{label} of {name}")
         self._prune(backup_id)
@@ -130,7 +122,7 @@ class AddonKeeper:
     def _finish(
         self,
         backup_id: str,
-        status: str,
+        status: BackupStatus,
         detail: str,
         seconds: float,
         size: int = 0,
@@ -146,7 +138,7 @@ class AddonKeeper:
             )
             backup.tables = dict(tables or {})
             backup.finished_at = self.clock()
-            if status == "failed":
+            if status == BackupStatus.FAILED:
                 backup.verified = "error"
 
     def _prune(self, backup_id: str) -> None:
@@ -193,7 +185,7 @@ class AddonKeeper:
                     addon_id=addon.id,
                     num=addon.backup_seq,
                     trigger="scheduled",
-                    status="failed",
+                    status=BackupStatus.FAILED,
                     verified="error",
                     detail=reason,
                     finished_at=self.clock(),
@@ -212,7 +204,7 @@ class AddonKeeper:
             current = release_service.current(s, app)
             if current is None:
                 return True
-            return current.status == "succeeded" and self.reconciler.settled(
+            return current.status == ReleaseStatus.SUCCEEDED and self.reconciler.settled(
                 app.name, current.version
             )
 

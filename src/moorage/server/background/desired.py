@@ -16,11 +16,13 @@ from moorage.spec.dyno import (
     DEFAULT_PIDS_LIMIT,
     SIZES,
     Dyno,
+    DynoName,
     DynoSpec,
     HostCert,
     VolumeMount,
     command_argv,
 )
+from moorage.spec.status import ReleaseStatus
 
 DEFAULT_PORT = 8080
 
@@ -77,7 +79,7 @@ def desired_for(
         want.web_apps.add(app.name)  # a private app is not on the router at all
     if rel is None:
         return
-    if rel.status == "pending":
+    if rel.status == ReleaseStatus.PENDING:
         want.pending[app.name] = rel.version
         phase_image = rel.images.get("release") or rel.images.get("web")
         if phase_image and (rel.release_command or "release" in rel.images):
@@ -104,7 +106,8 @@ def _specs(
     )
     out = []
     for n in range(1, (min(f.quantity, 1) if mounts else f.quantity) + 1):
-        env = {**rel.config, "DYNO": f"{f.type}.{n}"}
+        label = str(DynoName(f.type, n))
+        env = {**rel.config, "DYNO": label}
         port = None
         if f.type == "web":
             port = f.port or DEFAULT_PORT
@@ -123,7 +126,7 @@ def _specs(
                 memory_mb=size.memory_mb,
                 cpus=size.cpus,
                 pids_limit=DEFAULT_PIDS_LIMIT,
-                generation=restarts.get(f.type, 0) + restarts.get(f"{f.type}.{n}", 0),
+                generation=restarts.get(f.type, 0) + restarts.get(label, 0),
                 check_path=f.check_path if f.type == "web" else None,
                 boot_timeout=float(f.boot_timeout or 0) or boot_timeout,
                 group=app.group,

@@ -20,13 +20,14 @@ from sqlalchemy import select
 from moorage.errors import MoorageError, StorageFull
 from moorage.registry.client import FREE_SPACE, RegistryClient
 from moorage.registry.fetch import ImageFetcher, Resolved
-from moorage.registry.refs import parse
 from moorage.registry.skopeo import Login
 from moorage.registry.tokens import Access, TokenIssuer
 from moorage.server.services import image_releases as service
 from moorage.server.services import releases
 from moorage.server.store.db import Store
 from moorage.server.store.models import App, ImageRelease, User
+from moorage.spec.bytesizes import mib
+from moorage.spec.imageref import parse
 from moorage.spec.status import ProofStatus
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class ImageJobs:
         for ref in wanted:
             self._say(job_id, app, f"Resolving {ref}")
             image = self.fetcher.resolve(parse(ref), logins)
-            size = f"{len(image.layers)} layers, {image.size / (1 << 20):.1f} MiB"
+            size = f"{len(image.layers)} layers, {mib(image.size)}"
             self._say(job_id, app, f"{ref} is {image.pinned} ({size}) at {image.source.registry}")
             found[ref] = image
         self._check_space(list(found.values()))

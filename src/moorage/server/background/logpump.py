@@ -21,16 +21,17 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from moorage.logs.format import LogLine, split_message
 from moorage.logs.routerfiles import RouterCursor, RouterLog, line_object
 from moorage.logs.store import LogStore
-from moorage.runtime.base import Runtime
 from moorage.spec.dyno import Dyno
+from moorage.spec.status import DynoState
 
 log = logging.getLogger("moorage.logs")
 
@@ -62,12 +63,18 @@ def parse_docker_time(ts: str) -> tuple[float, int]:
     return base + nanos / 1e9, int(base) * 1_000_000_000 + nanos
 
 
+class DynoOutput(Protocol):
+    """Where dyno output comes from: the sessions component (``Runtime.log_stream``)."""
+
+    def log_stream(self, dyno_id: str, since: float) -> AsyncIterator[tuple[str, bytes]]: ...
+
+
 class DynoLogPump:
     """One follower task per running dyno, all on one event loop thread; a single writer
     thread appends batches to the store."""
 
-    def __init__(self, runtime: Runtime, store: LogStore, state_dir: Path) -> None:
-        self.runtime = runtime
+    def __init__(self, output: DynoOutput, store: LogStore, state_dir: Path) -> None:
+        self.output = output
         self.store = store
         self._cursor_file = state_dir / "cursors.json"
         # container id -> (timestamp key, how many lines carried that timestamp): the parts
@@ -109,7 +116,7 @@ class DynoLogPump:
                 task = self._followers.get(d.id)
                 if d.attached or (task is not None and not task.done()):
                     continue
-                if d.state not in ("up", "starting") and d.id in self._done:
+                if d.state not in (DynoState.UP, DynoState.STARTING) and d.id in self._done:
                     continue
                 self._done.discard(d.id)
                 self._followers[d.id] = asyncio.run_coroutine_threadsafe(
@@ -147,10 +154,10 @@ class DynoLogPump:
 
     async def _pass(self, d: Dyno, done: tuple[int, int]) -> tuple[int, int]:
         """Queue the lines after ``done`` from one log stream; the key of the last one."""
-        process = f"{d.type}.{d.number}"
+        process = d.label
         last, run, newest = 0, 0, done
         since = max(done[0] / 1e9 - 1, 0)
-        async for ts, raw in self.runtime.log_stream(d.id, since=since):
+        async for ts, raw in self.output.log_stream(d.id, since=since):
             seconds, key = parse_docker_time(ts)
             last, run = key, (run + 1 if key == last else 1)
             if (key, run) <= done:

@@ -1,8 +1,9 @@
 """The reconciler: the one loop that makes the running world match the desired state.
 
-It is the only caller that changes the runtime and the router. Each pass reads the store
-(apps, their current release, formation), compares with the dynos the runtime reports, and
-converges each app:
+It is the only caller that changes the runtime and the router, besides the sessions component
+(:mod:`moorage.server.sessions`: one-offs, exec, attach, dyno output and stats), which changes
+nothing it converges. Each pass reads the store (apps, their current release, formation),
+compares with the dynos the runtime reports, and converges each app:
 
 - nothing to boot: publish the app's ready web dynos to the router, drain extra dynos;
 - something to boot (a release, a restart, a scale-up, a new size): a *rollout* in a thread
@@ -28,12 +29,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from moorage.errors import MoorageError, NotFound, RuntimeFailure
+from moorage.errors import MoorageError
 from moorage.router.base import Router
 from moorage.runtime.base import Runtime
-from moorage.server import ports
+from moorage.server.background import ports
 from moorage.server.background.desired import Desired, Phase, Plan, desired_for
 from moorage.server.background.passloop import PassLoop
 from moorage.server.services import apps as app_service
@@ -46,14 +46,11 @@ from moorage.spec.dyno import (
     Dyno,
     DynoEvent,
     DynoSpec,
-    DynoStats,
     HostCert,
     OneOffSpec,
     Route,
 )
-
-if TYPE_CHECKING:
-    from moorage.runtime.session import TtySession
+from moorage.spec.status import DynoState, ReleaseStatus
 
 log = logging.getLogger("moorage.reconciler")
 DRAIN_SECONDS = 30.0
@@ -128,8 +125,8 @@ class Reconciler(PassLoop):
         for d in self.runtime.list_dynos():
             if d.app != app:
                 continue
-            if d.state == "up" and not d.oneoff and (d.id, d.started_at) not in self._ready:
-                d = replace(d, state="starting")
+            if d.state == DynoState.UP and not d.oneoff and (d.id, d.started_at) not in self._ready:
+                d = replace(d, state=DynoState.STARTING)
             out.append(d)
         return sorted(out, key=lambda d: (d.type, d.number))
 
@@ -148,12 +145,6 @@ class Reconciler(PassLoop):
 
     def forget_prefetched(self, reference: str) -> None:
         self.runtime.forget_prefetched(reference)
-
-    def find_dyno(self, app: str, name: str) -> Dyno:
-        for d in self.runtime.list_dynos():
-            if d.app == app and f"{d.type}.{d.number}" == name:
-                return d
-        raise NotFound(f"No dyno {name} in {app}. See `moor ps -a {app}` for the running ones.")
 
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self) -> None:
@@ -241,7 +232,7 @@ class Reconciler(PassLoop):
                 if routed is None:
                     mine = [o for o in orphans if o.app == d.app and o.type == "web"]
                     self._backends[d.app] = tuple(
-                        sorted(f"{o.ip}:{o.port}" for o in mine if o.state == "up" and o.ip)
+                        sorted(f"{o.ip}:{o.port}" for o in mine if o.state == DynoState.UP and o.ip)
                     )
                     continue
             if d.app not in busy and addr not in routed:
@@ -275,15 +266,15 @@ class Reconciler(PassLoop):
         """Probe dynos that run but are not known ready (new, or restarted after a crash)."""
         for d in dynos:
             key = (d.id, d.started_at)
-            if d.state != "up" or key in self._ready or d.app in self._busy:
+            if d.state != DynoState.UP or key in self._ready or d.app in self._busy:
                 continue
             spec = want.specs.get(d.name)
             if self.runtime.probe(d, spec.check_path if spec else None):
                 self._ready.add(key)
-                self.emit(d.app, d.name.split(".", 1)[1], "State changed from starting to up")
+                self.emit(d.app, d.label, "State changed from starting to up")
 
     def _is_ready(self, d: Dyno) -> bool:
-        return d.state == "up" and (d.id, d.started_at) in self._ready
+        return d.state == DynoState.UP and (d.id, d.started_at) in self._ready
 
     def _settle(self, plan: Plan, want: Desired) -> None:
         """No boot needed: route the ready dynos, drain extras, finish a pending release."""
@@ -294,7 +285,7 @@ class Reconciler(PassLoop):
                 self._drain(d)
         version = want.pending.get(plan.app)
         if version is not None and plan.app not in want.phases:
-            self._mark(plan.app, version, "succeeded", "")
+            self._mark(plan.app, version, ReleaseStatus.SUCCEEDED, "")
 
     def _set_backends(self, app: str, dynos: list[Dyno]) -> None:
         ready = sorted(
@@ -340,7 +331,7 @@ class Reconciler(PassLoop):
         stopped = {sp.name for sp in plan.boot if sp.volumes and sp.name in plan.old}
         for name, d in plan.old.items():
             if name in stopped:
-                self.emit(app, f"{d.type}.{d.number}", "Stopping process with SIGTERM (volume)")
+                self.emit(app, d.label, "Stopping process with SIGTERM (volume)")
                 self._stop(d, grace=DRAIN_SECONDS)
             else:
                 self.runtime.retire(d)
@@ -367,7 +358,7 @@ class Reconciler(PassLoop):
             if name not in stopped:
                 self._drain(d)
         if version is not None:
-            self._mark(app, version, "succeeded", "")
+            self._mark(app, version, ReleaseStatus.SUCCEEDED, "")
             self.emit(app, "api", f"Release v{version} is live")
 
     def _rollouts_boot(self, plan: Plan) -> list[tuple[DynoSpec, Dyno | str]]:
@@ -378,7 +369,7 @@ class Reconciler(PassLoop):
             return list(pool.map(lambda sp: (sp, self._boot(sp)), plan.boot))
 
     def _boot(self, spec: DynoSpec) -> Dyno | str:
-        process = f"{spec.type}.{spec.number}"
+        process = spec.label
         cmd = shlex.join(spec.command) if spec.command else "the image's CMD"
         self.emit(spec.app, process, f"Starting process with command `{cmd}`")
         try:
@@ -398,7 +389,7 @@ class Reconciler(PassLoop):
 
     def _reboot_on(self, spec: DynoSpec, dyno: Dyno, port: int) -> tuple[Dyno, str | None]:
         """Remember ``port`` for the process type and start the dyno again on it."""
-        process = f"{spec.type}.{spec.number}"
+        process = spec.label
         ports.remember(self.store, spec.app, spec.type, port)
         self.emit(
             spec.app,
@@ -444,25 +435,25 @@ class Reconciler(PassLoop):
 
     def _fail(self, app: str, version: int, reason: str) -> None:
         log.warning("release v%d of %s failed: %s", version, app, reason)
-        self._mark(app, version, "failed", reason)
+        self._mark(app, version, ReleaseStatus.FAILED, reason)
         self.emit(
             app, "api", f"Release v{version} failed, the previous release keeps serving: {reason}"
         )
 
-    def _mark(self, app: str, version: int, status: str, reason: str) -> None:
+    def _mark(self, app: str, version: int, status: ReleaseStatus, reason: str) -> None:
         with self.store.session() as s:
             rel = (
                 s.query(Release)
                 .filter(Release.version == version, Release.app.has(name=app))
                 .one_or_none()
             )
-            if rel is None or rel.status != "pending":
+            if rel is None or rel.status != ReleaseStatus.PENDING:
                 return
             rel.status, rel.status_reason = status, reason
-            if status == "succeeded":
+            if status == ReleaseStatus.SUCCEEDED:
                 for older in rel.app.releases:
-                    if older.version < version and older.status == "pending":
-                        older.status = "succeeded"
+                    if older.version < version and older.status == ReleaseStatus.PENDING:
+                        older.status = ReleaseStatus.SUCCEEDED
                         older.status_reason = f"superseded by v{version} before it rolled out"
 
     # -- stopping ---------------------------------------------------------------------------
@@ -476,65 +467,47 @@ class Reconciler(PassLoop):
 
         def later() -> None:
             time.sleep(self.settle_seconds)
-            self.emit(d.app, f"{d.type}.{d.number}", "Stopping all processes with SIGTERM")
+            self.emit(d.app, d.label, "Stopping all processes with SIGTERM")
             self.runtime.stop(d.id, DRAIN_SECONDS)
 
         self._drainer.submit(later)
 
     def _reap_oneoffs(self, observed: list[Dyno]) -> None:
         for d in observed:
-            attached = d.type == "run" and d.state == "starting"
-            if d.oneoff and d.state == "down" and not attached and self.reapable(d):
+            attached = d.type == "run" and d.state == DynoState.STARTING
+            if d.oneoff and d.state == DynoState.DOWN and not attached and self.reapable(d):
                 self._stop(d, grace=0)
             elif attached and d.age() > ATTACH_SECONDS:
                 self.emit(
                     d.app,
-                    f"{d.type}.{d.number}",
+                    d.label,
                     f"Error: no client attached within {ATTACH_SECONDS:.0f} s; the one-off dyno "
                     "was removed (run the command again)",
                 )
                 self._stop(d, grace=0)
 
-    # -- one-offs and exec (called by services on behalf of the API) -------------------------
-    def start_oneoff(self, spec: OneOffSpec) -> Dyno:
-        if self.settings.dyno_read_only:  # services build run.N/scheduler.N; the setting is ours
-            spec = replace(spec, read_only=True)
-        self.emit(
-            spec.app,
-            f"{spec.type}.{spec.number}",
-            f"Starting process with command `{shlex.join(spec.command)}`",
-        )
-        return self.runtime.start_oneoff(spec)
-
+    # -- one-offs and ps:stop (the sessions component starts one-offs) ------------------------
     def finish_oneoff(self, dyno: Dyno) -> None:
+        """An attached one-off's client left: stop it (on purpose: its exit is no crash)."""
         self._stop(dyno, grace=1)
-
-    def open_exec(
-        self, dyno: Dyno, cmd: list[str], *, tty: bool, rows: int | None, cols: int | None
-    ) -> TtySession:
-        return self.runtime.open_exec(dyno, cmd, tty=tty, rows=rows, cols=cols)
-
-    def read_file(self, dyno: Dyno, path: str, limit: int) -> bytes:
-        return self.runtime.read_file(dyno, path, limit)
-
-    def open_attach(
-        self, dyno: Dyno, *, tty: bool, rows: int | None, cols: int | None
-    ) -> TtySession:
-        return self.runtime.open_attach(dyno, tty=tty, rows=rows, cols=cols)
 
     def stop_dyno(self, dyno: Dyno) -> None:
         """ps:stop: a formation dyno is replaced by a fresh one; a one-off just ends."""
-        self.emit(dyno.app, f"{dyno.type}.{dyno.number}", "Stopping process by request (ps:stop)")
+        self.emit(dyno.app, dyno.label, "Stopping process by request (ps:stop)")
         self._stop(dyno, grace=DRAIN_SECONDS if not dyno.oneoff else 5)
         self.request(wait=False)
 
     # -- events -----------------------------------------------------------------------------
+    def watch(self, stop: threading.Event) -> None:
+        """Follow the engine's dyno starts and exits until ``stop`` is set (a thread)."""
+        self.runtime.watch(self.on_event, stop)
+
     def on_event(self, ev: DynoEvent) -> None:
         d = ev.dyno
         if not d.app:  # a resync: look at everything again
             self.request(wait=False)
             return
-        process = f"{d.type}.{d.number}"
+        process = d.label
         if ev.action == "die":
             code = d.exit_code if d.exit_code is not None else "?"
             self.emit(d.app, process, f"Process exited with status {code}")
@@ -558,25 +531,6 @@ class Reconciler(PassLoop):
             except Exception:
                 log.exception("lifecycle listener failed")
 
-    def router_stats(self) -> dict[str, dict[str, float]]:
-        """The router's request counters per app (for metrics)."""
-        return self.router.stats()
-
-    def dyno_stats(self) -> list[DynoStats]:
-        """Memory and CPU of every running formation dyno (for metrics)."""
-        samples = []
-        for d in self.runtime.list_dynos():
-            if d.oneoff or d.state != "up":
-                continue
-            try:
-                sample = self.runtime.stats(d)
-            except RuntimeFailure as exc:
-                log.warning("no stats for %s: %s", d.name, exc)
-                continue
-            if sample is not None:
-                samples.append(sample)
-        return samples
-
     # -- loop -------------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 180.0) -> None:
         """Block until no rollout runs (tests and the CLI's synchronous paths)."""
@@ -586,6 +540,11 @@ class Reconciler(PassLoop):
                 if not self._busy:
                     return
             time.sleep(0.05)
+
+    @property
+    def router_seconds(self) -> float:
+        """How long the router's last table change took (``/metrics``)."""
+        return self.router.apply_seconds
 
     def check_router(self) -> None:
         """A pass now if the router died (a pass starts it again): the supervisor asks."""

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from moorage.errors import MoorageError
 from moorage.server.background.reconciler import Emit, Reconciler
 from moorage.server.services import dynos as dyno_service
+from moorage.server.sessions.dynos import DynoSessions
 from moorage.server.store.db import Store
 from moorage.server.store.models import Schedule
+from moorage.spec.status import DynoState
 
 log = logging.getLogger("moorage.scheduler")
 Clock = Callable[[], datetime]
@@ -39,11 +41,19 @@ def next_after(cron: str, after: datetime) -> datetime:
 
 
 class Scheduler:
+    """Runs start through ``sessions``; ``reconciler`` tells which are still running."""
+
     def __init__(
-        self, store: Store, reconciler: Reconciler, emit: Emit, clock: Clock = utcnow
+        self,
+        store: Store,
+        reconciler: Reconciler,
+        sessions: DynoSessions,
+        emit: Emit,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.reconciler = reconciler
+        self.sessions = sessions
         self.emit = emit
         self.clock = clock
         self._running: dict[str, str] = {}  # schedule id -> dyno id of its last run
@@ -66,8 +76,8 @@ class Scheduler:
         if dyno_id is None:
             return None
         for d in self.reconciler.dynos(sched.app.name):
-            if d.id == dyno_id and d.state in ("up", "starting"):
-                return f"{d.type}.{d.number}"
+            if d.id == dyno_id and d.state in (DynoState.UP, DynoState.STARTING):
+                return d.label
         return None
 
     def _fire(self, session: Session, sched: Schedule) -> int:
@@ -90,7 +100,7 @@ class Scheduler:
                 ptype="scheduler",
                 size=sched.size,
             )
-            dyno = self.reconciler.start_oneoff(spec)
+            dyno = self.sessions.start_oneoff(spec)
         except MoorageError as exc:
             sched.last_status = f"failed: {exc.message}"
             self.emit(
@@ -99,11 +109,11 @@ class Scheduler:
             log.warning("schedule %s of %s failed: %s", sched.id, app, exc.message)
             return 0
         self._running[sched.id] = dyno.id
-        sched.last_status = f"started {spec.type}.{spec.number}"
+        sched.last_status = f"started {spec.label}"
         self.emit(
             app,
             "scheduler",
-            f"Running `{sched.command}` ({sched.cron}) as {spec.type}.{spec.number}",
+            f"Running `{sched.command}` ({sched.cron}) as {spec.label}",
         )
         return 1
 

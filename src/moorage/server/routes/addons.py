@@ -190,7 +190,7 @@ def psql(
     from moorage.stack.builder import STACK_IMAGE
 
     body = body or PsqlRequest()
-    if platform.reconciler is None:
+    if platform.sessions is None:
         raise InvalidParams("pg:psql needs the reconciler of `moor server`.")
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
@@ -209,7 +209,7 @@ def psql(
             argv=argv,
             image=STACK_IMAGE,
         )
-    dyno = platform.reconciler.start_oneoff(spec)
+    dyno = platform.sessions.start_oneoff(spec)
     with platform.store.session() as s:
         out = dyno_service.view(dyno, apps.get(s, user, ident))
     base = platform.settings.api_url.replace("http", "ws", 1)

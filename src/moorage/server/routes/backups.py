@@ -6,7 +6,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import IO, Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from fastapi import Body, Request, status
@@ -30,6 +29,7 @@ from moorage.server.services.backups import backup_model
 from moorage.server.store.models import Addon as AddonRow
 from moorage.server.store.models import User
 from moorage.spec.status import BackupStatus
+from moorage.spec.urls import shown_url
 
 router = api_router()
 BASE = "/apps/{ident}/addons/{addon}"
@@ -165,14 +165,6 @@ def _download(platform: Platform, url: str) -> IO[bytes]:
         )
         raise InvalidParams(f"Could not download {shown_url(url)}: {reason}") from exc
     return tmp
-
-
-def shown_url(url: str) -> str:
-    """``url`` as messages and the app's log show it: without a user and password, and
-    without the query, where signed URLs carry theirs."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _uploads(platform: Platform) -> Path:

@@ -19,6 +19,7 @@ from moorage.server.routes import api_router
 from moorage.server.services import apps
 from moorage.server.services import dynos as service
 from moorage.server.services.events import converge
+from moorage.server.sessions.dynos import DynoSessions
 from moorage.server.store.models import User
 from moorage.spec.dyno import Dyno
 from moorage.spec.names import validate_config_key, validate_config_value
@@ -32,6 +33,12 @@ def _reconciler(platform: Platform) -> Reconciler:
     if platform.reconciler is None:
         raise NotFound("This API server runs no dynos.")
     return platform.reconciler
+
+
+def _sessions(platform: Platform) -> DynoSessions:
+    if platform.sessions is None:
+        raise NotFound("This API server runs no dynos.")
+    return platform.sessions
 
 
 def _listing(platform: Platform, app_name: str) -> list[Dyno]:
@@ -86,7 +93,7 @@ def restart_type(ident: str, ptype: str, platform: PlatformDep, user: UserDep) -
 def stop_dyno(ident: str, name: str, platform: PlatformDep, user: UserDep) -> DynoShape:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        dyno = _reconciler(platform).find_dyno(app.name, name)
+        dyno = _sessions(platform).find_dyno(app.name, name)
         out = service.view(dyno, app)
     _reconciler(platform).stop_dyno(dyno)
     return out
@@ -112,7 +119,7 @@ def create_dyno(ident: str, platform: PlatformDep, user: UserDep, body: DynoCrea
         spec = service.oneoff_spec(
             s, app, body.command, size=body.size, env=env, attach=attach, tty=tty
         )
-    dyno = _reconciler(platform).start_oneoff(spec)
+    dyno = _sessions(platform).start_oneoff(spec)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         out = service.view(dyno, app)
@@ -159,7 +166,7 @@ def _exec_command(raw: str | None) -> list[str]:
 @router.websocket("/apps/{ident}/dynos/{name}/exec")
 async def exec_ws(ws: WebSocket, ident: str, name: str) -> None:
     """``moor ps:exec``: a command (default: a shell) inside a running dyno, as its user."""
-    from moorage.server.wsbridge import bridge
+    from moorage.server.sessions.wsbridge import bridge
 
     platform: Platform = ws.app.state.platform
     rows, cols = _size(ws)
@@ -171,11 +178,11 @@ async def exec_ws(ws: WebSocket, ident: str, name: str) -> None:
         def open_session() -> Any:
             with platform.store.session() as s:
                 app_name = apps.get(s, user, ident).name
-            reconciler = _reconciler(platform)
-            dyno = reconciler.find_dyno(app_name, name)
+            sessions = _sessions(platform)
+            dyno = sessions.find_dyno(app_name, name)
             if dyno.state != DynoState.UP:
                 raise NotFound(f"Dyno {name} is {dyno.state}, not up; see `moor ps -a {app_name}`.")
-            return reconciler.open_exec(dyno, argv, tty=tty, rows=rows, cols=cols)
+            return sessions.open_exec(dyno, argv, tty=tty, rows=rows, cols=cols)
 
         session = await run_in_threadpool(open_session)
     except MoorageError as exc:
@@ -187,7 +194,7 @@ async def exec_ws(ws: WebSocket, ident: str, name: str) -> None:
 @router.websocket("/apps/{ident}/dynos/{name}/attach")
 async def attach_ws(ws: WebSocket, ident: str, name: str) -> None:
     """``moor run``: attach to a one-off created by POST /dynos, start it, remove it after."""
-    from moorage.server.wsbridge import bridge
+    from moorage.server.sessions.wsbridge import bridge
 
     platform: Platform = ws.app.state.platform
     rows, cols = _size(ws)
@@ -197,12 +204,12 @@ async def attach_ws(ws: WebSocket, ident: str, name: str) -> None:
         def open_session() -> tuple[Any, Dyno]:
             with platform.store.session() as s:
                 app_name = apps.get(s, user, ident).name
-            reconciler = _reconciler(platform)
-            dyno = reconciler.find_dyno(app_name, name)
+            sessions = _sessions(platform)
+            dyno = sessions.find_dyno(app_name, name)
             if not dyno.oneoff or dyno.state != DynoState.STARTING:
                 raise NotFound(f"{name} is not a one-off waiting to be attached.")
             tty = ws.query_params.get("tty", "1") != "0"
-            return reconciler.open_attach(dyno, tty=tty, rows=rows, cols=cols), dyno
+            return sessions.open_attach(dyno, tty=tty, rows=rows, cols=cols), dyno
 
         session, dyno = await run_in_threadpool(open_session)
     except MoorageError as exc:
@@ -211,4 +218,4 @@ async def attach_ws(ws: WebSocket, ident: str, name: str) -> None:
     try:
         await bridge(ws, session)
     finally:
-        await run_in_threadpool(_reconciler(platform).finish_oneoff, dyno)
+        await run_in_threadpool(_sessions(platform).finish_oneoff, dyno)

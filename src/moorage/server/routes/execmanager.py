@@ -3,8 +3,8 @@ it then asks for an SSH session (``HEROKU_EXEC_URL``, which ``moor info`` prints
 
 The exec manager is reached with Basic auth ``<app>:<API token>`` (the CLI sends the app as
 the user name): ``PUT /api/v2/{dyno}`` with ``{"client_key": "ssh-rsa ..."}`` grants that key
-one session in that dyno (server/sshgate.py) and answers where to connect and which host key
-to expect; ``GET /api/v2`` lists the dynos a session can be opened in.
+one session in that dyno (server/sessions/sshgate.py) and answers where to connect and which
+host key to expect; ``GET /api/v2`` lists the dynos a session can be opened in.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from moorage.spec.dyno import Dyno
 from moorage.spec.status import DynoState
 
 if TYPE_CHECKING:
-    from moorage.server.sshgate import Gateway
+    from moorage.server.sessions.sshgate import Gateway
 
 router = api_router()
 FEATURE = "runtime-heroku-exec"

@@ -25,7 +25,7 @@ def _expose(platform: Platform, names: set[str]) -> Response:
     timings = {}
     if platform.reconciler is not None:
         timings["reconcile_pass"] = platform.reconciler.pass_seconds
-        timings["router_update"] = platform.reconciler.router.apply_seconds
+        timings["router_update"] = platform.reconciler.router_seconds
     registry.register(Exposition(platform.metrics, names, __version__, timings))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -13,7 +13,6 @@ from fastapi import Query, Request, Response
 from moorage.errors import NotFound, StorageFull, Unauthorized
 from moorage.registry.client import MANIFEST_TYPES
 from moorage.registry.tokens import TOKEN_TTL, USER_TOKEN_TTL, Access, parse_scope
-from moorage.runtime.swarm import NODE_USER
 from moorage.schemas.registry import PushFailure, RegistryToken
 from moorage.server.deps import (
     PlatformDep,
@@ -23,7 +22,7 @@ from moorage.server.deps import (
     failed_logins,
     token_from,
 )
-from moorage.server.engines import is_node_login
+from moorage.server.engines import NODE_USER, is_node_login
 from moorage.server.routes import api_router
 from moorage.server.services import apps
 

@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.errors import InvalidParams, NotFound
-from moorage.registry.refs import parse
 from moorage.registry.skopeo import Login
 from moorage.schemas import images as shapes
 from moorage.schemas.base import Ref
 from moorage.schemas.releases import ReleaseVersion
 from moorage.server.services.formation import parse_update
 from moorage.server.store.models import App, ImageRelease, RegistryLogin, User
+from moorage.spec.imageref import parse
 from moorage.spec.names import validate_dns_label
 from moorage.spec.status import ProofStatus
 

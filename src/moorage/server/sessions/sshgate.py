@@ -31,7 +31,7 @@ from typing import Any
 
 from moorage.errors import MoorageError
 from moorage.runtime.session import CHUNK, TtySession
-from moorage.server.background.reconciler import Reconciler
+from moorage.server.sessions.dynos import DynoSessions
 
 with warnings.catch_warnings():  # asyncssh still imports DSA, which cryptography deprecates
     warnings.simplefilter("ignore")
@@ -87,8 +87,8 @@ class Grants:
 
 
 class Gateway:
-    def __init__(self, reconciler: Reconciler, key_file: Path, address: str, port: int) -> None:
-        self.reconciler = reconciler
+    def __init__(self, sessions: DynoSessions, key_file: Path, address: str, port: int) -> None:
+        self.sessions = sessions
         self.grants = Grants()
         self.address, self.port = address, port
         self.tunnel_host = address  # what the CLI is told to connect to
@@ -155,7 +155,7 @@ class Gateway:
 
     def _files(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
         grant = chan.get_extra_info("moorage_grant")
-        return DynoFiles(chan, self.reconciler, grant)
+        return DynoFiles(chan, self.sessions, grant)
 
     def _target(self, grant: Grant | None, host: str) -> str | None:
         """Where a forwarded connection goes: the granted dyno's own address, which the
@@ -163,7 +163,7 @@ class Gateway:
         if grant is None:
             return None
         try:
-            dyno = self.reconciler.find_dyno(grant.app, grant.dyno)
+            dyno = self.sessions.find_dyno(grant.app, grant.dyno)
         except MoorageError:
             return None
         if not dyno.ip or host not in (dyno.ip, *LOCAL_NAMES):
@@ -193,9 +193,9 @@ class Gateway:
     def _open(
         self, grant: Grant, argv: list[str], term: str | None, rows: int, cols: int
     ) -> TtySession:
-        dyno = self.reconciler.find_dyno(grant.app, grant.dyno)
+        dyno = self.sessions.find_dyno(grant.app, grant.dyno)
         size = (rows or None, cols or None)
-        return self.reconciler.open_exec(dyno, argv, tty=bool(term), rows=size[0], cols=size[1])
+        return self.sessions.open_exec(dyno, argv, tty=bool(term), rows=size[0], cols=size[1])
 
 
 async def _relay(process: asyncssh.SSHServerProcess[bytes], session: TtySession) -> None:
@@ -235,10 +235,10 @@ class DynoFiles(asyncssh.SFTPServer):
     engine (``docker cp``'s archive) and served from memory (at most :data:`MAX_FILE`)."""
 
     def __init__(
-        self, chan: asyncssh.SSHServerChannel[bytes], reconciler: Reconciler, grant: Grant | None
+        self, chan: asyncssh.SSHServerChannel[bytes], sessions: DynoSessions, grant: Grant | None
     ) -> None:
         super().__init__(chan)
-        self.reconciler, self.grant = reconciler, grant
+        self.sessions, self.grant = sessions, grant
 
     async def _load(self, path: bytes) -> bytes:
         if self.grant is None:
@@ -246,10 +246,8 @@ class DynoFiles(asyncssh.SFTPServer):
         grant, name = self.grant, path.decode(errors="replace")
         loop = asyncio.get_running_loop()
         try:
-            dyno = await loop.run_in_executor(
-                None, self.reconciler.find_dyno, grant.app, grant.dyno
-            )
-            return await loop.run_in_executor(None, self.reconciler.read_file, dyno, name, MAX_FILE)
+            dyno = await loop.run_in_executor(None, self.sessions.find_dyno, grant.app, grant.dyno)
+            return await loop.run_in_executor(None, self.sessions.read_file, dyno, name, MAX_FILE)
         except MoorageError as exc:
             raise asyncssh.SFTPNoSuchFile(exc.message) from exc
 

@@ -45,7 +45,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from moorage.errors import MoorageError
 from moorage.runtime.session import CHUNK, TtySession
 
-log = logging.getLogger("moorage.server.wsbridge")
+log = logging.getLogger("moorage.server.sessions.wsbridge")
 
 NORMAL_CLOSURE = 1000
 INTERNAL_ERROR = 1011

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from moorage.errors import MoorageError
 from moorage.runtime.session import CHUNK, TtySession
-from moorage.server.background.reconciler import Reconciler
+from moorage.server.sessions.dynos import DynoSessions
 from moorage.spec.dyno import Dyno
 
 log = logging.getLogger("moorage.rendezvous")
@@ -46,8 +46,8 @@ class Ticket:
 
 
 class Rendezvous:
-    def __init__(self, reconciler: Reconciler, host: str, port: int, bind: str) -> None:
-        self.reconciler = reconciler
+    def __init__(self, sessions: DynoSessions, host: str, port: int, bind: str) -> None:
+        self.sessions = sessions
         self.host, self.port, self.bind = host, port, bind
         self._tickets: dict[str, Ticket] = {}
         self._lock = threading.Lock()
@@ -105,8 +105,8 @@ class Rendezvous:
     def _relay(self, conn: ssl.SSLSocket, ticket: Ticket) -> None:
         dyno: Dyno | None = None
         try:
-            dyno = self.reconciler.find_dyno(ticket.app, ticket.dyno)
-            session = self.reconciler.open_attach(
+            dyno = self.sessions.find_dyno(ticket.app, ticket.dyno)
+            session = self.sessions.open_attach(
                 dyno, tty=ticket.tty, rows=ticket.rows, cols=ticket.cols
             )
         except MoorageError as exc:
@@ -124,7 +124,7 @@ class Rendezvous:
             session.close()
             with contextlib.suppress(OSError, ssl.SSLError):
                 conn.unwrap()
-            self.reconciler.finish_oneoff(dyno)
+            self.sessions.finish_oneoff(dyno)
 
 
 def _line(conn: ssl.SSLSocket) -> str:
