@@ -8,7 +8,9 @@ import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
 from moorage.client import apps as api
+from moorage.client.addons import addons as addons_of
 from moorage.client.formation import formation as formation_of
+from moorage.client.volumes import volumes as volumes_of
 from moorage.errors import InvalidParams
 from moorage.schemas.apps import App
 
@@ -44,7 +46,7 @@ def apps_info(app: str, as_json: bool) -> None:
     c = client()
     info = api.app(c, app)
     formation = [f.model_dump(mode="json") for f in formation_of(c, app)]
-    addons = c.addons(app)
+    addons = [a.model_dump(mode="json") for a in addons_of(c, app)]
     if as_json:
         print_json({**info.model_dump(mode="json"), "formation": formation, "addons": addons})
         return
@@ -59,7 +61,7 @@ def apps_info(app: str, as_json: bool) -> None:
             ("Add-ons", ", ".join(a["name"] for a in addons) or "none"),
             ("Group", _group_text(info)),
             ("Ports", ports_text(formation)),
-            ("Volumes", _volumes_text(api.volumes(c, app))),
+            ("Volumes", _volumes_text([v.model_dump(mode="json") for v in volumes_of(c, app)])),
             ("Released", info.released_at),
         ],
     )

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from moorage.cli.base import app_option, cli, client, err, out
 from moorage.cli.images import image_args, release_images
 from moorage.cli.progress import wait_release
+from moorage.client import apps
 from moorage.client.account import info
 from moorage.client.api import Client
 from moorage.client.formation import update
@@ -108,7 +109,7 @@ def _why_push_failed(
 def container_push(types: tuple[str, ...], app: str, context_dir: Path) -> None:
     """Build Dockerfile[.TYPE] and push it as the app's TYPE image."""
     c = client()
-    c.app(app)
+    apps.app(c, app)  # the app exists and the user may push to it
     registry, token, d = info(c).registry, _token(c), LocalDocker()
     for ptype in map(validate_process_type, types):
         dockerfile = find_dockerfile(context_dir.resolve(), ptype)

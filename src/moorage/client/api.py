@@ -1,4 +1,7 @@
-"""A typed client of the Moorage API (Heroku Platform API v3 shapes)."""
+"""The Moorage API's transport: :class:`Client` sends requests with the user's token and
+turns error answers into the error tree; :func:`path` builds quoted paths. The typed calls
+live in one module per noun (``client/apps.py``, ``client/releases.py``, ...) and return
+the models of ``moorage.schemas``."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import httpx
 from moorage import errors
 from moorage.client.credentials import Credentials
 
-JSON = dict[str, Any]
 ACCEPT = "application/vnd.heroku+json; version=3"
 _BY_ID: dict[str, type[errors.MoorageError]] = {
     cls.id: cls
@@ -115,27 +117,9 @@ class Client:
             raise _BY_ID.get(err_id, errors.MoorageError)(str(message))
         return resp.json() if resp.content else None
 
-    # -- resources --------------------------------------------------------------------------
-
-    def app(self, app: str) -> JSON:
-        result: JSON = self.request("GET", f"/apps/{_q(app)}")
-        return result
-
-    def config(self, app: str) -> dict[str, str]:
-        result: dict[str, str] = self.request("GET", f"/apps/{_q(app)}/config-vars")
-        return result
-
-    def addons(self, app: str) -> list[JSON]:
-        result: list[JSON] = self.request("GET", f"/apps/{_q(app)}/addons")
-        return result
-
 
 def path(template: str, *parts: str) -> str:
     """An API path with each ``{}`` of ``template`` replaced by a part, quoted whole (a ``/``
     or ``?`` in an app or dyno name cannot reach another resource):
     ``path("/apps/{}/dynos/{}", app, "web.1")``."""
     return template.format(*(quote(part, safe="") for part in parts))
-
-
-def _q(part: str) -> str:
-    return quote(part, safe="")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import TypeAdapter
 
 from moorage.client.api import Client, path
@@ -58,9 +56,3 @@ def leave(c: Client, name: str) -> App:
 def _update(c: Client, name: str, change: AppUpdate) -> App:
     body = change.model_dump(exclude_unset=True)
     return App.model_validate(c.request("PATCH", path("/apps/{}", name), body))
-
-
-def volumes(c: Client, name: str) -> list[dict[str, Any]]:
-    """The app's volumes as ``apps:info`` shows them (their model is the volumes noun's)."""
-    rows: list[dict[str, Any]] = c.request("GET", path("/apps/{}/volumes", name))
-    return rows

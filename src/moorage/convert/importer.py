@@ -188,27 +188,7 @@ def plan_app(
     :func:`shared_values`). ``origin``: the import's identity, recorded on the apps it
     creates (and on an app it adopts: see :func:`foreign`)."""
     app = plan.name
-    steps: list[Step] = []
-    mark = {"moorage": {"origin": origin}} if origin else {}
-    if not current.exists:
-        body = {"name": app, **mark, **({"internal_routing": True} if plan.private else {})}
-        what = f"create {'private ' if plan.private else ''}app {app}"
-        steps.append(Step(what, Act.CREATE_APP, app, body))
-    elif origin and current.origin != origin:
-        steps.append(Step(f"adopt app {app} ({_made_by(current)})", Act.ADOPT_APP, app, mark))
-    if current.exists and current.private != plan.private:
-        what = f"make {app} {'private' if plan.private else 'public'}"
-        steps.append(Step(what, Act.SET_PRIVATE, app, {"internal_routing": plan.private}))
-    if group and (current.group != group or sorted(current.aliases) != sorted(plan.aliases)):
-        names = ", ".join(plan.aliases) or "no aliases"
-        steps.append(
-            Step(
-                f"put {app} in group {group} ({names})",
-                Act.JOIN_GROUP,
-                app,
-                {"moorage": {"group": group, "aliases": plan.aliases}},
-            )
-        )
+    steps = _app_steps(plan, current, group, origin)
     steps += _addon_steps(plan, current, owners or {})
     want, generated = _desired_config(plan, current, shared if shared is not None else {})
     changed = {k: v for k, v in want.items() if current.config.get(k) != v}
@@ -244,6 +224,32 @@ def plan_app(
                     body,
                 )
             )
+    return steps
+
+
+def _app_steps(plan: AppPlan, current: Current, group: str | None, origin: str) -> list[Step]:
+    """The app itself: made (or adopted), private or public, in its group."""
+    app, steps = plan.name, []
+    mark = {"moorage": {"origin": origin}} if origin else {}
+    if not current.exists:
+        body = {"name": app, **mark, **({"internal_routing": True} if plan.private else {})}
+        what = f"create {'private ' if plan.private else ''}app {app}"
+        steps.append(Step(what, Act.CREATE_APP, app, body))
+    elif origin and current.origin != origin:
+        steps.append(Step(f"adopt app {app} ({_made_by(current)})", Act.ADOPT_APP, app, mark))
+    if current.exists and current.private != plan.private:
+        what = f"make {app} {'private' if plan.private else 'public'}"
+        steps.append(Step(what, Act.SET_PRIVATE, app, {"internal_routing": plan.private}))
+    if group and (current.group != group or sorted(current.aliases) != sorted(plan.aliases)):
+        names = ", ".join(plan.aliases) or "no aliases"
+        steps.append(
+            Step(
+                f"put {app} in group {group} ({names})",
+                Act.JOIN_GROUP,
+                app,
+                {"moorage": {"group": group, "aliases": plan.aliases}},
+            )
+        )
     return steps
 
 

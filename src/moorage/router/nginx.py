@@ -144,6 +144,23 @@ _CLIENT_CLAIMS = [
 ]
 
 
+# How requests go to dynos: HTTP/1.1 with keep-alive, Heroku's headers, the client's claims
+# about the connection replaced, a dyno that refuses the connection skipped.
+_TO_DYNOS = [
+    "  proxy_http_version 1.1;",
+    '  proxy_set_header Connection "";',
+    "  proxy_set_header Host $host;",
+    "  proxy_set_header X-Request-Id $moorage_request_id;",
+    "  proxy_set_header X-Forwarded-For $remote_addr;",
+    "  proxy_set_header X-Forwarded-Proto $scheme;",
+    "  proxy_set_header X-Forwarded-Port $server_port;",
+    *_CLIENT_CLAIMS,
+    "  proxy_next_upstream error timeout http_502;",
+    "  proxy_connect_timeout 5s;",
+    "  proxy_read_timeout 30s;",
+]
+
+
 def _edge_servers(edge: Edge, pages: Path) -> list[str]:
     """``api.`` and ``registry.``: long-lived, unbuffered streams (logs, pushes, exec).
 
@@ -209,25 +226,11 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         # buffered: a write a second, not one a request; moor server reads an app's lines
         # only when someone asks for them (history, a tail, a drain)
         f"  access_log {access_log(root)} moorage buffer=64k flush=1s;",
-        f"  client_body_temp_path {root}/temp/body;",
-        f"  proxy_temp_path {root}/temp/proxy;",
-        f"  fastcgi_temp_path {root}/temp/fastcgi;",
-        f"  uwsgi_temp_path {root}/temp/uwsgi;",
-        f"  scgi_temp_path {root}/temp/scgi;",
+        *(f"  {kind}_temp_path {root}/temp/{sub};" for kind, sub in _TEMP_PATHS),
         "  server_tokens off;",
         "  uninitialized_variable_warn off;",
         "  client_max_body_size 100m;",
-        "  proxy_http_version 1.1;",
-        '  proxy_set_header Connection "";',
-        "  proxy_set_header Host $host;",
-        "  proxy_set_header X-Request-Id $moorage_request_id;",
-        "  proxy_set_header X-Forwarded-For $remote_addr;",
-        "  proxy_set_header X-Forwarded-Proto $scheme;",
-        "  proxy_set_header X-Forwarded-Port $server_port;",
-        *_CLIENT_CLAIMS,
-        "  proxy_next_upstream error timeout http_502;",
-        "  proxy_connect_timeout 5s;",
-        "  proxy_read_timeout 30s;",
+        *_TO_DYNOS,
         f"  lua_shared_dict moorage_routes {TABLE_MAX_BYTES // (1 << 20) * 2}m;",
         "  lua_shared_dict moorage_stats 16m;",  # ~18 counters an app
         f'  lua_package_path "{root}/lua/?.lua;;";',
@@ -251,6 +254,15 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+_TEMP_PATHS = (
+    ("client_body", "body"),
+    ("proxy", "proxy"),
+    ("fastcgi", "fastcgi"),
+    ("uwsgi", "uwsgi"),
+    ("scgi", "scgi"),
+)
 
 
 def _open_files() -> int:

@@ -76,6 +76,12 @@ def create_app(platform: Platform) -> FastAPI:
     api.include_router(pages.router, include_in_schema=False)
     api.add_middleware(ranges.RangeMiddleware)
     api.add_middleware(limits.BodyLimitMiddleware)
+    _answer_errors(api)
+    return api
+
+
+def _answer_errors(api: FastAPI) -> None:
+    """Every error as Heroku's ``{"id", "message"}`` body with its status."""
 
     @api.exception_handler(MoorageError)
     async def _moorage_error(_: Request, exc: MoorageError) -> JSONResponse:
@@ -112,8 +118,6 @@ def create_app(platform: Platform) -> FastAPI:
         log.exception("unexpected error", exc_info=exc)
         body = {"id": "internal_error", "message": "Internal server error; see the server log."}
         return JSONResponse(body, status_code=500)
-
-    return api
 
 
 def _body_hint(request: Request) -> str:

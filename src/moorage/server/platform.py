@@ -209,15 +209,37 @@ def build(settings: Settings) -> Platform:
     platform.reconciler = reconciler
     platform.sessions = sessions
     platform.components = [registry_proc, cluster]
+    feed = _drains(platform, router_log)
+    platform.keeper = AddonKeeper(store, providers, reconciler, platform.emit, settings.backups)
+    platform.background = [
+        *_rendezvous(platform, sessions),
+        *_loops(platform, reconciler, sessions),
+        feed.run,
+        Scheduler(store, reconciler, sessions, platform.emit).loop,
+        platform.keeper.loop,
+    ]
+    return platform
+
+
+def _drains(platform: Platform, router_log: RouterLog) -> RouterFeed:
+    """Log drains: what the platform's log store and the router's log feed them."""
+    settings, recorder = platform.settings, platform.metrics
     platform.drains = DrainManager(
         settings.domain,
         ca_file=settings.drain_ca_file,
         egress=Egress(settings.egress_allow),
-        on_drop=recorder.log_dropped,
+        on_drop=recorder.log_dropped if recorder else None,
     )
-    logs.add_listener(platform.drains.offer, platform.drains.wants)
-    feed = RouterFeed(router_log, platform.drains.apps, platform.drains.offer)
+    platform.logs.add_listener(platform.drains.offer, platform.drains.wants)
     platform.sync_drains()
+    return RouterFeed(router_log, platform.drains.apps, platform.drains.offer)
+
+
+def _loops(
+    platform: Platform, reconciler: Reconciler, sessions: DynoSessions
+) -> list[Callable[[threading.Event], None]]:
+    """The reconciler's own loops, the components' supervisor and the metrics sampler."""
+    recorder = platform.metrics
 
     def watch_events(stop: threading.Event) -> None:
         reconciler.watch(stop)
@@ -225,24 +247,11 @@ def build(settings: Settings) -> Platform:
     def supervisor(stop: threading.Event) -> None:
         supervise(platform, stop)
 
-    scheduler = Scheduler(store, reconciler, sessions, platform.emit)
-    keeper = AddonKeeper(store, providers, reconciler, platform.emit, settings.backups)
-    platform.keeper = keeper
-
     def sample_metrics(stop: threading.Event) -> None:
-        recorder.loop(stop, sessions.dyno_stats, sessions.router_stats)
+        if recorder is not None:
+            recorder.loop(stop, sessions.dyno_stats, sessions.router_stats)
 
-    platform.background = [
-        *_rendezvous(platform, sessions),
-        reconciler.loop,
-        supervisor,
-        watch_events,
-        sample_metrics,
-        feed.run,
-        scheduler.loop,
-        keeper.loop,
-    ]
-    return platform
+    return [reconciler.loop, supervisor, watch_events, sample_metrics]
 
 
 def _rendezvous(
