@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
@@ -26,11 +26,24 @@ class Resource(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class Named(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 class Ref(Resource):
     """``{"id": ..., "name": ...}``: how Heroku's shapes point at another resource."""
 
     id: str
     name: str
+
+    @classmethod
+    def of(cls, thing: Named) -> Ref:
+        """The reference to ``thing`` (a store row: an app, an add-on)."""
+        return cls(id=thing.id, name=thing.name)
 
 
 def _stamp(value: datetime | str | None) -> str | None:

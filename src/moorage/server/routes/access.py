@@ -20,8 +20,8 @@ router = api_router()
 def list_collaborators(ident: str, platform: PlatformDep, user: UserDep) -> list[Collaborator]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        rows = [apps.to_collaborator(app, app.owner, None)]
-        rows += [apps.to_collaborator(app, c.user, c) for c in app.collaborators]
+        rows = [apps.view_collaborator(app, app.owner, None)]
+        rows += [apps.view_collaborator(app, c.user, c) for c in app.collaborators]
         return rows
 
 
@@ -39,7 +39,7 @@ def add_collaborator(
     with platform.store.session() as s:
         app = apps.owned(s, user, ident)
         row = apps.add_collaborator(s, app, email.strip().lower())
-        return apps.to_collaborator(app, row.user, row)
+        return apps.view_collaborator(app, row.user, row)
 
 
 @router.delete("/apps/{ident}/collaborators/{who}")
@@ -50,7 +50,7 @@ def remove_collaborator(ident: str, who: str, platform: PlatformDep, user: UserD
         if app.owner_id != user.id and who not in (user.email, user.id, "~"):
             app = apps.owned(s, user, ident)  # Forbidden, naming the owner
         row = apps.remove_collaborator(s, app, user.email if who == "~" else who)
-        return apps.to_collaborator(app, row.user, row)
+        return apps.view_collaborator(app, row.user, row)
 
 
 @router.get("/users/{who}/apps")
@@ -59,14 +59,14 @@ def user_apps(who: str, platform: PlatformDep, user: UserDep) -> list[App]:
     if who not in ("~", user.id, user.email):
         raise NotFound("Only your own apps can be listed: use /users/~/apps.")
     with platform.store.session() as s:
-        return [apps.to_app(a, platform.settings) for a in apps.list_for(s, user)]
+        return [apps.view(a, platform.settings) for a in apps.list_for(s, user)]
 
 
 @router.get("/oauth/authorizations")
 def authorizations(platform: PlatformDep, user: UserDep) -> list[Authorization]:
     """The account's API tokens, never their values (only hashes are stored)."""
     with platform.store.session() as s:
-        return [auth.to_authorization(row, user) for row in auth.tokens_of(s, user)]
+        return [auth.view_authorization(row, user) for row in auth.tokens_of(s, user)]
 
 
 @router.delete("/oauth/authorizations/{token_id}")
@@ -74,4 +74,4 @@ def revoke_authorization(token_id: str, platform: PlatformDep, user: UserDep) ->
     """Revoke one of the account's API tokens: it is refused (401) from then on. Dashboard
     sessions and registry tokens (5 minutes) already made with it are not ended."""
     with platform.store.session() as s:
-        return auth.to_authorization(auth.revoke(s, user, token_id), user)
+        return auth.view_authorization(auth.revoke(s, user, token_id), user)

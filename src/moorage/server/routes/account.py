@@ -13,7 +13,7 @@ router = api_router()
 
 @router.get("/account")
 def account_info(user: UserDep) -> Account:
-    return auth.to_account(user)
+    return auth.view_account(user)
 
 
 @router.get("/moorage/info")

@@ -23,7 +23,6 @@ from moorage.server.routes import api_router
 from moorage.server.services import addons as service
 from moorage.server.services import apps, releases
 from moorage.server.services import dynos as dyno_service
-from moorage.server.services.addons import addon_model, attachment_model
 from moorage.server.services.events import announce, converge
 from moorage.server.store.models import User
 
@@ -42,7 +41,7 @@ def _released(platform: Platform, made: list[Release], user: User) -> list[Relea
 def list_addons(ident: str, platform: PlatformDep, user: UserDep) -> list[Addon]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return [addon_model(a.addon) for a in service.attachments_of(s, app)]
+        return [service.view(a.addon) for a in service.attachments_of(s, app)]
 
 
 @router.post("/apps/{ident}/addons", status_code=status.HTTP_201_CREATED)
@@ -66,7 +65,7 @@ def create_addon(
             as_name=as_name,
             name=body.name,
         )
-        out, made = addon_model(addon), [releases.view(release, release.version)]
+        out, made = service.view(addon), [releases.view(release, release.version)]
     _released(platform, made, user)
     return out
 
@@ -74,7 +73,7 @@ def create_addon(
 @router.get("/apps/{ident}/addons/{addon}")
 def addon_info(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Addon:
     with platform.store.session() as s:
-        return addon_model(service.on_app(s, apps.get(s, user, ident), addon))
+        return service.view(service.on_app(s, apps.get(s, user, ident), addon))
 
 
 @router.get("/apps/{ident}/addons/{addon}/facts")
@@ -98,7 +97,7 @@ def destroy_addon(
                 f"{app.name} does not own {found.name}; detach it with "
                 f"`moor addons:detach {found.name} -a {app.name}`."
             )
-        out = addon_model(found)
+        out = service.view(found)
         made = [
             releases.view(r, r.version)
             for r in service.destroy(s, found, user, platform.providers, force=force)
@@ -122,7 +121,9 @@ def rotate(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list
 @router.get("/apps/{ident}/addon-attachments")
 def list_attachments(ident: str, platform: PlatformDep, user: UserDep) -> list[Attachment]:
     with platform.store.session() as s:
-        return [attachment_model(a) for a in service.attachments_of(s, apps.get(s, user, ident))]
+        return [
+            service.view_attachment(a) for a in service.attachments_of(s, apps.get(s, user, ident))
+        ]
 
 
 @router.get("/addon-attachments")
@@ -130,7 +131,7 @@ def account_attachments(platform: PlatformDep, user: UserDep) -> list[Attachment
     """Every attachment on the apps the caller may use (``heroku addons`` reads this)."""
     with platform.store.session() as s:
         return [
-            attachment_model(a)
+            service.view_attachment(a)
             for app in apps.list_for(s, user)
             for a in service.attachments_of(s, app)
         ]
@@ -139,7 +140,7 @@ def account_attachments(platform: PlatformDep, user: UserDep) -> list[Attachment
 @router.get("/addons/{addon}/addon-attachments")
 def addon_attachments(addon: str, platform: PlatformDep, user: UserDep) -> list[Attachment]:
     with platform.store.session() as s:
-        return [attachment_model(a) for a in service.get(s, user, addon).attachments]
+        return [service.view_attachment(a) for a in service.get(s, user, addon).attachments]
 
 
 @router.post("/addon-attachments", status_code=status.HTTP_201_CREATED)
@@ -158,7 +159,7 @@ def attach(
         att, release = service.attach(
             s, found, apps.get(s, user, app_ident), user, body.name, default
         )
-        out, made = attachment_model(att), [releases.view(release, release.version)]
+        out, made = service.view_attachment(att), [releases.view(release, release.version)]
     _released(platform, made, user)
     return out
 
@@ -169,7 +170,7 @@ def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Atta
         app = apps.get(s, user, ident)
         found = service.on_app(s, app, addon)
         att = next(a for a in found.attachments if a.app_id == app.id)
-        out = attachment_model(att)
+        out = service.view_attachment(att)
         rel = service.detach(s, found, app, user)
         made = [releases.view(rel, rel.version)]
     _released(platform, made, user)

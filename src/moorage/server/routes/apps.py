@@ -18,7 +18,7 @@ router = api_router()
 @router.get("/apps")
 def list_apps(platform: PlatformDep, user: UserDep) -> list[App]:
     with platform.store.session() as s:
-        return [service.to_app(a, platform.settings) for a in service.list_for(s, user)]
+        return [service.view(a, platform.settings) for a in service.list_for(s, user)]
 
 
 @router.post("/apps", status_code=status.HTTP_201_CREATED)
@@ -31,7 +31,7 @@ def create_app(
     with platform.store.session() as s:
         app = service.create(s, user, body.name, made_by)
         app.internal_routing = bool(body.internal_routing)
-        out = service.to_app(app, platform.settings)
+        out = service.view(app, platform.settings)
     platform.forget_app(out.name, destroyed=False)  # kept under the name before it was this app's
     converge(platform)
     return out
@@ -40,7 +40,7 @@ def create_app(
 @router.get("/apps/{ident}")
 def app_info(ident: str, platform: PlatformDep, user: UserDep) -> App:
     with platform.store.session() as s:
-        return service.to_app(service.get(s, user, ident), platform.settings)
+        return service.view(service.get(s, user, ident), platform.settings)
 
 
 @router.patch("/apps/{ident}")
@@ -58,7 +58,7 @@ def update_app(
         with platform.store.session() as s:
             app = service.get(s, user, ident)
             app.internal_routing = body.internal_routing
-            out = service.to_app(app, platform.settings)
+            out = service.view(app, platform.settings)
         converge(platform)
         return out
     ext = body.moorage if body is not None else None
@@ -66,13 +66,13 @@ def update_app(
         with platform.store.session() as s:
             app = service.get(s, user, ident)
             app.origin = service.origin(ext.origin)
-            return service.to_app(app, platform.settings)
+            return service.view(app, platform.settings)
     if ext is None or "group" not in ext.model_fields_set:
         raise InvalidParams(AppUpdate.hint)
     with platform.store.session() as s:
         app = service.get(s, user, ident)
         service.set_group(s, user, app, ext.group, ext.aliases or [])
-        out = service.to_app(app, platform.settings)
+        out = service.view(app, platform.settings)
     converge(platform)
     return out
 
@@ -82,7 +82,7 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> App:
     """Delete the app, deprovision its add-ons, then remove dynos, network, images and routes."""
     with platform.store.session() as s:
         app = service.owned(s, user, ident)
-        out = service.to_app(app, platform.settings)
+        out = service.view(app, platform.settings)
         owned_addons = [a.id for a in app.addons]
         addons.destroy_all(s, app, user, platform.providers)
         service.delete(s, app)

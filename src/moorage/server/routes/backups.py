@@ -24,8 +24,6 @@ from moorage.server.routes import api_router, non_json
 from moorage.server.services import addons as addon_service
 from moorage.server.services import apps
 from moorage.server.services import backups as service
-from moorage.server.services.addons import addon_model
-from moorage.server.services.backups import backup_model
 from moorage.server.store.models import Addon as AddonRow
 from moorage.server.store.models import User
 from moorage.spec.status import BackupStatus
@@ -50,7 +48,7 @@ def _addon(s: Session, user: User, ident: str, addon: str) -> AddonRow:
 @router.get(BASE + "/backups")
 def list_backups(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> list[Backup]:
     with platform.store.session() as s:
-        return [backup_model(b) for b in _addon(s, user, ident, addon).backups]
+        return [service.view(b) for b in _addon(s, user, ident, addon).backups]
 
 
 @router.post(BASE + "/backups", status_code=status.HTTP_201_CREATED)
@@ -59,7 +57,7 @@ def capture(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Bac
         addon_id = _addon(s, user, ident, addon).id
     label, _ = _keeper(platform).capture(addon_id)
     with platform.store.session() as s:
-        return backup_model(service.get(s.get_one(AddonRow, addon_id), label))
+        return service.view(service.get(s.get_one(AddonRow, addon_id), label))
 
 
 @router.get(BASE + "/backups/{backup}")
@@ -67,7 +65,7 @@ def backup_info(
     ident: str, addon: str, backup: str, platform: PlatformDep, user: UserDep
 ) -> Backup:
     with platform.store.session() as s:
-        return backup_model(service.get(_addon(s, user, ident, addon), backup))
+        return service.view(service.get(_addon(s, user, ident, addon), backup))
 
 
 @router.delete(BASE + "/backups/{backup}")
@@ -78,7 +76,7 @@ def delete_backup(
         found = service.get(_addon(s, user, ident, addon), backup)
         if found.status == BackupStatus.RUNNING:
             raise InvalidParams(f"{found.label} is still running; delete it when it finished.")
-        out = backup_model(found)
+        out = service.view(found)
         _keeper(platform).delete_files(found)
         s.delete(found)
     return out
@@ -215,7 +213,7 @@ def schedule(
         found = _addon(s, user, ident, addon)
         clock = _keeper(platform).clock
         service.set_schedule(found, body.at, body.keep, clock())
-        return addon_model(found)
+        return addon_service.view(found)
 
 
 @router.delete(BASE + "/backup-schedule")
@@ -223,4 +221,4 @@ def unschedule(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> 
     with platform.store.session() as s:
         found = _addon(s, user, ident, addon)
         found.backup_schedule = {}
-        return addon_model(found)
+        return addon_service.view(found)

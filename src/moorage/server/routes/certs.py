@@ -22,7 +22,7 @@ def list_endpoints(ident: str, platform: PlatformDep, user: UserDep) -> list[Sni
     """The app's custom certificates; hosts without one get the platform's edge certificate."""
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return [service.to_sni_endpoint(e) for e in app.sni_endpoints]
+        return [service.view(e) for e in app.sni_endpoints]
 
 
 @router.post("/apps/{ident}/sni-endpoints", status_code=status.HTTP_201_CREATED)
@@ -31,7 +31,7 @@ def add_endpoint(
 ) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        out = service.to_sni_endpoint(service.add(s, app, body))
+        out = service.view(service.add(s, app, body))
     converge(platform)
     return out
 
@@ -40,7 +40,7 @@ def add_endpoint(
 def endpoint_info(ident: str, name: str, platform: PlatformDep, user: UserDep) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return service.to_sni_endpoint(service.find(app, name))
+        return service.view(service.find(app, name))
 
 
 @router.patch("/apps/{ident}/sni-endpoints/{name}")
@@ -49,7 +49,7 @@ def update_endpoint(
 ) -> SniEndpoint:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        out = service.to_sni_endpoint(service.update(s, app, service.find(app, name), body))
+        out = service.view(service.update(s, app, service.find(app, name), body))
     converge(platform)
     return out
 
@@ -59,7 +59,7 @@ def remove_endpoint(ident: str, name: str, platform: PlatformDep, user: UserDep)
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         endpoint = service.find(app, name)
-        out = service.to_sni_endpoint(endpoint)
+        out = service.view(endpoint)
         service.remove(s, app, endpoint)
     converge(platform)
     return out

@@ -23,7 +23,7 @@ router = api_router()
 
 def _out(platform: Platform, d: DomainRow, standing: Standing) -> Domain:
     proof = (record_name(d.hostname), platform.prover.value(d.app.owner_id, d.hostname))
-    return service.to_domain(d, platform.settings, standing, proof)
+    return service.view(d, platform.settings, standing, proof)
 
 
 def _standing(platform: Platform, s: Session, d: DomainRow) -> Standing:
@@ -35,7 +35,7 @@ def list_domains(ident: str, platform: PlatformDep, user: UserDep) -> list[Domai
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         claims = Claims.load(s, platform.settings.domains_need_proof)
-        return [service.default_domain(app, platform.settings)] + [
+        return [service.view_default_domain(app, platform.settings)] + [
             _out(platform, d, claims.standing(d)) for d in app.domains
         ]
 
@@ -64,7 +64,7 @@ def domain_info(ident: str, domain: str, platform: PlatformDep, user: UserDep) -
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         if domain in (f"{app.id}-default", platform.settings.app_host(app.name)):
-            return service.default_domain(app, platform.settings)
+            return service.view_default_domain(app, platform.settings)
         found = service.find(app, domain)
         unproven = found.verified_at is None
         out = _out(

@@ -13,14 +13,13 @@ from moorage.server.platform import Platform
 from moorage.server.routes import api_router
 from moorage.server.services import apps
 from moorage.server.services import drains as service
-from moorage.server.services.drains import drain_model
 from moorage.server.store.models import Drain as DrainRow
 
 router = api_router()
 
 
 def _drain(platform: Platform, d: DrainRow) -> Drain:
-    return drain_model(d, platform.drains.stats(d.token) if platform.drains else None)
+    return service.view(d, platform.drains.stats(d.token) if platform.drains else None)
 
 
 @router.get("/apps/{ident}/log-drains")

@@ -58,7 +58,7 @@ def image_release_info(ident: str, job: str, platform: PlatformDep, user: UserDe
 @router.get("/apps/{ident}/registry-logins")
 def list_registry_logins(ident: str, platform: PlatformDep, user: UserDep) -> list[RegistryLogin]:
     with platform.store.session() as s:
-        return [service.login_view(r) for r in service.list_logins(s, apps.get(s, user, ident))]
+        return [service.view_login(r) for r in service.list_logins(s, apps.get(s, user, ident))]
 
 
 @router.put("/apps/{ident}/registry-logins/{host}")
@@ -69,7 +69,7 @@ def set_registry_login(
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         row = service.set_login(s, app, service.registry_host(host), body.username, body.password)
-        return service.login_view(row)
+        return service.view_login(row)
 
 
 @router.delete("/apps/{ident}/registry-logins/{host}")

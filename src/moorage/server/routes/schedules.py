@@ -13,7 +13,6 @@ from moorage.server.routes import api_router
 from moorage.server.services import apps
 from moorage.server.services import schedules as service
 from moorage.server.services.events import emit
-from moorage.server.services.schedules import schedule_model
 
 router = api_router()
 
@@ -21,7 +20,7 @@ router = api_router()
 @router.get("/apps/{ident}/schedules")
 def list_schedules(ident: str, platform: PlatformDep, user: UserDep) -> list[Schedule]:
     with platform.store.session() as s:
-        return [schedule_model(x) for x in service.list_for(s, apps.get(s, user, ident))]
+        return [service.view(x) for x in service.list_for(s, apps.get(s, user, ident))]
 
 
 @router.post("/apps/{ident}/schedules", status_code=201)
@@ -43,7 +42,7 @@ def add_schedule(
             body.size or "basic",
             body.concurrency or "forbid",
         )
-        out = schedule_model(sched)
+        out = service.view(sched)
     emit(
         platform,
         out.app.name,
@@ -55,4 +54,4 @@ def add_schedule(
 @router.delete("/apps/{ident}/schedules/{sched}")
 def remove_schedule(ident: str, sched: str, platform: PlatformDep, user: UserDep) -> Schedule:
     with platform.store.session() as s:
-        return schedule_model(service.remove(s, apps.get(s, user, ident), sched))
+        return service.view(service.remove(s, apps.get(s, user, ident), sched))

@@ -20,7 +20,6 @@ from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps, releases
 from moorage.server.services import volumes as service
 from moorage.server.services.events import converge
-from moorage.server.services.volumes import volume_model
 from moorage.server.store.models import User
 
 router = api_router()
@@ -35,7 +34,7 @@ def _usage(platform: Platform) -> dict[tuple[str, str], int]:
 def list_volumes(ident: str, platform: PlatformDep, user: UserDep) -> list[Volume]:
     used = _usage(platform)
     with platform.store.session() as s:
-        return [volume_model(v, used) for v in apps.get(s, user, ident).volumes]
+        return [service.view(v, used) for v in apps.get(s, user, ident).volumes]
 
 
 @router.post(BASE, status_code=status.HTTP_201_CREATED)
@@ -57,7 +56,7 @@ def create_volume(
             if path is None or ptype is None:
                 raise InvalidParams('Mount with both "path" and "process_type".')
             service.mount(s, app, name, path, ptype)
-        out = volume_model(v, {})
+        out = service.view(v, {})
     converge(platform)
     return out
 
@@ -81,7 +80,7 @@ def update_volume(
             raise InvalidParams('Mount with both "path" and "process_type", unmount with none.')
         else:
             v = service.mount(s, app, name, path, ptype)
-        out = volume_model(v, {})
+        out = service.view(v, {})
     converge(platform)
     return out
 
@@ -96,7 +95,7 @@ def destroy_volume(
             raise InvalidParams(
                 f"Destroying a volume deletes its files: confirm with --confirm {app.name}."
             )
-        out = volume_model(service.find(app, name), {})
+        out = service.view(service.find(app, name), {})
         service.destroy(s, app, name)
     converge(platform)
     return out

@@ -26,12 +26,12 @@ ADDON_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,58}$")
 FREE = schema.Price(cents=0, unit="month")  # self-hosted: no per-add-on price
 
 
-def addon_model(ad: Addon) -> schema.Addon:
+def view(ad: Addon) -> schema.Addon:
     """The add-on as the API shows it (Heroku's ``add-on``)."""
     return schema.Addon(
         id=ad.id,
         name=ad.name,
-        app=Ref(id=ad.app.id, name=ad.app.name),
+        app=Ref.of(ad.app),
         addon_service=Ref(id=ad.service, name=ad.service),
         plan=schema.Plan(id=ad.plan, name=ad.plan, price=FREE),
         config_vars=sorted(a.config_var for a in ad.attachments if a.app_id == ad.app_id),
@@ -55,14 +55,14 @@ def addon_model(ad: Addon) -> schema.Addon:
     )
 
 
-def attachment_model(att: AddonAttachment) -> schema.Attachment:
+def view_attachment(att: AddonAttachment) -> schema.Attachment:
     """The attachment as the API shows it (Heroku's ``add-on-attachment``)."""
     ad = att.addon
     return schema.Attachment(
         id=att.id,
         name=att.name,
-        addon=schema.AddonRef(id=ad.id, name=ad.name, app=Ref(id=ad.app.id, name=ad.app.name)),
-        app=Ref(id=att.app.id, name=att.app.name),
+        addon=schema.AddonRef(id=ad.id, name=ad.name, app=Ref.of(ad.app)),
+        app=Ref.of(att.app),
         created_at=att.created_at,
         updated_at=att.updated_at,
     )

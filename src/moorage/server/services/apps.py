@@ -166,7 +166,7 @@ def set_group(
     app.group, app.aliases = group, list(dict.fromkeys(aliases))
 
 
-def to_app(a: App, settings: Settings) -> shapes.App:
+def view(a: App, settings: Settings) -> shapes.App:
     """The app as the API shows it (Heroku's ``app``, with Moorage's part)."""
     return shapes.App(
         id=a.id,
@@ -186,11 +186,11 @@ def to_app(a: App, settings: Settings) -> shapes.App:
     )
 
 
-def to_collaborator(a: App, user: User, row: Collaborator | None) -> access_shapes.Collaborator:
+def view_collaborator(a: App, user: User, row: Collaborator | None) -> access_shapes.Collaborator:
     """The owner (``row`` None) or a collaborator, as ``/apps/{app}/collaborators`` lists."""
     return access_shapes.Collaborator(
         id=row.id if row else a.owner.id,
-        app=Ref(id=a.id, name=a.name),
+        app=Ref.of(a),
         user=access_shapes.CollaboratorUser(id=user.id, email=user.email),
         role="collaborator" if row else "owner",
         created_at=row.created_at if row else a.created_at,

@@ -72,7 +72,7 @@ def revoke(session: Session, user: User, token_id: str) -> ApiToken:
     return row
 
 
-def to_account(user: User) -> Account:
+def view_account(user: User) -> Account:
     return Account(
         id=user.id,
         email=user.email,
@@ -82,7 +82,7 @@ def to_account(user: User) -> Account:
     )
 
 
-def to_authorization(row: ApiToken, user: User) -> Authorization:
+def view_authorization(row: ApiToken, user: User) -> Authorization:
     """An API token as Heroku's ``oauth-authorization``, without its value."""
     return Authorization(
         id=row.id,

@@ -25,12 +25,12 @@ LABEL_RE = re.compile(r"^[bB]?0*(\d{1,6})$")
 DEFAULT_KEEP = 7
 
 
-def backup_model(b: Backup) -> schema.Backup:
+def view(b: Backup) -> schema.Backup:
     """The backup as the API shows it; its id is its label (``b003``)."""
     return schema.Backup(
         id=b.label,
         num=b.num,
-        addon=Ref(id=b.addon.id, name=b.addon.name),
+        addon=Ref.of(b.addon),
         trigger=b.trigger,
         status=BackupStatus(b.status),
         verified=b.verified,

@@ -121,12 +121,12 @@ def default_for(app: App, hostname: str) -> SniEndpoint | None:
     return matching[-1] if matching else None
 
 
-def to_sni_endpoint(e: SniEndpoint) -> shapes.SniEndpoint:
+def view(e: SniEndpoint) -> shapes.SniEndpoint:
     """A custom certificate; the private key is never sent back."""
     return shapes.SniEndpoint(
         id=e.id,
         name=e.name,
-        app=Ref(id=e.app.id, name=e.app.name),
+        app=Ref.of(e.app),
         certificate_chain=e.certificate_chain,
         domains=[d.id for d in e.domains],
         ssl_cert=shapes.SslCert(

@@ -137,7 +137,7 @@ def remove(session: Session, app: App, domain: Domain) -> None:
     session.flush()
 
 
-def to_domain(
+def view(
     d: Domain, settings: Settings, standing: Standing, proof: tuple[str, str]
 ) -> shapes.Domain:
     """``standing``: succeeded (routed), pending (waits for its DNS proof), failed (another
@@ -153,23 +153,23 @@ def to_domain(
         id=d.id,
         hostname=d.hostname,
         kind="custom",
-        app=Ref(id=d.app.id, name=d.app.name),
+        app=Ref.of(d.app),
         cname=settings.app_host(d.app.name),
         status=ProofStatus(standing),
         moorage=shapes.DomainExtension(verification=verification),
-        sni_endpoint=Ref(id=cert.id, name=cert.name) if cert else None,
+        sni_endpoint=Ref.of(cert) if cert else None,
         created_at=d.created_at,
         updated_at=d.updated_at,
     )
 
 
-def default_domain(a: App, settings: Settings) -> shapes.Domain:
+def view_default_domain(a: App, settings: Settings) -> shapes.Domain:
     """The app's own name under the platform's domain (Heroku's ``kind`` heroku)."""
     return shapes.Domain(
         id=f"{a.id}-default",
         hostname=settings.app_host(a.name),
         kind="heroku",
-        app=Ref(id=a.id, name=a.name),
+        app=Ref.of(a),
         cname=None,
         status=ProofStatus.SUCCEEDED,
         created_at=a.created_at,

@@ -16,13 +16,13 @@ from moorage.server.store.models import App, Drain
 MAX_DRAINS = 5
 
 
-def drain_model(d: Drain, stats: DrainStats | None) -> schema.Drain:
+def view(d: Drain, stats: DrainStats | None) -> schema.Drain:
     """The drain as the API shows it, with its forwarder's counters (None: not running)."""
     return schema.Drain(
         id=d.id,
         url=d.url,
         token=d.token,
-        app=Ref(id=d.app.id, name=d.app.name),
+        app=Ref.of(d.app),
         created_at=d.created_at,
         updated_at=d.updated_at,
         moorage_stats=schema.DrainStats.model_validate(stats) if stats else None,

@@ -28,7 +28,7 @@ def view(d: Dyno, app: App) -> shapes.Dyno:
         name=d.label,
         type=d.type,
         state=_state(d.state),
-        app=Ref(id=app.id, name=app.name),
+        app=Ref.of(app),
         release=shapes.ReleaseVersion(version=d.release),
         size=formation.size if formation else "basic",
         command=(formation.command if formation else None) or d.command,

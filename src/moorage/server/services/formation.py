@@ -244,7 +244,7 @@ def view(f: Formation) -> shapes.Formation:
     """Heroku's ``formation`` of one process type, with Moorage's port and check fields."""
     return shapes.Formation(
         id=f.id,
-        app=Ref(id=f.app.id, name=f.app.name),
+        app=Ref.of(f.app),
         type=f.type,
         quantity=f.quantity,
         size=f.size,

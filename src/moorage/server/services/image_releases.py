@@ -86,7 +86,7 @@ def view(job: ImageRelease, app: App, output: list[str]) -> shapes.ImageRelease:
     """The job as the API shows it; ``output``: its progress lines so far."""
     return shapes.ImageRelease(
         id=job.id,
-        app=Ref(id=app.id, name=app.name),
+        app=Ref.of(app),
         status=ProofStatus(job.status),
         message=job.message or None,
         images=[
@@ -141,7 +141,7 @@ def remove_login(session: Session, app: App, host: str) -> None:
     session.flush()
 
 
-def login_view(row: RegistryLogin) -> shapes.RegistryLogin:
+def view_login(row: RegistryLogin) -> shapes.RegistryLogin:
     """Host and user only: the password is never sent back."""
     return shapes.RegistryLogin(
         host=row.host, username=row.username, updated_at=row.updated_at.isoformat()

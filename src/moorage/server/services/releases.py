@@ -167,7 +167,7 @@ def view(r: Release, current_version: int | None) -> shapes.Release:
     """Heroku's ``release`` of a row; ``current`` when ``r`` is ``current_version``."""
     return shapes.Release(
         id=r.id,
-        app=Ref(id=r.app.id, name=r.app.name),
+        app=Ref.of(r.app),
         version=r.version,
         description=r.description,
         status=ReleaseStatus(r.status),

@@ -16,11 +16,11 @@ POLICIES = ("forbid", "allow")
 MAX_SCHEDULES = 50
 
 
-def schedule_model(sched: Schedule) -> schema.Schedule:
+def view(sched: Schedule) -> schema.Schedule:
     """The schedule as the API shows it, with its next run (UTC)."""
     return schema.Schedule(
         id=sched.id,
-        app=Ref(id=sched.app.id, name=sched.app.name),
+        app=Ref.of(sched.app),
         schedule=sched.cron,
         command=sched.command,
         size=sched.size,

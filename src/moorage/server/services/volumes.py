@@ -28,13 +28,13 @@ KERNEL = ("/dev", "/proc", "/sys")  # nor anything under these
 _UNITS = {"m": 1, "g": 1024, "t": 1024 * 1024}
 
 
-def volume_model(v: Volume, used: dict[tuple[str, str], int]) -> schema.Volume:
+def view(v: Volume, used: dict[tuple[str, str], int]) -> schema.Volume:
     """The volume as the API shows it; ``used`` holds bytes by (app, volume), as the
     runtime measured them."""
     return schema.Volume(
         id=v.id,
         name=v.name,
-        app=Ref(id=v.app.id, name=v.app.name),
+        app=Ref.of(v.app),
         size_mb=v.size_mb,
         used_bytes=used.get((v.app.name, v.name)),
         process_type=v.process_type,
