@@ -18,7 +18,7 @@ from moorage.client import backups as api
 from moorage.errors import InvalidParams, RuntimeFailure
 from moorage.schemas.backups import Backup
 from moorage.spec.bytesizes import human_size
-from moorage.spec.status import BackupStatus
+from moorage.spec.status import BackupStatus, Verification
 from moorage.spec.urls import shown_url
 
 ADDON = click.argument("addon", required=False, default="DATABASE")
@@ -114,7 +114,9 @@ def pg_capture(addon: str, app: str, no_wait: bool, as_json: bool) -> None:
     backup = api.capture(c, app, addon)
     if not as_json:
         err.print(f"Capturing {backup.id} of {backup.addon.name}...")
-    while not no_wait and (backup.status == BackupStatus.RUNNING or backup.verified == "pending"):
+    while not no_wait and (
+        backup.status == BackupStatus.RUNNING or backup.verified == Verification.PENDING
+    ):
         time.sleep(0.5)
         backup = api.backup(c, app, addon, backup.id)
     if as_json:
@@ -123,7 +125,7 @@ def pg_capture(addon: str, app: str, no_wait: bool, as_json: bool) -> None:
         _show(backup)
     if backup.status == BackupStatus.FAILED:
         raise RuntimeFailure(f"Backup {backup.id} failed: {backup.detail}")
-    if backup.verified in ("mismatch", "error"):
+    if backup.verified in (Verification.MISMATCH, Verification.ERROR):
         raise RuntimeFailure(f"Backup {backup.id} did not verify: {backup.detail}")
 
 

@@ -50,6 +50,7 @@ from moorage.server.sessions.rendezvous import Rendezvous
 from moorage.server.store.db import Store, upgrade
 from moorage.server.store.models import SEALED, Addon
 from moorage.settings import Settings
+from moorage.spec.status import AddonService
 
 if TYPE_CHECKING:
     from moorage.server.sessions.sshgate import Gateway
@@ -297,12 +298,14 @@ def _addons(settings: Settings, store: Store, gateway: str) -> tuple[Cluster, di
     cluster.refresh()
     postgres = PostgresProvider(cluster, gateway)
     with store.session() as s:  # databases made before the shared catalogs were hidden
-        made = s.scalars(select(Addon.resource).where(Addon.service == "postgresql")).all()
+        made = s.scalars(
+            select(Addon.resource).where(Addon.service == AddonService.POSTGRESQL)
+        ).all()
     postgres.harden(list(made))
     redis = RedisProvider(
         settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
     )
-    return cluster, {"postgresql": postgres, "redis": redis}
+    return cluster, {AddonService.POSTGRESQL: postgres, AddonService.REDIS: redis}
 
 
 def load_secret(path: Path) -> bytes:

@@ -49,3 +49,19 @@ class ProofStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class Verification(StrEnum):
+    """A backup's check: restored into a scratch database and compared table by table."""
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    MISMATCH = "mismatch"
+    ERROR = "error"
+
+
+class AddonService(StrEnum):
+    """The add-on services the platform runs (``addons:create postgresql``)."""
+
+    POSTGRESQL = "postgresql"
+    REDIS = "redis"

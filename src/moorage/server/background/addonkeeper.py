@@ -39,7 +39,7 @@ from moorage.server.services import releases as release_service
 from moorage.server.store.db import Store
 from moorage.server.store.models import Addon, App, Backup
 from moorage.spec.bytesizes import human_size
-from moorage.spec.status import BackupStatus, ReleaseStatus
+from moorage.spec.status import AddonService, BackupStatus, ReleaseStatus, Verification
 
 log = logging.getLogger("moorage.addons")
 
@@ -66,7 +66,7 @@ class AddonKeeper:
     # -- backups ------------------------------------------------------------------------------
     @property
     def postgres(self) -> PostgresProvider:
-        provider = self.providers["postgresql"]
+        provider = self.providers[AddonService.POSTGRESQL]
         assert isinstance(provider, PostgresProvider)
         return provider
 
@@ -110,10 +110,13 @@ class AddonKeeper:
     ) -> None:
         try:
             check = engine.verify(self.postgres.cluster, path, tables)
-            verdict, detail = ("verified" if check.ok else "mismatch"), check.detail
+            verdict, detail = (
+                (Verification.VERIFIED if check.ok else Verification.MISMATCH),
+                check.detail,
+            )
         except Exception as exc:
             log.exception("verification of %s failed", what)
-            verdict, detail = "error", str(exc)
+            verdict, detail = Verification.ERROR, str(exc)
         with self.store.session() as s:
             backup = s.get_one(Backup, backup_id)
             backup.verified, backup.detail = verdict, detail
@@ -158,7 +161,7 @@ class AddonKeeper:
         now = self.clock()
         due = []
         with self.store.session() as s:
-            for addon in s.scalars(select(Addon).where(Addon.service == "postgresql")):
+            for addon in s.scalars(select(Addon).where(Addon.service == AddonService.POSTGRESQL)):
                 sched = addon.backup_schedule
                 if not sched:
                     continue

@@ -25,6 +25,7 @@ from moorage.server.services import apps, releases
 from moorage.server.services import dynos as dyno_service
 from moorage.server.services.events import announce, converge
 from moorage.server.store.models import User
+from moorage.spec.status import AddonService
 
 router = api_router()
 
@@ -196,7 +197,7 @@ def psql(
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.on_app(s, app, addon)
-        if found.service != "postgresql":
+        if found.service != AddonService.POSTGRESQL:
             raise InvalidParams(f"{found.name} is a {found.service} add-on, not postgresql.")
         sql_text = body.command
         argv = ["psql", "-v", "ON_ERROR_STOP=1", *(["-c", sql_text] if sql_text else [])]

@@ -18,7 +18,7 @@ from moorage.errors import Conflict, InvalidParams, NotFound
 from moorage.schemas import backups as schema
 from moorage.schemas.base import Ref
 from moorage.server.store.models import Addon, Backup
-from moorage.spec.status import BackupStatus
+from moorage.spec.status import AddonService, BackupStatus
 
 AT_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?:\s+(\S+))?$")
 LABEL_RE = re.compile(r"^[bB]?0*(\d{1,6})$")
@@ -48,7 +48,7 @@ def path_for(root: Path, backup: Backup) -> Path:
 
 
 def require_postgres(addon: Addon) -> None:
-    if addon.service != "postgresql":
+    if addon.service != AddonService.POSTGRESQL:
         raise InvalidParams(
             f"{addon.name} is a {addon.service} add-on; backups are for postgresql."
         )

@@ -25,18 +25,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moorage.dnsproof import txt_values
 from moorage.server.store.models import App, Domain
+from moorage.spec.status import ProofStatus
 
 PREFIX = "_moorage-challenge"
 RECHECK_SECONDS = 5.0  # reads of a pending domain look DNS up at most this often
 
-Standing = Literal["succeeded", "pending", "failed"]
+Standing = ProofStatus
 
 
 def record_name(hostname: str) -> str:
@@ -74,14 +74,14 @@ class Claims:
 
     def standing(self, domain: Domain) -> Standing:
         if domain.verified_at is not None:
-            return "succeeded"
+            return ProofStatus.SUCCEEDED
         held = self.holder(domain.hostname)
         if held is None:
-            return "pending" if self.need_proof else "succeeded"
-        return "succeeded" if held[1] == domain.app.owner_id else "failed"
+            return ProofStatus.PENDING if self.need_proof else ProofStatus.SUCCEEDED
+        return ProofStatus.SUCCEEDED if held[1] == domain.app.owner_id else ProofStatus.FAILED
 
     def routed(self, domains: list[Domain]) -> list[Domain]:
-        return [d for d in domains if self.standing(d) == "succeeded"]
+        return [d for d in domains if self.standing(d) == ProofStatus.SUCCEEDED]
 
 
 class Prover:

@@ -112,13 +112,13 @@ def refresh(
     routed for want of a proof: so ``domains:wait`` ends once the record is published."""
     claims = Claims.load(session, settings.domains_need_proof)
     standing = claims.standing(domain)
-    if standing == "succeeded":
+    if standing == ProofStatus.SUCCEEDED:
         return standing
     try:
         if prover.proven_lately(app.owner_id, domain.hostname):
             domain.verified_at = now()
             session.flush()
-            return "succeeded"
+            return ProofStatus.SUCCEEDED
     except DnsUnreachable:
         pass
     return standing
