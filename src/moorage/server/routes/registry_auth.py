@@ -23,7 +23,7 @@ from moorage.server.deps import (
     token_from,
 )
 from moorage.server.engines import NODE_USER, is_node_login
-from moorage.server.routes import api_router
+from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps
 
 router = api_router()
@@ -91,7 +91,14 @@ def registry_token(request: Request, platform: PlatformDep) -> RegistryToken:
     return _answer(platform.issuer.issue(subject, granted, USER_TOKEN_TTL), USER_TOKEN_TTL)
 
 
-@router.get("/v2/{app}/{process_type}/manifests/{reference}")
+@router.get(
+    "/v2/{app}/{process_type}/manifests/{reference}",
+    response_class=Response,
+    responses=non_json(
+        "The image manifest as the registry stores it (an OCI or Docker manifest or index).",
+        *MANIFEST_TYPES.split(", "),
+    ),
+)
 def manifest_with_basic_auth(
     app: str, process_type: str, reference: str, request: Request, platform: PlatformDep
 ) -> Response:
