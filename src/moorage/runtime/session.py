@@ -147,6 +147,16 @@ class _Stream:
         if data:
             self._mid_line = not data.endswith((b"\n", b"\r"))
 
+    def resize(self, rows: int, cols: int) -> None:
+        try:
+            self._resize(rows, cols)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise RuntimeFailure(f"Docker Engine failed to resize the TTY: {exc}") from exc
+
+    def _resize(self, rows: int, cols: int) -> None:
+        """The engine call that sets the TTY's size (the exec's, or the container's)."""
+        raise NotImplementedError
+
     def close_stdin(self) -> None:
         """End of input. A TTY gets ^D, as a terminal user types it (twice after a partial
         line): the command reads end-of-file and the session keeps its output. Shutting the
@@ -162,6 +172,20 @@ class _Stream:
     def close(self) -> None:
         if self._closed:
             return
+        self._close_connection()
+        try:
+            self._hang_up()
+        except (MoorageError, docker.errors.DockerException, OSError) as exc:
+            log.warning("could not hang up %s: %s", self._process(), exc)
+
+    def _hang_up(self) -> None:
+        """Stop the process the session served if it still runs (the engine leaves it)."""
+
+    def _process(self) -> str:
+        """The session's process, for the log."""
+        return "session"
+
+    def _close_connection(self) -> None:
         self._closed = True
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
@@ -192,11 +216,8 @@ class _ExecSession(_Stream):
         self._container_id = container_id
         self._exec_id = exec_id
 
-    def resize(self, rows: int, cols: int) -> None:
-        try:
-            self._api.exec_resize(self._exec_id, height=rows, width=cols)
-        except (docker.errors.DockerException, OSError) as exc:
-            raise RuntimeFailure(f"Docker Engine failed to resize the TTY: {exc}") from exc
+    def _resize(self, rows: int, cols: int) -> None:
+        self._api.exec_resize(self._exec_id, height=rows, width=cols)
 
     def _inspect(self) -> dict[str, Any]:
         try:
@@ -214,14 +235,8 @@ class _ExecSession(_Stream):
         code = info.get("ExitCode")
         return None if info.get("Running") or code is None else int(code)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        super().close()
-        try:
-            self._hang_up()
-        except (MoorageError, docker.errors.DockerException, OSError) as exc:
-            log.warning("could not hang up exec %s: %s", self._exec_id[:12], exc)
+    def _process(self) -> str:
+        return f"exec {self._exec_id[:12]}"
 
     def _hang_up(self) -> None:
         """SIGHUP the exec's process (group), which Docker leaves running when we disconnect."""
@@ -248,11 +263,8 @@ class _AttachSession(_Stream):
         self._api = api
         self._container_id = container_id
 
-    def resize(self, rows: int, cols: int) -> None:
-        try:
-            self._api.resize(self._container_id, height=rows, width=cols)
-        except (docker.errors.DockerException, OSError) as exc:
-            raise RuntimeFailure(f"Docker Engine failed to resize the TTY: {exc}") from exc
+    def _resize(self, rows: int, cols: int) -> None:
+        self._api.resize(self._container_id, height=rows, width=cols)
 
     def exit_code(self) -> int | None:
         try:
@@ -263,14 +275,8 @@ class _AttachSession(_Stream):
         code = result.get("StatusCode")
         return None if code is None else int(code)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        super().close()
-        try:
-            self._hang_up()
-        except (docker.errors.DockerException, OSError) as exc:
-            log.warning("could not hang up container %s: %s", self._container_id[:12], exc)
+    def _process(self) -> str:
+        return f"container {self._container_id[:12]}"
 
     def _hang_up(self) -> None:
         """SIGHUP a container still running, then SIGKILL it (PID 1 may ignore SIGHUP)."""

@@ -43,8 +43,26 @@ class VolumeMount:
     path: str
 
 
+class _NamedDyno:
+    """``name`` (``shop.web.1``: unique on the host) and ``label`` (``web.1``: within its
+    app) of a record of a dyno; the dataclasses below declare the fields."""
+
+    app: str
+    type: str
+    number: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.app}.{self.label}"
+
+    @property
+    def label(self) -> str:
+        """The dyno's name within its app: ``web.1``."""
+        return str(DynoName(self.type, self.number))
+
+
 @dataclass(frozen=True)
-class DynoSpec:
+class DynoSpec(_NamedDyno):
     """A dyno to run: ``<app>.<type>.<n>`` from one release."""
 
     app: str
@@ -70,15 +88,6 @@ class DynoSpec:
     volumes: tuple[VolumeMount, ...] = ()  # at most one dyno of the type then runs
     # (port callers in the group use, port the process listens on): Kubernetes Service ports
     ports: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def name(self) -> str:
-        return f"{self.app}.{self.type}.{self.number}"
-
-    @property
-    def label(self) -> str:
-        """The dyno's name within its app: ``web.1``."""
-        return str(DynoName(self.type, self.number))
 
     def fingerprint(self) -> str:
         """A digest of everything that, when changed, needs a new container."""
@@ -124,7 +133,7 @@ class DynoName:
 
 
 @dataclass(frozen=True)
-class Dyno:
+class Dyno(_NamedDyno):
     """A dyno as the runtime sees it."""
 
     id: str
@@ -147,15 +156,6 @@ class Dyno:
     node: str = ""  # the Swarm node it runs on ("" on the one-host runtime)
     # created but never started: what a server killed between create and start leaves
     never_started: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.app}.{self.type}.{self.number}"
-
-    @property
-    def label(self) -> str:
-        """The dyno's name within its app: ``web.1``."""
-        return str(DynoName(self.type, self.number))
 
     def age(self) -> float:
         """Seconds since it was created (``created_at`` like ``2026-12-06T10:45:35Z``); 0
@@ -214,7 +214,7 @@ class Route:
 
 
 @dataclass(frozen=True)
-class OneOffSpec:
+class OneOffSpec(_NamedDyno):
     """A one-off dyno (``run.N``, ``scheduler.N``, ``release.N``) from one release."""
 
     app: str
@@ -231,15 +231,6 @@ class OneOffSpec:
     tty: bool = True
     group: str | None = None  # joins the group's private network (no aliases)
     read_only: bool = False  # read-only root filesystem, a writable tmpfs on /tmp
-
-    @property
-    def name(self) -> str:
-        return f"{self.app}.{self.type}.{self.number}"
-
-    @property
-    def label(self) -> str:
-        """The dyno's name within its app: ``web.1``."""
-        return str(DynoName(self.type, self.number))
 
 
 @dataclass(frozen=True)
