@@ -1,4 +1,4 @@
-"""Thin HTTP routes: parse, call a service inside one session, serialize.
+"""Thin HTTP routes: take a body model, call a service inside one session, return a model.
 
 Every router is an :func:`api_router`: it documents :data:`ERRORS`, the error answers any
 operation may give, so the served OpenAPI spec says what a client meets (tests/badinput
