@@ -375,7 +375,7 @@ def open_attach(
     try:
         _start(api, container_id)
     except (docker.errors.DockerException, OSError) as exc:
-        _Stream.close(session)
+        session._close_connection()  # the process never ran: nothing to hang up
         raise _translate(exc, what, "start the container") from exc
     if tty:
         _initial_size(session, rows, cols)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
 from moorage.schemas.base import Body, Ref, Resource, Timestamp
 
@@ -66,6 +66,9 @@ class Account(Resource):
 class AppExtensionBody(Body):
     """``moorage`` in a request: the group and aliases (``apps:join``), or only ``origin``
     (what made the app, ``k8s:<hash>``: an import adopting it)."""
+
+    # other keys are kept (not ignored): only a body of ``origin`` alone adopts an app
+    model_config = ConfigDict(extra="allow")
 
     group: str | None = None
     aliases: list[str] | None = None

@@ -62,7 +62,8 @@ def update_app(
         converge(platform)
         return out
     ext = body.moorage if body is not None else None
-    if ext is not None and ext.model_fields_set == {"origin"}:  # an import adopting the app
+    adopting = ext is not None and ext.model_fields_set == {"origin"} and not ext.model_extra
+    if ext is not None and adopting:  # an import adopting the app
         with platform.store.session() as s:
             app = service.get(s, user, ident)
             app.origin = service.origin(ext.origin)
