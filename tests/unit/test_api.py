@@ -50,6 +50,25 @@ def test_other_users_apps_are_invisible(api: TestClient, platform: Platform) -> 
     assert api.get("/apps", headers=bob).json() == []
 
 
+def test_a_malformed_body_does_not_tell_another_users_app_from_a_missing_one(
+    api: TestClient, platform: Platform
+) -> None:
+    """Bodies are checked before a route runs: for an app the caller cannot see, the answer
+    is still 404, exactly as for an app that does not exist; for one's own app, 422."""
+    api.post("/apps", json={"name": "alices"})
+    bob = {"Authorization": f"Bearer {make_token(platform, 'bob@example.test')}"}
+    for path, body in [
+        ("/apps/alices/sni-endpoints/x", {"certificate_chain": "x"}),
+        ("/apps/alices/formation", {"updates": "none"}),
+        ("/apps/alices", {"internal_routing": "maybe"}),
+    ]:
+        theirs = api.patch(path, json=body, headers=bob)
+        missing = api.patch(path.replace("alices", "nosuch"), json=body, headers=bob)
+        assert (theirs.status_code, theirs.json()["id"]) == (404, "not_found"), path
+        assert theirs.json()["message"].replace("alices", "nosuch") == missing.json()["message"]
+        assert api.patch(path, json=body).status_code == 422, path
+
+
 def test_config_vars_patch_merges_null_deletes_and_releases(api: TestClient) -> None:
     api.post("/apps", json={"name": "cfg"})
     assert api.patch("/apps/cfg/config-vars", json={"A": "1", "B": "2"}).json() == {

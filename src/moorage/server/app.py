@@ -8,11 +8,13 @@ import typing
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moorage import __version__
 from moorage.errors import MoorageError, RateLimited, Unauthorized
 from moorage.schemas.base import Body
+from moorage.server.deps import get_user
 from moorage.server.http import limits, ranges
 from moorage.server.platform import Platform
 from moorage.server.routes import (
@@ -36,6 +38,7 @@ from moorage.server.routes import (
     schedules,
     volumes,
 )
+from moorage.server.services import apps as app_service
 from moorage.server.services.ratelimit import FailedLogins
 from moorage.web import pages
 
@@ -94,6 +97,9 @@ def _answer_errors(api: FastAPI) -> None:
 
     @api.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        hidden = await run_in_threadpool(_app_not_visible, request)
+        if hidden is not None:  # another user's app is missing, whatever the body says
+            return await _moorage_error(request, hidden)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         msg = f"Invalid request: {first.get('msg', 'malformed body')} at {where}."
@@ -129,3 +135,20 @@ def _body_hint(request: Request) -> str:
         if isinstance(candidate, type) and issubclass(candidate, Body):
             return candidate.hint
     return ""
+
+
+def _app_not_visible(request: Request) -> MoorageError | None:
+    """The error a route on ``/apps/{ident}/...`` gives for an app the caller may not see
+    (404, as for one that does not exist): bodies are checked before the route runs, and
+    a malformed one must not tell another user's app from a missing one."""
+    ident = request.path_params.get("ident")
+    if not isinstance(ident, str):
+        return None
+    platform: Platform = request.app.state.platform
+    try:
+        user = get_user(request, platform)
+        with platform.store.session() as s:
+            app_service.get(s, user, ident)
+    except MoorageError as exc:
+        return exc
+    return None
