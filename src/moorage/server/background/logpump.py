@@ -192,6 +192,8 @@ class DynoLogPump:
                 except queue.Empty:
                     break
             self._write(batch)
+            for _ in batch:
+                self._queue.task_done()
             now = datetime.now(UTC).timestamp()
             if now - last_save > 1.0:
                 self._save()
@@ -210,9 +212,10 @@ class DynoLogPump:
                 log.exception("cannot write the log of %s", app)
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait until queued lines are written (tests, shutdown)."""
+        """Wait until queued lines are written (tests, shutdown): taken from the queue is
+        not enough, the writer may still be appending them."""
         deadline = datetime.now(UTC).timestamp() + timeout
-        while not self._queue.empty() and datetime.now(UTC).timestamp() < deadline:
+        while self._queue.unfinished_tasks and datetime.now(UTC).timestamp() < deadline:
             self._stop.wait(0.02)
         self._save()
 
