@@ -45,6 +45,8 @@ from moorage.runtime.swarmspec import service_args
 from moorage.runtime.swarmstate import (
     FAILED,
     RUNNING,
+    current_task,
+    last_error,
     relaxed,
     service_dyno,
     spread_constraints,
@@ -248,7 +250,7 @@ class SwarmRuntime:
         for svc in self._services(app=spec.app, type=spec.type):
             if (svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.retiring") == "1":
                 continue
-            task = _current(tasks.get(str(svc.get("ID")), []))
+            task = current_task(tasks.get(str(svc.get("ID")), []))
             if task and task.get("NodeID"):
                 taken.add(str(task["NodeID"]))
         return spread_constraints(active, taken)
@@ -258,7 +260,7 @@ class SwarmRuntime:
         next one's :meth:`_spread` sees it; a dyno no node can take yet is left pending."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            task = _current(self._service_tasks(service_id))
+            task = current_task(self._service_tasks(service_id))
             if task and task.get("NodeID"):
                 return
             time.sleep(0.1)
@@ -323,11 +325,11 @@ class SwarmRuntime:
                 current, tasks = self._look(dyno.id)
             except NotFound:
                 return f"dyno {dyno.name} vanished"
-            task = _current(tasks)
+            task = current_task(tasks)
             status = (task or {}).get("Status", {})
             state = str(status.get("State", ""))
             if current.state == DynoState.CRASHED or current.restart_count > 0 or state in FAILED:
-                err = status.get("Err") or _last_error(tasks)
+                err = status.get("Err") or last_error(tasks)
                 code = current.exit_code if current.exit_code is not None else "?"
                 return f"{dyno.name} exited with status {code} before it could {check}: {err}"
             if deadline is None and state not in PULLING:
@@ -462,7 +464,7 @@ class SwarmRuntime:
         """The engine running ``dyno``'s container, and the container's id there."""
         if dyno.oneoff:
             return self.client, dyno.id
-        task = _current(self._service_tasks(dyno.id))
+        task = current_task(self._service_tasks(dyno.id))
         status = (task or {}).get("Status", {})
         container = (status.get("ContainerStatus") or {}).get("ContainerID")
         if not task or status.get("State") != RUNNING or not container:
@@ -535,7 +537,7 @@ class SwarmRuntime:
                 continue
             now: dict[str, str] = {}
             for sid, svc in services.items():
-                self._relax(svc, _current(tasks.get(sid, [])))
+                self._relax(svc, current_task(tasks.get(sid, [])))
                 for t in tasks.get(sid, []):
                     tid = str(t.get("ID"))
                     event = task_event(svc, t, seen.get(tid), sid in known)
@@ -582,17 +584,3 @@ class SwarmRuntime:
         except docker.errors.DockerException as exc:
             raise RuntimeFailure(f"Cannot read the log of {dyno_id[:12]}: {exc}") from exc
         return enginelogs.blocking_service_logs(self.api, dyno_id, since)
-
-
-def _current(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The task Swarm wants running (newest first), else the newest one."""
-    live = [t for t in tasks if t.get("DesiredState") == RUNNING]
-    return live[0] if live else (tasks[0] if tasks else None)
-
-
-def _last_error(tasks: list[dict[str, Any]]) -> str:
-    for t in tasks:
-        err = t.get("Status", {}).get("Err")
-        if err:
-            return str(err)
-    return ""

@@ -32,14 +32,28 @@ def _identity(svc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def current_task(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The task Swarm wants running (``tasks`` newest first), else the newest one."""
+    live = [t for t in tasks if t.get("DesiredState") == RUNNING]
+    return live[0] if live else (tasks[0] if tasks else None)
+
+
+def last_error(tasks: list[dict[str, Any]]) -> str:
+    """The newest error a task of the service reported ("" when none did)."""
+    for t in tasks:
+        err = t.get("Status", {}).get("Err")
+        if err:
+            return str(err)
+    return ""
+
+
 def service_dyno(
     svc: dict[str, Any], tasks: list[dict[str, Any]], nodes: dict[str, tuple[str, str]]
 ) -> Dyno:
     """The dyno a service stands for, from its tasks (newest first) and the nodes' (hostname,
     address): up when its current task runs, crashed when a task of it failed and none runs
     now, starting otherwise (being placed, pulling its image, starting)."""
-    live = [t for t in tasks if t.get("DesiredState") == RUNNING]
-    current = live[0] if live else (tasks[0] if tasks else None)
+    current = current_task(tasks)
     status = (current or {}).get("Status", {})
     state = str(status.get("State", "new"))
     earlier_failures = [t for t in tasks if t.get("Status", {}).get("State") in FAILED]
