@@ -38,16 +38,24 @@ class Cluster:
     """One PostgreSQL cluster under ``root`` listening on ``listen`` (host list) and ``port``."""
 
     def __init__(
-        self, root: Path, port: int, listen: list[str], dyno_networks: Sequence[str] = ()
+        self,
+        root: Path,
+        port: int,
+        listen: list[str],
+        dyno_networks: Sequence[str] = (),
+        settings: dict[str, str] | None = None,
     ) -> None:
         """``dyno_networks``: where dynos connect from besides Docker's default pools (the
-        platform's subnet pool)."""
+        platform's subnet pool); ``settings``: more postgresql.conf lines (a plan's memory,
+        the WAL archive), replacing ours of the same name."""
         self.root = root
         self.dyno_networks = [*DOCKER_POOLS, *dyno_networks]
         self.data = root / "data"
         self.sockets = root / "run"
         self.port = port
         self.listen = listen
+        self.settings = dict(settings or {})
+        self.start_timeout = 60  # seconds; a restore replaying much WAL needs more
 
     def _run(self, argv: list[str], what: str) -> None:
         proc = subprocess.run(_as_postgres(argv), capture_output=True, text=True, check=False)
@@ -58,13 +66,18 @@ class Cluster:
                 f"(see {log})"
             )
 
-    def init(self) -> None:
-        """initdb once, then (re)write our settings and pg_hba every time."""
+    def init_dirs(self) -> pwd.struct_passwd:
+        """The cluster's directory and socket directory, owned by ``postgres``, 0700."""
         pw = pwd.getpwnam(OS_USER)
         for d in (self.root, self.sockets):
             d.mkdir(parents=True, exist_ok=True)
             os.chown(d, pw.pw_uid, pw.pw_gid)
             d.chmod(0o700)
+        return pw
+
+    def init(self) -> None:
+        """initdb once, then (re)write our settings and pg_hba every time."""
+        pw = self.init_dirs()
         if not (self.data / "PG_VERSION").exists():
             bindir = find_bin_dir()
             self._run(
@@ -81,20 +94,24 @@ class Cluster:
                 ],
                 "initdb",
             )
-        conf = (
-            f"listen_addresses = '{','.join(self.listen)}'\n"
-            f"port = {self.port}\n"
-            f"unix_socket_directories = '{self.sockets}'\n"
-            "password_encryption = scram-sha-256\n"
-            "max_connections = 200\n"
+        conf = {
+            "listen_addresses": ",".join(self.listen),
+            "port": str(self.port),
+            "unix_socket_directories": str(self.sockets),
+            "password_encryption": "scram-sha-256",
+            "max_connections": "200",
+            **self.settings,
+        }
+        (self.data / "moorage.conf").write_text(
+            "".join(f"{k} = '{v.replace(chr(39), chr(39) * 2)}'\n" for k, v in conf.items())
         )
-        (self.data / "moorage.conf").write_text(conf)
         main = self.data / "postgresql.conf"
         if "include_if_exists = 'moorage.conf'" not in main.read_text():
             with main.open("a") as fh:
                 fh.write("\ninclude_if_exists = 'moorage.conf'\n")
         hba = (
             "local all postgres trust\n"
+            "local replication postgres trust\n"
             "host all postgres 0.0.0.0/0 reject\n"
             "host samerole all 127.0.0.1/32 scram-sha-256\n"
         ) + "".join(f"host samerole all {net} scram-sha-256\n" for net in self.dyno_networks)
@@ -121,7 +138,7 @@ class Cluster:
                 "start",
                 "-w",
                 "-t",
-                "60",
+                str(self.start_timeout),
                 "-D",
                 str(self.data),
                 "-l",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import redis
 
+from moorage.addons.ports import allocate
 from moorage.addons.redis.instance import Instance, new_password, scrub
 from moorage.errors import ComponentFailed, InvalidParams
 
@@ -27,20 +27,6 @@ APP_USERS = ("app_a", "app_b")
 # REPLICAOF, SAVE, MIGRATE, RESTORE... The @dangerous commands apps routinely use come back.
 APP_CATEGORIES = ("+@all", "-@admin", "-@dangerous")
 APP_COMMANDS = ("+info", "+keys", "+flushdb", "+flushall", "+sort", "+sort_ro", "+swapdb")
-
-
-def _port_free(port: int, listen: list[str]) -> bool:
-    """True when nothing listens on ``port`` at any of the ``listen`` addresses."""
-    for addr in listen:
-        host = addr.lstrip("-")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return False
-    return True
 
 
 def _set_user(conn: redis.Redis, user: str, password: str) -> None:
@@ -105,14 +91,8 @@ class RedisProvider:
 
     def _allocate(self) -> int:
         """The lowest port of ``ports`` that no instance records and nothing listens on."""
-        taken = {Instance(self.root, d.name, self.listen).port for d in self.root.iterdir()}
-        for port in self.ports:
-            if port not in taken and _port_free(port, self.listen):
-                return port
-        raise ComponentFailed(
-            f"No free port left for a redis add-on in {self.ports.start}-{self.ports.stop - 1}: "
-            "deprovision unused redis add-ons or widen the port range."
-        )
+        taken = [Instance(self.root, d.name, self.listen).port or 0 for d in self.root.iterdir()]
+        return allocate(self.ports, taken, self.listen, "a redis add-on")
 
     def _url(self, inst: Instance, user: str, password: str) -> str:
         return f"redis://{user}:{quote(password, safe='')}@{self.public_host}:{inst.port}"
