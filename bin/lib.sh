@@ -28,7 +28,7 @@ apt_ensure() {
 
 system_packages() {
   apt_ensure docker.io nginx postgresql docker-registry debootstrap python3-venv \
-    ca-certificates curl iptables libnss-myhostname libnginx-mod-http-lua redis-server skopeo "$@"
+    ca-certificates curl iptables libnss-myhostname libnginx-mod-http-lua redis-server skopeo pgbackrest pgbouncer "$@"
 }
 
 venv_ensure() {

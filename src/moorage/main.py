@@ -52,7 +52,9 @@ MODULES: dict[str, tuple[str, ...]] = {
         "pg:backups:unschedule",
         "pg:credentials:rotate",
         "pg:info",
+        "pg:promote",
         "pg:psql",
+        "pg:unfollow",
     ),
     "moorage.cli.ps": (
         "ps",

@@ -34,6 +34,8 @@ class Settings:
     boot_timeout: float
     drain_ca_file: str | None = None  # extra CA for syslog+tls:// and https:// drains
     redis_ports: range = range(7600, 7700)  # one port per redis add-on
+    postgres_ports: range = range(7440, 7540)  # one per dedicated postgresql add-on
+    pgbouncer_ports: range = range(7540, 7600)  # one per pooled postgresql add-on
     backup_dir: Path | None = None  # pg backups; default <data_dir>/backups
     https_port: int = 443  # TLS at the edge (api., registry., apps); 0: none
     dyno_read_only: bool = False  # read-only root filesystem, writable tmpfs on /tmp
@@ -86,6 +88,8 @@ class Settings:
             boot_timeout=float(e.get("MOORAGE_BOOT_TIMEOUT", "60")),
             drain_ca_file=e.get("MOORAGE_DRAIN_CA_FILE") or None,
             redis_ports=_port_range(e.get("MOORAGE_REDIS_PORTS", "7600-7699")),
+            postgres_ports=_port_range(e.get("MOORAGE_POSTGRES_PORTS", "7440-7539")),
+            pgbouncer_ports=_port_range(e.get("MOORAGE_PGBOUNCER_PORTS", "7540-7599")),
             backup_dir=Path(e["MOORAGE_BACKUP_DIR"]) if e.get("MOORAGE_BACKUP_DIR") else None,
             https_port=int(e.get("MOORAGE_HTTPS_PORT", "443")),
             dyno_read_only=_flag("MOORAGE_DYNO_READ_ONLY", e.get("MOORAGE_DYNO_READ_ONLY", "")),

@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 
-from moorage.errors import ImageNotPushed
+from moorage.errors import ImageNotPushed, InvalidParams
 from moorage.registry.client import PushedImage
 from moorage.runtime.base import Observed
 from moorage.spec.dyno import Dyno, DynoEvent, DynoSpec, DynoStats, OneOffSpec, Route
@@ -226,7 +226,13 @@ class FakeProvider:
         n = sum(len(v) for v in self.resources.values())
         return f"{self.service}://u{n}:pw{n}@db.test:1/{resource}"
 
-    def provision(self, resource: str) -> str:
+    def plan_name(self, plan: str) -> str:
+        name = plan.partition(":")[2] or "mini"
+        if name not in ("mini", "basic"):
+            raise InvalidParams(f"Unknown {self.service} plan {name!r}.")
+        return f"{self.service}:mini"
+
+    def provision(self, resource: str, plan: str = "") -> str:
         url = self._url(resource)
         self.resources[resource] = [url]
         return url

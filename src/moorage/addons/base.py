@@ -28,8 +28,14 @@ class Provider(Protocol):
     attachment: str
     """The default attachment name; the config var is ``<attachment>_URL`` (``DATABASE``)."""
 
-    def provision(self, resource: str) -> str:
-        """Create ``resource`` and return the URL that reaches it with its credentials."""
+    def plan_name(self, plan: str) -> str:
+        """The canonical ``service:plan`` for what a user typed (``heroku-postgresql``,
+        ``postgresql:standard-0``); :class:`moorage.errors.InvalidParams` for an unknown plan."""
+        ...
+
+    def provision(self, resource: str, plan: str) -> str:
+        """Create ``resource`` on ``plan`` (canonical) and return the URL that reaches it
+        with its credentials."""
         ...
 
     def deprovision(self, resource: str) -> None:

@@ -51,12 +51,22 @@ def addons_list(app: str, as_json: bool) -> None:
 @app_option
 @click.option("--as", "as_name", default=None, help="Attachment name: sets NAME_URL.")
 @click.option("--name", default=None, help="The add-on's name (default: generated).")
+@click.option("--fork", default=None, metavar="DB", help="A copy of DB's data as of now.")
+@click.option("--follow", default=None, metavar="DB", help="A read-only replica of DB.")
+@click.option("--rollback", default=None, metavar="DB", help="DB's data at --to or --by.")
+@click.option("--to", default=None, metavar="TIME", help="With --rollback: '2026-12-06 10:42+00'.")
+@click.option("--by", default=None, metavar="DURATION", help="With --rollback: '3 hours'.")
 @json_option
 def addons_create(
-    plan: str, app: str, as_name: str | None, name: str | None, as_json: bool
+    plan: str, app: str, as_name: str | None, name: str | None, as_json: bool, **origin: str
 ) -> None:
-    """Provision an add-on (postgresql, redis) and attach it to the app."""
-    addon = api.addon_create(client(), app, plan, as_name=as_name, name=name)
+    """Provision an add-on (postgresql[:mini|standard-0|standard-2...], redis) and attach it.
+
+    A standard-* database can start from another one's WAL archive: --fork DB (now),
+    --rollback DB --to TIME or --by DURATION (a moment in its rollback window), or follow
+    it (--follow DB, read-only, streaming). The source is never changed."""
+    config: dict[str, str | bool] = {k: v for k, v in origin.items() if v is not None}
+    addon = api.addon_create(client(), app, plan, as_name=as_name, name=name, config=config)
     if as_json:
         print_json(addon.model_dump(mode="json"))
         return

@@ -35,7 +35,35 @@ def pg_info(addon: str, app: str, as_json: bool) -> None:
         return
     out.print(f"=== {info.name} ({', '.join(info.config_vars) or 'attached'})")
     for key, value in facts.items():
-        out.print(f"[bold]{key + ':':<14}[/bold] {value}")
+        out.print(f"[bold]{key + ':':<22}[/bold] {value}")
+
+
+@cli.command("pg:promote")
+@click.argument("addon")
+@app_option
+@click.option("--force", is_flag=True, help="Promote even if the follower has not caught up.")
+@json_option
+def pg_promote(addon: str, app: str, force: bool, as_json: bool) -> None:
+    """Make a follower the app's DATABASE_URL: it stops following (once caught up) and the
+    app is released with it; the database it replaces is detached and kept."""
+    made = addons_api.promote(client(), app, addon, force=force)
+    if as_json:
+        print_json(made.model_dump(mode="json"))
+        return
+    out.print(f"Promoted {addon} to DATABASE_URL on {app} (v{made.version}).")
+
+
+@cli.command("pg:unfollow")
+@click.argument("addon")
+@app_option
+@json_option
+def pg_unfollow(addon: str, app: str, as_json: bool) -> None:
+    """Stop a follower following: it takes writes of its own; config stays as it is."""
+    info = addons_api.unfollow(client(), app, addon)
+    if as_json:
+        print_json(info.model_dump(mode="json"))
+        return
+    out.print(f"{info.name} no longer follows: it is a database of its own now.")
 
 
 @cli.command("pg:psql")

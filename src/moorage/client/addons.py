@@ -43,11 +43,37 @@ def facts(c: Client, app: str, name: str) -> dict[str, str]:
     )
 
 
-def addon_create(c: Client, app: str, plan: str, *, as_name: str | None, name: str | None) -> Addon:
+def addon_create(
+    c: Client,
+    app: str,
+    plan: str,
+    *,
+    as_name: str | None,
+    name: str | None,
+    config: dict[str, str | bool] | None = None,
+) -> Addon:
+    """``config``: Heroku's provider options (``fork``, ``follow``, ``rollback``, ``to``,
+    ``by``); a database made from another one can take minutes, so this waits."""
     body = AddonCreate(
-        plan=plan, attachment=AttachmentName(name=as_name) if as_name else None, name=name or None
+        plan=plan,
+        attachment=AttachmentName(name=as_name) if as_name else None,
+        name=name or None,
+        config=config or None,
     )
-    answer = c.request("POST", path("/apps/{}/addons", app), body.model_dump(exclude_none=True))
+    answer = c.request(
+        "POST", path("/apps/{}/addons", app), body.model_dump(exclude_none=True), slow=True
+    )
+    return Addon.model_validate(answer)
+
+
+def promote(c: Client, app: str, name: str, *, force: bool) -> Release:
+    suffix = "?force=true" if force else ""
+    answer = c.request("POST", addon_path(app, name) + "/actions/promote" + suffix, slow=True)
+    return Release.model_validate(answer)
+
+
+def unfollow(c: Client, app: str, name: str) -> Addon:
+    answer = c.request("POST", addon_path(app, name) + "/actions/unfollow", slow=True)
     return Addon.model_validate(answer)
 
 

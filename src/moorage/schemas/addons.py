@@ -128,6 +128,9 @@ class AddonCreate(Body):
     plan: str | Named
     attachment: AttachmentName | None = None
     name: str | None = None
+    config: dict[str, str | bool] | None = None
+    """Heroku's provider options: ``fork``, ``follow``, ``rollback`` with ``to`` or ``by``."""
+    confirm: str | None = None
 
 
 class AttachmentCreate(Body):

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from moorage.addons.base import Provider
+from moorage.addons.postgres.archive import Archive
 from moorage.addons.postgres.cluster import Cluster
+from moorage.addons.postgres.dedicated import Clusters
 from moorage.addons.postgres.provider import PostgresProvider
 from moorage.addons.redis.provider import RedisProvider
 from moorage.egress import Egress
@@ -296,12 +298,21 @@ def _addons(settings: Settings, store: Store, gateway: str) -> tuple[Cluster, di
         [str(settings.subnet_pool)],
     )
     cluster.refresh()
-    postgres = PostgresProvider(cluster, gateway)
+    clusters = Clusters(
+        settings.data_dir / "postgres-clusters",
+        ["127.0.0.1", gateway],
+        settings.postgres_ports,
+        Archive(settings.data_dir / "pgbackrest"),
+        [str(settings.subnet_pool)],
+    )
+    postgres = PostgresProvider(cluster, gateway, clusters)
     with store.session() as s:  # databases made before the shared catalogs were hidden
         made = s.scalars(
             select(Addon.resource).where(Addon.service == AddonService.POSTGRESQL)
         ).all()
     postgres.harden(list(made))
+    for gone in postgres.sweep(set(made)):
+        log.warning("removed the cluster of %s: its creation never finished", gone)
     redis = RedisProvider(
         settings.data_dir / "redis", gateway, ["127.0.0.1", gateway], settings.redis_ports
     )

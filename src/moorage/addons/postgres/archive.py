@@ -153,9 +153,7 @@ class Archive:
         earliest = datetime.fromtimestamp(min(stops), UTC) if stops else None
         return Window(earliest, len(backups), str(info.get("status", {}).get("message", "")))
 
-    def restore(
-        self, conf: Path, stanza: str, data: Path, target: tuple[str, str] | None
-    ) -> None:
+    def restore(self, conf: Path, stanza: str, data: Path, target: tuple[str, str] | None) -> None:
         """Restore ``stanza`` into the empty dir ``data``: to ``target`` (``("time", ts)`` or
         ``("name", restore point)``) and promote there, or to the end of the archive."""
         args = [f"--pg1-path={data}", "--archive-mode=preserve"]

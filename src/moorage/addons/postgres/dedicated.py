@@ -167,9 +167,7 @@ class Clusters:
         self.archive.stanza_create(conf, resource)
         self.archive.backup(conf, resource)
 
-    def restore(
-        self, resource: str, plan: PgPlan, source: str, target: tuple[str, str]
-    ) -> Cluster:
+    def restore(self, resource: str, plan: PgPlan, source: str, target: tuple[str, str]) -> Cluster:
         """A new cluster from ``source``'s archive at ``target``, promoted, archiving into
         its own stanza. ``source`` is only read."""
         src = self._meta(source)
@@ -178,9 +176,7 @@ class Clusters:
             cluster = self.cluster(resource)
             cluster.init_dirs()
             self.archive.restore(self.conf(source), source, cluster.data, target)
-            self.archive.write_config(
-                resource, self.dir(resource), cluster.port, plan.window_days
-            )
+            self.archive.write_config(resource, self.dir(resource), cluster.port, plan.window_days)
             cluster.refresh()
             _wait_promoted(cluster)
             self._start_archive(resource)
@@ -214,9 +210,7 @@ class Clusters:
                 ],
                 "base backup for a follower",
             )
-            self.archive.write_config(
-                resource, self.dir(resource), cluster.port, plan.window_days
-            )
+            self.archive.write_config(resource, self.dir(resource), cluster.port, plan.window_days)
             cluster.refresh()
         except Exception:
             self.remove(resource)

@@ -112,7 +112,14 @@ class RedisProvider:
             )
         return user, password
 
-    def provision(self, resource: str) -> str:
+    def plan_name(self, plan: str) -> str:
+        """``redis``, ``redis:mini``, ``heroku-redis:mini`` (``basic``: the older name)."""
+        name = plan.partition(":")[2] or "mini"
+        if name not in ("mini", "basic"):
+            raise InvalidParams(f"Unknown redis plan {name!r}. Plans: mini.")
+        return "redis:mini"
+
+    def provision(self, resource: str, plan: str = "redis:mini") -> str:
         """Create the instance (directory, port, server) unless it exists, start it if it
         is stopped, and return ``redis://app_a:<new password>@public_host:port``.
 

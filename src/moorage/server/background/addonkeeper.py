@@ -61,6 +61,7 @@ class AddonKeeper:
         self.root = root
         self.clock = clock
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup")
+        self._archive_ok: dict[str, bool] = {}  # resource -> its archive worked at last look
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     # -- backups ------------------------------------------------------------------------------
@@ -86,7 +87,8 @@ class AddonKeeper:
         started = time.monotonic()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            result = engine.capture(self.postgres.cluster, resource, path)
+            cluster, database = self.postgres.where(resource)
+            result = engine.capture(cluster, database, path)
         except Exception as exc:
             reason = exc.message if isinstance(exc, MoorageError) else f"internal error: {exc}"
             if not isinstance(exc, MoorageError):
@@ -174,6 +176,7 @@ class AddonKeeper:
             try:
                 label, _ = self.capture(addon_id, "scheduled")
                 started.append(label)
+                self._worker.submit(self._base_backup, addon_id)
             except MoorageError as exc:
                 self._record_missed(addon_id, exc.message)
                 self.emit(app, "api", f"Scheduled backup of {name} did not run: {exc.message}")
@@ -194,6 +197,45 @@ class AddonKeeper:
                     finished_at=self.clock(),
                 )
             )
+
+    def _base_backup(self, addon_id: str) -> None:
+        """A full pgBackRest backup of a dedicated cluster (its rollback window moves on)."""
+        with self.store.session() as s:
+            addon = s.get_one(Addon, addon_id)
+            resource, name, app = addon.resource, addon.name, addon.app.name
+        if not self.postgres.dedicated(resource) or self.postgres.following(resource):
+            return
+        try:
+            self.postgres.base_backup(resource)
+        except MoorageError as exc:
+            self.emit(app, "api", f"ALERT: base backup of {name} failed: {exc.message}")
+            return
+        self.emit(app, "api", f"Base backup of {name} completed (rollback window kept)")
+
+    def tick_archives(self) -> list[str]:
+        """An ``ALERT`` line in the app's log when a dedicated cluster's WAL archive starts
+        failing, and a line when it works again; returns the add-ons failing now."""
+        with self.store.session() as s:
+            dedicated = [
+                (a.resource, a.name, a.app.name)
+                for a in s.scalars(select(Addon).where(Addon.service == AddonService.POSTGRESQL))
+                if self.postgres.dedicated(a.resource) and not a.follows_id
+            ]
+        failing = []
+        for resource, name, app in dedicated:
+            try:
+                healthy, words = self.postgres.archive_state(resource)
+            except MoorageError:
+                continue  # the cluster is down: tick_servers starts it
+            was = self._archive_ok.get(resource, True)
+            self._archive_ok[resource] = healthy
+            if not healthy:
+                failing.append(name)
+            if was and not healthy:
+                self.emit(app, "api", f"ALERT: WAL archive of {name} is {words}")
+            elif healthy and not was:
+                self.emit(app, "api", f"WAL archive of {name} works again: {words}")
+        return failing
 
     def tick_rotations(self) -> list[tuple[str, str]]:
         with self.store.session() as s:
@@ -231,6 +273,7 @@ class AddonKeeper:
                 (2, self.tick_rotations),
                 (5, self.tick_schedules),
                 (5, self.tick_servers),
+                (10, self.tick_archives),
             ):
                 if n % every:
                     continue
@@ -248,9 +291,8 @@ def restore_into(keeper: AddonKeeper, addon_id: str, dump: Path, what: str) -> N
         service.require_postgres(addon)
         app, name, resource = addon.app.name, addon.name, addon.resource
     keeper.emit(app, "api", f"Restoring {what} into {name}")  # restore() checks the archive
-    future = keeper._worker.submit(
-        engine.restore, keeper.postgres.cluster, resource, resource, dump
-    )
+    cluster, database = keeper.postgres.where(resource)
+    future = keeper._worker.submit(engine.restore, cluster, database, database, dump)
     try:
         future.result()
     except MoorageError as exc:

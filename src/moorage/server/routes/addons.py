@@ -21,7 +21,7 @@ from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
 from moorage.server.services import addons as service
-from moorage.server.services import apps, releases
+from moorage.server.services import apps, databases, releases
 from moorage.server.services import dynos as dyno_service
 from moorage.server.services.events import announce, converge
 from moorage.server.store.models import User
@@ -65,6 +65,7 @@ def create_addon(
             platform.providers,
             as_name=as_name,
             name=body.name,
+            config=dict(body.config or {}),
         )
         out, made = service.view(addon), [releases.view(release, release.version)]
     _released(platform, made, user)
@@ -83,7 +84,31 @@ def addon_facts(ident: str, addon: str, platform: PlatformDep, user: UserDep) ->
     with platform.store.session() as s:
         found = service.on_app(s, apps.get(s, user, ident), addon)
         service_name, resource = found.service, found.resource
-    return platform.providers[service_name].info(resource)
+        names = databases.relations(s, found)
+    facts = platform.providers[service_name].info(resource)
+    return {**facts, **{k: v for k, v in names.items() if k in facts or k == "Followers"}}
+
+
+@router.post("/apps/{ident}/addons/{addon}/actions/promote")
+def promote(
+    ident: str, addon: str, platform: PlatformDep, user: UserDep, force: bool = False
+) -> Release:
+    """``pg:promote``: the follower stops following and becomes DATABASE_URL (a release)."""
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        found = service.on_app(s, app, addon)
+        made = databases.promote(s, found, app, user, platform.providers, force=force)
+        out = releases.view(made, made.version)
+    return _released(platform, [out], user)[0]
+
+
+@router.post("/apps/{ident}/addons/{addon}/actions/unfollow")
+def unfollow(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Addon:
+    """``pg:unfollow``: the follower stops following and takes writes; no config changes."""
+    with platform.store.session() as s:
+        found = service.on_app(s, apps.get(s, user, ident), addon)
+        databases.unfollow(s, found, platform.providers)
+        return service.view(found)
 
 
 @router.delete("/apps/{ident}/addons/{addon}")

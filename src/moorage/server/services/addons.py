@@ -17,7 +17,7 @@ from moorage.addons.base import Provider
 from moorage.errors import Conflict, InvalidParams, NotFound
 from moorage.schemas import addons as schema
 from moorage.schemas.base import Ref
-from moorage.server.services import releases
+from moorage.server.services import databases, releases
 from moorage.server.store.models import Addon, AddonAttachment, App, Release, User
 
 ALIASES = {"heroku-postgresql": "postgresql", "postgres": "postgresql", "heroku-redis": "redis"}
@@ -148,10 +148,15 @@ def create(
     *,
     as_name: str | None = None,
     name: str | None = None,
+    config: dict[str, object] | None = None,
 ) -> tuple[Addon, Release]:
-    """Provision an add-on owned by ``app`` and attach it as ``<as_name>_URL``."""
+    """Provision an add-on owned by ``app`` and attach it as ``<as_name>_URL``; ``config``
+    makes a database from another (``--fork``, ``--rollback``, ``--follow``)."""
     provider = resolve_service(plan, providers)
-    att_name = attachment_name(as_name, provider.attachment)
+    full_plan = provider.plan_name(plan)
+    made_from = databases.origin(session, app, user, provider, config or {})
+    default = databases.color(session, app) if made_from else provider.attachment
+    att_name = attachment_name(as_name, default)
     _check_free(session, app, att_name)
     suffix = secrets.token_hex(4)
     if name is not None:
@@ -163,14 +168,18 @@ def create(
             raise Conflict(f"An add-on named {name} already exists; pick another --name.")
     # an opaque name: every tenant's database and role names are in the shared cluster
     resource = f"d{secrets.token_hex(8)}"
-    url = provider.provision(resource)
+    if made_from is None:
+        url = provider.provision(resource, full_plan)
+    else:
+        url = databases.provision(provider, resource, full_plan, made_from)
     addon = Addon(
         app_id=app.id,
         name=name or f"{provider.service}-{app.name}-{suffix}",
         service=provider.service,
-        plan=f"{provider.service}:basic",
+        plan=full_plan,
         resource=resource,
         url=url,
+        follows_id=made_from.source.id if made_from and made_from.kind == "follow" else None,
     )
     app.addons.append(addon)
     session.flush()
@@ -233,6 +242,12 @@ def destroy(
             f"{addon.name} is attached to {', '.join(others)} too; detach it there first "
             f"(`moor addons:detach {addon.name} -a APP`) or destroy it with --force."
         )
+    following = databases.followers(session, addon)
+    if following:
+        raise Conflict(
+            f"{addon.name} is followed by {', '.join(f.name for f in following)}: run "
+            "`moor pg:unfollow` on them or destroy them first."
+        )
     made = []
     for att in list(addon.attachments):
         var, app = att.config_var, att.app
@@ -248,7 +263,7 @@ def destroy(
 
 def destroy_all(session: Session, app: App, user: User, providers: dict[str, Provider]) -> None:
     """Deprovision the add-ons ``app`` owns (it is being deleted), detaching them elsewhere."""
-    for addon in list(app.addons):
+    for addon in sorted(app.addons, key=lambda a: a.follows_id is None):  # followers first
         destroy(session, addon, user, providers, force=True)
 
 
@@ -260,16 +275,19 @@ def rotate(
     old = addon.url
     addon.url = provider.rotate(addon.resource, old)
     addon.retiring = sorted({*addon.retiring, old} - {addon.url})
+    for follower in databases.followers(session, addon):  # they replay the leader's roles
+        follower.url = databases.follower_url(addon.url, follower.url)
     return [
         _set_var(
             session,
             att.app,
             user,
             att.config_var,
-            addon.url,
-            f"Update {att.name} by {addon.service} (credentials rotated)",
+            ad.url,
+            f"Update {att.name} by {ad.service} (credentials rotated)",
         )
-        for att in addon.attachments
+        for ad in (addon, *databases.followers(session, addon))
+        for att in ad.attachments
     ]
 
 
@@ -285,8 +303,10 @@ def finish_rotations(
     for addon in session.scalars(select(Addon)):
         if not addon.retiring or addon.service not in providers:
             continue
-        current = all(att.app.config.get(att.config_var) == addon.url for att in addon.attachments)
-        if current and all(settled(att.app) for att in addon.attachments):
+        using = [(ad, att) for ad in (addon, *databases.followers(session, addon))
+                 for att in ad.attachments]  # fmt: skip
+        current = all(att.app.config.get(att.config_var) == ad.url for ad, att in using)
+        if current and all(settled(att.app) for _, att in using):
             providers[addon.service].retire(addon.resource, addon.url)
             addon.retiring = []
             done += [(addon.name, att.app.name) for att in addon.attachments]

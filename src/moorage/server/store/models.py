@@ -152,6 +152,10 @@ class Addon(Base):
     retiring: Mapped[list[str]] = mapped_column(SealedJSON, default=list)
     backup_schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
     backup_seq: Mapped[int] = mapped_column(Integer, default=0)
+    follows_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The add-on this one streams from (a follower), by id; None once promoted."""
+    pool_url: Mapped[str | None] = mapped_column(SealedText, default=None)
+    """PgBouncer's URL in front of it (``pg:connection-pooling:attach``), if any."""
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="addons")
