@@ -259,6 +259,20 @@ def test_addons_domains_and_access(heroku: HerokuCli, platform: LivePlatform, ap
     assert friend in access and "collaborator" in access
 
 
+def test_addons_create_fork_of_a_standard_database(
+    heroku: HerokuCli, platform: LivePlatform
+) -> None:
+    other = platform.create_app("forks")
+    made = heroku("addons:create", "heroku-postgresql:standard-0", "-a", other)
+    assert "as DATABASE_URL" in made.stdout, made.stdout + made.stderr
+    forked = heroku(
+        "addons:create", "heroku-postgresql:standard-0", "--fork", "DATABASE_URL", "-a", other
+    )
+    assert "as HEROKU_POSTGRESQL_" in forked.stdout, forked.stdout + forked.stderr
+    plans = sorted(a["plan"]["name"] for a in platform.json("addons", "-a", other))
+    assert plans == ["postgresql:standard-0", "postgresql:standard-0"]
+
+
 def test_apps_destroy(heroku: HerokuCli, platform: LivePlatform, app: str) -> None:
     out = heroku("apps:destroy", app, "--confirm", app)
     assert f"Destroying {app} (including all add-ons)... done" in out.stderr

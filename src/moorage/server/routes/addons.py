@@ -42,7 +42,7 @@ def _released(platform: Platform, made: list[Release], user: User) -> list[Relea
 def list_addons(ident: str, platform: PlatformDep, user: UserDep) -> list[Addon]:
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
-        return [service.view(a.addon) for a in service.attachments_of(s, app)]
+        return [service.view(a) for a in service.listed(s, app)]
 
 
 @router.post("/apps/{ident}/addons", status_code=status.HTTP_201_CREATED)

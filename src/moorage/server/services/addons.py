@@ -109,11 +109,23 @@ def get(session: Session, user: User, ident: str) -> Addon:
 
 
 def on_app(session: Session, app: App, ident: str) -> Addon:
-    """An add-on attached to ``app`` by add-on name, id or attachment name (``DATABASE``)."""
+    """An add-on attached to ``app`` by add-on name, id or attachment name (``DATABASE``),
+    or one ``app`` owns, by name or id."""
     for att in attachments_of(session, app):
         if ident in (att.addon.name, att.addon.id, att.name, att.config_var):
             return att.addon
+    for addon in app.addons:  # its own, attached nowhere (kept after pg:promote)
+        if ident in (addon.name, addon.id):
+            return addon
     raise NotFound(f"{app.name} has no add-on {ident}. See `moor addons -a {app.name}`.")
+
+
+def listed(session: Session, app: App) -> list[Addon]:
+    """What ``addons -a APP`` shows: every add-on attached to ``app``, then those it owns
+    that are attached nowhere (a primary replaced by ``pg:promote`` is kept detached)."""
+    shown = [att.addon for att in attachments_of(session, app)]
+    ids = {a.id for a in shown}
+    return [*dict.fromkeys(shown), *(a for a in app.addons if a.id not in ids)]
 
 
 def attachments_of(session: Session, app: App) -> list[AddonAttachment]:
