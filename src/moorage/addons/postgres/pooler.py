@@ -162,9 +162,10 @@ def _write(path: Path, text: str, owner: pwd.struct_passwd) -> None:
 
 
 def _binary(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
     if found is None:
-        raise ComponentFailed(f"{name} is not installed: run `apt-get install pgbouncer`.")
+        package = "pgbouncer" if name == "pgbouncer" else "util-linux"
+        raise ComponentFailed(f"{name} is not installed: run `apt-get install {package}`.")
     return found
 
 
@@ -308,7 +309,8 @@ class Pooler:
             self.pidfile.unlink(missing_ok=True)  # stale: pgbouncer refuses a live-looking one
         except OSError as exc:
             raise self._fail_io("remove the stale pid file", exc) from exc
-        argv = [_binary("runuser"), "-u", OS_USER, "--", _binary("pgbouncer"), "-d", "-q"]
+        pgbouncer = _binary("pgbouncer")
+        argv = [_binary("runuser"), "-u", OS_USER, "--", pgbouncer, "-d", "-q"]
         proc = subprocess.run(
             [*argv, str(self.ini)],
             capture_output=True,
@@ -493,7 +495,8 @@ class Poolers:
     def attach(self, resource: str, target: Cluster, database: str, logins: list[str]) -> int:
         """Put a pgbouncer in front of ``database`` on ``target`` for ``logins`` and return
         its port. Again on an attached resource: keeps the port, rewrites the configuration
-        and user list, starts it if it is stopped and reloads it if it runs.
+        and user list, starts it if it is stopped and reloads it if it runs (a new target
+        applies at once; new listen addresses only when pgbouncer next starts).
 
         Raises :class:`InvalidParams` for a bad name, :class:`ComponentFailed` when none of
         ``logins`` can log in with a SCRAM password, no port is free, the cluster does not
