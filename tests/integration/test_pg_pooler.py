@@ -1,7 +1,7 @@
 """PgBouncer in front of a ``postgresql`` add-on against a real PostgreSQL and pgbouncer.
 
 The module starts its own cluster (a temporary data dir, a free port in 17432-17499) and
-its poolers take ports in 26400-26449; the platform's own cluster is never touched.
+its poolers take ports in 31400-31449; the platform's own cluster is never touched.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from moorage.errors import ComponentFailed
 
 pytestmark = pytest.mark.integration
 
-PORTS = range(26400, 26450)
+PORTS = range(31400, 31450)
 POOL_SIZE = 5
 WAIT = 5  # query_wait_timeout: how long a retired role's lingering client waits for its error
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import psycopg
 
+from moorage.addons.ports import allocate
 from moorage.addons.postgres.cluster import Cluster, find_bin_dir
 from moorage.errors import ComponentFailed, InvalidParams
 
@@ -167,20 +168,6 @@ def _binary(name: str) -> str:
         package = "pgbouncer" if name == "pgbouncer" else "util-linux"
         raise ComponentFailed(f"{name} is not installed: run `apt-get install {package}`.")
     return found
-
-
-def _port_free(port: int, listen: list[str]) -> bool:
-    """True when nothing listens on ``port`` at any of the ``listen`` addresses."""
-    for addr in listen:
-        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-        host = "" if addr == "*" else addr
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return False
-    return True
 
 
 def _alive(pid: int) -> bool:
@@ -475,18 +462,12 @@ class Poolers:
 
     def _allocate(self) -> int:
         """The lowest port of ``ports`` that no pooler records and nothing listens on."""
-        taken = {
-            self._pooler(d.name).port
+        taken = [
+            self._pooler(d.name).port or 0
             for d in self.root.iterdir()
             if d.is_dir() and NAME_RE.fullmatch(d.name)
-        }
-        for port in self.ports:
-            if port not in taken and _port_free(port, self.listen):
-                return port
-        raise ComponentFailed(
-            f"No free port left for a connection pooler in {self.ports.start}-"
-            f"{self.ports.stop - 1}: detach unused poolers or widen the port range."
-        )
+        ]
+        return allocate(self.ports, taken, self.listen, "a connection pooler")
 
     def port(self, resource: str) -> int | None:
         """The port of ``resource``'s pooler, None when it has none (not attached)."""
