@@ -50,6 +50,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "pg:backups:restore",
         "pg:backups:schedule",
         "pg:backups:unschedule",
+        "pg:connection-pooling:attach",
         "pg:credentials:rotate",
         "pg:info",
         "pg:promote",

@@ -228,3 +228,33 @@ def test_promote_under_load_fails_no_request(platform: LivePlatform) -> None:
     platform.wait_for(app, "Promoted Person")  # the app reads what the new primary took
     names = {a["name"]: a["config_vars"] for a in platform.json("addons", "-a", app)}
     assert len(names) == 2 and [] in names.values()  # the old primary: detached, kept
+
+
+def _pooled(url: str) -> list[tuple[object, ...]]:
+    """A query through PgBouncer: transaction pooling, so no server-side prepared statements."""
+    with psycopg.connect(_host(url), connect_timeout=5, autocommit=True) as conn:
+        conn.prepare_threshold = None
+        return conn.execute("SELECT current_user, 1").fetchall()
+
+
+def test_connection_pool_survives_restarts_and_rotation(platform: LivePlatform) -> None:
+    app = platform.create_app("pooled")
+    platform.moor("addons:create", "postgresql", "-a", app)
+    platform.moor("pg:connection-pooling:attach", "DATABASE", "-a", app)
+    pool = _config(platform, app, "DATABASE_CONNECTION_POOL_URL")
+    direct = _config(platform, app, "DATABASE_URL")
+    assert urlsplit(pool).port != urlsplit(direct).port
+    assert urlsplit(pool).username == urlsplit(direct).username
+    assert _pooled(pool)[0][0] == urlsplit(direct).username.rsplit("_", 1)[0]  # type: ignore[union-attr]
+    platform.kill_server()
+    platform.start_server()
+    assert _pooled(pool)  # the pool outlives moor server
+    platform.moor("pg:credentials:rotate", "-a", app)
+    rotated = _config(platform, app, "DATABASE_CONNECTION_POOL_URL")
+    assert urlsplit(rotated).username != urlsplit(pool).username
+    assert urlsplit(rotated).port == urlsplit(pool).port
+    assert _pooled(rotated)
+    platform.moor("addons:detach", "DATABASE_CONNECTION_POOL", "-a", app)
+    assert "DATABASE_CONNECTION_POOL_URL" not in platform.json("config", "-a", app)
+    with pytest.raises(psycopg.OperationalError):
+        _pooled(rotated)

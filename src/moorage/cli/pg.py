@@ -53,6 +53,24 @@ def pg_promote(addon: str, app: str, force: bool, as_json: bool) -> None:
     out.print(f"Promoted {addon} to DATABASE_URL on {app} (v{made.version}).")
 
 
+@cli.command("pg:connection-pooling:attach")
+@ADDON
+@app_option
+@click.option("--as", "as_name", default=None, help="Default DATABASE_CONNECTION_POOL.")
+@json_option
+def pg_pooling_attach(addon: str, app: str, as_name: str | None, as_json: bool) -> None:
+    """PgBouncer (transaction mode) in front of the database; its URL goes into the app's
+    config as DATABASE_CONNECTION_POOL_URL (a new release). Same credentials; rotation goes
+    through it. Transaction pooling has no session state: turn server-side prepared
+    statements off in the driver (psycopg: prepare_threshold=None). Remove it with
+    `moor addons:detach DATABASE_CONNECTION_POOL -a APP`."""
+    att = addons_api.connection_pooling(client(), app, addon, as_name)
+    if as_json:
+        print_json(att.model_dump(mode="json"))
+        return
+    out.print(f"Connection pool of {att.addon.name} attached as {att.name}_URL on {app}.")
+
+
 @cli.command("pg:unfollow")
 @click.argument("addon")
 @app_option

@@ -72,6 +72,12 @@ def promote(c: Client, app: str, name: str, *, force: bool) -> Release:
     return Release.model_validate(answer)
 
 
+def connection_pooling(c: Client, app: str, name: str, as_name: str | None) -> Attachment:
+    body = AttachmentName(name=as_name).model_dump(exclude_none=True) if as_name else None
+    answer = c.request("POST", addon_path(app, name) + "/actions/connection-pooling", body)
+    return Attachment.model_validate(answer)
+
+
 def unfollow(c: Client, app: str, name: str) -> Addon:
     answer = c.request("POST", addon_path(app, name) + "/actions/unfollow", slow=True)
     return Addon.model_validate(answer)

@@ -21,6 +21,7 @@ from moorage.addons.base import Provider
 from moorage.addons.postgres.archive import Archive
 from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.dedicated import Clusters
+from moorage.addons.postgres.pooler import Poolers
 from moorage.addons.postgres.provider import PostgresProvider
 from moorage.addons.redis.provider import RedisProvider
 from moorage.egress import Egress
@@ -305,7 +306,10 @@ def _addons(settings: Settings, store: Store, gateway: str) -> tuple[Cluster, di
         Archive(settings.data_dir / "pgbackrest"),
         [str(settings.subnet_pool)],
     )
-    postgres = PostgresProvider(cluster, gateway, clusters)
+    poolers = Poolers(
+        settings.data_dir / "pgbouncer", ["127.0.0.1", gateway], settings.pgbouncer_ports
+    )
+    postgres = PostgresProvider(cluster, gateway, clusters, poolers)
     with store.session() as s:  # databases made before the shared catalogs were hidden
         made = s.scalars(
             select(Addon.resource).where(Addon.service == AddonService.POSTGRESQL)

@@ -25,6 +25,7 @@ from psycopg import sql
 from moorage.addons.postgres import continuity
 from moorage.addons.postgres.cluster import Cluster, new_password
 from moorage.addons.postgres.dedicated import Clusters
+from moorage.addons.postgres.pooler import Poolers
 from moorage.errors import ComponentFailed, InvalidParams
 from moorage.spec.pgplans import PgPlan, pg_plan
 
@@ -57,11 +58,16 @@ class PostgresProvider:
     attachment = "DATABASE"
 
     def __init__(
-        self, cluster: Cluster, public_host: str, clusters: Clusters | None = None
+        self,
+        cluster: Cluster,
+        public_host: str,
+        clusters: Clusters | None = None,
+        poolers: Poolers | None = None,
     ) -> None:
         self.cluster = cluster
         self.public_host = public_host
         self.clusters = clusters
+        self.poolers = poolers
 
     def dedicated(self, resource: str) -> bool:
         return self.clusters is not None and self.clusters.has(resource)
@@ -156,6 +162,8 @@ class PostgresProvider:
     def deprovision(self, resource: str) -> None:
         if not RESOURCE_RE.fullmatch(resource):
             return
+        if self.poolers is not None:
+            self.poolers.detach(resource)
         if self.clusters is not None and (
             self.clusters.has(resource) or self.clusters.dir(resource).exists()
         ):
@@ -189,6 +197,7 @@ class PostgresProvider:
                 password = self._login(conn, database, nxt)
         except psycopg.Error as exc:
             raise self._fail(f"Could not rotate the credentials of {resource}", exc) from exc
+        self._refresh_pool(resource)
         return self._url(nxt, password, resource)
 
     def _disable(self, conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
@@ -211,6 +220,7 @@ class PostgresProvider:
                         self._disable(conn, role)
         except psycopg.Error as exc:
             raise self._fail(f"Could not retire old credentials of {resource}", exc) from exc
+        self._refresh_pool(resource)
 
     def info(self, resource: str) -> dict[str, str]:
         cluster, database = self.where(resource)
@@ -249,8 +259,11 @@ class PostgresProvider:
         """Start the shared cluster and the dedicated ones of ``resources`` that do not
         answer (after a crash or a reboot)."""
         self.cluster.ensure_running()
+        mine = [r for r in resources if RESOURCE_RE.fullmatch(r)]
         if self.clusters is not None:
-            self.clusters.ensure_running([r for r in resources if RESOURCE_RE.fullmatch(r)])
+            self.clusters.ensure_running(mine)
+        if self.poolers is not None:
+            self.poolers.ensure_running([r for r in mine if self.poolers.port(r) is not None])
 
     # -- dedicated clusters: from the archive, followers, promotion ----------------------------
     def _clusters(self) -> Clusters:
@@ -308,6 +321,35 @@ class PostgresProvider:
             return continuity.archive_state(self._clusters(), resource)
         except psycopg.Error as exc:
             raise self._fail(f"Could not read the archive state of {resource}", exc) from exc
+
+    # -- connection pooling --------------------------------------------------------------------
+    def _logins(self, resource: str) -> tuple[Cluster, str, list[str]]:
+        cluster, database = self.where(resource)
+        return cluster, database, [f"{database}_{x}" for x in LOGINS]
+
+    def pool(self, resource: str) -> int:
+        """PgBouncer (transaction mode) in front of ``resource``'s database; its port.
+        The same credentials work through it (it checks them against the cluster's)."""
+        if self.poolers is None:
+            raise ComponentFailed("Connection pooling is not set up on this host.")
+        if self.following(resource):
+            raise InvalidParams(
+                "A follower cannot have a pool of its own yet: attach one to its leader."
+            )
+        cluster, database, logins = self._logins(resource)
+        return self.poolers.attach(resource, cluster, database, logins)
+
+    def unpool(self, resource: str) -> None:
+        if self.poolers is not None:
+            self.poolers.detach(resource)
+
+    def _refresh_pool(self, resource: str) -> None:
+        if self.poolers is None or self.poolers.port(resource) is None:
+            return
+        cluster, _, logins = self._logins(resource)
+        stale = self.poolers.refresh_users(resource, cluster, logins)
+        if stale:
+            log.info("pooler of %s: clients of %s end at their next query", resource, stale)
 
     def sweep(self, known: set[str]) -> list[str]:
         """Remove clusters whose creation a killed server left unfinished."""

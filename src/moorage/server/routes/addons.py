@@ -13,6 +13,7 @@ from moorage.schemas.addons import (
     AddonCreate,
     Attachment,
     AttachmentCreate,
+    AttachmentName,
     PsqlRequest,
     name_of,
 )
@@ -100,6 +101,26 @@ def promote(
         made = databases.promote(s, found, app, user, platform.providers, force=force)
         out = releases.view(made, made.version)
     return _released(platform, [out], user)[0]
+
+
+@router.post("/apps/{ident}/addons/{addon}/actions/connection-pooling")
+def connection_pooling(
+    ident: str,
+    addon: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: Annotated[AttachmentName | None, Body()] = None,
+) -> Attachment:
+    """``pg:connection-pooling:attach``: PgBouncer in front of the database, its URL in the
+    app's config as ``DATABASE_CONNECTION_POOL_URL`` (or ``<name>_URL``), a new release."""
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        found = service.on_app(s, app, addon)
+        as_name = body.name if body is not None else None
+        att, made = databases.attach_pool(s, found, app, user, platform.providers, as_name)
+        out, rel = service.view_attachment(att), releases.view(made, made.version)
+    _released(platform, [rel], user)
+    return out
 
 
 @router.post("/apps/{ident}/addons/{addon}/actions/unfollow")
@@ -195,9 +216,8 @@ def detach(ident: str, addon: str, platform: PlatformDep, user: UserDep) -> Atta
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         found = service.on_app(s, app, addon)
-        att = next(a for a in found.attachments if a.app_id == app.id)
-        out = service.view_attachment(att)
-        rel = service.detach(s, found, app, user)
+        out = service.view_attachment(service.attachment_on(found, app, addon))
+        rel = service.detach(s, found, app, user, addon, platform.providers)
         made = [releases.view(rel, rel.version)]
     _released(platform, made, user)
     return out

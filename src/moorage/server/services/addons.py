@@ -169,7 +169,7 @@ def create(
     made_from = databases.origin(session, app, user, provider, config or {})
     default = databases.color(session, app) if made_from else provider.attachment
     att_name = attachment_name(as_name, default)
-    _check_free(session, app, att_name)
+    check_free(session, app, att_name)
     suffix = secrets.token_hex(4)
     if name is not None:
         if not ADDON_NAME_RE.fullmatch(name):
@@ -202,7 +202,7 @@ def create(
     return addon, release
 
 
-def _check_free(session: Session, app: App, att_name: str) -> None:
+def check_free(session: Session, app: App, att_name: str) -> None:
     for att in attachments_of(session, app):
         if att.name == att_name:
             raise Conflict(
@@ -218,7 +218,7 @@ def attach(
     att_name = attachment_name(as_name, default)
     if any(a.app_id == app.id for a in addon.attachments):
         raise Conflict(f"{addon.name} is already attached to {app.name}.")
-    _check_free(session, app, att_name)
+    check_free(session, app, att_name)
     att = AddonAttachment(addon_id=addon.id, app_id=app.id, name=att_name)
     session.add(att)
     session.flush()
@@ -228,19 +228,39 @@ def attach(
     return att, release
 
 
-def detach(session: Session, addon: Addon, app: App, user: User) -> Release:
-    """Remove ``addon``'s config var from ``app`` (not its owner: destroy it instead)."""
-    if addon.app_id == app.id:
+def attachment_on(addon: Addon, app: App, ident: str = "") -> AddonAttachment:
+    """``addon``'s attachment on ``app``: the one named ``ident`` if there is one (an add-on
+    attached twice: ``DATABASE`` and ``DATABASE_CONNECTION_POOL``), else the first."""
+    mine = [a for a in addon.attachments if a.app_id == app.id]
+    named = [a for a in mine if ident in (a.name, a.config_var)]
+    if not mine:
+        raise NotFound(f"{addon.name} is not attached to {app.name}.")
+    return (named or mine)[0]
+
+
+def detach(
+    session: Session,
+    addon: Addon,
+    app: App,
+    user: User,
+    ident: str = "",
+    providers: dict[str, Provider] | None = None,
+) -> Release:
+    """Remove ``addon``'s config var from ``app`` (not its owner: destroy it instead; but
+    its owner may detach a connection pool, which then stops)."""
+    att = attachment_on(addon, app, ident)
+    if addon.app_id == app.id and not att.pooled:
         raise Conflict(
             f"{app.name} owns {addon.name}; remove it with "
             f"`moor addons:destroy {addon.name} -a {app.name} --confirm {app.name}`."
         )
-    att = next((a for a in addon.attachments if a.app_id == app.id), None)
-    if att is None:
-        raise NotFound(f"{addon.name} is not attached to {app.name}.")
     var = att.config_var
     addon.attachments.remove(att)  # delete-orphan removes the row
     session.flush()
+    if att.pooled and not any(a.pooled for a in addon.attachments):
+        if providers is not None:
+            databases.postgres(providers).unpool(addon.resource)
+        addon.pool_port = None
     return _set_var(session, app, user, var, None, f"Detach {att.name} ({addon.name})")
 
 
@@ -295,7 +315,7 @@ def rotate(
             att.app,
             user,
             att.config_var,
-            ad.url,
+            att.value,
             f"Update {att.name} by {ad.service} (credentials rotated)",
         )
         for ad in (addon, *databases.followers(session, addon))
@@ -317,7 +337,7 @@ def finish_rotations(
             continue
         using = [(ad, att) for ad in (addon, *databases.followers(session, addon))
                  for att in ad.attachments]  # fmt: skip
-        current = all(att.app.config.get(att.config_var) == ad.url for ad, att in using)
+        current = all(att.app.config.get(att.config_var) == att.value for _, att in using)
         if current and all(settled(att.app) for _, att in using):
             providers[addon.service].retire(addon.resource, addon.url)
             addon.retiring = []

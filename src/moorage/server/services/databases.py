@@ -204,3 +204,32 @@ def relations(session: Session, addon: Addon) -> dict[str, str]:
     if mine:
         out["Followers"] = ", ".join(f.name for f in mine)
     return out
+
+
+def attach_pool(
+    session: Session,
+    addon: Addon,
+    app: App,
+    user: User,
+    providers: dict[str, Provider],
+    as_name: str | None,
+) -> tuple[AddonAttachment, Release]:
+    """PgBouncer in front of ``addon`` (started once, shared by its pooled attachments) and
+    its URL in ``app``'s config as ``<as_name>_URL`` (``DATABASE_CONNECTION_POOL_URL``)."""
+    from moorage.server.services import addons
+
+    if addon.service != AddonService.POSTGRESQL:
+        raise InvalidParams(f"{addon.name} is not a postgresql database.")
+    name = addons.attachment_name(as_name, "DATABASE_CONNECTION_POOL")
+    addons.check_free(session, app, name)
+    addon.pool_port = postgres(providers).pool(addon.resource)
+    att = AddonAttachment(addon_id=addon.id, app_id=app.id, name=name, pooled=True)
+    session.add(att)
+    session.flush()
+    session.refresh(att)
+    config = dict(app.config)
+    config[att.config_var] = att.value
+    app.config = config
+    session.flush()
+    made = releases.create(session, app, user, f"Attach {name} (pooler of {addon.name})")
+    return att, made

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -154,8 +155,8 @@ class Addon(Base):
     backup_seq: Mapped[int] = mapped_column(Integer, default=0)
     follows_id: Mapped[str | None] = mapped_column(String(36), default=None)
     """The add-on this one streams from (a follower), by id; None once promoted."""
-    pool_url: Mapped[str | None] = mapped_column(SealedText, default=None)
-    """PgBouncer's URL in front of it (``pg:connection-pooling:attach``), if any."""
+    pool_port: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The port of its PgBouncer (``pg:connection-pooling:attach``), if it has one."""
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     app: Mapped[App] = relationship(back_populates="addons")
@@ -168,7 +169,8 @@ class Addon(Base):
 
 
 class AddonAttachment(Base):
-    """An add-on's URL in one app's config as ``<name>_URL``."""
+    """An add-on's URL in one app's config as ``<name>_URL``; a ``pooled`` one has the URL
+    of the add-on's connection pooler instead (``DATABASE_CONNECTION_POOL_URL``)."""
 
     __tablename__ = "addon_attachments"
     __table_args__ = (UniqueConstraint("app_id", "name"),)
@@ -176,6 +178,7 @@ class AddonAttachment(Base):
     addon_id: Mapped[str] = mapped_column(ForeignKey("addons.id", ondelete="CASCADE"))
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(60))
+    pooled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     addon: Mapped[Addon] = relationship(back_populates="attachments")
@@ -184,6 +187,16 @@ class AddonAttachment(Base):
     @property
     def config_var(self) -> str:
         return f"{self.name}_URL"
+
+    @property
+    def value(self) -> str:
+        """What its config var holds: the add-on's URL, or its pooler's (same credentials)."""
+        url = self.addon.url
+        if not self.pooled or self.addon.pool_port is None:
+            return url
+        parts = urlsplit(url)
+        netloc = f"{parts.netloc.rsplit(':', 1)[0]}:{self.addon.pool_port}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Backup(Base):
