@@ -258,3 +258,29 @@ def test_connection_pool_survives_restarts_and_rotation(platform: LivePlatform) 
     assert "DATABASE_CONNECTION_POOL_URL" not in platform.json("config", "-a", app)
     with pytest.raises(psycopg.OperationalError):
         _pooled(rotated)
+
+
+def test_backups_rotation_psql_and_isolation_on_a_dedicated_plan(
+    platform: LivePlatform, ledger: str
+) -> None:
+    url = _config(platform, ledger, "DATABASE_URL")
+    backup = platform.json("pg:backups:capture", "-a", ledger)  # waits for its verification
+    assert backup["status"] == "completed" and backup["verified"] == "verified", backup
+    shown = platform.moor("pg:psql", "-a", ledger, "-c", "SELECT count(*) FROM entries").stdout
+    assert "500" in shown
+    platform.moor("pg:credentials:rotate", "-a", ledger)
+    rotated = _config(platform, ledger, "DATABASE_URL")
+    assert urlsplit(rotated).username != urlsplit(url).username
+    assert _rows(rotated, "SELECT count(*) FROM entries") == [(500,)]
+    other = platform.create_app("neighbour")
+    platform.moor("addons:create", "postgresql:standard-0", "-a", other)
+    theirs = _config(platform, other, "DATABASE_URL")
+    port = urlsplit(url).port
+    foreign = theirs.replace(f":{urlsplit(theirs).port}/", f":{port}/")
+    with pytest.raises(psycopg.OperationalError):
+        _rows(foreign, "SELECT 1")  # their role cannot reach this add-on's cluster
+    mini = platform.create_app("minineighbour")
+    platform.moor("addons:create", "postgresql", "-a", mini)
+    shared = _config(platform, mini, "DATABASE_URL")
+    with pytest.raises(psycopg.OperationalError):
+        _rows(shared.replace(f":{urlsplit(shared).port}/", f":{port}/"), "SELECT 1")
