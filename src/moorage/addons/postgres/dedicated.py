@@ -157,9 +157,13 @@ class Clusters:
 
     def _start_archive(self, resource: str) -> None:
         """Its stanza and first full backup (after a checkpoint: a promotion's new timeline
-        reaches pg_control only then)."""
+        reaches pg_control only then). Recovery settings a restore or a base backup left in
+        postgresql.auto.conf go first: a follower made of this cluster must not inherit a
+        recovery target or another cluster's primary_conninfo."""
         meta = self._meta(resource)
         with self.cluster(resource).connect() as conn:
+            conn.execute("ALTER SYSTEM RESET ALL")
+            conn.execute("SELECT pg_reload_conf()")
             conn.execute("CHECKPOINT")
         conf = self.archive.write_config(
             resource, self.dir(resource), meta.port, PLANS[meta.plan].window_days
