@@ -12,20 +12,20 @@ follower streams from its leader's socket and archives only once promoted.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from moorage.addons.ports import allocate
 from moorage.addons.postgres.archive import Archive
 from moorage.addons.postgres.cluster import Cluster, find_bin_dir
+from moorage.addons.rootdir import locked
 from moorage.errors import ComponentFailed, InvalidParams
 from moorage.spec.pgplans import PLANS, PgPlan
 
@@ -109,16 +109,8 @@ class Clusters:
         cluster.start_timeout = 3600
         return cluster
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o711)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _lock(self) -> AbstractContextManager[None]:
+        return locked(self.root, "PostgreSQL clusters")
 
     def _reserve(self, resource: str, plan: PgPlan, database: str, follows: str | None) -> Meta:
         """The directory (marked ``creating``) and a port of ``resource``'s new cluster."""

@@ -20,7 +20,6 @@ roles only from there, not over its unix socket).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pwd
 import re
@@ -29,14 +28,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psycopg
 
 from moorage.addons.ports import allocate
 from moorage.addons.postgres.cluster import Cluster, find_bin_dir
+from moorage.addons.rootdir import locked
 from moorage.errors import ComponentFailed, InvalidParams
 
 OS_USER = "postgres"
@@ -441,24 +440,8 @@ class Poolers:
     def _pooler(self, resource: str) -> Pooler:
         return Pooler(self.root, resource, self.listen)
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Create ``root`` (root-owned, 0711) and hold its lock file for the block."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            os.chown(self.root, 0, 0)
-            self.root.chmod(0o711)
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ComponentFailed(
-                f"Could not prepare {self.root} for connection poolers: {exc.strerror}. "
-                "The platform must run as root on a writable disk."
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _lock(self) -> AbstractContextManager[None]:
+        return locked(self.root, "connection poolers")
 
     def _allocate(self) -> int:
         """The lowest port of ``ports`` that no pooler records and nothing listens on."""

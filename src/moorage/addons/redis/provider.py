@@ -7,11 +7,8 @@ closes its connections). The provider itself uses the instance's ``moorage`` adm
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -19,6 +16,7 @@ import redis
 
 from moorage.addons.ports import allocate
 from moorage.addons.redis.instance import Instance, new_password, scrub
+from moorage.addons.rootdir import locked
 from moorage.errors import ComponentFailed, InvalidParams
 
 RESOURCE_RE = re.compile(r"^[a-z][a-z0-9_]{2,62}$")
@@ -70,24 +68,8 @@ class RedisProvider:
             )
         return Instance(self.root, resource, self.listen)
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Create ``root`` (root-owned, 0711) and hold its lock file for the block."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            os.chown(self.root, 0, 0)
-            self.root.chmod(0o711)
-            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ComponentFailed(
-                f"Could not prepare {self.root} for redis add-ons: {exc.strerror}. "
-                "The platform must run as root on a writable disk."
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _lock(self) -> AbstractContextManager[None]:
+        return locked(self.root, "redis add-ons")
 
     def _allocate(self) -> int:
         """The lowest port of ``ports`` that no instance records and nothing listens on."""
