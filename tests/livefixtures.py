@@ -303,7 +303,7 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
     data = Path(tempfile.mkdtemp(prefix="moorage-it-"))
     base = 17000 + (os.getpid() % 500) * 5
     redis_base = 20000 + (os.getpid() % 500) * 10
-    pg_base = 26000 + (os.getpid() % 500) * 8
+    pg_base = 26000 + (os.getpid() % 500) * 16  # dedicated clusters, then poolers
     instance = f"it{os.getpid()}"
     dns_port = 23000 + os.getpid() % 500
     standin = STANDIN_BASE + (os.getpid() % 500) * 2
@@ -316,8 +316,8 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         "MOORAGE_REGISTRY_PORT": str(base + 2),
         "MOORAGE_POSTGRES_PORT": str(base + 3),
         "MOORAGE_REDIS_PORTS": f"{redis_base}-{redis_base + 9}",
-        "MOORAGE_POSTGRES_PORTS": f"{pg_base}-{pg_base + 5}",
-        "MOORAGE_PGBOUNCER_PORTS": f"{pg_base + 6}-{pg_base + 7}",
+        "MOORAGE_POSTGRES_PORTS": f"{pg_base}-{pg_base + 12}",
+        "MOORAGE_PGBOUNCER_PORTS": f"{pg_base + 13}-{pg_base + 15}",
         "MOORAGE_HTTPS_PORT": str(base + 4),
         "MOORAGE_RENDEZVOUS_PORT": str(25000 + os.getpid() % 500),
         # heroku ps:exec's SSH server: port 80 (the CLI's), on a loopback address of its own

@@ -17,6 +17,7 @@ import pwd
 import secrets
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from moorage.errors import ComponentFailed
 
 OS_USER = "postgres"
+LOCK_WAIT = 120.0  # seconds to wait for the stanza's lock held by another pgBackRest process
 
 
 def _postgres_owns(path: Path, mode: int) -> None:
@@ -116,18 +118,26 @@ class Archive:
         return " ".join(shlex.quote(a) for a in argv) + " %f %p"
 
     def run(self, conf: Path, stanza: str, *args: str, timeout: float = 3600) -> str:
+        """pgbackrest ``args`` on ``stanza``; while another pgBackRest process holds the
+        stanza's lock (a backup that a killed ``moor server`` left running), it waits for
+        up to ``LOCK_WAIT`` seconds."""
         argv = ["runuser", "-u", OS_USER, "--", "pgbackrest", f"--config={conf}"]
         argv += [f"--stanza={stanza}", *args]
-        try:
-            proc = subprocess.run(
-                argv, capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except FileNotFoundError as exc:
-            raise ComponentFailed(
-                "pgBackRest is not installed: run `apt-get install pgbackrest`."
-            ) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise ComponentFailed(f"pgbackrest {args[-1]} of {stanza} took too long") from exc
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                proc = subprocess.run(
+                    argv, capture_output=True, text=True, timeout=timeout, check=False
+                )
+            except FileNotFoundError as exc:
+                raise ComponentFailed(
+                    "pgBackRest is not installed: run `apt-get install pgbackrest`."
+                ) from exc
+            except subprocess.TimeoutExpired as exc:
+                raise ComponentFailed(f"pgbackrest {args[-1]} of {stanza} took too long") from exc
+            if "ERROR: [050]" not in proc.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)  # [050]: unable to acquire lock
         if proc.returncode != 0:
             detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
             raise ComponentFailed(

@@ -8,6 +8,7 @@ switch: nothing in the user's data).
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -95,30 +96,35 @@ def facts(clusters: Clusters, resource: str) -> dict[str, str]:
     return out
 
 
+UNITS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+    **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), 604800),
+}
+"""The units ``--by`` takes (``1 month`` is not one: months differ in length)."""
+BY_LIMIT_DAYS = 36500  # further back than any window (and than datetime reaches safely)
+_DURATION = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[a-z]+)+\s*")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
+
+
 def parse_by(text: str) -> float:
-    """``3 hours``, ``90 minutes``, ``1 day 2 hours``, ``45s`` -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    words = text.replace(",", " ").split()
-    pairs: list[tuple[str, str]] = []
-    for word in words:
-        number = word.rstrip("abcdefghijklmnopqrstuvwxyz")
-        if number and number != word:
-            pairs.append((number, word[len(number) :]))
-        elif number:
-            pairs.append((number, ""))
-        elif pairs and not pairs[-1][1]:
-            pairs[-1] = (pairs[-1][0], word)
-        else:
-            pairs = []
-            break
-    try:
-        total = sum(float(n) * units[u[0] if u != "min" else "m"] for n, u in pairs if u)
-    except (KeyError, ValueError, IndexError):
-        total = 0.0
-    if not pairs or any(not u for _, u in pairs) or total <= 0:
+    """``3 hours``, ``90 minutes``, ``1 day 2 hours``, ``45s``, ``3h30m`` -> seconds."""
+    spec = text.lower().replace(",", " ")
+    total = 0.0
+    if _DURATION.fullmatch(spec):
+        parts = _PART.findall(spec)
+        if all(unit in UNITS for _, unit in parts):
+            total = sum(float(n) * UNITS[unit] for n, unit in parts)
+    if total <= 0:
         raise InvalidParams(
             f"--by {text!r} is not a duration: write it like '3 hours', '90 minutes' or "
-            "'1 day 2 hours'."
+            "'1 day 2 hours' (units: seconds, minutes, hours, days, weeks)."
+        )
+    if total > BY_LIMIT_DAYS * 86400:  # also inf: '1' followed by 400 zeros
+        raise InvalidParams(
+            f"--by {text!r} reaches back further than any rollback window (a few days)."
         )
     return total
 

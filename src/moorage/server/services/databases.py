@@ -172,7 +172,10 @@ def promote(
     pg = postgres(providers)
     if follower.service != AddonService.POSTGRESQL:
         raise InvalidParams(f"{follower.name} is not a postgresql database.")
-    if pg.following(follower.resource) is not None:
+    if pg.following(follower.resource) is not None or follower.follows_id is not None:
+        # the store still names a leader when a killed server left the promotion half
+        # done (the cluster's record may already say it follows no one): pg.promote is
+        # idempotent and finishes it, with the stanza and first base backup of its archive
         _wait_caught_up(pg, follower, force)
         pg.promote(follower.resource)
     follower.follows_id = None
