@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -266,15 +267,31 @@ class Clusters:
         return started
 
     def sweep(self, known: set[str]) -> list[str]:
-        """Remove clusters whose creation never finished and that no add-on names."""
+        """Remove clusters whose creation never finished and that no add-on names: first the
+        processes still working on them (a restore a killed server left running)."""
         if not self.root.exists():
             return []
         gone = []
         for d in self.root.iterdir():
-            if d.is_dir() and d.name not in known and (d / "creating").exists():
+            unfinished = (d / "creating").exists() or not (d / "moorage.json").exists()
+            if d.is_dir() and d.name not in known and unfinished:
+                _kill_working_on(d)
                 self.remove(d.name)
                 gone.append(d.name)
         return gone
+
+
+def _kill_working_on(path: Path) -> None:
+    """SIGKILL every process whose command line names ``path`` (pgbackrest, postgres)."""
+    needle = str(path).encode() + b"/"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "cmdline").read_bytes().replace(b"\0", b" ") + b"/":
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 def _as_postgres(argv: list[str], what: str) -> None:
