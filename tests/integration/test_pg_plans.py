@@ -228,6 +228,7 @@ def test_promote_under_load_fails_no_request(platform: LivePlatform) -> None:
     platform.wait_for(app, "Promoted Person")  # the app reads what the new primary took
     names = {a["name"]: a["config_vars"] for a in platform.json("addons", "-a", app)}
     assert len(names) == 2 and [] in names.values()  # the old primary: detached, kept
+    platform.moor("apps:destroy", "-a", app, "--confirm", app)
 
 
 def _pooled(url: str) -> list[tuple[object, ...]]:
@@ -284,3 +285,5 @@ def test_backups_rotation_psql_and_isolation_on_a_dedicated_plan(
     shared = _config(platform, mini, "DATABASE_URL")
     with pytest.raises(psycopg.OperationalError):
         _rows(shared.replace(f":{urlsplit(shared).port}/", f":{port}/"), "SELECT 1")
+    for name in (other, mini):  # dedicated clusters take ports: give them back
+        platform.moor("apps:destroy", "-a", name, "--confirm", name)
