@@ -94,6 +94,10 @@ def test_second_push_rebuilds_only_the_changed_layer(
     copy = out.index("COPY myapp.py")
     assert "Using cache" not in out[copy : out.index("Step", copy + 1)]
     platform.wait_for(app, "Actors!")
+    listed = platform.json("builds", "-a", app)
+    assert [b["status"] for b in listed] == ["succeeded", "succeeded"]
+    shown = platform.moor("builds:output", listed[0]["id"], "-a", app).stdout
+    assert "COPY myapp.py" in shown
 
 
 def test_failing_step_refuses_the_push_and_keeps_serving(

@@ -3,14 +3,17 @@ section, unpacking the pushed tree)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import tarfile
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from moorage.errors import InvalidParams
 from moorage.server.background.builder import read_manifest, unpack
+from moorage.server.platform import Platform
 from moorage.spec.gitpush import (
     ZERO,
     deploy_update,
@@ -19,6 +22,7 @@ from moorage.spec.gitpush import (
     split_cgi_head,
 )
 from moorage.spec.manifests import parse_heroku_yml
+from tests.unit.conftest import make_token
 
 A, B = "a" * 40, "b" * 40
 
@@ -108,3 +112,25 @@ def test_manifest_from_heroku_yml_else_dockerfile(tmp_path: Path) -> None:
     assert m.dockerfiles == {"web": "Dockerfile"} and m.commands == {"web": "gunicorn app"}
     (tmp_path / "heroku.yml").write_text("build:\n  docker:\n    worker: Dockerfile\n")
     assert read_manifest(tmp_path).dockerfiles == {"worker": "Dockerfile"}
+
+
+def test_git_remote_asks_for_credentials_and_hides_others_apps(
+    api: TestClient, platform: Platform
+) -> None:
+    api.post("/apps", json={"name": "pushed"}).raise_for_status()
+    refs = "/git/pushed.git/info/refs?service=git-receive-pack"
+    anonymous = api.get(refs, headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Basic realm="moorage"'
+    bob = base64.b64encode(f"_:{make_token(platform, 'bob@example.test')}".encode()).decode()
+    refused = api.post(
+        "/git/pushed.git/git-receive-pack", headers={"Authorization": f"Basic {bob}"}, content=b"x"
+    )
+    assert refused.status_code == 404
+    assert not (platform.settings.data_dir / "git" / "pushed.git").exists()
+    assert api.get("/git/pushed.git/objects/info/packs").status_code == 404
+    alice = api.get(refs)
+    assert alice.status_code == 200
+    assert alice.headers["content-type"] == "application/x-git-receive-pack-advertisement"
+    assert (platform.settings.data_dir / "git" / "pushed.git" / "hooks" / "pre-receive").is_file()
+    assert api.get("/apps/pushed").json()["git_url"] == "https://git.moorage.localhost/pushed.git"
