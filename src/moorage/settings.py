@@ -149,6 +149,12 @@ class Settings:
         """The registry behind the edge (``registry.<domain>``), for docker and the CLI."""
         return f"registry.{self.heroku_host}"
 
+    def git_url(self, app: str) -> str:
+        """The app's git remote: ``git.<domain>`` through the edge, else the API's own."""
+        if self.https_port:
+            return f"https://git.{self.heroku_host}/{app}.git"
+        return f"{self.api_url}/git/{app}.git"
+
     def app_host(self, app: str) -> str:
         return f"{app}.{self.domain}"
 

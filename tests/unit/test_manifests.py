@@ -1,7 +1,7 @@
 import pytest
 
-from moorage.cli.container import release_updates
 from moorage.errors import InvalidParams
+from moorage.spec.manifests import formation_updates as release_updates
 from moorage.spec.manifests import parse_app_json, parse_heroku_yml, parse_procfile
 
 

@@ -23,7 +23,13 @@ from moorage.errors import ImageNotPushed, InvalidParams, RuntimeFailure, Storag
 from moorage.images.localdocker import LocalDocker, image_id
 from moorage.schemas.images import ImageUpdate
 from moorage.schemas.releases import FormationUpdate
-from moorage.spec.manifests import AppManifest, parse_app_json, parse_heroku_yml, parse_procfile
+from moorage.spec.manifests import (
+    AppManifest,
+    formation_updates,
+    parse_app_json,
+    parse_heroku_yml,
+    parse_procfile,
+)
 from moorage.spec.names import validate_process_type
 
 
@@ -151,22 +157,6 @@ def _image_id(registry: str, app: str, ptype: str) -> str:
     return found
 
 
-def release_updates(
-    types: list[str], images: dict[str, str], manifest: AppManifest
-) -> list[dict[str, Any]]:
-    """Formation updates: pushed images, process commands, the release phase, checks."""
-    updates: dict[str, dict[str, Any]] = {}
-    for ptype in types:
-        updates[ptype] = {"type": ptype, "docker_image": images[ptype]}
-    for ptype, command in manifest.commands.items():
-        updates.setdefault(ptype, {"type": ptype})["command"] = command
-    for ptype, path in manifest.check_paths.items():
-        updates.setdefault(ptype, {"type": ptype})["check_path"] = path
-    if manifest.release_command is not None:
-        updates.setdefault("release", {"type": "release"})["command"] = manifest.release_command
-    return list(updates.values())
-
-
 @cli.command("container:release")
 @click.argument("types", nargs=-1)
 @app_option
@@ -203,7 +193,7 @@ def container_release(
     pushed = [t for t in wanted if t not in refs]
     registry = info(c).registry if pushed else ""
     ids = {t: _image_id(registry, app, t) for t in pushed}
-    updates = release_updates(pushed, ids, read_manifest(directory))
+    updates = formation_updates(pushed, ids, read_manifest(directory))
     if refs:
         updates += [{"type": t, "image": r} for t, r in refs.items()]
         merged = [ImageUpdate.model_validate(u) for u in _merged(updates)]

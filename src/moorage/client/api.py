@@ -93,6 +93,17 @@ class Client:
         partial.replace(dest)
         return size
 
+    def lines(self, path: str) -> Iterator[str]:
+        """The lines of a streamed text answer (a build's output) as they come."""
+        try:
+            with self._http.stream("GET", path, timeout=httpx.Timeout(30.0, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._answer(resp)
+                yield from resp.iter_lines()
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+
     def upload(self, path: str, source: Path, params: dict[str, str]) -> Any:
         """PUT the bytes of ``source`` as the request body (a dump to restore)."""
 

@@ -13,6 +13,7 @@ without it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,35 +59,64 @@ class LocalDocker:
     def __init__(self) -> None:
         self._d = _engine()
 
-    def build(self, context: Path, dockerfile: Path, tag: str) -> Iterator[str]:
+    def build(
+        self,
+        context: Path,
+        dockerfile: Path,
+        tag: str,
+        *,
+        buildargs: dict[str, str] | None = None,
+        limits: dict[str, int] | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
         """Build ``dockerfile`` (in ``context``) as ``tag``, yielding the output lines;
-        :class:`BuildFailed` names the step that failed."""
+        :class:`BuildFailed` names the step that failed. ``limits``: docker-py's
+        ``container_limits`` of each RUN step's container (memory, cpushares...);
+        ``timeout``: seconds the whole build may take (then it is cancelled)."""
         last_step = ""
-        for chunk in self._d.api.build(
+        deadline = time.monotonic() + timeout if timeout else None
+        stream = self._d.api.build(
             path=str(context),
-            dockerfile=dockerfile.name,
+            dockerfile=_relative(context, dockerfile),
             tag=tag,
             rm=True,
             forcerm=True,
             decode=True,
-        ):
-            if "stream" in chunk:
-                text = chunk["stream"]
-                if text.startswith("Step "):
-                    last_step = text.strip()
-                if text.strip():
-                    yield text.rstrip("\n")
-            if "error" in chunk:
-                raise BuildFailed(
-                    f"Build of {dockerfile.name} failed at {last_step or 'the first step'}: "
-                    f"{chunk['error'].strip()}. The app keeps running its current release."
-                )
+            buildargs=buildargs or None,
+            container_limits=limits or None,  # type: ignore[arg-type]
+            timeout=int(timeout) if timeout else None,
+        )
+        try:
+            for chunk in stream:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise BuildFailed(
+                        f"Build of {dockerfile.name} took longer than {timeout:.0f}s and was "
+                        f"stopped at {last_step or 'the first step'}. The app keeps running "
+                        "its current release."
+                    )
+                if "stream" in chunk:
+                    text = chunk["stream"]
+                    if text.startswith("Step "):
+                        last_step = text.strip()
+                    if text.strip():
+                        yield text.rstrip("\n")
+                if "error" in chunk:
+                    raise BuildFailed(
+                        f"Build of {dockerfile.name} failed at {last_step or 'the first step'}: "
+                        f"{chunk['error'].strip()}. The app keeps running its current release."
+                    )
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # a build cut short: the engine cancels it when the stream closes
 
-    def push(self, repo: str, token: str) -> Iterator[LayerProgress]:
-        """Push ``repo:latest`` with the API token as password, yielding each layer's
-        progress; a refusal raises :class:`Unauthorized`, anything else
-        :class:`RuntimeFailure` with Docker's message."""
-        auth = {"username": "_", "password": token}
+    def push(
+        self, repo: str, token: str, auth: dict[str, str] | None = None
+    ) -> Iterator[LayerProgress]:
+        """Push ``repo:latest`` with the API token as password (or ``auth``, docker-py's
+        ``auth_config``), yielding each layer's progress; a refusal raises
+        :class:`Unauthorized`, anything else :class:`RuntimeFailure` with Docker's message."""
+        auth = auth or {"username": "_", "password": token}
         for chunk in self._d.api.push(
             repo, tag="latest", stream=True, decode=True, auth_config=auth
         ):
@@ -109,6 +139,14 @@ class LocalDocker:
     def image_id(self, ref: str) -> str:
         """The engine's id of image ``ref`` (docker-py's ImageNotFound when it has none)."""
         return str(self._d.images.get(ref).id)
+
+
+def _relative(context: Path, dockerfile: Path) -> str:
+    """The Dockerfile's path as the engine takes it: relative to the context."""
+    try:
+        return str(dockerfile.relative_to(context))
+    except ValueError:
+        return dockerfile.name
 
 
 def image_id(ref: str) -> str:

@@ -162,7 +162,8 @@ _TO_DYNOS = [
 
 
 def _edge_servers(edge: Edge, pages: Path) -> list[str]:
-    """``api.`` and ``registry.``: long-lived, unbuffered streams (logs, pushes, exec).
+    """``api.``, ``git.`` and ``registry.``: long-lived, unbuffered streams (logs, pushes,
+    exec).
 
     The Heroku CLI reads a manifest with HTTP Basic (``:token``), which Distribution's
     token auth does not take, so those requests go to the API, which checks the token and
@@ -184,6 +185,13 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         *proof,
         "      proxy_set_header Upgrade $http_upgrade;",
         "      proxy_set_header Connection $moorage_upgrade; } }",
+        # the apps' git remotes: https://git.<domain>/<app>.git is the API's /git/<app>.git
+        f"  server {{ listen {edge.port} ssl; server_name git.{edge.domain};",
+        *tls,
+        f"    location / {{ proxy_pass http://{edge.api}/git/;",
+        *_PASS_HEADERS,
+        *proof,
+        '      proxy_set_header Connection ""; } }',
         f"  server {{ listen {edge.port} ssl; server_name registry.{edge.domain};",
         *tls,
         # the registry names its token service on loopback; a client (a Swarm node) that

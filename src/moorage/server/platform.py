@@ -26,6 +26,7 @@ from moorage.addons.postgres.provider import PostgresProvider
 from moorage.addons.redis.provider import RedisProvider
 from moorage.egress import Egress
 from moorage.errors import MoorageError
+from moorage.gitpush import repos as git_repos
 from moorage.logs.drains import DrainManager
 from moorage.logs.routerfiles import RouterLog
 from moorage.logs.store import LogStore
@@ -40,6 +41,8 @@ from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addresses import subnet_pool
 from moorage.server.background.addonkeeper import AddonKeeper
+from moorage.server.background.builder import Builder
+from moorage.server.background.builder import release_with as build_release_with
 from moorage.server.background.imagejobs import ImageJobs, release_with
 from moorage.server.background.logpump import DynoLogPump, PlatformLog, RouterFeed
 from moorage.server.background.metrics import Recorder
@@ -101,6 +104,15 @@ class Platform:
         return jobs
 
     @functools.cached_property
+    def builder(self) -> Builder:
+        """Builds from ``git push``; builds a stopped server was running are failed."""
+        builder = Builder(
+            self.store, self.registry.host, self.issuer, self.emit, build_release_with(self)
+        )
+        builder.recover()
+        return builder
+
+    @functools.cached_property
     def prover(self) -> Prover:
         """Looks custom domains' ownership proofs up in DNS."""
         return Prover(self.secret, self.settings.dns_resolvers)
@@ -126,6 +138,7 @@ class Platform:
         still on their way are dropped) and when the name is taken again, so a new owner
         of the name never reads the last one's."""
         self.logs.delete_app(name, gone=destroyed)
+        git_repos.remove(self.settings.data_dir / "git", name)
         if self.metrics is not None:
             self.metrics.forget(name)
         if self.push_failures is not None:

@@ -11,7 +11,7 @@ import yaml
 
 from moorage.errors import InvalidParams
 from moorage.spec.dyno import validate_check_path, validate_command
-from moorage.spec.names import validate_process_type
+from moorage.spec.names import validate_config_key, validate_config_value, validate_process_type
 
 
 @dataclass
@@ -23,6 +23,8 @@ class AppManifest:
     release_command: str | None = None
     release_image: str | None = None  # the process type whose image runs it
     check_paths: dict[str, str] = field(default_factory=dict)
+    dockerfiles: dict[str, str] = field(default_factory=dict)  # heroku.yml build.docker
+    build_args: dict[str, str] = field(default_factory=dict)  # heroku.yml build.config
 
 
 def _command(value: object, where: str) -> str:
@@ -53,7 +55,8 @@ def parse_procfile(text: str, into: AppManifest | None = None) -> AppManifest:
 
 
 def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
-    """``run:`` process commands (string, list, or ``{command, image}``) and ``release:``."""
+    """``build:`` (``docker`` Dockerfiles per process type, ``config`` build args), ``run:``
+    process commands (string, list, or ``{command, image}``) and ``release:``."""
     manifest = into or AppManifest()
     try:
         doc = yaml.safe_load(text) or {}
@@ -63,6 +66,7 @@ def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
         raise InvalidParams("heroku.yml is nested too deeply to read; simplify it.") from exc
     if not isinstance(doc, dict):
         raise InvalidParams("heroku.yml must be a mapping with build/run/release keys.")
+    _build_section(doc.get("build"), manifest)
     run: Any = doc.get("run") or {}
     if not isinstance(run, dict):
         raise InvalidParams("heroku.yml: `run` maps process types to commands.")
@@ -82,6 +86,68 @@ def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
         image = release.get("image")
         manifest.release_image = image if isinstance(image, str) else None
     return manifest
+
+
+MAX_BUILD_ARGS = 100
+
+
+def _build_section(build: object, manifest: AppManifest) -> None:
+    """``build: {docker: {web: Dockerfile, worker: worker/Dockerfile}, config: {K: V}}``."""
+    if build is None:
+        return
+    if not isinstance(build, dict):
+        raise InvalidParams("heroku.yml: `build` has `docker` (and optionally `config`).")
+    docker: Any = build.get("docker") or {}
+    if not isinstance(docker, dict):
+        raise InvalidParams("heroku.yml: `build.docker` maps process types to Dockerfiles.")
+    for ptype, path in docker.items():
+        name = validate_process_type(str(ptype))
+        manifest.dockerfiles[name] = validate_dockerfile_path(
+            path, f"heroku.yml build.docker.{name}"
+        )
+    config: Any = build.get("config") or {}
+    if not isinstance(config, dict) or len(config) > MAX_BUILD_ARGS:
+        raise InvalidParams(
+            f"heroku.yml: `build.config` maps build args to values (at most {MAX_BUILD_ARGS})."
+        )
+    for key, value in config.items():
+        if not isinstance(value, (str, int, float, bool)) or isinstance(value, bool):
+            raise InvalidParams(f"heroku.yml: build.config.{key} is a string or a number.")
+        manifest.build_args[validate_config_key(str(key))] = validate_config_value(
+            str(key), str(value)
+        )
+
+
+def validate_dockerfile_path(path: object, where: str) -> str:
+    """A Dockerfile's path relative to the repository's root: no absolute path, no ``..``."""
+    if not isinstance(path, str) or not path.strip() or len(path) > 255:
+        raise InvalidParams(f"{where}: name a Dockerfile, such as Dockerfile or web/Dockerfile.")
+    parts = path.strip().split("/")
+    if path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+        raise InvalidParams(
+            f"{where}: {path[:80]!r} is not a path inside the repository (no leading /, "
+            "no .. and no empty parts)."
+        )
+    if any(ord(c) < 32 for c in path):
+        raise InvalidParams(f"{where}: the path has control characters.")
+    return path.strip()
+
+
+def formation_updates(
+    types: list[str], images: dict[str, str], manifest: AppManifest
+) -> list[dict[str, Any]]:
+    """Formation updates of a release: images by process type, process commands, the
+    release phase, checks (``container:release`` and ``git push`` builds send the same)."""
+    updates: dict[str, dict[str, Any]] = {}
+    for ptype in types:
+        updates[ptype] = {"type": ptype, "docker_image": images[ptype]}
+    for ptype, command in manifest.commands.items():
+        updates.setdefault(ptype, {"type": ptype})["command"] = command
+    for ptype, path in manifest.check_paths.items():
+        updates.setdefault(ptype, {"type": ptype})["check_path"] = path
+    if manifest.release_command is not None:
+        updates.setdefault("release", {"type": "release"})["command"] = manifest.release_command
+    return list(updates.values())
 
 
 def parse_app_json(text: str, into: AppManifest | None = None) -> AppManifest:

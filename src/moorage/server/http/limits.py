@@ -12,6 +12,9 @@ Exempt, each for a reason:
   file in the backups directory and never holds it in memory.
 - ``PUT /apps/{app}/volumes/{name}/archive``: the tar of ``volumes:import``, up to the
   volume's size; the route streams it to a temporary file and refuses what is larger.
+- ``/git/<app>.git/...``: ``git push`` packs, streamed to ``git http-backend``.
+- ``POST /apps/{app}/builds``: the pushed tree's tar (the pre-receive hook sends it); the
+  route streams it to a file and refuses more than its own limit.
 - ``/v2/...``: registry requests the edge sends here (those with Basic auth); image
   layers are large, and the registry sets its own limits.
 
@@ -34,6 +37,8 @@ EXEMPT = (
     re.compile(r"PUT /apps/[^/]+/addons/[^/]+/actions/restore"),
     re.compile(r"[A-Z]+ /v2/.*"),
     re.compile(r"PUT /apps/[^/]+/volumes/[^/]+/archive"),
+    re.compile(r"(GET|POST) /git/[^/]+\.git/.*"),
+    re.compile(r"POST /apps/[^/]+/builds"),
 )
 _DIGITS = re.compile(r"[0-9]{1,19}")
 

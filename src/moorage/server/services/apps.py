@@ -176,6 +176,7 @@ def view(a: App, settings: Settings) -> shapes.App:
         updated_at=a.updated_at,
         released_at=a.released_at,
         web_url=None if a.internal_routing else settings.web_url(a.name),
+        git_url=settings.git_url(a.name),
         internal_routing=a.internal_routing,
         moorage=shapes.AppExtension(
             group=a.group,

@@ -347,6 +347,26 @@ class ImageRelease(Base):
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
 
+class Build(Base):
+    """A build from ``git push``: the pushed commit's tree built into images and released.
+    ``source_checksum``: ``SHA256:<hex>`` of the tar the hook sent; ``source_version``: the
+    commit; ``release_id``/``release_version``: what it released (None when nothing changed
+    or it failed)."""
+
+    __tablename__ = "builds"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    source_checksum: Mapped[str] = mapped_column(String(80), default="")
+    source_version: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    release_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    release_version: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
 class MetricMinute(Base):
     """One app's metrics for one minute (router requests, latency histogram, dyno memory and
     CPU, crashes); kept for 24 hours, so the table holds at most 1,440 rows per app."""
