@@ -222,6 +222,7 @@ def _teardown(p: LivePlatform) -> None:
         (p.data / "router" / "nginx.pid", signal.SIGQUIT),
         (p.data / "registry" / "registry.pid", signal.SIGTERM),
         *((pid, signal.SIGTERM) for pid in sorted((p.data / "redis").glob("*/redis.pid"))),
+        *((pid, signal.SIGTERM) for pid in sorted(p.data.glob("pgbouncer/*/pgbouncer.pid"))),
     ):
         pid = _pid(pidfile)
         if pid:
@@ -229,9 +230,9 @@ def _teardown(p: LivePlatform) -> None:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-    pgdata = p.data / "postgres" / "data"
-    if (pgdata / "postmaster.pid").exists():
-        stop_cluster(pgdata, check=False)
+    for pgdata in (p.data / "postgres" / "data", *p.data.glob("postgres-clusters/*/data")):
+        if (pgdata / "postmaster.pid").exists():  # dedicated ones an app left behind, too
+            stop_cluster(pgdata, check=False)
     subprocess.run(["docker", "logout", p.registry], capture_output=True, check=False)
     shutil.rmtree(f"/etc/docker/certs.d/registry.{p.domain}:{p.https_port}", ignore_errors=True)
     client = docker.from_env()
