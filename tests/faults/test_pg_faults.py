@@ -403,7 +403,12 @@ def test_kill9_during_a_promote(platform: LivePlatform, app: str, moment: str) -
         60,
         why=lambda: f"{state}; CLI: {err!r}; {_facts(platform, app, follower)}",
     )
-    assert _facts(platform, app, follower)["Rollback"].startswith("earliest from"), facts
+    _wait(  # the keeper takes its first base backup once it serves
+        "the promoted database's rollback window starts",
+        lambda: _facts(platform, app, follower)["Rollback"].startswith("earliest from"),
+        120,
+        why=lambda: f"{state}; {_facts(platform, app, follower)}",
+    )
     assert _rows(old, "SELECT count(*), sum(balance) FROM accounts") == [(3000, 300000)]
     names = {a["name"]: a["config_vars"] for a in platform.json("addons", "-a", app)}
     assert len(names) == 2 and set(names[follower]) == {"DATABASE_URL", var}, names

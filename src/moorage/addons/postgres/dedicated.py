@@ -148,11 +148,15 @@ class Clusters:
         self._done(resource)
         return cluster
 
-    def _start_archive(self, resource: str) -> None:
+    def _start_archive(self, resource: str, *, backup_now: bool = True) -> None:
         """Its stanza and first full backup (after a checkpoint: a promotion's new timeline
         reaches pg_control only then). Recovery settings a restore or a base backup left in
         postgresql.auto.conf go first: a follower made of this cluster must not inherit a
-        recovery target or another cluster's primary_conninfo."""
+        recovery target or another cluster's primary_conninfo.
+
+        Without ``backup_now`` (a fork, a rollback, a promotion: the data is there already
+        and the caller waits) the backup is only marked as due: :meth:`due_backups` names it
+        for the keeper, and the mark survives a restart."""
         meta = self._meta(resource)
         with self.cluster(resource).connect() as conn:
             conn.execute("ALTER SYSTEM RESET ALL")
@@ -162,7 +166,25 @@ class Clusters:
             resource, self.dir(resource), meta.port, PLANS[meta.plan].window_days
         )
         self.archive.stanza_create(conf, resource)
-        self.archive.backup(conf, resource)
+        if backup_now:
+            self.archive.backup(conf, resource)
+        else:
+            (self.dir(resource) / "backup-due").touch()
+
+    def base_backup(self, resource: str) -> None:
+        """A full base backup now; it clears a due mark."""
+        self.archive.backup(self.conf(resource), resource)
+        (self.dir(resource) / "backup-due").unlink(missing_ok=True)
+
+    def due_backups(self) -> list[str]:
+        """Clusters whose first base backup is still to be taken."""
+        if not self.root.exists():
+            return []
+        return sorted(
+            d.name
+            for d in self.root.iterdir()
+            if (d / "backup-due").exists() and not (d / "creating").exists()
+        )
 
     def restore(self, resource: str, plan: PgPlan, source: str, target: tuple[str, str]) -> Cluster:
         """A new cluster from ``source``'s archive at ``target``, promoted, archiving into
@@ -176,7 +198,7 @@ class Clusters:
             self.archive.write_config(resource, self.dir(resource), cluster.port, plan.window_days)
             cluster.refresh()
             _wait_promoted(cluster)
-            self._start_archive(resource)
+            self._start_archive(resource, backup_now=False)
         except Exception:
             self.remove(resource)
             raise
@@ -227,7 +249,7 @@ class Clusters:
         (cluster.data / "standby.signal").unlink(missing_ok=True)
         cluster = self.cluster(resource)
         cluster.refresh()  # its settings without the leader's restore_command
-        self._start_archive(resource)
+        self._start_archive(resource, backup_now=False)
         return cluster
 
     def remove(self, resource: str) -> None:

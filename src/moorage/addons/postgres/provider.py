@@ -312,8 +312,12 @@ class PostgresProvider:
         self._clusters().promote(resource)
 
     def base_backup(self, resource: str) -> None:
-        clusters = self._clusters()
-        clusters.archive.backup(clusters.conf(resource), resource)
+        self._clusters().base_backup(resource)
+
+    def due_backups(self) -> list[str]:
+        """Dedicated clusters (a fork, a rollback, a promoted follower) whose first base
+        backup is still to be taken: their rollback window starts with it."""
+        return self.clusters.due_backups() if self.clusters is not None else []
 
     def archive_state(self, resource: str) -> tuple[bool, str]:
         """(healthy, words) of the WAL archive of a dedicated cluster."""

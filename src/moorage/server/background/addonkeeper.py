@@ -42,6 +42,7 @@ from moorage.spec.bytesizes import human_size
 from moorage.spec.status import AddonService, BackupStatus, ReleaseStatus, Verification
 
 log = logging.getLogger("moorage.addons")
+BACKUP_RETRY = 300.0  # seconds before a failed first base backup is tried again
 
 
 class AddonKeeper:
@@ -62,6 +63,7 @@ class AddonKeeper:
         self.clock = clock
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup")
         self._archive_ok: dict[str, bool] = {}  # resource -> its archive worked at last look
+        self._backups_queued: dict[str, float] = {}  # resource -> when its first backup queued
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     # -- backups ------------------------------------------------------------------------------
@@ -212,6 +214,27 @@ class AddonKeeper:
             return
         self.emit(app, "api", f"Base backup of {name} completed (rollback window kept)")
 
+    def tick_base_backups(self) -> list[str]:
+        """Queue the first base backup of clusters that were made from an archive or
+        promoted (they serve before it is taken); returns the add-ons queued."""
+        now = time.monotonic()
+        waiting = {r for r, at in self._backups_queued.items() if now - at < BACKUP_RETRY}
+        due = set(self.postgres.due_backups()) - waiting
+        if not due:
+            return []
+        with self.store.session() as s:
+            found = s.scalars(select(Addon).where(Addon.resource.in_(due))).all()
+            queued = [(a.id, a.resource, a.name) for a in found]
+        for addon_id, resource, _ in queued:
+            self._backups_queued[resource] = now  # a failed one is tried again later
+            self._worker.submit(self._first_backup, addon_id, resource)
+        return [name for _, _, name in queued]
+
+    def _first_backup(self, addon_id: str, resource: str) -> None:
+        self._base_backup(addon_id)
+        if resource not in self.postgres.due_backups():
+            self._backups_queued.pop(resource, None)
+
     def tick_archives(self) -> list[str]:
         """An ``ALERT`` line in the app's log when a dedicated cluster's WAL archive starts
         failing, and a line when it works again; returns the add-ons failing now."""
@@ -274,6 +297,7 @@ class AddonKeeper:
                 (5, self.tick_schedules),
                 (5, self.tick_servers),
                 (10, self.tick_archives),
+                (5, self.tick_base_backups),
             ):
                 if n % every:
                     continue
