@@ -12,7 +12,8 @@ repository and ports 27400-27439 (clusters 27400-27419, the baselines' clusters
 filled with ``pgbench -i`` to about ``--size-mb`` (as the add-on's login role, so the tables
 belong to the add-on), then a fresh full backup so restores start from a backup that holds
 the data, then ``--replay-seconds`` of pgbench writes before the rollback target, so the
-rollback has WAL to replay. Then, ``--runs`` times each, platform first, then the baseline:
+rollback has WAL to replay. Then, ``--runs`` times each, both sides (the platform first in
+even runs, the baseline first in odd ones; an untimed CHECKPOINT of the source before each):
 
 * fork: ``restore_from(new, plan, source, None)`` until the new URL takes a write, against
   ``pgbackrest restore --type=name`` (a restore point made untimed beforehand) + ``pg_ctl
@@ -299,17 +300,37 @@ class Bench:
         self.drop_plain(plain)
         return total
 
+    def pair(
+        self,
+        what: str,
+        run: int,
+        platform: Callable[[], tuple[float, dict]],
+        baseline: Callable[[], float],
+    ) -> None:
+        """Both sides of one measurement, after an untimed CHECKPOINT of the source each (so
+        neither pays for the other's dirty pages); even runs start with the platform."""
+        got: dict[str, Any] = {}
+        for side in ("platform", "baseline") if run % 2 == 0 else ("baseline", "platform"):
+            with self.source_cluster().connect() as conn:
+                conn.execute("CHECKPOINT")
+            got[side] = platform() if side == "platform" else baseline()
+        self.record(what, got["platform"][0], got["baseline"], got["platform"][1])
+
     def fork(self, run: int) -> None:
-        platform, phases = self.platform_restore("fork", run, None)
-        point = continuity.target(self.clusters, SOURCE, None)  # made by hand, not timed
-        self.phases.take()
-        baseline = self.baseline_restore(f"fork{run}", point)
-        self.record("fork (--fork)", platform, baseline, phases)
+        def baseline() -> float:
+            point = continuity.target(self.clusters, SOURCE, None)  # made by hand, not timed
+            self.phases.take()
+            return self.baseline_restore(f"fork{run}", point)
+
+        self.pair("fork (--fork)", run, lambda: self.platform_restore("fork", run, None), baseline)
 
     def rollback(self, run: int, moment: datetime) -> None:
-        platform, phases = self.platform_restore("rollback", run, moment)
-        baseline = self.baseline_restore(f"rollback{run}", ("time", stamp(moment)))
-        self.record(f"rollback {self.args.back_seconds} s back", platform, baseline, phases)
+        self.pair(
+            f"rollback {self.args.back_seconds} s back",
+            run,
+            lambda: self.platform_restore("rollback", run, moment),
+            lambda: self.baseline_restore(f"rollback{run}", ("time", stamp(moment))),
+        )
 
     # -- followers -----------------------------------------------------------------------------
     def head(self) -> str:
@@ -319,6 +340,14 @@ class Bench:
         return str(row[0])
 
     def follower(self, run: int) -> None:
+        self.pair(
+            "follower (--follow)",
+            run,
+            lambda: self.platform_follower(run),
+            lambda: self.baseline_follower(run),
+        )
+
+    def platform_follower(self, run: int) -> tuple[float, dict]:
         resource = self.new_resource("follower", run)
         self.phases.take()
         start = time.monotonic()
@@ -331,8 +360,7 @@ class Bench:
         phases["start (pg_ctl -w) and the rest"] = (started - start) - sum(phases.values())
         phases["until streaming, caught up"] = platform - (started - start)
         self.drop(resource)
-        baseline = self.baseline_follower(run)
-        self.record("follower (--follow)", platform, baseline, phases)
+        return platform, phases
 
     def baseline_follower(self, run: int) -> float:
         plain = self.new_plain(f"follower{run}")
