@@ -20,7 +20,7 @@ def test_actors_app_serves_actors_from_postgres(platform: LivePlatform, actors: 
     assert info["web_url"] == f"https://{actors}.{platform.domain}:{platform.https_port}/"
     page = platform.wait_for(actors, "Meryl Streep")
     assert "<title>Actors</title>" in page.text
-    assert [a["plan"]["name"] for a in info["addons"]] == ["postgresql:basic"]
+    assert [a["plan"]["name"] for a in info["addons"]] == ["postgresql:mini"]
 
 
 def test_the_app_answers_over_https_with_the_platform_ca(

@@ -4,6 +4,7 @@ Docker Engine, releases it, and streams the build back as ``remote:`` lines."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -84,7 +85,8 @@ def test_second_push_rebuilds_only_the_changed_layer(
 ) -> None:
     app, repo = pushed
     text = (repo / "myapp.py").read_text()
-    (repo / "myapp.py").write_text(text.replace("<h1>Actors</h1>", "<h1>Actors!</h1>"))
+    heading = f"Actors {os.urandom(3).hex()}"  # new on every run: no layer of it is cached
+    (repo / "myapp.py").write_text(text.replace("<h1>Actors</h1>", f"<h1>{heading}</h1>"))
     _commit(repo, "one line")
     done = _push(platform, app, repo, _token(platform))
     assert done.returncode == 0, done.stderr
@@ -93,7 +95,7 @@ def test_second_push_rebuilds_only_the_changed_layer(
     assert "Using cache" in out[pip : out.index("Step", pip + 1)]
     copy = out.index("COPY myapp.py")
     assert "Using cache" not in out[copy : out.index("Step", copy + 1)]
-    platform.wait_for(app, "Actors!")
+    platform.wait_for(app, heading)
     listed = platform.json("builds", "-a", app)
     assert [b["status"] for b in listed] == ["succeeded", "succeeded"]
     shown = platform.moor("builds:output", listed[0]["id"], "-a", app).stdout

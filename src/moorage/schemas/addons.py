@@ -18,7 +18,7 @@ class BilledPrice(Price):
 
 
 class Plan(Resource):
-    """The add-on's plan (``postgresql:basic``); self-hosted, so free."""
+    """The add-on's plan (``postgresql:mini``, ``postgresql:standard-0``); self-hosted, so free."""
 
     id: str
     name: str
