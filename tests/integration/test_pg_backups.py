@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -24,8 +23,9 @@ from psycopg import sql
 
 from moorage.addons.postgres import backups
 from moorage.addons.postgres.backups import TableSum
-from moorage.addons.postgres.cluster import Cluster, find_bin_dir
+from moorage.addons.postgres.cluster import Cluster
 from moorage.errors import ComponentFailed, InvalidParams
+from tests.pgscratch import scratch_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -59,36 +59,10 @@ INSERT INTO events SELECT i, date '2025-06-01' + (i % 400) FROM generate_series(
 """
 
 
-def _free_port() -> int:
-    for port in range(17432, 17500):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if not Path(f"/tmp/.s.PGSQL.{port}").exists():
-            return port
-    pytest.skip("no free port in 17432-17499")
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (runuser, mount)")
-    try:
-        find_bin_dir()
-    except ComponentFailed:
-        pytest.skip("PostgreSQL is not installed")
-    root = Path(tempfile.mkdtemp(prefix="moorage-pgbackups-"))
-    root.chmod(0o711)  # the postgres user must reach its data dir below
-    c = Cluster(root / "pg", _free_port(), ["127.0.0.1"])
-    try:
-        c.ensure_running()
+    with scratch_cluster("moorage-pgbackups-") as c:
         yield c
-    finally:
-        if (c.data / "postmaster.pid").exists():
-            c.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -20,10 +19,11 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from moorage.addons.postgres.cluster import Cluster, find_bin_dir
+from moorage.addons.postgres.cluster import Cluster
 from moorage.addons.postgres.pooler import Pooler, Poolers
 from moorage.addons.postgres.provider import PostgresProvider
 from moorage.errors import ComponentFailed
+from tests.pgscratch import scratch_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -32,38 +32,12 @@ POOL_SIZE = 5
 WAIT = 5  # query_wait_timeout: how long a retired role's lingering client waits for its error
 
 
-def _free_port() -> int:
-    for port in range(17432, 17500):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if not Path(f"/tmp/.s.PGSQL.{port}").exists():
-            return port
-    pytest.skip("no free port in 17432-17499")
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (runuser)")
-    try:
-        find_bin_dir()
-    except ComponentFailed:
-        pytest.skip("PostgreSQL is not installed")
     if shutil.which("pgbouncer", path="/usr/sbin:/usr/bin") is None:
         pytest.skip("pgbouncer is not installed")
-    root = Path(tempfile.mkdtemp(prefix="moorage-pgpooler-"))
-    root.chmod(0o711)  # the postgres user must reach its data dir below
-    c = Cluster(root / "pg", _free_port(), ["127.0.0.1"])
-    try:
-        c.ensure_running()
+    with scratch_cluster("moorage-pgpooler-") as c:
         yield c
-    finally:
-        if (c.data / "postmaster.pid").exists():
-            c.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
