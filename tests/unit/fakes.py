@@ -65,6 +65,7 @@ class FakeRuntime:
         self.held: set[tuple[str, str]] = set()  # volumes: (app, name)
         self.events: list[str] = []  # "start <name>", "stop <id>", "retire <id>", in order
         self.ports_heard: dict[str, list[int]] = {}  # dyno name -> ports it listens on
+        self.leaving: set[str] = set()  # nodes being drained (the swarm runtime's label)
 
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
@@ -147,7 +148,12 @@ class FakeRuntime:
         return dyno
 
     def observe(self) -> Observed:
-        return Observed(self.list_dynos(), self.list_retiring(), self.apps())
+        seen = Observed(self.list_dynos(), self.list_retiring(), self.apps())
+        return replace(seen, leaving=frozenset(self.leaving))
+
+    def hand_over_node(self, hostname: str) -> None:
+        self.events.append(f"hand over {hostname}")
+        self.leaving.discard(hostname)
 
     def list_retiring(self) -> list[Dyno]:
         return list(self.retired.values())

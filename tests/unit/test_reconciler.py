@@ -223,3 +223,35 @@ def test_a_crashed_dyno_that_is_gone_leaves_the_reconciler_at_rest(
     assert runtime.removed_apps == ["demo"]
     reconciler.run_once()
     assert not reconciler.in_motion()
+
+
+def test_a_leaving_node_loses_its_routes_before_the_engine_moves_its_dynos(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    runtime = _deployed(api, platform, reconciler)
+    router: FakeRouter = reconciler.router  # type: ignore[assignment]
+    api.patch("/apps/demo/formation/web", json={"quantity": 2})
+    settle(reconciler)
+    one, two = runtime.dynos["demo.web.1"], runtime.dynos["demo.web.2"]
+    runtime.dynos[one.name] = replace(one, node="node-2")
+    runtime.dynos[two.name] = replace(two, node="node-3")
+    runtime.leaving.add("node-2")  # `moor nodes:drain node-2`
+    reconciler.run_once()  # one pass: routes, then the hand-over
+    reconciler._drainer.shutdown(wait=True)
+    assert [r.backends for r in router.routes] == [(f"{two.ip}:{two.port}",)]
+    assert "hand over node-2" in runtime.events and not runtime.leaving
+    assert one.id not in runtime.stopped  # the engine moves it, not the reconciler
+
+
+def test_an_app_whose_dynos_are_all_on_a_leaving_node_keeps_its_route(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    runtime = _deployed(api, platform, reconciler)
+    router: FakeRouter = reconciler.router  # type: ignore[assignment]
+    one = runtime.dynos["demo.web.1"]
+    runtime.dynos[one.name] = replace(one, node="node-2")
+    runtime.leaving.add("node-2")
+    reconciler.run_once()
+    reconciler._drainer.shutdown(wait=True)
+    assert [r.backends for r in router.routes] == [(f"{one.ip}:{one.port}",)]
+    assert "hand over node-2" in runtime.events

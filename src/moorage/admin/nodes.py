@@ -3,12 +3,15 @@
 Operator commands, run as root on the manager host like ``moor setup``: they change where
 every app runs, so they talk to the Swarm manager (``MOORAGE_SWARM_ENGINE``) directly and are
 not in the API, which users' tokens reach. Swarm does the moving: a drained or lost node's
-dynos start elsewhere, and the reconciler routes them once they pass their check.
+dynos start elsewhere, and the reconciler routes them once they pass their check. A drain
+pauses the node first; the reconciler takes its dynos out of the router, then hands the node
+to Swarm's ``drain`` (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import click
@@ -16,8 +19,10 @@ import docker
 import docker.errors
 
 from moorage.errors import InvalidParams, NotFound, RuntimeFailure
-from moorage.runtime.swarmstate import swarm_nodes
+from moorage.runtime.swarmstate import set_availability, swarm_nodes
 from moorage.settings import Settings
+
+HAND_OVER_SECONDS = 60.0  # how long nodes:drain waits for the reconciler
 
 
 def _manager(settings: Settings) -> docker.DockerClient:
@@ -109,17 +114,28 @@ def nodes_add(engine: str | None, manager_only: bool) -> None:
 
 
 def _availability(name: str, availability: str) -> list[str]:
-    """Set the node's availability; the dynos pinned to it by their volumes (``app/volume
-    (type.n)``), which cannot move."""
+    """Set the node's availability (``leaving``: see :func:`set_availability`); the dynos
+    pinned to it by their volumes (``app/volume (type.n)``), which cannot move."""
     settings = Settings.from_env()
     client = _manager(settings)
     raw = _node(client, name)
-    spec = dict(raw["Spec"], Availability=availability)
-    api: Any = client.api
-    api.update_node(raw["ID"], raw["Version"]["Index"], spec)
+    set_availability(client, raw["ID"], availability)
     hostname = raw.get("Description", {}).get("Hostname", name)
+    api: Any = client.api
     mine = api.services(filters={"label": f"moorage.instance={settings.instance}"})
     return pinned(mine, hostname, settings.instance)
+
+
+def _handed_over(name: str, timeout: float) -> bool:
+    """Wait until the reconciler has taken the node's dynos out of the router and handed the
+    node to Swarm's drain (``moor server`` must run for that)."""
+    client = _manager(Settings.from_env())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _node(client, name).get("Spec", {}).get("Availability") == "drain":
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def pinned(services: list[dict[str, Any]], hostname: str, instance: str) -> list[str]:
@@ -146,7 +162,13 @@ def pinned(services: list[dict[str, Any]], hostname: str, instance: str) -> list
 @click.argument("node")
 def nodes_drain(node: str) -> None:
     """Move every dyno off NODE: Swarm stops them there and starts them on other nodes."""
-    held = _run(lambda: _availability(node, "drain"))
+    held = _run(lambda: _availability(node, "leaving"))
+    if not _run(lambda: _handed_over(node, HAND_OVER_SECONDS)):
+        raise RuntimeFailure(
+            f"{node} is paused (no new dynos start there), but `moor server` has not taken its "
+            "dynos out of the router yet. Is it running? It moves them when it is: run "
+            f"`moor nodes` to follow, or `moor nodes:activate {node}` to cancel."
+        )
     click.echo(f"Draining {node}: its dynos move to the other nodes. `moor nodes` shows them.")
     if held:
         click.echo(

@@ -31,9 +31,14 @@ class Observed:
     retiring: list[Dyno]  # dynos being replaced (renamed by retire()), including those a
     # killed control plane was replacing; not in dynos
     apps: set[str]  # apps that own any resource in the runtime (dynos, networks, volumes)
+    leaving: frozenset[str] = frozenset()  # nodes `moor nodes:drain` asked to empty: their
+    # dynos leave the router first, then hand_over_node() lets the engine move them
 
 
 class Runtime(Protocol):
+    def hand_over_node(self, hostname: str) -> None:
+        """Let the engine move the dynos of a leaving node (they are out of the router)."""
+
     def observe(self) -> Observed:
         """The dynos, the retiring dynos and the apps at once (one container listing where
         the engine allows: with a thousand dynos each listing costs tens of milliseconds)."""

@@ -143,6 +143,9 @@ class DockerRuntime:
             apps=self.apps(containers),
         )
 
+    def hand_over_node(self, hostname: str) -> None:
+        """One host: no node ever leaves."""
+
     def list_dynos(self) -> list[Dyno]:
         return [self._to_dyno(c) for c in self._containers() if RETIRING not in (c.name or "")]
 

@@ -49,6 +49,7 @@ from moorage.runtime.swarmstate import (
     last_error,
     relaxed,
     service_dyno,
+    set_availability,
     spread_constraints,
     swarm_nodes,
     task_event,
@@ -160,7 +161,12 @@ class SwarmRuntime:
         ]
 
     def observe(self) -> Observed:
-        return Observed(self.list_dynos(), self.list_retiring(), self.apps())
+        leaving = frozenset(n.hostname for n in self.nodes() if n.leaving)
+        return Observed(self.list_dynos(), self.list_retiring(), self.apps(), leaving)
+
+    def hand_over_node(self, hostname: str) -> None:
+        """Swarm's ``drain`` for a node whose dynos are out of the router: it moves them."""
+        set_availability(self.client, hostname, "drain")
 
     def list_dynos(self) -> list[Dyno]:
         oneoffs = [d for d in self.local.list_dynos() if d.oneoff]

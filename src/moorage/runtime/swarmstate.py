@@ -1,5 +1,6 @@
 """Swarm's state read into Moorage's terms: services and tasks into dynos, nodes into
-:class:`Node`, task changes into dyno events. Pure, except :func:`swarm_nodes`."""
+:class:`Node`, task changes into dyno events. Pure, except :func:`swarm_nodes` and
+:func:`set_availability`."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from typing import Any
 import docker
 import docker.errors
 
-from moorage.errors import RuntimeFailure
+from moorage.errors import NotFound, RuntimeFailure
 from moorage.spec.dyno import Dyno, DynoEvent, Node
 from moorage.spec.status import DynoState
 
 LABEL = "moorage"
 RUNNING = "running"
 FAILED = {"failed", "rejected", "orphaned"}
+LEAVING_LABEL = f"{LABEL}.leaving"  # on a node: `moor nodes:drain` asked to empty it
 
 
 def _identity(svc: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +123,30 @@ def to_node(raw: dict[str, Any], manager: str) -> Node:
         engine=str((desc.get("Engine") or {}).get("EngineVersion", "")),
         leader=bool((raw.get("ManagerStatus") or {}).get("Leader")),
         this=str(raw.get("ID", "")) == manager,
+        leaving=LEAVING_LABEL in (spec.get("Labels") or {}),
     )
+
+
+def set_availability(client: docker.DockerClient, name: str, availability: str) -> dict[str, Any]:
+    """Set node ``name``'s availability (by hostname or id) and return it as it was.
+
+    ``leaving`` is how ``moor nodes:drain`` asks: the node is paused (nothing new starts
+    there) and labelled, the reconciler takes its dynos out of the router, then hands it to
+    Swarm's own ``drain``, which moves them. Any other availability drops the label."""
+    api: Any = client.api
+    try:
+        raw = api.inspect_node(name)
+        spec = dict(raw["Spec"])
+        labels = {k: v for k, v in (spec.get("Labels") or {}).items() if k != LEAVING_LABEL}
+        if availability == "leaving":
+            availability, labels[LEAVING_LABEL] = "pause", "requested"
+        spec.update(Labels=labels, Availability=availability)
+        api.update_node(raw["ID"], raw["Version"]["Index"], spec)
+    except docker.errors.NotFound as exc:
+        raise NotFound(f"No node {name} in the swarm. See `moor nodes`.") from exc
+    except docker.errors.DockerException as exc:
+        raise RuntimeFailure(f"The Swarm manager failed to update node {name}: {exc}") from exc
+    return dict(raw)
 
 
 def task_event(

@@ -180,6 +180,7 @@ class Node:
     engine: str = ""
     leader: bool = False
     this: bool = False  # the engine the platform talks to
+    leaving: bool = False  # `moor nodes:drain` asked to empty it; its dynos leave the router
 
 
 @dataclass(frozen=True)

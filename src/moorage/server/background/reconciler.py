@@ -100,6 +100,8 @@ class Reconciler(PassLoop):
         self._removals = ThreadPoolExecutor(max_workers=8, thread_name_prefix="remove")
         self.settle_seconds = ROUTER_SETTLE_SECONDS
         self._swept = -SWEEP_SECONDS  # when volumes were last swept (monotonic)
+        self._leaving: frozenset[str] = frozenset()  # nodes being drained (see _hand_over)
+        self._handing: set[str] = set()  # leaving nodes whose hand-over is under way
 
     # -- desired state ----------------------------------------------------------------------
     def desired(self) -> Desired:
@@ -164,6 +166,7 @@ class Reconciler(PassLoop):
             self._web_apps = set(want.web_apps)
             self._domains = dict(want.domains)
             self._certs = dict(want.certs)
+            self._leaving = seen.leaving
             busy = set(self._busy)
         self._adopt_retiring(want, busy, seen.retiring)
         for app in sorted(want.apps - busy):
@@ -179,6 +182,7 @@ class Reconciler(PassLoop):
         for observe in self.observers:
             observe(observed)
         self._publish()
+        self._hand_over(seen.leaving)
         self._reap_oneoffs(observed)
         self._sweep_volumes(want)
         wait(removals)
@@ -288,11 +292,30 @@ class Reconciler(PassLoop):
             self._mark(plan.app, version, ReleaseStatus.SUCCEEDED, "")
 
     def _set_backends(self, app: str, dynos: list[Dyno]) -> None:
-        ready = sorted(
-            f"{d.ip}:{d.port}" for d in dynos if d.type == "web" and d.ip and self._is_ready(d)
-        )
+        """Route ``app``'s ready web dynos; those on a leaving node only while the app has
+        no other (Swarm starts their replacements once the node is handed over)."""
+        ready = [d for d in dynos if d.type == "web" and d.ip and self._is_ready(d)]
         with self._lock:
-            self._backends[app] = tuple(ready)
+            staying = [d for d in ready if d.node not in self._leaving]
+            self._backends[app] = tuple(sorted(f"{d.ip}:{d.port}" for d in staying or ready))
+
+    def _hand_over(self, leaving: frozenset[str]) -> None:
+        """Once the table just published sends nothing more to a leaving node than it must,
+        and the router's workers have let go of it, let the engine move its dynos."""
+        for node in sorted(leaving - self._handing):
+            self._handing.add(node)
+
+            def later(node: str = node) -> None:
+                time.sleep(self.settle_seconds)
+                try:
+                    self.runtime.hand_over_node(node)
+                    log.info("node %s is out of the router; Swarm moves its dynos", node)
+                except MoorageError as exc:
+                    log.warning("node %s not handed over (next pass retries): %s", node, exc)
+                finally:
+                    self._handing.discard(node)
+
+            self._drainer.submit(later)
 
     def _publish(self) -> None:
         with self._lock:
