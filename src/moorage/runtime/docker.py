@@ -24,6 +24,7 @@ from docker.types import LogConfig
 from moorage.errors import Conflict, RuntimeFailure
 from moorage.runtime import cgroups, enginelogs, portmap, subnets, volumes
 from moorage.runtime.base import Observed
+from moorage.runtime.dockerevents import close_when, to_dyno_event
 from moorage.runtime.engineops import (
     container_stats,
     host_listening,
@@ -533,14 +534,14 @@ class DockerRuntime:
                     if c.status == "running":
                         self._map_ports(c)
                 on_event(DynoEvent.resync(time.time()))
-                closer = threading.Thread(target=_close_when, args=(stop, stream), daemon=True)
+                closer = threading.Thread(target=close_when, args=(stop, stream), daemon=True)
                 closer.start()
                 for ev in stream:
                     self._listing.forget(str(ev.get("id", "")))
                     if ev.get("Action") == "start" and portmap.LABEL_KEY in str(ev):
                         with contextlib.suppress(docker.errors.DockerException):
                             self._map_ports(self.client.containers.get(str(ev.get("id"))))
-                    on_event(_event_to_dyno_event(ev))
+                    on_event(to_dyno_event(ev))
             except Exception:  # the engine restarted or the stream broke: reconnect
                 if stop.wait(1.0):
                     return
@@ -567,33 +568,3 @@ class DockerRuntime:
         if self._log_clients.get(loop) is None:
             self._log_clients = {loop: enginelogs.async_client(self.client.api)}
         return self._log_clients[loop]
-
-
-def _close_when(stop: threading.Event, stream: Any) -> None:
-    stop.wait()
-    stream.close()
-
-
-def _event_to_dyno_event(ev: dict[str, Any]) -> DynoEvent:
-    attrs: dict[str, str] = ev.get("Actor", {}).get("Attributes", {})
-    exit_code = attrs.get("exitCode")
-    dyno = Dyno(
-        id=str(ev.get("id", "")),
-        app=attrs.get(f"{LABEL}.app", ""),
-        type=attrs.get(f"{LABEL}.type", ""),
-        number=int(attrs.get(f"{LABEL}.number", "0") or 0),
-        release=int(attrs.get(f"{LABEL}.release", "0") or 0),
-        fingerprint=attrs.get(f"{LABEL}.fingerprint", ""),
-        state=DynoState.CRASHED if ev.get("Action") == "die" else DynoState.STARTING,
-        ip=None,
-        port=None,
-        created_at="",
-        exit_code=int(exit_code) if exit_code is not None else None,
-        oneoff=attrs.get(f"{LABEL}.oneoff") == "1",
-    )
-    return DynoEvent(dyno=dyno, action=str(ev.get("Action", "")), time=_event_time(ev))
-
-
-def _event_time(ev: dict[str, Any]) -> float:
-    nanos = ev.get("timeNano")
-    return int(nanos) / 1e9 if nanos else float(ev.get("time", time.time()))
