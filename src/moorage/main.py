@@ -33,6 +33,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "moorage.cli.auth": ("auth:token", "auth:whoami", "info", "login"),
     "moorage.cli.builds": ("builds", "builds:info", "builds:output"),
+    "moorage.cli.repo": ("repo", "repo:link", "repo:unlink"),
     "moorage.cli.config": ("config", "config:get", "config:set", "config:unset"),
     "moorage.cli.container": (
         "container:login",

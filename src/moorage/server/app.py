@@ -37,6 +37,7 @@ from moorage.server.routes import (
     metrics,
     registry_auth,
     releases,
+    repolinks,
     schedules,
     volumes,
 )
@@ -65,6 +66,7 @@ def create_app(platform: Platform) -> FastAPI:
         image_releases,
         builds,
         git,
+        repolinks,
         dynos,
         addons,
         backups,

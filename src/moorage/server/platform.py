@@ -157,6 +157,7 @@ class Platform:
 
     def start_background(self, stop: threading.Event) -> None:
         """The reconciler, supervisor, event watcher and log tails, as daemon threads."""
+        _ = self.builder  # fails the builds a stopped server ran now, not at the next push's
         for target in self.background:
             name = getattr(target, "__name__", "background")
             threading.Thread(target=target, args=(stop,), daemon=True, name=name).start()

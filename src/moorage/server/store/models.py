@@ -367,6 +367,25 @@ class Build(Base):
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
 
+class RepoLink(Base):
+    """An app's repository elsewhere (GitHub, GitLab, Gitea): its webhook builds ``branch``
+    when pushed. ``url`` (which may hold a token) and the webhook ``secret`` are sealed:
+    the platform must send the one and check the other. ``user_id``: who linked it, the
+    user the builds run as."""
+
+    __tablename__ = "repo_links"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(
+        ForeignKey("apps.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(SealedText)
+    branch: Mapped[str] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(SealedText)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class MetricMinute(Base):
     """One app's metrics for one minute (router requests, latency histogram, dyno memory and
     CPU, crashes); kept for 24 hours, so the table holds at most 1,440 rows per app."""
@@ -401,6 +420,8 @@ SEALED: list[tuple[type[Base], str]] = [
     (Addon, "retiring"),
     (SniEndpoint, "private_key"),
     (RegistryLogin, "password"),
+    (RepoLink, "url"),
+    (RepoLink, "secret"),
 ]
 
 
