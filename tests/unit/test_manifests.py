@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from moorage.errors import InvalidParams
@@ -63,3 +65,28 @@ def test_commands_with_shell_syntax_run_in_a_shell() -> None:
     assert command_argv("gunicorn app:app -w 2") == ["gunicorn", "app:app", "-w", "2"]
     assert command_argv("./migrate && ./seed") == ["/bin/sh", "-c", "./migrate && ./seed"]
     assert command_argv("serve --port ${PORT}") == ["/bin/sh", "-c", "serve --port ${PORT}"]
+
+
+def test_heroku_yml_setup_lists_addons_and_config_of_the_first_deploy() -> None:
+    m = parse_heroku_yml(
+        "setup:\n  addons:\n    - plan: heroku-postgresql\n      as: DATABASE\n"
+        "    - plan: heroku-redis\n  config:\n    S3_BUCKET: my-bucket\n    WORKERS: 4\n"
+        "    DEBUG: false\nbuild:\n  docker:\n    web: Dockerfile\n"
+    )
+    assert m.setup_addons == [("heroku-postgresql", "DATABASE"), ("heroku-redis", "")]
+    assert m.setup_config == {"S3_BUCKET": "my-bucket", "WORKERS": "4", "DEBUG": "false"}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("setup: [a]\n", "`setup` has `addons`"),
+        ("setup:\n  addons: heroku-postgresql\n", "`setup` has `addons`"),
+        ("setup:\n  addons:\n    - as: DB\n", "has a `plan`"),
+        ("setup:\n  config:\n    K:\n      nested: 1\n", "setup.config.K"),
+        ("setup:\n  config:\n    1BAD: x\n", "1BAD"),
+    ],
+)
+def test_a_malformed_setup_is_a_clear_error(text: str, says: str) -> None:
+    with pytest.raises(InvalidParams, match=re.escape(says)):
+        parse_heroku_yml(text)

@@ -76,7 +76,7 @@ def _build(api: str, app: str, token: str, version: str, tar: IO[bytes]) -> int:
                 say(line)
         status = c.get(f"{base}/{build_id}").json()
     if status.get("status") != "succeeded":
-        say("Push rejected: the build or its release failed; nothing changed on the platform.")
+        say("Push rejected: the build or its release failed (see above); the branch is unchanged.")
         return 1
     return 0
 

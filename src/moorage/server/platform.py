@@ -48,6 +48,7 @@ from moorage.server.background.logpump import DynoLogPump, PlatformLog, RouterFe
 from moorage.server.background.metrics import Recorder
 from moorage.server.background.reconciler import Reconciler
 from moorage.server.background.scheduler import Scheduler
+from moorage.server.background.setup import setup_with
 from moorage.server.engines import make_runtime
 from moorage.server.services import drains as drain_service
 from moorage.server.services.domainproof import Prover
@@ -109,6 +110,7 @@ class Platform:
         builder = Builder(
             self.store, self.registry.host, self.issuer, self.emit, build_release_with(self)
         )
+        builder.setup = setup_with(self)
         builder.recover()
         return builder
 

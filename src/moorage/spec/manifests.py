@@ -25,6 +25,9 @@ class AppManifest:
     check_paths: dict[str, str] = field(default_factory=dict)
     dockerfiles: dict[str, str] = field(default_factory=dict)  # heroku.yml build.docker
     build_args: dict[str, str] = field(default_factory=dict)  # heroku.yml build.config
+    # heroku.yml setup: add-ons (plan, attachment name or "") and config of the first deploy
+    setup_addons: list[tuple[str, str]] = field(default_factory=list)
+    setup_config: dict[str, str] = field(default_factory=dict)
 
 
 def _command(value: object, where: str) -> str:
@@ -56,7 +59,8 @@ def parse_procfile(text: str, into: AppManifest | None = None) -> AppManifest:
 
 def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
     """``build:`` (``docker`` Dockerfiles per process type, ``config`` build args), ``run:``
-    process commands (string, list, or ``{command, image}``) and ``release:``."""
+    process commands (string, list, or ``{command, image}``), ``release:`` and ``setup:``
+    (add-ons and config vars of the first deploy)."""
     manifest = into or AppManifest()
     try:
         doc = yaml.safe_load(text) or {}
@@ -67,6 +71,7 @@ def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
     if not isinstance(doc, dict):
         raise InvalidParams("heroku.yml must be a mapping with build/run/release keys.")
     _build_section(doc.get("build"), manifest)
+    _setup_section(doc.get("setup"), manifest)
     run: Any = doc.get("run") or {}
     if not isinstance(run, dict):
         raise InvalidParams("heroku.yml: `run` maps process types to commands.")
@@ -89,6 +94,32 @@ def parse_heroku_yml(text: str, into: AppManifest | None = None) -> AppManifest:
 
 
 MAX_BUILD_ARGS = 100
+MAX_SETUP_ADDONS = 10
+
+
+def _setup_section(setup: object, manifest: AppManifest) -> None:
+    """``setup: {addons: [{plan: heroku-postgresql, as: DATABASE}], config: {K: V}}``: what
+    the app gets on its first deploy."""
+    if setup is None:
+        return
+    addons: Any = setup.get("addons") if isinstance(setup, dict) else None
+    config: Any = setup.get("config") if isinstance(setup, dict) else None
+    if not isinstance(setup, dict) or not isinstance(addons or [], list):
+        raise InvalidParams("heroku.yml: `setup` has `addons` (a list) and `config` (a mapping).")
+    if len(addons or []) > MAX_SETUP_ADDONS:
+        raise InvalidParams(f"heroku.yml: at most {MAX_SETUP_ADDONS} add-ons in setup.addons.")
+    for item in addons or []:
+        plan = item.get("plan") if isinstance(item, dict) else None
+        if not isinstance(plan, str) or not plan:
+            raise InvalidParams("heroku.yml: each of setup.addons has a `plan`, and may have `as`.")
+        manifest.setup_addons.append((plan, str(item.get("as") or "")))
+    if not isinstance(config or {}, dict):
+        raise InvalidParams("heroku.yml: `setup.config` maps config var names to values.")
+    for key, value in (config or {}).items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise InvalidParams(f"heroku.yml: setup.config.{key} must be a string or number.")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        manifest.setup_config[validate_config_key(str(key))] = text
 
 
 def _build_section(build: object, manifest: AppManifest) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from moorage.errors import BuildFailed, InvalidParams, MoorageError
 from moorage.registry.tokens import Access, TokenIssuer
+from moorage.server.background.setup import Setup
 from moorage.server.services import releases
 from moorage.server.store.db import Store
 from moorage.server.store.models import App, Build, Release, User
@@ -75,6 +76,8 @@ class _Output:
 
 
 class Builder:
+    setup: Setup | None = None  # heroku.yml setup on the first deploy (background/setup.py)
+
     def __init__(
         self,
         store: Store,
@@ -185,6 +188,8 @@ class Builder:
             images = self._build_images(build_id, app, workdir, manifest)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        for line in self.setup(user, app, manifest) if self.setup is not None else []:
+            self._say(build_id, line)
         updates = formation_updates(list(images), images, manifest)
         self._say(build_id, "=== Releasing")
         release_id = self.apply(user, app, updates)
