@@ -10,10 +10,11 @@ deploys examples/actors as ``bench-git-<random>`` (PostgreSQL add-on, ``ps:port 
 from a git repository holding its Dockerfile, myapp.py, requirements.txt and a heroku.yml
 naming the Dockerfile for web. One untimed deploy by each method fills the engine's layer
 cache (the ``pip install`` layer), then ``--rounds`` rounds, each deploying by both methods
-(git first in even rounds, container first in odd ones). Before each deploy the heading of
-myapp.py's page becomes a new one (a one-line change, committed untimed), so every deploy
-builds and releases something new; the time is from the start of the first command to the
-first HTTP 200 through the router (``Host: APP.<domain>``) whose page has the new heading:
+(git first in rounds 1, 3, ..., container first in rounds 2, 4, ...). Before each deploy
+the heading of myapp.py's page becomes a new one (a one-line change, committed untimed), so
+every deploy builds and releases something new; the time is from the start of the first
+command to the first HTTP 200 through the router (``Host: APP.<domain>``) whose page has
+the new heading:
 
 * **git**: ``git push <remote> HEAD:main`` to the API's ``/git/APP.git`` (the token in the
   URL, as Basic auth), which builds, pushes and releases on the platform;
