@@ -1,9 +1,15 @@
 """The official Heroku CLI (npm ``heroku@11``) pointed at a live platform.
 
 The CLI only speaks to ``https://api.<HEROKU_HOST>`` and ``registry.<HEROKU_HOST>`` on port
-443, while the test platform's edge listens on a free port. So, for the session, this
-puts ``api.``/``registry.<domain>`` on 127.0.0.2 in /etc/hosts and forwards 127.0.0.2:443
-to the edge (iptables DNAT), as a host's public 443 would be; both are removed at the end.
+443 (and its git remotes are ``https://git.<HEROKU_HOST>/<app>.git``), while the test
+platform's edge listens on a free port. So, for the session, this puts
+``api.``/``registry.``/``git.<domain>`` on 127.0.0.2 in /etc/hosts and forwards
+127.0.0.2:443 to the edge (iptables DNAT), as a host's public 443 would be; both are removed
+at the end. git, like docker, is told to trust the platform's CA for ``git.<domain>`` only
+(``http.https://git.<domain>/.sslCAInfo``, as the README tells users); and as libcurl
+resolves every ``*.localhost`` name to 127.0.0.1 itself, never reading /etc/hosts, git is
+told where ``git.<domain>`` is (``http.curloptResolve``, the stand-in for a DNS record).
+Both through ``GIT_CONFIG_*``, so the global git config stays the CLI's to write.
 """
 
 from __future__ import annotations
@@ -133,6 +139,7 @@ def heroku(platform: LivePlatform) -> Iterator[HerokuCli]:
     ca = platform.data / "tls" / "ca.crt"
     certs_d = Path(f"/etc/docker/certs.d/registry.{domain}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEROKU_", "MOORAGE_", "CI"))}
+    env.pop("GIT_SSL_CAINFO", None)  # set here; it overrides the git config below
     env.update(
         {
             "PATH": f"{shim}:{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}",
@@ -144,6 +151,11 @@ def heroku(platform: LivePlatform) -> Iterator[HerokuCli]:
             "HEROKU_PARTICLEBOARD_URL": f"https://api.{domain}",
             "HEROKU_EXEC_URL": f"https://api.{domain}",
             "NODE_EXTRA_CA_CERTS": str(ca),
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": f"http.https://git.{domain}/.sslCAInfo",
+            "GIT_CONFIG_VALUE_0": str(ca),
+            "GIT_CONFIG_KEY_1": "http.curloptResolve",
+            "GIT_CONFIG_VALUE_1": f"git.{domain}:443:{EDGE_IP}",
             "DISABLE_TELEMETRY": "true",
             "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
             "HEROKU_DISABLE_AUTOUPDATE": "true",
@@ -151,7 +163,8 @@ def heroku(platform: LivePlatform) -> Iterator[HerokuCli]:
         }
     )
     try:
-        _hosts([f"api.{domain}", f"registry.{domain}", f"rendezvous.{domain}"], add=True)
+        names = ["api", "registry", "git", "rendezvous"]
+        _hosts([f"{name}.{domain}" for name in names], add=True)
         _forward(platform, add=True)
         certs_d.mkdir(parents=True, exist_ok=True)
         shutil.copy(ca, certs_d / "ca.crt")
