@@ -92,16 +92,16 @@ class PromotionTarget(Resource):
     error_message: str | None = None
 
 
-class AppId(Body):
+class IdIn(Body):
     id: str
 
 
 class SourceIn(Body):
-    app: AppId
+    app: IdIn
 
 
 class TargetIn(Body):
-    app: AppId
+    app: IdIn
 
 
 class PromotionCreate(Body):
@@ -109,6 +109,6 @@ class PromotionCreate(Body):
         'Send {"pipeline": {"id": ...}, "source": {"app": {"id": ...}}, '
         '"targets": [{"app": {"id": ...}}]}.'
     )
-    pipeline: AppId
+    pipeline: IdIn
     source: SourceIn
     targets: list[TargetIn]
