@@ -48,6 +48,8 @@ def test_promotion_releases_the_source_digests_with_the_targets_config(
     api: TestClient, platform: Platform
 ) -> None:
     _deploy(api, platform, "shop-stg", "web", "worker")
+    phase = {"updates": [{"type": "release", "command": "python migrate.py"}]}
+    assert api.patch("/apps/shop-stg/formation", json=phase).status_code == 200
     api.post("/apps", json={"name": "shop-prd"})
     api.patch("/apps/shop-prd/config-vars", json={"MODE": "production"})
     pipeline = _pipeline(api, "shop", ("shop-stg", "staging"), ("shop-prd", "production"))
@@ -60,7 +62,8 @@ def test_promotion_releases_the_source_digests_with_the_targets_config(
     assert [t["status"] for t in targets] == ["pending"] and targets[0]["release"]["id"]
     rel = api.get("/apps/shop-prd/releases").json()[-1]
     src = api.get("/apps/shop-stg/releases").json()[-1]
-    assert rel["description"] == "Promote shop-stg v1"
+    assert rel["description"] == "Promote shop-stg v2"
+    assert rel["release_command"] == "python migrate.py"
     assert {t: r.rsplit("@", 1)[1] for t, r in rel["images"].items()} == {
         t: r.rsplit("@", 1)[1] for t, r in src["images"].items()
     }

@@ -15,6 +15,7 @@ port, command and check settings (scaled as a new app: web 1, others 0).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -55,8 +56,9 @@ class Plan:
     targets: list[App]
 
 
-def _types(names: object) -> set[str]:
-    return {t for t in names if isinstance(t, str) and t != "release"}  # type: ignore[attr-defined]
+def _types(names: Iterable[str]) -> set[str]:
+    """Process types among ``names``: the release phase is none."""
+    return {t for t in names if t != "release"}
 
 
 def type_mismatch(source: App, release: Release, target: App) -> str | None:
@@ -176,7 +178,7 @@ def _release_on(
     src = plan_.release
     images = {t: registry.copy_image(ref, f"{target.name}/{t}") for t, ref in src.images.items()}
     if not _types(f.type for f in target.formations):
-        _take_formation(session, plan_.source, target, set(images))
+        _take_formation(session, plan_.source, target, _types(images))
     rel = releases.create(
         session,
         target,
@@ -195,7 +197,7 @@ def _release_on(
 
 def _take_formation(session: Session, source: App, target: App, types: set[str]) -> None:
     shapes_of = {f.type: f for f in source.formations}
-    for kind in sorted(types):
+    for kind in sorted(types - {f.type for f in target.formations}):
         model = shapes_of.get(kind)
         row = Formation(app_id=target.id, type=kind, quantity=1 if kind == "web" else 0)
         if model is not None:
