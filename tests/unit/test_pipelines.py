@@ -113,3 +113,19 @@ def test_deleting_an_app_uncouples_it_and_stages_are_checked(api: TestClient) ->
     assert api.get(f"/pipelines/{pipeline['id']}/pipeline-couplings").json() == []
     assert api.delete(f"/pipelines/{pipeline['id']}").status_code == 200
     assert api.get("/pipelines").json() == []
+
+
+def test_the_cli_guesses_stages_as_the_heroku_cli_does() -> None:
+    from moorage.cli.pipelines import _stage
+    from moorage.errors import InvalidParams
+
+    assert _stage("shop-staging", None) == "staging"
+    assert _stage("shop-prod", None) == "production"
+    assert _stage("shop-qa", None) == "development"
+    assert _stage("shop-prod", "review") == "review"
+    try:
+        _stage("shop", None)
+    except InvalidParams as exc:
+        assert "--stage" in exc.message
+    else:
+        raise AssertionError("a name without a stage was not refused")

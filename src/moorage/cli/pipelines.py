@@ -3,6 +3,7 @@ pipelines:destroy, pipelines:promote."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -11,7 +12,7 @@ import click
 from moorage.cli.base import app_option, cli, client, err, json_option, out, print_json, table
 from moorage.client import pipelines as api
 from moorage.client.api import Client
-from moorage.errors import InvalidParams, RuntimeFailure
+from moorage.errors import InvalidParams, MoorageError, RuntimeFailure
 from moorage.schemas.pipelines import PromotionTarget
 from moorage.spec.status import PipelineStage, PromotionTargetStatus
 
@@ -64,8 +65,9 @@ def pipelines_create(name: str, app: str, stage: str | None, as_json: bool) -> N
     made = api.create(c, name)
     try:
         coupling = api.couple(c, made.id, app, at)
-    except Exception:
-        api.destroy(c, made.id)  # no half-made pipeline behind a refused coupling
+    except MoorageError:
+        with contextlib.suppress(MoorageError):
+            api.destroy(c, made.id)  # no half-made pipeline behind a refused coupling
         raise
     if as_json:
         print_json(coupling.model_dump(mode="json"))
