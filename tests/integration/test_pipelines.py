@@ -6,6 +6,9 @@ image shows each app's own config.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from tests.livefixtures import LivePlatform
@@ -25,16 +28,31 @@ def _current(platform: LivePlatform, app: str) -> dict[str, object]:
     return next(r for r in rows if r["current"])
 
 
+def _logged(platform: LivePlatform, app: str, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = platform.moor("logs", "-a", app, "-n", "300").stdout
+        if text in lines:
+            return
+        assert time.monotonic() < deadline, f"{text!r} never reached {app}'s log:\n{lines}"
+        time.sleep(1)
+
+
 def test_staging_promotes_to_production_with_productions_config(
-    platform: LivePlatform, standin: StandIn
+    platform: LivePlatform, standin: StandIn, tmp_path: Path
 ) -> None:
     staging, production = platform.create_app("pl-stg"), platform.create_app("pl-prd")
     image = f"{standin.host}/pipe:1"
     standin.publish(image, greeting="unset")
     platform.moor("config:set", "GREETING=from-staging", "-a", staging)
     platform.moor("config:set", "GREETING=from-production", "-a", production)
-    platform.moor("container:release", "web", "--image", image, "-a", staging)
+    (tmp_path / "heroku.yml").write_text(
+        'release:\n  command: ["sh", "-c", "echo migrating with $GREETING"]\n'
+    )
+    platform.moor("container:release", "web", "--image", image, "-a", staging, "--dir",
+                  str(tmp_path))  # fmt: skip
     platform.wait_for(staging, "from-staging", timeout=120)
+    _logged(platform, staging, "migrating with from-staging")
 
     name = f"pl-{staging[-6:]}"
     platform.moor("pipelines:create", name, "-a", staging, "--stage", "staging")
@@ -53,6 +71,8 @@ def test_staging_promotes_to_production_with_productions_config(
     assert target["description"] == f"Promote {staging} v{source['version']}", target
     assert _digests(target) == _digests(source)
     assert f"/{production}/web@" in str(target["images"]), target  # its own copy
+    assert target["release_command"] == source["release_command"] is not None
+    _logged(platform, production, "migrating with from-production")  # the phase, its config
     assert platform.get(staging).text.startswith("from-staging")
 
     # a target whose process types differ is refused, naming them; nothing changes there
