@@ -166,7 +166,8 @@ def filter_apps(
 ) -> list[App]:
     """Apps by id (``{"in": {"id": [...]}}``), those the caller may use, as the Heroku CLI
     asks for a pipeline's apps."""
-    ids = body.get("in", {}).get("id") if isinstance(body, dict) else None
+    where = body.get("in") if isinstance(body, dict) else None
+    ids = where.get("id") if isinstance(where, dict) else None
     if not isinstance(ids, list) or len(ids) > 1000 or not all(isinstance(i, str) for i in ids):
         raise InvalidParams('Send {"in": {"id": ["<app id>", ...]}} (at most 1000 ids).')
     with platform.store.session() as s:
