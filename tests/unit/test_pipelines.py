@@ -129,3 +129,16 @@ def test_the_cli_guesses_stages_as_the_heroku_cli_does() -> None:
         assert "--stage" in exc.message
     else:
         raise AssertionError("a name without a stage was not refused")
+
+
+def test_latest_releases_and_the_heroku_cli_lookups(api: TestClient, platform: Platform) -> None:
+    _deploy(api, platform, "late-stg", "web")
+    api.post("/apps", json={"name": "late-prd"})
+    pipeline = _pipeline(api, "late", ("late-stg", "staging"), ("late-prd", "production"))
+    latest = api.get(f"/pipelines/{pipeline['id']}/latest-releases").json()
+    assert [(r["app"]["name"], r["version"]) for r in latest] == [("late-stg", 1)]
+    assert api.get("/users/~").json()["email"] == "alice@example.test"
+    ids = [_app_id(api, "late-stg"), "nosuch"]
+    found = api.post("/filters/apps", json={"in": {"id": ids}}).json()
+    assert [a["name"] for a in found] == ["late-stg"]
+    assert api.post("/filters/apps", json={"in": ["x"]}).status_code == 422

@@ -21,10 +21,11 @@ from moorage.schemas.pipelines import (
     PromotionCreate,
     PromotionTarget,
 )
+from moorage.schemas.releases import Release
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
 from moorage.server.services import apps, auth, pipelines, promotions, releases
-from moorage.server.services.events import announce, converge
+from moorage.server.services.events import announce, converge, emit
 
 router = api_router()
 
@@ -81,6 +82,16 @@ def pipeline_couplings(ident: str, platform: PlatformDep, user: UserDep) -> list
         return [pipelines.view_coupling(c) for c in rows]
 
 
+@router.get("/pipelines/{ident}/latest-releases")
+def latest_releases(ident: str, platform: PlatformDep, user: UserDep) -> list[Release]:
+    """The current release of each of the pipeline's apps the caller may use."""
+    with platform.store.session() as s:
+        found = pipelines.get(s, user, ident)
+        usable = sorted(c.app.name for c in found.couplings if apps.may_use(c.app, user))
+        current = [releases.current(s, apps.get(s, user, name)) for name in usable]
+        return [releases.view(r, r.version) for r in current if r is not None]
+
+
 @router.get("/pipeline-couplings")
 def list_couplings(platform: PlatformDep, user: UserDep) -> list[Coupling]:
     """The couplings of the apps the caller may use."""
@@ -134,8 +145,12 @@ def create_promotion(platform: PlatformDep, user: UserDep, body: PromotionCreate
         promotion, made = promotions.execute(s, user, plan, platform.registry)
         out = promotions.view(s, promotion)
         announced = [releases.view(r, r.version) for r in made]
+        source, version = plan.source.name, plan.release.version
     for rel in announced:
         announce(platform, rel, user)
+    if announced:
+        to = ", ".join(r.app.name for r in announced)
+        emit(platform, source, f"Promoted v{version} to {to} by user {user.email}")
     converge(platform)
     return out
 
