@@ -73,6 +73,7 @@ def test_staging_promotes_to_production_with_productions_config(
     assert f"/{production}/web@" in str(target["images"]), target  # its own copy
     assert target["release_command"] == source["release_command"] is not None
     _logged(platform, production, "migrating with from-production")  # the phase, its config
+    _logged(platform, staging, f"Promoted v{source['version']} to {production} by user")
     assert platform.get(staging).text.startswith("from-staging")
 
     # a target whose process types differ is refused, naming them; nothing changes there
