@@ -59,6 +59,15 @@ MODULES: dict[str, tuple[str, ...]] = {
         "pg:psql",
         "pg:unfollow",
     ),
+    "moorage.cli.pipelines": (
+        "pipelines",
+        "pipelines:add",
+        "pipelines:create",
+        "pipelines:destroy",
+        "pipelines:info",
+        "pipelines:promote",
+        "pipelines:remove",
+    ),
     "moorage.cli.ps": (
         "ps",
         "ps:check",

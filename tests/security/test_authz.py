@@ -159,10 +159,11 @@ def world(platform: LivePlatform, actors: str) -> Iterator[World]:
         admin("DELETE", f"{base}/addons/{w.addon}/backups/{backup}")
 
 
-def _operations(w: World, bob_app: str) -> list[tuple[str, str, Any]]:
+def _operations(w: World, bob_app: str, bob_pipeline: str) -> list[tuple[str, str, Any]]:
     """(method, path, body) of every operation on an app; ``{a}`` is the app's name."""
     ad = f"/apps/{{a}}/addons/{w.addon}"
     bk = f"{ad}/backups/{w.backup}"
+    promote = {"pipeline": {"id": bob_pipeline}, "source": {"app": {"id": "{a}"}}, "targets": []}
     return [
         ("GET", "/apps/{a}", None),
         ("PATCH", "/apps/{a}", {"moorage": {"group": "evil"}}),
@@ -230,6 +231,13 @@ def _operations(w: World, bob_app: str) -> list[tuple[str, str, Any]]:
         ("POST", "/addon-attachments", {"addon": w.addon_id, "app": bob_app}),
         ("POST", "/addon-attachments", {"addon": "{a}::DATABASE", "app": bob_app}),
         ("GET", f"/release-output/{w.release_id}/{'0' * 64}", None),
+        # A's app is in A's pipeline; B has a pipeline of its own
+        ("GET", "/apps/{a}/pipeline-couplings", None),
+        ("GET", "/pipeline-couplings/{a}", None),
+        ("PATCH", "/pipeline-couplings/{a}", {"stage": "production"}),
+        ("DELETE", "/pipeline-couplings/{a}", None),
+        ("POST", "/pipeline-couplings", {"app": "{a}", "pipeline": bob_pipeline, "stage": "test"}),
+        ("POST", "/pipeline-promotions", promote),
     ]
 
 
@@ -289,7 +297,11 @@ def test_another_users_app_is_missing_to_every_api_operation(
     _ok(world.bob("POST", "/apps", {"name": bob_app}))
     platform.apps.add(bob_app)
     missing = f"nosuch-{os.urandom(3).hex()}"
-    operations = _operations(world, bob_app)
+    pipeline = _ok(world.admin("POST", "/pipelines", {"name": f"authz-{os.urandom(3).hex()}"}))
+    coupling = {"app": world.app, "pipeline": pipeline["id"], "stage": "staging"}
+    _ok(world.admin("POST", "/pipeline-couplings", coupling))
+    bob_pipeline = _ok(world.bob("POST", "/pipelines", {"name": f"bob-{os.urandom(3).hex()}"}))
+    operations = _operations(world, bob_app, bob_pipeline["id"])
     before = _snapshot(world)
     breaches: list[str] = []
     for method, path, body in operations:
@@ -318,8 +330,18 @@ def test_another_users_app_is_missing_to_every_api_operation(
         "/addon-attachments": world.bob("GET", "/addon-attachments").text,
         "/metrics": world.bob("GET", "/metrics").text,
         "/oauth/authorizations": world.bob("GET", "/oauth/authorizations").text,
+        "/pipelines": world.bob("GET", "/pipelines").text,
+        "/pipeline-couplings": world.bob("GET", "/pipeline-couplings").text,
     }
-    leaks = [k for k, text in listings.items() if world.app in text or "admin@" in text]
+    leaks = [
+        k
+        for k, text in listings.items()
+        if world.app in text or "admin@" in text or pipeline["name"] in text
+    ]
+    for hidden in (f"/pipelines/{pipeline['id']}", f"/pipelines/{pipeline['name']}"):
+        assert world.bob("GET", hidden).status_code == 404
+        assert world.bob("DELETE", hidden).status_code == 404
+    world.admin("DELETE", f"/pipelines/{pipeline['id']}")
     assert world.bob("GET", "/users/admin@example.test/apps").status_code == 404
     taken = world.bob("POST", f"/apps/{bob_app}/domains", {"hostname": world.hostname})
     assert taken.status_code == 409

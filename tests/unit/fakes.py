@@ -45,6 +45,9 @@ class FakeRegistry:
     def delete_app(self, app: str) -> None:
         self.deleted.append(app)
 
+    def copy_image(self, reference: str, repository: str) -> str:
+        return f"{self.host}/{repository}@{reference.rsplit('@', 1)[1]}"
+
     def pull_token(self, repo: str) -> str:
         return "t"
 

@@ -74,6 +74,62 @@ class RegistryClient:
     def reference(self, image: PushedImage) -> str:
         return f"{self.host}/{image.repository}@{image.manifest_digest}"
 
+    def copy_image(self, reference: str, repository: str) -> str:
+        """``reference`` (an image of this registry, ``host/app/web@sha256:...``) also under
+        ``repository`` by the same digest, blobs mounted rather than copied; the new
+        reference. What a promotion releases, so the target keeps its image when the source
+        app and its repositories are destroyed."""
+        prefix = f"{self.host}/"
+        source, _, digest = reference.removeprefix(prefix).partition("@")
+        if not reference.startswith(prefix) or not digest:
+            return reference  # not ours to copy: the engine pulls it as it did for the source
+        if source == repository:
+            return reference
+        token = self._issuer.issue(
+            "moorage",
+            [
+                Access("repository", source, ("pull",)),
+                Access("repository", repository, ("pull", "push")),
+            ],
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        resp = self.manifest(source, digest)
+        if resp.status_code != 200:
+            raise RuntimeFailure(
+                f"The registry has no image {reference} any more ({resp.status_code}); "
+                "release the source app again, then promote."
+            )
+        manifest = resp.json()
+        blobs = [manifest.get("config", {}), *manifest.get("layers", [])]
+        try:
+            for blob in blobs:
+                if "digest" in blob:
+                    self._mount(repository, source, str(blob["digest"]), headers)
+            put = httpx.put(
+                f"http://{self.host}/v2/{repository}/manifests/{digest}",
+                content=resp.content,
+                headers={**headers, "Content-Type": resp.headers["Content-Type"]},
+            )
+        except httpx.HTTPError as exc:
+            raise RuntimeFailure(f"The registry at {self.host} is unreachable: {exc}") from exc
+        if put.status_code not in (200, 201):
+            raise RuntimeFailure(
+                f"The registry refused {repository}@{digest} ({put.status_code}): {put.text[:200]}"
+            )
+        return f"{self.host}/{repository}@{digest}"
+
+    def _mount(self, repository: str, source: str, digest: str, headers: dict[str, str]) -> None:
+        resp = httpx.post(
+            f"http://{self.host}/v2/{repository}/blobs/uploads/",
+            params={"mount": digest, "from": source},
+            headers=headers,
+        )
+        if resp.status_code != 201:
+            raise RuntimeFailure(
+                f"The registry did not mount {digest[:19]} from {source} into {repository} "
+                f"({resp.status_code}): {resp.text[:200]}"
+            )
+
     def _repositories(self) -> Path:
         return self.storage / "docker" / "registry" / "v2" / "repositories"
 

@@ -35,6 +35,7 @@ from moorage.server.routes import (
     image_releases,
     logs,
     metrics,
+    pipelines,
     registry_auth,
     releases,
     repolinks,
@@ -79,6 +80,7 @@ def create_app(platform: Platform) -> FastAPI:
         registry_auth,
         volumes,
         execmanager,
+        pipelines,
     )
     for module in modules:
         api.include_router(module.router)

@@ -65,3 +65,25 @@ class AddonService(StrEnum):
 
     POSTGRESQL = "postgresql"
     REDIS = "redis"
+
+
+class PipelineStage(StrEnum):
+    """A pipeline's stages, upstream first (Heroku's names; ``test`` is CI's, never a
+    promotion's source or target)."""
+
+    TEST = "test"
+    REVIEW = "review"
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class PromotionStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
+class PromotionTargetStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

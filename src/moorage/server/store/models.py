@@ -448,3 +448,78 @@ class NetworkSubnet(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     subnet: Mapped[str] = mapped_column(String(43), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Pipeline(Base):
+    """Apps of one codebase by stage (review, development, staging, production); its
+    owner is who made it, and whoever may use one of its apps sees it too."""
+
+    __tablename__ = "pipelines"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    owner: Mapped[User] = relationship()
+    couplings: Mapped[list[PipelineCoupling]] = relationship(
+        back_populates="pipeline", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class PipelineCoupling(Base):
+    """One app in one pipeline at one stage (an app is in at most one pipeline); deleting
+    the app or the pipeline deletes it."""
+
+    __tablename__ = "pipeline_couplings"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), unique=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    pipeline: Mapped[Pipeline] = relationship(back_populates="couplings")
+    app: Mapped[App] = relationship()
+
+
+class PipelinePromotion(Base):
+    """A promotion of the source app's release to target apps; the targets' statuses
+    follow their releases (see services.promotions)."""
+
+    __tablename__ = "pipeline_promotions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    source_app_id: Mapped[str | None] = mapped_column(
+        ForeignKey("apps.id", ondelete="SET NULL"), default=None
+    )
+    source_release_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    pipeline: Mapped[Pipeline] = relationship()
+    source_app: Mapped[App | None] = relationship()
+    targets: Mapped[list[PipelinePromotionTarget]] = relationship(
+        back_populates="promotion", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class PipelinePromotionTarget(Base):
+    """One target app of a promotion and the release it got (None: it failed before one
+    was made, ``error_message`` says why)."""
+
+    __tablename__ = "pipeline_promotion_targets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_promotions.id", ondelete="CASCADE"), index=True
+    )
+    app_id: Mapped[str | None] = mapped_column(
+        ForeignKey("apps.id", ondelete="SET NULL"), default=None
+    )
+    release_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    promotion: Mapped[PipelinePromotion] = relationship(back_populates="targets")
+    app: Mapped[App | None] = relationship()
