@@ -60,7 +60,8 @@ Apply = Callable[[User, str, list[dict[str, Any]]], str | None]
 @dataclass(frozen=True)
 class BuildLimits:
     """What one build may use: memory of each RUN step's container, its CPU shares, and
-    seconds for the whole build, from its start to its images pushed (then it is stopped)."""
+    seconds for building its images (then it is stopped; pushes to the registry and the
+    release do not count)."""
 
     memory: int = 2 << 30
     cpushares: int = 512
@@ -213,13 +214,15 @@ class Builder:
             out.done, out.finished_at = True, time.monotonic()
             self._cond.notify_all()
 
-    def _checkpoint(self, build_id: str, deadline: float, state: str = "building") -> None:
+    def _checkpoint(
+        self, build_id: str, deadline: float | None = None, state: str = "building"
+    ) -> None:
         """Raise when the build was cancelled or is over its time; else enter ``state``."""
         with self._cond:
             job = self._jobs[build_id]
             if job.stop.is_set():
                 raise BuildCancelled(job.reason)
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise BuildFailed(
                     f"The build exceeded its time limit of {self.limits.timeout:.0f}s and was "
                     "stopped; the app keeps running its current release."
@@ -237,10 +240,12 @@ class Builder:
             user = s.get(User, build.user_id) if build else None
             found = build is not None and app is not None and user is not None
             app_name, email = (app.name, user.email) if app and user else ("", "")
-        if job is None or not found:  # cancelled while it waited (or gone)
+        if job is None or not found:  # cancelled while it waited (or its app is gone)
             source.unlink(missing_ok=True)
             with self._cond:
                 self._jobs.pop(build_id, None)
+            if job is not None:
+                self._conclude(build_id, ProofStatus.FAILED, "The app was destroyed.", None)
             return
         assert user is not None
         self.emit(app_name, "api", f"Build started by user {email}")
@@ -271,19 +276,18 @@ class Builder:
     def _build_and_release(
         self, build_id: str, app: str, user: User, source: Path
     ) -> Release | None:
-        deadline = time.monotonic() + self.limits.timeout
-        self._checkpoint(build_id, deadline)
+        self._checkpoint(build_id)
         workdir = Path(tempfile.mkdtemp(prefix="moorage-build-"))
         try:
             unpack(source, workdir)
             manifest = read_manifest(workdir)
             if not manifest.dockerfiles:
                 raise BuildFailed(NO_SOURCE)
-            images = self._build_images(build_id, app, workdir, manifest, deadline)
+            images = self._build_images(build_id, app, workdir, manifest)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         updates = formation_updates(list(images), images, manifest)
-        self._checkpoint(build_id, deadline, "releasing")
+        self._checkpoint(build_id, state="releasing")
         self._say(build_id, "=== Releasing")
         release_id = self.apply(user, app, updates)
         if release_id is None:
@@ -292,11 +296,14 @@ class Builder:
         return self._wait_release(build_id, release_id)
 
     def _build_images(
-        self, build_id: str, app: str, workdir: Path, manifest: AppManifest, deadline: float
+        self, build_id: str, app: str, workdir: Path, manifest: AppManifest
     ) -> dict[str, str]:
+        """Build and push each process type's image; the time limit counts the builds only
+        (pushes to the platform's own registry are the platform's time, not the app's)."""
         from moorage.images.localdocker import LocalDocker  # docker-py: loaded when used
 
         engine, images = LocalDocker(), {}
+        deadline = time.monotonic() + self.limits.timeout
         lim, stop = self.limits, self._jobs[build_id].stop
         limits = {"memory": lim.memory, "memswap": lim.memory, "cpushares": lim.cpushares}
         for ptype, path in manifest.dockerfiles.items():
@@ -315,13 +322,15 @@ class Builder:
             ):  # fmt: skip
                 self._say(build_id, line)
             self._say(build_id, f"=== Pushing {ptype}")
+            pushing = time.monotonic()
             token = self.issuer.issue(
                 "moorage", [Access("repository", f"{app}/{ptype}", ("pull", "push"))], 900
             )
             for progress in engine.push(repo, "", auth={"registrytoken": token}):
-                self._checkpoint(build_id, deadline)
+                self._checkpoint(build_id)
                 if progress.done:
                     self._say(build_id, f"{progress.layer}: {progress.status}")
+            deadline += time.monotonic() - pushing
             images[ptype] = engine.image_id(f"{repo}:latest")
         return images
 
