@@ -82,10 +82,11 @@ def _app_name(platform: Platform, user: User, ident: str) -> str:
 def _create(
     platform: Platform, user: User, ident: str, checksum: str, version: str, source: Path
 ) -> Build:
+    builder = platform.builder  # made first: making it fails the builds left pending
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         out = service.view(service.create(s, app, user, checksum, version), app, user)
-    platform.builder.submit(out.id, source, out.app.name, version)
+    builder.submit(out.id, source, out.app.name, version)
     return out
 
 
