@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from moorage.errors import InvalidParams
 from moorage.server.background.builder import read_manifest, unpack
 from moorage.server.platform import Platform
+from moorage.server.services import builds as builds_service
+from moorage.server.store.models import App, User
 from moorage.settings import Settings
 from moorage.spec.gitpush import (
     ZERO,
@@ -28,6 +31,7 @@ from moorage.spec.gitpush import (
     split_cgi_head,
 )
 from moorage.spec.manifests import parse_heroku_yml
+from moorage.spec.status import ProofStatus
 from tests.unit.conftest import make_token
 
 A, B = "a" * 40, "b" * 40
@@ -215,3 +219,21 @@ def test_git_remote_asks_for_credentials_and_hides_others_apps(
     assert alice.headers["content-type"] == "application/x-git-receive-pack-advertisement"
     assert (platform.settings.data_dir / "git" / "pushed.git" / "hooks" / "pre-receive").is_file()
     assert api.get("/apps/pushed").json()["git_url"] == "https://git.moorage.localhost/pushed.git"
+
+
+def test_only_a_running_build_can_be_cancelled(api: TestClient, platform: Platform) -> None:
+    api.post("/apps", json={"name": "built"}).raise_for_status()
+    with platform.store.session() as s:
+        app = s.scalar(select(App).where(App.name == "built"))
+        user = s.scalar(select(User).where(User.email == "alice@example.test"))
+        assert app is not None and user is not None
+        ended = builds_service.create(s, app, user, "SHA256:00", "")
+        ended.status = ProofStatus.FAILED
+        ended_id = ended.id
+    gone = api.post(f"/apps/built/builds/{ended_id}/actions/cancel")
+    assert gone.status_code == 409
+    assert gone.json()["message"] == (
+        f"Build {ended_id} has ended already (failed); there is nothing to cancel."
+    )
+    missing = api.post("/apps/built/builds/nope/actions/cancel")
+    assert missing.status_code == 404 and "built has no build nope" in missing.json()["message"]
