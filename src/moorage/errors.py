@@ -19,6 +19,7 @@ at the adapter that meets them (``raise RuntimeFailure(...) from exc``), never d
     ├── Conflict                      id=conflict              409  exit 5
     ├── PayloadTooLarge               id=payload_too_large     413  exit 2
     ├── BuildFailed                   id=build_failed          422  exit 6
+    │   └── BuildCancelled            id=build_failed          422  exit 6
     ├── RuntimeFailure                id=runtime_error         503  exit 7
     │   ├── StackMissing              id=stack_missing         503  exit 7
     │   ├── ComponentFailed           id=component_failed      503  exit 7
@@ -130,6 +131,10 @@ class BuildFailed(MoorageError):
     id = "build_failed"
     status = 422
     exit_code = 6
+
+
+class BuildCancelled(BuildFailed):
+    """A build stopped on request (``builds:cancel``, or a newer push of the app)."""
 
 
 class RuntimeFailure(MoorageError):

@@ -32,7 +32,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "apps:update",
     ),
     "moorage.cli.auth": ("auth:token", "auth:whoami", "info", "login"),
-    "moorage.cli.builds": ("builds", "builds:info", "builds:output"),
+    "moorage.cli.builds": ("builds", "builds:info", "builds:output", "builds:cancel"),
     "moorage.cli.repo": ("repo", "repo:link", "repo:unlink"),
     "moorage.cli.config": ("config", "config:get", "config:set", "config:unset"),
     "moorage.cli.container": (

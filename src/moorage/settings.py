@@ -66,6 +66,12 @@ class Settings:
         default_factory=lambda: ipaddress.IPv4Network("10.192.0.0/10")
     )
     subnet_size: int = 24
+    # `git push` builds: seconds a whole build may take (then it is stopped), memory of each
+    # build step's container, builds running at once (more wait in line), deploy branches
+    build_timeout: float = 900.0
+    build_memory: int = 2 << 30
+    build_workers: int = 1
+    deploy_branches: tuple[str, ...] = ("main", "master")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -111,6 +117,10 @@ class Settings:
             domains_need_proof=_flag(
                 "MOORAGE_DOMAINS_NEED_PROOF", e.get("MOORAGE_DOMAINS_NEED_PROOF", "")
             ),
+            build_timeout=_positive("MOORAGE_BUILD_TIMEOUT", e.get("MOORAGE_BUILD_TIMEOUT", "900")),
+            build_memory=_size("MOORAGE_BUILD_MEMORY", e.get("MOORAGE_BUILD_MEMORY", "2g")),
+            build_workers=_count("MOORAGE_BUILD_WORKERS", e.get("MOORAGE_BUILD_WORKERS", "1")),
+            deploy_branches=_branches(e.get("MOORAGE_DEPLOY_BRANCHES", "main,master")),
         )
 
     @property
@@ -175,6 +185,50 @@ def _flag(name: str, text: str) -> bool:
     if value in ("", "0", "false", "no", "off"):
         return False
     raise ValueError(f"{name}={text!r} is not a boolean; use 1 or 0")
+
+
+def _positive(name: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(f"{name}={text!r} is not a positive number")
+    return value
+
+
+def _count(name: str, text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{name}={text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _size(name: str, text: str) -> int:
+    """``"512m"``, ``"2g"``, ``"1048576"`` -> bytes (at least 6 MiB, Docker's own minimum)."""
+    value = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = value.rstrip("kmg"), value[len(value.rstrip("kmg")) :]
+    if not number.isdigit() or unit not in SIZE_UNITS:
+        raise ValueError(f"{name}={text!r} is not a size like 512m or 2g")
+    size = int(number) * SIZE_UNITS[unit]
+    if size < 6 << 20:
+        raise ValueError(f"{name}={text!r} is below Docker's minimum of 6m")
+    return size
+
+
+def _branches(text: str) -> tuple[str, ...]:
+    """``"main,master"`` -> ("main", "master"): the branches whose pushes deploy."""
+    out = tuple(filter(None, (part.strip() for part in text.split(","))))
+    for branch in out:
+        if branch.startswith(("-", "/", "refs/")) or any(c in branch for c in " ~^:?*[\\"):
+            raise ValueError(
+                f"MOORAGE_DEPLOY_BRANCHES item {branch!r} is not a branch name (e.g. main)"
+            )
+    if not out:
+        raise ValueError("MOORAGE_DEPLOY_BRANCHES is empty; name a branch, e.g. main,master")
+    return out
 
 
 def _runtime(text: str) -> str:

@@ -149,12 +149,14 @@ def test_push_by_a_user_without_access_is_refused(platform: LivePlatform, tmp_pa
     assert no_token.stdout == "401"
 
 
-def test_other_branches_are_accepted_not_deployed(
+def test_other_branches_are_refused_and_not_stored(
     platform: LivePlatform, pushed: tuple[str, Path]
 ) -> None:
     app, repo = pushed
     before = _releases(platform, app)
     done = _push(platform, app, repo, _token(platform), branch="feature")
-    assert done.returncode == 0, done.stderr
-    assert "refs/heads/feature is accepted but not deployed" in done.stderr
+    assert done.returncode != 0
+    assert "remote: Push refused: refs/heads/feature is not a deploy branch" in done.stderr
+    listed = _git(repo, "ls-remote", _remote(platform, app, _token(platform)), "feature")
+    assert listed.stdout.strip() == ""
     assert _releases(platform, app) == before

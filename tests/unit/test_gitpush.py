@@ -5,23 +5,33 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from moorage.errors import InvalidParams
 from moorage.server.background.builder import read_manifest, unpack
 from moorage.server.platform import Platform
+from moorage.server.services import builds as builds_service
+from moorage.server.store.models import App, User
+from moorage.settings import Settings
 from moorage.spec.gitpush import (
     ZERO,
     deploy_update,
+    parse_branches,
     parse_cgi_head,
     parse_ref_updates,
+    refused_updates,
     split_cgi_head,
 )
 from moorage.spec.manifests import parse_heroku_yml
+from moorage.spec.status import ProofStatus
 from tests.unit.conftest import make_token
 
 A, B = "a" * 40, "b" * 40
@@ -38,6 +48,81 @@ def test_main_wins_over_master_and_deletions_never_deploy() -> None:
     assert deploy_update(updates).ref == "refs/heads/main"  # type: ignore[union-attr]
     assert deploy_update(parse_ref_updates(f"{A} {ZERO} refs/heads/main\n")) is None
     assert parse_ref_updates("garbage\n\n") == []
+
+
+def test_only_deploy_branches_may_be_pushed() -> None:
+    updates = parse_ref_updates(
+        f"{A} {B} refs/heads/main\n{A} {B} refs/heads/feature\n{A} {B} refs/tags/v1\n"
+        f"{A} {ZERO} refs/heads/master\n"
+    )
+    assert [u.ref for u in refused_updates(updates)] == ["refs/heads/feature", "refs/tags/v1"]
+    assert [u.ref for u in refused_updates(updates, ("feature",))] == [
+        "refs/heads/main",
+        "refs/tags/v1",
+        "refs/heads/master",
+    ]
+    assert parse_branches(" prod , staging ") == ("prod", "staging")
+    assert parse_branches("") == ("main", "master")
+
+
+def test_hook_refuses_a_push_of_another_branch_before_any_build() -> None:
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(src),
+        "MOORAGE_APP": "myapp",
+        "MOORAGE_API": "http://127.0.0.1:9",  # nothing answers: the hook must not call it
+        "MOORAGE_PUSH_TOKEN": "t",
+        "MOORAGE_DEPLOY_BRANCHES": "prod",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "moorage.gitpush.hook"],
+        input=f"{A} {B} refs/heads/main\n", env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Push refused: refs/heads/main is not a deploy branch; this platform deploys prod" in (
+        done.stdout
+    )
+    assert "git push <remote> HEAD:prod" in done.stdout
+
+
+def test_build_limits_and_branches_are_settings() -> None:
+    default = Settings.from_env({})
+    assert (default.build_timeout, default.build_memory, default.build_workers) == (
+        900.0,
+        2 << 30,
+        1,
+    )
+    assert default.deploy_branches == ("main", "master")
+    s = Settings.from_env(
+        {
+            "MOORAGE_BUILD_TIMEOUT": "30",
+            "MOORAGE_BUILD_MEMORY": "512m",
+            "MOORAGE_BUILD_WORKERS": "2",
+            "MOORAGE_DEPLOY_BRANCHES": "main,release",
+        }
+    )
+    assert (s.build_timeout, s.build_memory, s.build_workers) == (30.0, 512 << 20, 2)
+    assert s.deploy_branches == ("main", "release")
+    assert Settings.from_env({"MOORAGE_BUILD_MEMORY": "1GiB"}).build_memory == 1 << 30
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("MOORAGE_BUILD_TIMEOUT", "0"),
+        ("MOORAGE_BUILD_TIMEOUT", "soon"),
+        ("MOORAGE_BUILD_MEMORY", "lots"),
+        ("MOORAGE_BUILD_MEMORY", "1m"),
+        ("MOORAGE_BUILD_WORKERS", "-1"),
+        ("MOORAGE_BUILD_WORKERS", "0.5"),
+        ("MOORAGE_DEPLOY_BRANCHES", " , "),
+        ("MOORAGE_DEPLOY_BRANCHES", "main,refs/heads/x"),
+    ],
+)
+def test_bad_build_settings_are_refused(key: str, value: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        Settings.from_env({key: value})
 
 
 def test_cgi_head_split_and_parsed() -> None:
@@ -134,3 +219,21 @@ def test_git_remote_asks_for_credentials_and_hides_others_apps(
     assert alice.headers["content-type"] == "application/x-git-receive-pack-advertisement"
     assert (platform.settings.data_dir / "git" / "pushed.git" / "hooks" / "pre-receive").is_file()
     assert api.get("/apps/pushed").json()["git_url"] == "https://git.moorage.localhost/pushed.git"
+
+
+def test_only_a_running_build_can_be_cancelled(api: TestClient, platform: Platform) -> None:
+    api.post("/apps", json={"name": "built"}).raise_for_status()
+    with platform.store.session() as s:
+        app = s.scalar(select(App).where(App.name == "built"))
+        user = s.scalar(select(User).where(User.email == "alice@example.test"))
+        assert app is not None and user is not None
+        ended = builds_service.create(s, app, user, "SHA256:00", "")
+        ended.status = ProofStatus.FAILED
+        ended_id = ended.id
+    gone = api.post(f"/apps/built/builds/{ended_id}/actions/cancel")
+    assert gone.status_code == 409
+    assert gone.json()["message"] == (
+        f"Build {ended_id} has ended already (failed); there is nothing to cancel."
+    )
+    missing = api.post("/apps/built/builds/nope/actions/cancel")
+    assert missing.status_code == 404 and "built has no build nope" in missing.json()["message"]

@@ -24,3 +24,10 @@ def build(c: Client, app: str, ident: str) -> Build:
 def output(c: Client, app: str, ident: str) -> Iterator[str]:
     """The build's output lines, live until it is finished (none once it is forgotten)."""
     return c.lines(path("/apps/{}/builds/{}/output", app, ident))
+
+
+def cancel(c: Client, app: str, ident: str) -> Build:
+    """Cancel a build waiting or building; answered once it has stopped."""
+    return Build.model_validate(
+        c.request("POST", path("/apps/{}/builds/{}/actions/cancel", app, ident))
+    )

@@ -6,7 +6,9 @@ environment ``git http-backend`` was started with by the API (``routes/git.py``)
 (``MOORAGE_PUSH_TOKEN``, never written anywhere). A push of the deploy branch sends
 ``git archive`` of the new commit to ``POST /apps/{app}/builds`` and prints the build's
 output (git shows it as ``remote:`` lines); it exits non-zero, refusing the push, when the
-build or the release fails. Other branches are accepted and not deployed.
+build or the release fails or is cancelled (``builds:cancel``, or a newer push of the app).
+A push of any other ref is refused whole (nothing of it is stored): the deploy branches are
+``MOORAGE_DEPLOY_BRANCHES`` (default ``main,master``), passed by the API.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
-from moorage.spec.gitpush import DEPLOY_BRANCHES, deploy_update, parse_ref_updates
+from moorage.spec.gitpush import deploy_update, parse_branches, parse_ref_updates, refused_updates
 
 TIMEOUT = httpx.Timeout(30.0, read=3600.0)
 
@@ -37,12 +39,18 @@ def main() -> int:
     if not (app and api and token):
         say("This repository takes pushes only through the platform's git endpoint.")
         return 1
+    branches = parse_branches(os.environ.get("MOORAGE_DEPLOY_BRANCHES", ""))
     updates = parse_ref_updates(sys.stdin.read())
-    chosen = deploy_update(updates)
-    for u in updates:
-        if u is not chosen:
-            branches = "/".join(DEPLOY_BRANCHES)
-            say(f"{u.ref} is accepted but not deployed (deploys are from {branches}).")
+    refused = refused_updates(updates, branches)
+    if refused:
+        names = " or ".join(branches)
+        for u in refused:
+            say(f"Push refused: {u.ref} is not a deploy branch; this platform deploys {names}.")
+        say(
+            f"Nothing was stored or released. Push to {names}: git push <remote> HEAD:{branches[0]}"
+        )
+        return 1
+    chosen = deploy_update(updates, branches)
     if chosen is None:
         return 0
     say(f"Building {app} from {chosen.ref.removeprefix('refs/heads/')} ({chosen.new[:10]})")
@@ -76,9 +84,17 @@ def _build(api: str, app: str, token: str, version: str, tar: IO[bytes]) -> int:
                 say(line)
         status = c.get(f"{base}/{build_id}").json()
     if status.get("status") != "succeeded":
-        say("Push rejected: the build or its release failed (see above); the branch is unchanged.")
+        say(_rejection(str(status.get("message") or "")))
         return 1
     return 0
+
+
+def _rejection(message: str) -> str:
+    """The push's last line when its build did not succeed."""
+    if message.startswith("Build cancelled"):
+        said = message.rstrip(".")
+        return f"Push rejected: {said[:1].lower()}{said[1:]}. Nothing was released."
+    return "Push rejected: the build or its release failed (see above); the branch is unchanged."
 
 
 def _chunks(f: IO[bytes]) -> Iterator[bytes]:

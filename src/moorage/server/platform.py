@@ -41,7 +41,7 @@ from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addresses import subnet_pool
 from moorage.server.background.addonkeeper import AddonKeeper
-from moorage.server.background.builder import Builder
+from moorage.server.background.builder import Builder, BuildLimits
 from moorage.server.background.builder import release_with as build_release_with
 from moorage.server.background.imagejobs import ImageJobs, release_with
 from moorage.server.background.logpump import DynoLogPump, PlatformLog, RouterFeed
@@ -107,8 +107,15 @@ class Platform:
     @functools.cached_property
     def builder(self) -> Builder:
         """Builds from ``git push``; builds a stopped server was running are failed."""
+        s = self.settings
         builder = Builder(
-            self.store, self.registry.host, self.issuer, self.emit, build_release_with(self)
+            self.store,
+            self.registry.host,
+            self.issuer,
+            self.emit,
+            build_release_with(self),
+            BuildLimits(memory=s.build_memory, timeout=s.build_timeout),
+            workers=s.build_workers,
         )
         builder.setup = setup_with(self)
         builder.recover()

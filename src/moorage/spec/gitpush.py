@@ -45,6 +45,21 @@ def deploy_update(
     return None
 
 
+def refused_updates(
+    updates: list[RefUpdate], branches: tuple[str, ...] = DEPLOY_BRANCHES
+) -> list[RefUpdate]:
+    """The updates a push may not make: any ref but a deploy branch (a refused ref refuses
+    the whole push, so nothing of it is stored)."""
+    allowed = {f"refs/heads/{b}" for b in branches}
+    return [u for u in updates if u.ref not in allowed]
+
+
+def parse_branches(text: str) -> tuple[str, ...]:
+    """``MOORAGE_DEPLOY_BRANCHES`` as the hook reads it (``"main,master"``); empty: the
+    default."""
+    return tuple(filter(None, (b.strip() for b in text.split(",")))) or DEPLOY_BRANCHES
+
+
 def split_cgi_head(buffer: bytes) -> tuple[bytes, bytes] | None:
     """(header block, the body's first bytes) once ``buffer`` holds the blank line that ends
     a CGI header block; None while it does not yet."""

@@ -12,6 +12,7 @@ while after) for ``git push`` to stream; the app's log gets the platform lines.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tarfile
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from moorage.errors import BuildFailed, InvalidParams, MoorageError
+from moorage.errors import BuildCancelled, BuildFailed, Conflict, InvalidParams, MoorageError
 from moorage.registry.tokens import Access, TokenIssuer
 from moorage.server.background.setup import Setup
 from moorage.server.services import releases
@@ -60,7 +61,8 @@ Apply = Callable[[User, str, list[dict[str, Any]]], str | None]
 @dataclass(frozen=True)
 class BuildLimits:
     """What one build may use: memory of each RUN step's container, its CPU shares, and
-    seconds for the whole build (then it is stopped)."""
+    seconds for building its images (then it is stopped; pushes to the registry and the
+    release do not count)."""
 
     memory: int = 2 << 30
     cpushares: int = 512
@@ -75,7 +77,21 @@ class _Output:
     finished_at: float = 0.0
 
 
+@dataclass
+class _Job:
+    """A build not yet finished: ``queued``, then ``building``, then ``releasing`` (no longer
+    cancellable); ``stop`` is set, with ``reason``, when it is cancelled."""
+
+    app: str
+    state: str = "queued"
+    stop: threading.Event = field(default_factory=threading.Event)
+    reason: str = ""
+
+
 class Builder:
+    """Runs builds ``workers`` at a time; more wait in line, in the order they came. A new
+    build of an app cancels the app's builds not yet releasing (the newer push wins)."""
+
     setup: Setup | None = None  # heroku.yml setup on the first deploy (background/setup.py)
 
     def __init__(
@@ -86,12 +102,14 @@ class Builder:
         emit: Callable[[str, str, str], None],
         apply: Apply,
         limits: BuildLimits = BuildLimits(),
+        workers: int = 1,
     ) -> None:
         self.store, self.registry_host, self.issuer = store, registry_host, issuer
-        self.emit, self.apply, self.limits = emit, apply, limits
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
+        self.emit, self.apply, self.limits, self.workers = emit, apply, limits, workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build")
         self._cond = threading.Condition()
         self._out: dict[str, _Output] = {}
+        self._jobs: dict[str, _Job] = {}  # in the order they came
 
     def recover(self) -> None:
         """Builds a stopped server was running failed; say so (push again)."""
@@ -100,12 +118,62 @@ class Builder:
                 b.status = ProofStatus.FAILED
                 b.message = "The platform restarted during the build; push again."
 
-    def submit(self, build_id: str, source: Path) -> None:
-        """Build the tar at ``source`` (removed once read)."""
+    def submit(self, build_id: str, source: Path, app: str, version: str = "") -> None:
+        """Build the tar at ``source`` (removed once read), once a worker is free; the app's
+        earlier builds that are not releasing yet are cancelled."""
+        newer = f"{version[:10]}, build {build_id}" if version else f"build {build_id}"
+        reason = f"Build cancelled: a newer push of {app} ({newer}) superseded it."
         with self._cond:
             self._forget_old()
             self._out[build_id] = _Output()
+            older = [k for k, j in self._jobs.items() if j.app == app and j.state != "releasing"]
+        for key in older:
+            with contextlib.suppress(Conflict):  # it ended, or began releasing, meanwhile
+                self.cancel(key, reason)
+        with self._cond:
+            ahead = len(self._jobs)
+            self._jobs[build_id] = _Job(app)
+            if ahead >= self.workers:
+                self._say(
+                    build_id,
+                    f"Waiting for {ahead} build(s) ahead of this one (the platform runs "
+                    f"{self.workers} at a time)...",
+                )
         self._pool.submit(self._run, build_id, source)
+
+    def cancel(self, build_id: str, reason: str) -> None:
+        """Stop the build: at once when it waits in line, else at its next step (a running
+        RUN step's container is killed); a build releasing already is a :class:`Conflict`."""
+        with self._cond:
+            job = self._jobs.get(build_id)
+            if job is None:
+                raise Conflict(f"Build {build_id} has ended already; there is nothing to cancel.")
+            if job.state == "releasing":
+                raise Conflict(
+                    f"Build {build_id} is releasing already and can no longer be cancelled; "
+                    "roll back with `moor releases:rollback` once it is done."
+                )
+            if job.stop.is_set():
+                return
+            job.reason = reason
+            job.stop.set()
+            queued = job.state == "queued"
+            if queued:
+                del self._jobs[build_id]
+        if queued:
+            self._say(build_id, reason)
+            self.emit(job.app, "api", reason)
+            self._conclude(build_id, ProofStatus.FAILED, reason, None)
+
+    def wait(self, build_id: str, timeout: float) -> None:
+        """Until the build has finished (or ``timeout`` seconds passed)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (out := self._out.get(build_id)) is not None and not out.done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
     def follow(self, build_id: str, timeout: float = 3600.0) -> Iterator[str]:
         """The build's output lines as they come, until it is finished."""
@@ -135,28 +203,64 @@ class Builder:
             del out.lines[:-MAX_LINES]
             self._cond.notify_all()
 
-    def _finish(self, build_id: str) -> None:
+    def _conclude(
+        self, build_id: str, status: ProofStatus, message: str, release: Release | None
+    ) -> None:
+        with self.store.session() as s:
+            row = s.get(Build, build_id)
+            if row is not None:
+                row.status, row.message = status, message
+                if release is not None:
+                    row.release_id, row.release_version = release.id, release.version
         with self._cond:
             out = self._out.setdefault(build_id, _Output())
             out.done, out.finished_at = True, time.monotonic()
             self._cond.notify_all()
 
+    def _checkpoint(
+        self, build_id: str, deadline: float | None = None, state: str = "building"
+    ) -> None:
+        """Raise when the build was cancelled or is over its time; else enter ``state``."""
+        with self._cond:
+            job = self._jobs[build_id]
+            if job.stop.is_set():
+                raise BuildCancelled(job.reason)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BuildFailed(
+                    f"The build exceeded its time limit of {self.limits.timeout:.0f}s and was "
+                    "stopped; the app keeps running its current release."
+                )
+            job.state = state
+
     def _run(self, build_id: str, source: Path) -> None:
+        with self._cond:
+            job = self._jobs.get(build_id)
+            if job is not None:
+                job.state = "building"  # from now on, a cancel stops it at its next step
         with self.store.session() as s:
             build = s.get(Build, build_id)
             app = s.get(App, build.app_id) if build else None
             user = s.get(User, build.user_id) if build else None
-            if build is None or app is None or user is None:
-                source.unlink(missing_ok=True)
-                self._finish(build_id)
-                return
-            app_name, email = app.name, user.email
+            found = build is not None and app is not None and user is not None
+            app_name, email = (app.name, user.email) if app and user else ("", "")
+        if job is None or not found:  # cancelled while it waited (or its app is gone)
+            source.unlink(missing_ok=True)
+            with self._cond:
+                self._jobs.pop(build_id, None)
+            if job is not None:
+                self._conclude(build_id, ProofStatus.FAILED, "The app was destroyed.", None)
+            return
+        assert user is not None
         self.emit(app_name, "api", f"Build started by user {email}")
         status, message, release = ProofStatus.FAILED, "", None
         try:
             release = self._build_and_release(build_id, app_name, user, source)
             status, message = ProofStatus.SUCCEEDED, ""
             self.emit(app_name, "api", f"Build succeeded (started by user {email})")
+        except BuildCancelled as exc:
+            message = job.reason or exc.message
+            self._say(build_id, message)
+            self.emit(app_name, "api", message)
         except MoorageError as exc:
             message = exc.message
             self._say(build_id, f"Build failed: {message}")
@@ -168,17 +272,14 @@ class Builder:
             self.emit(app_name, "api", f"Build failed: {message}")
         finally:
             source.unlink(missing_ok=True)
-        with self.store.session() as s:
-            row = s.get(Build, build_id)
-            if row is not None:
-                row.status, row.message = status, message
-                if release is not None:
-                    row.release_id, row.release_version = release.id, release.version
-        self._finish(build_id)
+            with self._cond:
+                self._jobs.pop(build_id, None)
+        self._conclude(build_id, status, message, release)
 
     def _build_and_release(
         self, build_id: str, app: str, user: User, source: Path
     ) -> Release | None:
+        self._checkpoint(build_id)
         workdir = Path(tempfile.mkdtemp(prefix="moorage-build-"))
         try:
             unpack(source, workdir)
@@ -188,9 +289,10 @@ class Builder:
             images = self._build_images(build_id, app, workdir, manifest)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        updates = formation_updates(list(images), images, manifest)
+        self._checkpoint(build_id, state="releasing")
         for line in self.setup(user, app, manifest) if self.setup is not None else []:
             self._say(build_id, line)
-        updates = formation_updates(list(images), images, manifest)
         self._say(build_id, "=== Releasing")
         release_id = self.apply(user, app, updates)
         if release_id is None:
@@ -201,10 +303,13 @@ class Builder:
     def _build_images(
         self, build_id: str, app: str, workdir: Path, manifest: AppManifest
     ) -> dict[str, str]:
+        """Build and push each process type's image; the time limit counts the builds only
+        (pushes to the platform's own registry are the platform's time, not the app's)."""
         from moorage.images.localdocker import LocalDocker  # docker-py: loaded when used
 
         engine, images = LocalDocker(), {}
-        lim = self.limits
+        deadline = time.monotonic() + self.limits.timeout
+        lim, stop = self.limits, self._jobs[build_id].stop
         limits = {"memory": lim.memory, "memswap": lim.memory, "cpushares": lim.cpushares}
         for ptype, path in manifest.dockerfiles.items():
             dockerfile = workdir / path
@@ -212,20 +317,25 @@ class Builder:
                 raise BuildFailed(
                     f"heroku.yml names {path} for {ptype}, but the tree has no {path}."
                 )
+            self._checkpoint(build_id, deadline)
             repo = f"{self.registry_host}/{app}/{ptype}"
             self._say(build_id, f"=== Building {ptype} ({path})")
             for line in engine.build(
-                workdir, dockerfile, f"{repo}:latest",
-                buildargs=manifest.build_args, limits=limits, timeout=lim.timeout,
+                workdir, dockerfile, f"{repo}:latest", buildargs=manifest.build_args,
+                limits=limits, timeout=max(deadline - time.monotonic(), 1.0), stop=stop,
+                time_limit=lim.timeout,
             ):  # fmt: skip
                 self._say(build_id, line)
             self._say(build_id, f"=== Pushing {ptype}")
+            pushing = time.monotonic()
             token = self.issuer.issue(
                 "moorage", [Access("repository", f"{app}/{ptype}", ("pull", "push"))], 900
             )
             for progress in engine.push(repo, "", auth={"registrytoken": token}):
+                self._checkpoint(build_id)
                 if progress.done:
                     self._say(build_id, f"{progress.layer}: {progress.status}")
+            deadline += time.monotonic() - pushing
             images[ptype] = engine.image_id(f"{repo}:latest")
         return images
 

@@ -1,5 +1,7 @@
 """Builds (Heroku's ``/apps/{app}/builds``): made by ``git push`` (the pre-receive hook
-sends the pushed tree as a tar), listed, shown, and their output streamed."""
+sends the pushed tree as a tar), listed, shown, their output streamed, and cancelled
+(``POST /apps/{app}/builds/{build}/actions/cancel``: our extension, in the shape of Heroku's
+``/dynos/{dyno}/actions/stop``; Heroku has no way to cancel a build)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from moorage.errors import InvalidParams, NotFound, PayloadTooLarge
+from moorage.errors import Conflict, InvalidParams, NotFound, PayloadTooLarge
 from moorage.schemas.builds import Build
 from moorage.server.deps import PlatformDep, UserDep, public_base
 from moorage.server.platform import Platform
@@ -21,6 +23,7 @@ from moorage.server.routes import api_router, non_json
 from moorage.server.services import apps
 from moorage.server.services import builds as service
 from moorage.server.store.models import User
+from moorage.spec.status import ProofStatus
 
 router = api_router()
 MAX_SOURCE = 512 << 20  # bytes of the pushed tree's tar
@@ -79,10 +82,11 @@ def _app_name(platform: Platform, user: User, ident: str) -> str:
 def _create(
     platform: Platform, user: User, ident: str, checksum: str, version: str, source: Path
 ) -> Build:
+    builder = platform.builder  # made first: making it fails the builds left pending
     with platform.store.session() as s:
         app = apps.get(s, user, ident)
         out = service.view(service.create(s, app, user, checksum, version), app, user)
-    platform.builder.submit(out.id, source)
+    builder.submit(out.id, source, out.app.name, version)
     return out
 
 
@@ -102,6 +106,27 @@ def build_info(
         app = apps.get(s, user, ident)
         out = service.view(service.get(s, app, build), app)
     return _with_stream(request, out)
+
+
+@router.post("/apps/{ident}/builds/{build}/actions/cancel")
+def cancel_build(
+    ident: str, build: str, request: Request, platform: PlatformDep, user: UserDep
+) -> Build:
+    """Cancel a build that waits in line or builds: it ends ``failed`` with the message
+    "Build cancelled by <user>", releases nothing, and its ``git push`` fails. The answer
+    comes once it has stopped (or after 60 s, still ``pending``). A build that has ended,
+    or is releasing already, is a 409."""
+    with platform.store.session() as s:
+        app = apps.get(s, user, ident)
+        found = service.get(s, app, build)
+        if found.status != ProofStatus.PENDING:
+            raise Conflict(
+                f"Build {build} has ended already ({found.status}); there is nothing to cancel."
+            )
+        reason = f"Build cancelled by {user.email}."
+    platform.builder.cancel(build, reason)
+    platform.builder.wait(build, 60.0)
+    return build_info(ident, build, request, platform, user)
 
 
 @router.get(

@@ -5,8 +5,9 @@ an API token as the password (any user name), as Heroku's git remotes take it.
 Only a user with access to the app reaches its repository: anyone else gets the 404 of a
 missing app before a byte of the push is read or the repository is made. Request bodies
 stream to the backend and its answer streams back (packs are never held in memory); a push
-of the deploy branch runs the platform's pre-receive hook (``moorage.gitpush.hook``), whose
-build output git shows as ``remote:`` lines.
+runs the platform's pre-receive hook (``moorage.gitpush.hook``): it refuses refs other than
+the deploy branches (``MOORAGE_DEPLOY_BRANCHES``) and builds the deploy branch, whose build
+output git shows as ``remote:`` lines.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def _cgi_env(
         "REMOTE_ADDR": client_address(request),
         "MOORAGE_APP": app,
         "MOORAGE_API": _loopback_api(platform),
+        "MOORAGE_DEPLOY_BRANCHES": ",".join(platform.settings.deploy_branches),
     }
     if path == "git-receive-pack":
         env["MOORAGE_PUSH_TOKEN"] = token  # for the hook's API calls only; never stored

@@ -124,7 +124,7 @@ def _fetch_and_build(
         made = s.get(Build, build_id)
         if made is not None:
             made.source_checksum = f"SHA256:{_sha256(tar)}"
-    platform.builder.submit(build_id, tar)
+    platform.builder.submit(build_id, tar, app, commit)
 
 
 def _sha256(path: Path) -> str:
