@@ -34,6 +34,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "moorage.cli.auth": ("auth:token", "auth:whoami", "info", "login"),
     "moorage.cli.builds": ("builds", "builds:info", "builds:output", "builds:cancel"),
     "moorage.cli.repo": ("repo", "repo:link", "repo:unlink"),
+    "moorage.cli.reviewapps": (
+        "reviewapps",
+        "reviewapps:create",
+        "reviewapps:destroy",
+        "reviewapps:disable",
+        "reviewapps:enable",
+    ),
     "moorage.cli.config": ("config", "config:get", "config:set", "config:unset"),
     "moorage.cli.container": (
         "container:login",

@@ -17,13 +17,19 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 from urllib.parse import quote
 
 import httpx
 
-from moorage.spec.gitpush import deploy_update, parse_branches, parse_ref_updates, refused_updates
+from moorage.spec.gitpush import (
+    RefUpdate,
+    deploy_update,
+    parse_branches,
+    parse_ref_updates,
+    refused_updates,
+)
 
 TIMEOUT = httpx.Timeout(30.0, read=3600.0)
 
@@ -40,8 +46,11 @@ def main() -> int:
         say("This repository takes pushes only through the platform's git endpoint.")
         return 1
     branches = parse_branches(os.environ.get("MOORAGE_DEPLOY_BRANCHES", ""))
+    review = os.environ.get("MOORAGE_REVIEW_APPS") == "1"
     updates = parse_ref_updates(sys.stdin.read())
     refused = refused_updates(updates, branches)
+    if review:  # other branches are review apps; tags and other refs are still refused
+        refused = [u for u in refused if not u.ref.startswith("refs/heads/")]
     if refused:
         names = " or ".join(branches)
         for u in refused:
@@ -50,43 +59,102 @@ def main() -> int:
             f"Nothing was stored or released. Push to {names}: git push <remote> HEAD:{branches[0]}"
         )
         return 1
-    chosen = deploy_update(updates, branches)
-    if chosen is None:
-        return 0
-    say(f"Building {app} from {chosen.ref.removeprefix('refs/heads/')} ({chosen.new[:10]})")
+    client = httpx.Client(
+        base_url=f"{api}/apps/{quote(app, safe='')}",
+        timeout=TIMEOUT,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        trust_env=False,
+    )
+    with client:
+        failed = 0
+        chosen = deploy_update(updates, branches)
+        if chosen is not None:
+            say(f"Building {app} from {_branch(chosen)} ({chosen.new[:10]})")
+            failed |= _archived(chosen.new, lambda tar: _build(client, chosen.new, tar))
+        deploy_refs = {f"refs/heads/{b}" for b in branches}
+        for u in updates if review else []:
+            if u.ref in deploy_refs or not u.ref.startswith("refs/heads/"):
+                continue
+            failed |= _review(client, u)
+        return failed
+
+
+def _branch(u: RefUpdate) -> str:
+    return u.ref.removeprefix("refs/heads/")
+
+
+def _archived(commit: str, then: Callable[[IO[bytes]], int]) -> int:
+    """``then`` of a ``git archive`` of ``commit``."""
     with tempfile.TemporaryFile() as tar:
         made = subprocess.run(
-            ["git", "archive", "--format=tar", chosen.new], stdout=tar, stderr=subprocess.PIPE
+            ["git", "archive", "--format=tar", commit], stdout=tar, stderr=subprocess.PIPE
         )
         if made.returncode != 0:
             say(f"git archive failed: {made.stderr.decode(errors='replace').strip()}")
             return 1
         tar.seek(0)
-        return _build(api, app, token, chosen.new, tar)
+        return then(tar)
 
 
-def _build(api: str, app: str, token: str, version: str, tar: IO[bytes]) -> int:
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    base = f"{api}/apps/{quote(app, safe='')}/builds"
-    with httpx.Client(timeout=TIMEOUT, headers=headers, trust_env=False) as c:
-        resp = c.post(
-            base,
-            params={"version": version},
-            content=_chunks(tar),
-            headers={"Content-Type": "application/x-tar"},
-        )
-        if resp.status_code != 201:
-            say(f"The platform refused the build: {_message(resp)}")
-            return 1
-        build_id = resp.json()["id"]
-        with c.stream("GET", f"{base}/{build_id}/output") as out:
-            for line in out.iter_lines():
-                say(line)
-        status = c.get(f"{base}/{build_id}").json()
+def _build(c: httpx.Client, version: str, tar: IO[bytes]) -> int:
+    resp = c.post(
+        "/builds",
+        params={"version": version},
+        content=_chunks(tar),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    if resp.status_code != 201:
+        say(f"The platform refused the build: {_message(resp)}")
+        return 1
+    return _follow(c, "", resp.json()["id"])
+
+
+def _follow(c: httpx.Client, other_app: str, build_id: str) -> int:
+    """Print the build's output as it comes; 1 when it did not succeed."""
+    base = f"{c.base_url}".rstrip("/")
+    if other_app:  # a review app's build: under that app
+        base = base.rsplit("/", 1)[0] + f"/{quote(other_app, safe='')}"
+    with c.stream("GET", f"{base}/builds/{build_id}/output") as out:
+        for line in out.iter_lines():
+            say(line)
+    status = c.get(f"{base}/builds/{build_id}").json()
     if status.get("status") != "succeeded":
         say(_rejection(str(status.get("message") or "")))
         return 1
     return 0
+
+
+def _review(c: httpx.Client, u: RefUpdate) -> int:
+    """A pushed branch builds its review app; a deleted one removes it."""
+    branch = _branch(u)
+    if u.deleted:
+        resp = c.delete(f"/review-apps/{quote(branch, safe='/')}")
+        if resp.status_code == 404:
+            return 0  # a branch that never had a review app
+        if resp.status_code != 200:
+            say(f"The review app of {branch} was not removed: {_message(resp)}")
+            return 1
+        say(f"Destroyed review app {resp.json()['app']['name']} (branch {branch} deleted).")
+        return 0
+    say(f"Building the review app of {branch} ({u.new[:10]})")
+
+    def post(tar: IO[bytes]) -> int:
+        resp = c.post(
+            "/review-builds",
+            params={"branch": branch, "version": u.new},
+            content=_chunks(tar),
+            headers={"Content-Type": "application/x-tar"},
+        )
+        if resp.status_code != 201:
+            say(f"The platform refused the review app: {_message(resp)}")
+            return 1
+        made = resp.json()
+        failed = _follow(c, made["app"]["name"], made["build"])
+        if not failed:
+            say(f"Review app {made['app']['name']} deployed to {made['web_url']}")
+        return failed
+
+    return _archived(u.new, post)
 
 
 def _rejection(message: str) -> str:

@@ -39,6 +39,7 @@ from moorage.server.routes import (
     registry_auth,
     releases,
     repolinks,
+    reviewapps,
     schedules,
     volumes,
 )
@@ -68,6 +69,7 @@ def create_app(platform: Platform) -> FastAPI:
         builds,
         git,
         repolinks,
+        reviewapps,
         dynos,
         addons,
         backups,

@@ -40,6 +40,7 @@ from moorage.router import neighbours
 from moorage.router.certs import ensure_edge_certs
 from moorage.router.nginx import Edge, NginxRouter, access_log
 from moorage.server.addresses import subnet_pool
+from moorage.server.background import reviewreaper
 from moorage.server.background.addonkeeper import AddonKeeper
 from moorage.server.background.builder import Builder, BuildLimits
 from moorage.server.background.builder import release_with as build_release_with
@@ -51,6 +52,7 @@ from moorage.server.background.scheduler import Scheduler
 from moorage.server.background.setup import setup_with
 from moorage.server.engines import make_runtime
 from moorage.server.services import drains as drain_service
+from moorage.server.services import reviewdeploy
 from moorage.server.services.domainproof import Prover
 from moorage.server.sessions.dynos import DynoSessions
 from moorage.server.sessions.rendezvous import Rendezvous
@@ -118,6 +120,7 @@ class Platform:
             workers=s.build_workers,
         )
         builder.setup = setup_with(self)
+        builder.after = reviewdeploy.postdeploy_with(self)
         builder.recover()
         return builder
 
@@ -244,6 +247,7 @@ def build(settings: Settings) -> Platform:
         feed.run,
         Scheduler(store, reconciler, sessions, platform.emit).loop,
         platform.keeper.loop,
+        reviewreaper.loop_for(platform),
     ]
     return platform
 

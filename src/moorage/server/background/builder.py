@@ -93,6 +93,7 @@ class Builder:
     build of an app cancels the app's builds not yet releasing (the newer push wins)."""
 
     setup: Setup | None = None  # heroku.yml setup on the first deploy (background/setup.py)
+    after: Callable[[User, str], list[str]] | None = None  # a review app's postdeploy
 
     def __init__(
         self,
@@ -298,7 +299,10 @@ class Builder:
         if release_id is None:
             self._say(build_id, "The images are the ones already released; nothing to do.")
             return None
-        return self._wait_release(build_id, release_id)
+        release = self._wait_release(build_id, release_id)
+        for line in self.after(user, app) if self.after is not None else []:
+            self._say(build_id, line)
+        return release
 
     def _build_images(
         self, build_id: str, app: str, workdir: Path, manifest: AppManifest

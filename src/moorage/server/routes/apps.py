@@ -8,7 +8,7 @@ from moorage.errors import InvalidParams
 from moorage.schemas.apps import App, AppCreate, AppUpdate
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.routes import api_router
-from moorage.server.services import addons
+from moorage.server.services import appremoval
 from moorage.server.services import apps as service
 from moorage.server.services.events import converge
 
@@ -84,11 +84,5 @@ def delete_app(ident: str, platform: PlatformDep, user: UserDep) -> App:
     with platform.store.session() as s:
         app = service.owned(s, user, ident)
         out = service.view(app, platform.settings)
-        owned_addons = [a.id for a in app.addons]
-        addons.destroy_all(s, app, user, platform.providers)
-        service.delete(s, app)
-    platform.remove_backups(owned_addons)
-    platform.registry.delete_app(out.name)
-    converge(platform, wait=True)
-    platform.forget_app(out.name, destroyed=True)  # its dynos are gone: late lines dropped
+    appremoval.remove(platform, user, out.id)
     return out

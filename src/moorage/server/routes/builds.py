@@ -45,9 +45,20 @@ async def create_build(
 ) -> Build:
     """Build the tar sent as the body (``application/x-tar``: the pushed tree) and release
     it; ``output_stream_url`` streams the build's output (with the same Authorization)."""
-    if version and not set(version) <= _HEX:
-        raise InvalidParams("version is the commit's hexadecimal id.")
+    check_version(version)
     name = await run_in_threadpool(_app_name, platform, user, ident)
+    tmp, checksum = await receive_tar(request, platform)
+    try:
+        out = await run_in_threadpool(_create, platform, user, name, checksum, version, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return _with_stream(request, out)
+
+
+async def receive_tar(request: Request, platform: Platform) -> tuple[Path, str]:
+    """The request's body (a pushed tree's tar) in a file of the builds folder, and its
+    ``SHA256:<hex>``; a body that is empty or too large is refused and leaves no file."""
     folder = platform.settings.data_dir / "builds"
     folder.mkdir(mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tar")
@@ -65,13 +76,16 @@ async def create_build(
                 f.write(chunk)
         if not size:
             raise InvalidParams("Send the tree to build as a tar (application/x-tar).")
-        out = await run_in_threadpool(
-            _create, platform, user, name, f"SHA256:{digest.hexdigest()}", version, Path(tmp)
-        )
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return _with_stream(request, out)
+    return Path(tmp), f"SHA256:{digest.hexdigest()}"
+
+
+def check_version(version: str) -> str:
+    if version and not set(version) <= _HEX:
+        raise InvalidParams("version is the commit's hexadecimal id.")
+    return version
 
 
 def _app_name(platform: Platform, user: User, ident: str) -> str:

@@ -26,7 +26,7 @@ from moorage.gitpush import repos
 from moorage.server.deps import authenticate, client_address, token_from
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
-from moorage.server.services import apps
+from moorage.server.services import apps, reviewapps
 from moorage.server.store.models import User
 from moorage.spec.gitpush import parse_cgi_head, split_cgi_head
 
@@ -77,16 +77,21 @@ async def git_http(repo: str, path: str, request: Request) -> Response:
         user = await run_in_threadpool(authenticate, request, platform, token)
     except Unauthorized as exc:
         return _ask_for_credentials(exc.message)
-    name = await run_in_threadpool(_app_name, platform, user, repo.removesuffix(".git"))
+    name, review = await run_in_threadpool(_app_name, platform, user, repo.removesuffix(".git"))
     root = platform.settings.data_dir / "git"
     await run_in_threadpool(repos.ensure, root, name)
     env = _cgi_env(request, platform, user, name, path, token)
+    if review:  # other branches make review apps (the hook asks the API), not refusals
+        env["MOORAGE_REVIEW_APPS"] = "1"
     return await _run_backend(request, env)
 
 
-def _app_name(platform: Platform, user: User, ident: str) -> str:
+def _app_name(platform: Platform, user: User, ident: str) -> tuple[str, bool]:
+    """The app's name, and whether its repository's other branches make review apps."""
     with platform.store.session() as s:
-        return apps.get(s, user, ident).name
+        app = apps.get(s, user, ident)
+        found = reviewapps.for_repo_app(s, app)
+        return app.name, found is not None and found[1].autodeploy
 
 
 def _loopback_api(platform: Platform) -> str:

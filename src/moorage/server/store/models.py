@@ -386,6 +386,43 @@ class RepoLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class ReviewAppConfig(Base):
+    """A pipeline's review apps: pushes of other branches to ``repo_app``'s repository make
+    ``<pipeline>-pr-<branch>`` apps (when ``autodeploy``); ``config`` goes into each one
+    (sealed: it holds test keys); ``autodestroy_seconds`` after its last deploy it goes."""
+
+    __tablename__ = "review_app_configs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), unique=True
+    )
+    repo_app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    autodeploy: Mapped[bool] = mapped_column(default=True)
+    autodestroy_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class ReviewApp(Base):
+    """An app made for one branch of a pipeline's repository; ``postdeploy`` (app.json's
+    script) runs once, after its first release, then is cleared."""
+
+    __tablename__ = "review_apps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), unique=True)
+    branch: Mapped[str] = mapped_column(String(255))
+    postdeploy: Mapped[str | None] = mapped_column(Text, default=None)
+    creator_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    deployed_at: Mapped[datetime] = mapped_column(default=now)
+    app: Mapped[App] = relationship()
+    pipeline: Mapped[Pipeline] = relationship()
+
+
 class MetricMinute(Base):
     """One app's metrics for one minute (router requests, latency histogram, dyno memory and
     CPU, crashes); kept for 24 hours, so the table holds at most 1,440 rows per app."""
@@ -422,6 +459,7 @@ SEALED: list[tuple[type[Base], str]] = [
     (RegistryLogin, "password"),
     (RepoLink, "url"),
     (RepoLink, "secret"),
+    (ReviewAppConfig, "config"),
 ]
 
 
