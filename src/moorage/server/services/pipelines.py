@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from moorage.errors import Conflict, Forbidden, InvalidName, InvalidParams, NotFound
@@ -39,7 +39,7 @@ def stage(value: str) -> PipelineStage:
         raise InvalidParams(f"{value[:40]!r} is not a stage; choose one of {STAGES}.") from None
 
 
-def _usable_app_ids(user: User) -> object:
+def _usable_app_ids(user: User) -> Select[str]:
     shared = select(Collaborator.app_id).where(Collaborator.user_id == user.id)
     return select(App.id).where(or_(App.owner_id == user.id, App.id.in_(shared)))
 
@@ -47,7 +47,7 @@ def _usable_app_ids(user: User) -> object:
 def visible(session: Session, user: User) -> list[Pipeline]:
     """The pipelines ``user`` owns or has an app in, by name."""
     coupled = select(PipelineCoupling.pipeline_id).where(
-        PipelineCoupling.app_id.in_(_usable_app_ids(user))  # type: ignore[arg-type]
+        PipelineCoupling.app_id.in_(_usable_app_ids(user))
     )
     query = select(Pipeline).where(or_(Pipeline.owner_id == user.id, Pipeline.id.in_(coupled)))
     return list(session.scalars(query.order_by(Pipeline.name)))
@@ -158,9 +158,7 @@ def for_app(session: Session, user: User, app_ident: str) -> PipelineCoupling:
 
 def for_user(session: Session, user: User) -> list[PipelineCoupling]:
     """The couplings of the apps ``user`` may use."""
-    query = select(PipelineCoupling).where(
-        PipelineCoupling.app_id.in_(_usable_app_ids(user))  # type: ignore[arg-type]
-    )
+    query = select(PipelineCoupling).where(PipelineCoupling.app_id.in_(_usable_app_ids(user)))
     return list(session.scalars(query.order_by(PipelineCoupling.created_at)))
 
 
