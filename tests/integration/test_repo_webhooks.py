@@ -138,3 +138,45 @@ def test_a_commit_that_is_not_on_the_branch_fails_its_build_clearly(
     bad = platform.moor("repo:link", "file:///etc", "-a", app, check=False)
     assert bad.returncode != 0 and "not a repository URL" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _pull_request(hook: str, secret: str, action: str, branch: str, commit: str) -> httpx.Response:
+    payload: dict[str, Any] = json.loads(FIXTURE.with_name("github-pull_request.json").read_text())
+    payload.update(action=action, number=7)
+    payload["pull_request"]["head"].update(ref=branch, sha=commit)
+    body = json.dumps(payload).encode()
+    mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "pull_request",
+        "X-Hub-Signature-256": f"sha256={mac}",
+    }
+    return httpx.post(hook, content=body, headers=headers, timeout=30)
+
+
+def test_a_pull_request_opens_a_review_app_and_closing_it_removes_it(
+    platform: LivePlatform, upstream: tuple[Path, str]
+) -> None:
+    repo, url = upstream
+    app = platform.create_app("hookrv")
+    linked = platform.json("repo:link", url, "-a", app)
+    pipeline = f"hk{app[-6:]}"
+    platform.moor("pipelines:create", pipeline, "-a", app, "--stage", "staging")
+    platform.moor("reviewapps:enable", "-p", pipeline)
+    _git(repo, "checkout", "-q", "-B", "feature-y")
+    commit = _commit(repo, "hello from a pull request")
+    _git(repo, "checkout", "-q", "main")
+    review = f"{pipeline}-pr-feature-y"
+
+    opened = _pull_request(linked["hook_url"], linked["secret"], "opened", "feature-y", commit)
+    assert opened.status_code == 202 and "review app of feature-y" in opened.json()["message"]
+    platform.wait_for(review, "hello from a pull request", timeout=300)
+    assert [r["branch"] for r in platform.json("reviewapps", "-p", pipeline)] == ["feature-y"]
+
+    closed = _pull_request(linked["hook_url"], linked["secret"], "closed", "feature-y", commit)
+    assert closed.status_code == 202
+    deadline = time.monotonic() + 120
+    while review in {a["name"] for a in platform.json("apps")}:
+        assert time.monotonic() < deadline, "the review app outlived its pull request"
+        time.sleep(1)
+    platform.moor("pipelines:destroy", pipeline)

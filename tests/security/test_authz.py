@@ -238,6 +238,13 @@ def _operations(w: World, bob_app: str, bob_pipeline: str) -> list[tuple[str, st
         ("DELETE", "/pipeline-couplings/{a}", None),
         ("POST", "/pipeline-couplings", {"app": "{a}", "pipeline": bob_pipeline, "stage": "test"}),
         ("POST", "/pipeline-promotions", promote),
+        # git push builds, linked repositories, review apps
+        ("GET", "/apps/{a}/builds", None),
+        ("POST", "/apps/{a}/builds?version=abc", b"not a tar"),
+        ("PUT", "/apps/{a}/repo-link", {"url": "https://github.com/evil/x.git"}),
+        ("DELETE", "/apps/{a}/repo-link", None),
+        ("POST", "/apps/{a}/review-builds?branch=evil", b"not a tar"),
+        ("DELETE", "/apps/{a}/review-apps/evil", None),
     ]
 
 

@@ -10,6 +10,7 @@ the endpoint tells strangers nothing about which apps exist.
 from __future__ import annotations
 
 import hashlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from moorage.schemas.repolinks import HookResult, RepoLink, RepoLinkCreate
 from moorage.server.deps import PlatformDep, UserDep, public_base
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
-from moorage.server.services import apps
+from moorage.server.services import appremoval, apps, reviewapps, reviewdeploy
 from moorage.server.services import builds as build_service
 from moorage.server.services import repolinks as service
 from moorage.server.store.models import Build, User
 from moorage.spec.status import ProofStatus
 
+log = logging.getLogger("moorage.server")
 router = api_router()
 MAX_DELIVERY = 5 << 20  # bytes; push payloads are far smaller
 _fetches = ThreadPoolExecutor(max_workers=2, thread_name_prefix="repo-fetch")
@@ -94,15 +96,65 @@ def _deliver(platform: Platform, name: str, headers: dict[str, str], body: bytes
         event = webhooks.parse(link.provider, headers, body)
         if event.kind == "ping":
             return HookResult(message=f"{app.name} listens to {link.branch} of this repository.")
-        if event.kind != "push" or event.branch != link.branch:
-            what = event.reason or f"a {event.kind} event of {event.branch or 'no branch'}"
-            return HookResult(message=f"Ignored {what}: {app.name} builds {link.branch}.")
         user = s.get(User, link.user_id)
         assert user is not None  # the foreign key cascades
-        build = build_service.create(s, app, user, "", event.commit)
-        job = (build.id, app.name, link.url, link.branch, event.commit)
+        if event.kind == "push" and event.branch == link.branch:
+            build = build_service.create(s, app, user, "", event.commit)
+            job = (build.id, app.name, link.url, link.branch, event.commit)
+        else:
+            review = reviewapps.for_repo_app(s, app)
+            if review is None or not review[1].autodeploy or event.kind == "ignored":
+                what = event.reason or f"a {event.kind} event of {event.branch or 'no branch'}"
+                return HookResult(message=f"Ignored {what}: {app.name} builds {link.branch}.")
+            return _review(platform, user, (app.name, link.url), event)
     _fetches.submit(_fetch_and_build, platform, *job)
     return HookResult(message=f"Building {event.commit[:10]} of {link.branch}.", build=job[0])
+
+
+def _review(
+    platform: Platform, user: User, where: tuple[str, str], event: webhooks.Event
+) -> HookResult:
+    """Another branch pushed, or a pull request opened or updated: its review app builds;
+    the branch deleted or the pull request closed: its review app goes."""
+    closing = event.kind == "delete" or event.action == "closed"
+    if closing:
+        _fetches.submit(_destroy_review_app, platform, user, where[0], event.branch)
+        return HookResult(message=f"Destroying the review app of {event.branch}, if any.")
+    if event.kind == "pull_request" and event.action not in ("opened", "reopened", "synchronize"):
+        return HookResult(message=f"Ignored pull request {event.action}.")
+    _fetches.submit(_fetch_review, platform, user, where, event.branch, event.commit)
+    return HookResult(message=f"Building the review app of {event.branch} ({event.commit[:10]}).")
+
+
+def _fetch_review(
+    platform: Platform, user: User, where: tuple[str, str], branch: str, commit: str
+) -> None:
+    app, url = where
+    folder = platform.settings.data_dir / "builds"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    mirrors = platform.settings.data_dir / "git-mirrors"
+    try:
+        tar = fetch_tar(mirrors, app, url, branch, commit, folder)
+    except MoorageError as exc:
+        platform.emit(app, "api", f"Review app of {branch} not deployed: {exc.message}")
+        return
+    try:
+        reviewdeploy.deploy(platform, user, app, branch, (tar, f"SHA256:{_sha256(tar)}", commit))
+    except Exception as exc:
+        tar.unlink(missing_ok=True)
+        said = exc.message if isinstance(exc, MoorageError) else "the platform failed"
+        platform.emit(app, "api", f"Review app of {branch} not deployed: {said}")
+        if not isinstance(exc, MoorageError):
+            log.exception("review app of %s (%s) failed", branch, app)
+
+
+def _destroy_review_app(platform: Platform, user: User, app: str, branch: str) -> None:
+    with platform.store.session() as s:
+        found = reviewapps.for_repo_app(s, apps.get(s, user, app))
+        row = reviewapps.find(s, found[0], branch) if found is not None else None
+        app_id = row.app_id if row is not None else None
+    if app_id is not None:
+        appremoval.remove(platform, user, app_id)
 
 
 def _fetch_and_build(

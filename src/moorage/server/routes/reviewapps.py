@@ -150,10 +150,16 @@ async def review_build(
 ) -> ReviewApp:
     """Build the tar sent as the body (a pushed branch) into the branch's review app."""
     check_version(version)
+    await run_in_threadpool(_may_use, platform, user, ident)  # before any byte is stored
     tar, checksum = await receive_tar(request, platform)
     return await run_in_threadpool(
         _deployed, platform, user, ident, branch, (tar, checksum, version)
     )
+
+
+def _may_use(platform: Platform, user: User, ident: str) -> None:
+    with platform.store.session() as s:
+        apps.get(s, user, ident)
 
 
 @router.delete("/apps/{ident}/review-apps/{branch:path}")
