@@ -8,7 +8,10 @@ environment ``git http-backend`` was started with by the API (``routes/git.py``)
 output (git shows it as ``remote:`` lines); it exits non-zero, refusing the push, when the
 build or the release fails or is cancelled (``builds:cancel``, or a newer push of the app).
 A push of any other ref is refused whole (nothing of it is stored): the deploy branches are
-``MOORAGE_DEPLOY_BRANCHES`` (default ``main,master``), passed by the API.
+``MOORAGE_DEPLOY_BRANCHES`` (default ``main,master``), passed by the API. When the app's
+pipeline builds review apps from this repository (``MOORAGE_REVIEW_APPS=1``), other branches
+are taken instead: a pushed one builds its review app (``POST /apps/{app}/review-builds``), a
+deleted one removes it.
 """
 
 from __future__ import annotations
