@@ -63,7 +63,7 @@ def main() -> int:
         )
         return 1
     client = httpx.Client(
-        base_url=f"{api}/apps/{quote(app, safe='')}",
+        base_url=f"{api}/apps/",
         timeout=TIMEOUT,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
         trust_env=False,
@@ -73,12 +73,12 @@ def main() -> int:
         chosen = deploy_update(updates, branches)
         if chosen is not None:
             say(f"Building {app} from {_branch(chosen)} ({chosen.new[:10]})")
-            failed |= _archived(chosen.new, lambda tar: _build(client, chosen.new, tar))
+            failed |= _archived(chosen.new, lambda tar: _build(client, app, chosen.new, tar))
         deploy_refs = {f"refs/heads/{b}" for b in branches}
         for u in updates if review else []:
             if u.ref in deploy_refs or not u.ref.startswith("refs/heads/"):
                 continue
-            failed |= _review(client, u)
+            failed |= _review(client, app, u)
         return failed
 
 
@@ -99,9 +99,9 @@ def _archived(commit: str, then: Callable[[IO[bytes]], int]) -> int:
         return then(tar)
 
 
-def _build(c: httpx.Client, version: str, tar: IO[bytes]) -> int:
+def _build(c: httpx.Client, app: str, version: str, tar: IO[bytes]) -> int:
     resp = c.post(
-        "/builds",
+        f"{quote(app, safe='')}/builds",
         params={"version": version},
         content=_chunks(tar),
         headers={"Content-Type": "application/x-tar"},
@@ -109,29 +109,27 @@ def _build(c: httpx.Client, version: str, tar: IO[bytes]) -> int:
     if resp.status_code != 201:
         say(f"The platform refused the build: {_message(resp)}")
         return 1
-    return _follow(c, "", resp.json()["id"])
+    return _follow(c, app, resp.json()["id"])
 
 
-def _follow(c: httpx.Client, other_app: str, build_id: str) -> int:
+def _follow(c: httpx.Client, app: str, build_id: str) -> int:
     """Print the build's output as it comes; 1 when it did not succeed."""
-    base = f"{c.base_url}".rstrip("/")
-    if other_app:  # a review app's build: under that app
-        base = base.rsplit("/", 1)[0] + f"/{quote(other_app, safe='')}"
-    with c.stream("GET", f"{base}/builds/{build_id}/output") as out:
+    base = f"{quote(app, safe='')}/builds/{build_id}"
+    with c.stream("GET", f"{base}/output") as out:
         for line in out.iter_lines():
             say(line)
-    status = c.get(f"{base}/builds/{build_id}").json()
+    status = c.get(base).json()
     if status.get("status") != "succeeded":
         say(_rejection(str(status.get("message") or "")))
         return 1
     return 0
 
 
-def _review(c: httpx.Client, u: RefUpdate) -> int:
+def _review(c: httpx.Client, app: str, u: RefUpdate) -> int:
     """A pushed branch builds its review app; a deleted one removes it."""
     branch = _branch(u)
     if u.deleted:
-        resp = c.delete(f"/review-apps/{quote(branch, safe='/')}")
+        resp = c.delete(f"{quote(app, safe='')}/review-apps/{quote(branch, safe='/')}")
         if resp.status_code == 404:
             return 0  # a branch that never had a review app
         if resp.status_code != 200:
@@ -143,7 +141,7 @@ def _review(c: httpx.Client, u: RefUpdate) -> int:
 
     def post(tar: IO[bytes]) -> int:
         resp = c.post(
-            "/review-builds",
+            f"{quote(app, safe='')}/review-builds",
             params={"branch": branch, "version": u.new},
             content=_chunks(tar),
             headers={"Content-Type": "application/x-tar"},

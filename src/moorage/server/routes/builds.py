@@ -56,12 +56,17 @@ async def create_build(
     return _with_stream(request, out)
 
 
+def builds_folder(platform: Platform) -> Path:
+    """Where the trees waiting to be built are kept (root's alone)."""
+    folder = platform.settings.data_dir / "builds"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 async def receive_tar(request: Request, platform: Platform) -> tuple[Path, str]:
     """The request's body (a pushed tree's tar) in a file of the builds folder, and its
     ``SHA256:<hex>``; a body that is empty or too large is refused and leaves no file."""
-    folder = platform.settings.data_dir / "builds"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tar")
+    fd, tmp = tempfile.mkstemp(dir=builds_folder(platform), suffix=".tar")
     digest, size = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as f:

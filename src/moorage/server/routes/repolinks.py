@@ -24,6 +24,7 @@ from moorage.schemas.repolinks import HookResult, RepoLink, RepoLinkCreate
 from moorage.server.deps import PlatformDep, UserDep, public_base
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
+from moorage.server.routes.builds import builds_folder
 from moorage.server.services import appremoval, apps, reviewapps, reviewdeploy
 from moorage.server.services import builds as build_service
 from moorage.server.services import repolinks as service
@@ -130,11 +131,8 @@ def _fetch_review(
     platform: Platform, user: User, where: tuple[str, str], branch: str, commit: str
 ) -> None:
     app, url = where
-    folder = platform.settings.data_dir / "builds"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    mirrors = platform.settings.data_dir / "git-mirrors"
     try:
-        tar = fetch_tar(mirrors, app, url, branch, commit, folder)
+        tar = _fetch(platform, app, url, branch, commit)
     except MoorageError as exc:
         platform.emit(app, "api", f"Review app of {branch} not deployed: {exc.message}")
         return
@@ -160,12 +158,8 @@ def _destroy_review_app(platform: Platform, user: User, app: str, branch: str) -
 def _fetch_and_build(
     platform: Platform, build_id: str, app: str, url: str, branch: str, commit: str
 ) -> None:
-    folder = platform.settings.data_dir / "builds"
-    folder.mkdir(mode=0o700, exist_ok=True)
     try:
-        tar = fetch_tar(
-            platform.settings.data_dir / "git-mirrors", app, url, branch, commit, folder
-        )
+        tar = _fetch(platform, app, url, branch, commit)
     except MoorageError as exc:
         with platform.store.session() as s:
             failed = s.get(Build, build_id)
@@ -177,6 +171,12 @@ def _fetch_and_build(
         if made is not None:
             made.source_checksum = f"SHA256:{_sha256(tar)}"
     platform.builder.submit(build_id, tar, app, commit)
+
+
+def _fetch(platform: Platform, app: str, url: str, branch: str, commit: str) -> Path:
+    """The commit's tree as a tar in the builds folder (from the app's mirror)."""
+    mirrors = platform.settings.data_dir / "git-mirrors"
+    return fetch_tar(mirrors, app, url, branch, commit, builds_folder(platform))
 
 
 def _sha256(path: Path) -> str:

@@ -24,10 +24,10 @@ from moorage.schemas.reviewapps import (
 from moorage.server.deps import PlatformDep, UserDep
 from moorage.server.platform import Platform
 from moorage.server.routes import api_router
-from moorage.server.routes.builds import check_version, receive_tar
+from moorage.server.routes.builds import builds_folder, check_version, receive_tar
 from moorage.server.services import appremoval, apps, pipelines, reviewapps, reviewdeploy
-from moorage.server.store.models import App, User
 from moorage.server.store.models import ReviewApp as ReviewAppRow
+from moorage.server.store.models import User
 
 router = api_router()
 BRANCH = r"^[A-Za-z0-9._/-]{1,255}$"
@@ -56,17 +56,14 @@ def enable(
             reviewapps.parse_autodestroy(body.autodestroy),
             body.config_vars,
         )
-        return reviewapps.view_config(found, pipeline, repo)
+        return reviewapps.view_config(found, pipeline)
 
 
 @router.get("/pipelines/{ident}/review-app-config")
 def show_config(ident: str, platform: PlatformDep, user: UserDep) -> ReviewAppConfig:
     with platform.store.session() as s:
         pipeline = pipelines.get(s, user, ident)
-        found = reviewapps.config_of(s, pipeline)
-        repo = s.get(App, found.repo_app_id)
-        assert repo is not None  # the foreign key cascades
-        return reviewapps.view_config(found, pipeline, repo)
+        return reviewapps.view_config(reviewapps.config_of(s, pipeline), pipeline)
 
 
 @router.delete("/pipelines/{ident}/review-app-config")
@@ -75,9 +72,7 @@ def disable(ident: str, platform: PlatformDep, user: UserDep) -> ReviewAppConfig
     with platform.store.session() as s:
         pipeline = pipelines.managed(s, user, ident)
         found = reviewapps.config_of(s, pipeline)
-        repo = s.get(App, found.repo_app_id)
-        assert repo is not None
-        out = reviewapps.view_config(found, pipeline, repo)
+        out = reviewapps.view_config(found, pipeline)
         s.delete(found)
         return out
 
@@ -114,9 +109,7 @@ def _archive(platform: Platform, repo: str, branch: str) -> tuple[Path, str]:
     )  # fmt: skip
     if head.returncode != 0:
         raise NotFound(f"{repo}'s repository has no branch {branch}: push it first.")
-    folder = platform.settings.data_dir / "builds"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tar", delete=False) as f:
+    with tempfile.NamedTemporaryFile(dir=builds_folder(platform), suffix=".tar", delete=False) as f:
         subprocess.run(
             ["git", "-C", str(where), "archive", "--format=tar", ref], stdout=f, check=True
         )

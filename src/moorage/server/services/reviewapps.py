@@ -75,6 +75,7 @@ def enable(
     found.autodestroy_seconds = autodestroy
     found.config = {**(found.config or {}), **check_config(config)}
     session.flush()
+    session.refresh(found)
     return found
 
 
@@ -117,11 +118,11 @@ def is_review_stage(session: Session, app: App) -> bool:
     return stage == "review"
 
 
-def view_config(found: ReviewAppConfig, pipeline: Pipeline, repo: App) -> shapes.ReviewAppConfig:
+def view_config(found: ReviewAppConfig, pipeline: Pipeline) -> shapes.ReviewAppConfig:
     seconds = found.autodestroy_seconds
     return shapes.ReviewAppConfig(
         pipeline=Ref.of(pipeline),
-        repo=Ref.of(repo),
+        repo=Ref.of(found.repo_app),
         automatic_review_apps=found.autodeploy,
         destroy_stale_apps=seconds is not None,
         stale_days=None if seconds is None else max(1, seconds // 86400),

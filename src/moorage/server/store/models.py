@@ -402,6 +402,7 @@ class ReviewAppConfig(Base):
     config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    repo_app: Mapped[App] = relationship()
 
 
 class ReviewApp(Base):
