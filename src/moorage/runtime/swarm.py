@@ -50,6 +50,7 @@ from moorage.runtime.swarmstate import (
     relaxed,
     service_dyno,
     set_availability,
+    split_dynos,
     spread_constraints,
     swarm_nodes,
     task_event,
@@ -150,19 +151,16 @@ class SwarmRuntime:
         return {n.id: (n.hostname, n.address) for n in self.nodes()}
 
     # -- observation --------------------------------------------------------------------------
-    def _dynos(self, retiring: bool) -> list[Dyno]:
-        services = self._services()
-        tasks, nodes = self._tasks(), self._addresses()
-        return [
-            service_dyno(svc, tasks.get(str(svc.get("ID")), []), nodes)
-            for svc in services
-            if ((svc.get("Spec", {}).get("Labels") or {}).get(f"{LABEL}.retiring") == "1")
-            == retiring
-        ]
+    def _split_dynos(self, nodes: list[Node]) -> tuple[list[Dyno], list[Dyno]]:
+        """The formation's dynos and the retiring ones, from one listing of each."""
+        return split_dynos(self._services(), self._tasks(), nodes)
 
     def observe(self) -> Observed:
-        leaving = frozenset(n.hostname for n in self.nodes() if n.leaving)
-        return Observed(self.list_dynos(), self.list_retiring(), self.apps(), leaving)
+        nodes = self.nodes()
+        current, retiring = self._split_dynos(nodes)
+        oneoffs = [d for d in self.local.list_dynos() if d.oneoff]
+        leaving = frozenset(n.hostname for n in nodes if n.leaving)
+        return Observed(current + oneoffs, retiring, self.apps(), leaving)
 
     def hand_over_node(self, hostname: str) -> None:
         """Swarm's ``drain`` for a node whose dynos are out of the router: it moves them."""
@@ -170,10 +168,10 @@ class SwarmRuntime:
 
     def list_dynos(self) -> list[Dyno]:
         oneoffs = [d for d in self.local.list_dynos() if d.oneoff]
-        return self._dynos(retiring=False) + oneoffs
+        return self._split_dynos(self.nodes())[0] + oneoffs
 
     def list_retiring(self) -> list[Dyno]:
-        return self._dynos(retiring=True)
+        return self._split_dynos(self.nodes())[1]
 
     def apps(self) -> set[str]:
         names = {
@@ -233,7 +231,7 @@ class SwarmRuntime:
         self._logged_in = True
 
     def start(self, spec: DynoSpec) -> Dyno:
-        for d in self._dynos(retiring=False):
+        for d in self._split_dynos(self.nodes())[0]:
             if d.app == spec.app and d.type == spec.type and d.number == spec.number:
                 raise Conflict(f"Dyno {spec.name} already exists.")
         self._login()

@@ -94,6 +94,21 @@ def service_dyno(
     )
 
 
+def split_dynos(
+    services: list[dict[str, Any]], tasks: dict[str, list[dict[str, Any]]], nodes: list[Node]
+) -> tuple[list[Dyno], list[Dyno]]:
+    """The formation's dynos and the retiring ones (labelled ``moorage.retiring``); ``nodes``
+    give each task's hostname and the address the router reaches it on."""
+    where = {n.id: (n.hostname, n.address) for n in nodes}
+    current: list[Dyno] = []
+    retiring: list[Dyno] = []
+    for svc in services:
+        dyno = service_dyno(svc, tasks.get(str(svc.get("ID")), []), where)
+        labels = svc.get("Spec", {}).get("Labels") or {}
+        (retiring if labels.get(f"{LABEL}.retiring") == "1" else current).append(dyno)
+    return current, retiring
+
+
 def swarm_nodes(client: docker.DockerClient, manager: str | None = None) -> list[Node]:
     """The swarm's nodes with their role, state, availability and address, by hostname;
     ``manager`` is the id of the node ``client`` talks to (asked when not given)."""
