@@ -69,6 +69,7 @@ class FakeRuntime:
         self.events: list[str] = []  # "start <name>", "stop <id>", "retire <id>", in order
         self.ports_heard: dict[str, list[int]] = {}  # dyno name -> ports it listens on
         self.leaving: set[str] = set()  # nodes being drained (the swarm runtime's label)
+        self.placed_late = False  # start() answers before the dyno runs, as Swarm's does
 
     def list_dynos(self) -> list[Dyno]:
         return list(self.dynos.values())
@@ -103,6 +104,8 @@ class FakeRuntime:
         if spec.image in self.broken_images:
             dyno = replace(dyno, state="crashed", exit_code=1)
         self.dynos[spec.name] = dyno
+        if self.placed_late:  # no address or start time yet: the task is being placed
+            return replace(dyno, state="starting", ip=None, port=None, started_at="")
         return dyno
 
     def start_oneoff(self, spec: OneOffSpec) -> Dyno:

@@ -66,6 +66,21 @@ def test_config_change_replaces_dyno_after_new_one_is_ready(
     assert old.id in runtime.stopped
 
 
+def test_the_switch_routes_new_dynos_a_runtime_placed_after_start_returned(
+    api: TestClient, platform: Platform, reconciler: Reconciler
+) -> None:
+    runtime = _deployed(api, platform, reconciler)
+    runtime.placed_late = True  # Swarm: start() returns before the task runs
+    old = runtime.dynos["demo.web.1"]
+    router: FakeRouter = reconciler.router  # type: ignore[assignment]
+    api.patch("/apps/demo/config-vars", json={"GREETING": "hello"})
+    reconciler.run_once()
+    reconciler.wait_idle()  # the rollout, not yet the next pass
+    new = runtime.dynos["demo.web.1"]
+    assert new.id != old.id
+    assert [r.backends for r in router.routes] == [(f"{new.ip}:8080",)]  # never none
+
+
 def test_failed_boot_marks_release_failed_and_keeps_old_serving(
     api: TestClient, platform: Platform, reconciler: Reconciler
 ) -> None:

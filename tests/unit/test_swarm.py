@@ -74,6 +74,18 @@ def test_a_failed_task_waiting_for_its_restart_is_a_crashed_dyno_with_its_exit_c
     assert d.ip is None and d.port is None and d.started_at == ""
 
 
+def test_a_crashed_dyno_reports_the_failed_tasks_exit_code_not_the_waiting_ones() -> None:
+    # as Swarm shows it: the next task waits out the restart delay (desired "ready") with a
+    # container status of its own, exit code 0
+    tasks = [
+        task("t3", "ready", "ready", port=0, ContainerStatus={"ExitCode": 0}),
+        task("t2", "failed", "shutdown", ContainerStatus={"ExitCode": 3}),
+        task("t1", "failed", "shutdown", ContainerStatus={"ExitCode": 3}),
+    ]
+    d = service_dyno(service(), tasks, NODES)
+    assert (d.state, d.exit_code, d.restart_count) == ("crashed", 3, 2)
+
+
 def test_a_task_being_placed_or_pulling_is_starting() -> None:
     for state in ("pending", "assigned", "preparing", "starting"):
         d = service_dyno(service(), [task("t1", state, port=0)], NODES)

@@ -68,15 +68,14 @@ def service_dyno(
     node, addr = nodes.get(str((current or {}).get("NodeID", "")), ("", ""))
     ports = (status.get("PortStatus") or {}).get("Ports") or []
     published = int(ports[0].get("PublishedPort", 0)) if ports else 0
+    # the exit code of the task that failed: a task waiting out the restart delay carries a
+    # container status too, with exit code 0
+    failed = current if state in FAILED else next(iter(earlier_failures), None)
     exit_code = (
-        (status.get("ContainerStatus") or {}).get("ExitCode")
-        if state in FAILED or mapped == DynoState.CRASHED
+        ((failed or {}).get("Status", {}).get("ContainerStatus") or {}).get("ExitCode")
+        if mapped == DynoState.CRASHED
         else None
     )
-    if mapped == DynoState.CRASHED and exit_code is None and earlier_failures:
-        exit_code = (earlier_failures[0].get("Status", {}).get("ContainerStatus") or {}).get(
-            "ExitCode"
-        )
     args = svc.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Args")
     return Dyno(
         **_identity(svc),

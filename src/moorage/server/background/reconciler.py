@@ -406,7 +406,9 @@ class Reconciler(PassLoop):
             self._stop(new, grace=1)
             self.emit(spec.app, process, f"Error R10 (Boot timeout or crash) -> {reason}")
             return reason
-        self._ready.add((new.id, new.started_at))  # start() already inspected it: ip, start time
+        if not new.started_at:  # Swarm's start() answers before the task runs: read it again
+            new = next((d for d in self.runtime.list_dynos() if d.id == new.id), new)
+        self._ready.add((new.id, new.started_at))
         self.emit(spec.app, process, "State changed from starting to up")
         return new
 
