@@ -40,6 +40,7 @@ class Settings:
     https_port: int = 443  # TLS at the edge (api., registry., apps); 0: none
     dyno_read_only: bool = False  # read-only root filesystem, writable tmpfs on /tmp
     registry_upload_idle: float = 300.0  # seconds before an abandoned push's upload is removed
+    login_window: float = 60.0  # seconds an address is refused after 20 failed logins in it
     runtime: str = "docker"  # "docker" (one host) or "swarm"
     swarm_engine: str = ""  # the Swarm manager's engine (default: the local one)
     swarm_registry: str = ""  # the registry as nodes name it (default: registry.<domain>)
@@ -92,6 +93,7 @@ class Settings:
             postgres_port=int(e.get("MOORAGE_POSTGRES_PORT", "7432")),
             reconcile_interval=float(e.get("MOORAGE_RECONCILE_INTERVAL", "2")),
             boot_timeout=float(e.get("MOORAGE_BOOT_TIMEOUT", "60")),
+            login_window=float(e.get("MOORAGE_LOGIN_WINDOW", "60")),
             drain_ca_file=e.get("MOORAGE_DRAIN_CA_FILE") or None,
             redis_ports=_port_range(e.get("MOORAGE_REDIS_PORTS", "7600-7699")),
             postgres_ports=_port_range(e.get("MOORAGE_POSTGRES_PORTS", "7440-7539")),

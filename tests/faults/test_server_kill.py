@@ -1,4 +1,5 @@
-"""``kill -9`` of ``moor server`` at random points of a release, 20 times, under load.
+"""``kill -9`` of ``moor server`` at random points of a release, 8 times (20 in the long
+variant, ``MOORAGE_FAULT_ROUNDS=20``), under load.
 
 Each round changes a config var (a release that replaces both web dynos), waits a random
 0-4 s, kills the server with SIGKILL and starts it again. Afterwards the release must have
@@ -26,7 +27,8 @@ from tests.livefixtures import LivePlatform
 
 pytestmark = pytest.mark.integration
 TINY = Path(__file__).parents[1] / "integration" / "apps" / "tiny"
-ROUNDS = int(os.environ.get("MOORAGE_FAULT_ROUNDS", "20"))
+# 8 in ./bin/test; the issue's 20 (or more) with MOORAGE_FAULT_ROUNDS=20
+ROUNDS = int(os.environ.get("MOORAGE_FAULT_ROUNDS", "8"))
 SEED = 20261126
 
 

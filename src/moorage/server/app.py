@@ -57,7 +57,7 @@ def create_app(platform: Platform) -> FastAPI:
         description="Heroku Platform API v3 shapes, served by Moorage.",
     )
     api.state.platform = platform
-    api.state.failed_logins = FailedLogins()
+    api.state.failed_logins = FailedLogins(window=platform.settings.login_window)
     modules = (
         account,
         access,

@@ -6,8 +6,8 @@ A failure is a token (API, Basic password, dashboard login) that matches no user
 without a token, and every successful one, counts for nothing. While an address is refused,
 its requests are not authenticated at all, so a guess in that time reveals nothing, and
 they add no failure, so waiting ``Retry-After`` seconds is always enough. The window is short
-(60 s) so that the platform's owner, whose ``moor`` calls come from 127.0.0.1 like a local
-attacker's, is never locked out for long.
+(60 s, ``MOORAGE_LOGIN_WINDOW``) so that the platform's owner, whose ``moor`` calls come from
+127.0.0.1 like a local attacker's, is never locked out for long.
 
 Addresses are kept in memory per API process (a restart forgets them) and at most
 ``max_addresses`` of them: past that, the address whose last failure is oldest is dropped.
