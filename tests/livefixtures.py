@@ -37,9 +37,27 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = "127.0.0.9"
 MOOR = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "moor")
 ACTORS = ROOT / "examples" / "actors"
-STANDIN_BASE = 24000  # + (pid % 500) * 2: the public stand-in registry, then the private one
 PRIVATE_REGISTRY = "registry.private.test"  # a private registry's name, stood in for too
 PRIVATE_LOGIN = ("robot", "s3cret-pull-token")
+
+
+def _slot() -> int:
+    """Which block of ports and loopback addresses this test process uses: a pytest-xdist
+    worker's number (gw0 is 0), or one picked by pid (8-99) for a pytest of its own, so the
+    workers of a run (and a bench beside it) never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        return int(worker[2:]) % 8
+    return 8 + os.getpid() % 92
+
+
+SLOT = _slot()
+PORTS = 10000 + SLOT * 100
+"""This process's 100 ports (below the kernel's ephemeral range): +0..4 the platform's API,
+router, registry, PostgreSQL and HTTPS edge, +5 its DNS zone, +6 its rendezvous, +7 and +8 the
+public and private stand-in registries, +9 for a test's own listener, +10..19 Redis add-ons,
++20..32 dedicated PostgreSQL clusters, +33..35 poolers, +40..49 scratch clusters."""
+STANDIN_PORT = PORTS + 7  # then the private one
 
 
 def _docker_ok() -> bool:
@@ -235,7 +253,6 @@ def _teardown(p: LivePlatform) -> None:
     for pgdata in (p.data / "postgres" / "data", *p.data.glob("postgres-clusters/*/data")):
         if (pgdata / "postmaster.pid").exists():  # dedicated ones an app left behind, too
             stop_cluster(pgdata, check=False)
-    subprocess.run(["docker", "logout", p.registry], capture_output=True, check=False)
     shutil.rmtree(f"/etc/docker/certs.d/registry.{p.domain}:{p.https_port}", ignore_errors=True)
     client = docker.from_env()
     label = f"moorage.instance={p.env['MOORAGE_INSTANCE']}"
@@ -307,12 +324,10 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
     if os.geteuid() != 0 or not _docker_ok():
         pytest.fail("integration tests need root and a running Docker Engine: run ./bin/test")
     data = Path(tempfile.mkdtemp(prefix="moorage-it-"))
-    base = 17000 + (os.getpid() % 500) * 5
-    redis_base = 20000 + (os.getpid() % 500) * 10
-    pg_base = 26000 + (os.getpid() % 500) * 16  # dedicated clusters, then poolers
+    base, redis_base, pg_base = PORTS, PORTS + 10, PORTS + 20  # see PORTS
     instance = f"it{os.getpid()}"
-    dns_port = 23000 + os.getpid() % 500
-    standin = STANDIN_BASE + (os.getpid() % 500) * 2
+    dns_port = PORTS + 5
+    standin = STANDIN_PORT
     env = {
         **os.environ,
         "MOORAGE_DATA_DIR": str(data),
@@ -325,9 +340,9 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         "MOORAGE_POSTGRES_PORTS": f"{pg_base}-{pg_base + 12}",
         "MOORAGE_PGBOUNCER_PORTS": f"{pg_base + 13}-{pg_base + 15}",
         "MOORAGE_HTTPS_PORT": str(base + 4),
-        "MOORAGE_RENDEZVOUS_PORT": str(25000 + os.getpid() % 500),
+        "MOORAGE_RENDEZVOUS_PORT": str(PORTS + 6),
         # heroku ps:exec's SSH server: port 80 (the CLI's), on a loopback address of its own
-        "MOORAGE_EXEC_TUNNEL": f"127.3.{os.getpid() % 250}.1:80",
+        "MOORAGE_EXEC_TUNNEL": f"127.3.{SLOT}.1:80",
         "MOORAGE_DOMAIN": f"it{os.getpid()}.localhost",
         "MOORAGE_RECONCILE_INTERVAL": "1",
         "MOORAGE_BOOT_TIMEOUT": "30",
@@ -342,6 +357,9 @@ def live_platform(extra_env: dict[str, str] | None = None) -> Iterator[LivePlatf
         ),
         "MOORAGE_CREDENTIALS": str(data / "credentials.json"),
         "MOORAGE_API_URL": f"http://127.0.0.1:{base}",
+        # docker's client config (container:login) of this platform alone: the workers of a
+        # parallel run log in at the same moment, and ~/.docker/config.json keeps one write
+        "DOCKER_CONFIG": str(data / "docker"),
         **(extra_env or {}),
     }
     env.pop("MOORAGE_API_KEY", None)
@@ -403,7 +421,7 @@ def platform() -> Iterator[LivePlatform]:
 @pytest.fixture(scope="session")
 def standin() -> Iterator[StandIn]:
     """The stand-in for public registries the test platform pulls prebuilt images from."""
-    registry = StandIn(STANDIN_BASE + (os.getpid() % 500) * 2)
+    registry = StandIn(STANDIN_PORT)
     try:
         yield registry
     finally:
@@ -413,7 +431,7 @@ def standin() -> Iterator[StandIn]:
 @pytest.fixture(scope="session")
 def private_standin() -> Iterator[StandIn]:
     """A private registry (``registry.private.test`` through the mirror setting)."""
-    registry = StandIn(STANDIN_BASE + (os.getpid() % 500) * 2 + 1, login=PRIVATE_LOGIN)
+    registry = StandIn(STANDIN_PORT + 1, login=PRIVATE_LOGIN)
     try:
         yield registry
     finally:

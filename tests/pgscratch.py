@@ -14,10 +14,13 @@ import pytest
 
 from moorage.addons.postgres.cluster import Cluster, find_bin_dir
 from moorage.errors import ComponentFailed
+from tests.livefixtures import PORTS
+
+SCRATCH_PORTS = range(PORTS + 40, PORTS + 50)  # this test process's (see PORTS)
 
 
 def free_port() -> int:
-    for port in range(17432, 17500):
+    for port in SCRATCH_PORTS:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -25,12 +28,12 @@ def free_port() -> int:
                 continue
         if not Path(f"/tmp/.s.PGSQL.{port}").exists():
             return port
-    pytest.skip("no free port in 17432-17499")
+    pytest.skip(f"no free port in {SCRATCH_PORTS}")
 
 
 @contextmanager
 def scratch_cluster(prefix: str) -> Iterator[Cluster]:
-    """A started cluster in a temporary dir on a free port in 17432-17499; stopped and
+    """A started cluster in a temporary dir on a free port of SCRATCH_PORTS; stopped and
     removed after. Skips without root or PostgreSQL."""
     if os.geteuid() != 0:
         pytest.skip("needs root (runuser)")

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.compat.conftest import HerokuCli
-from tests.livefixtures import ACTORS, LivePlatform, in_pty
+from tests.livefixtures import ACTORS, PORTS, LivePlatform, in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -216,7 +216,7 @@ def test_heroku_ps_exec_runs_a_command_in_the_dyno(heroku: HerokuCli, app: str) 
 def test_heroku_ps_forward_reaches_a_port_of_the_dyno(heroku: HerokuCli, app: str) -> None:
     """ps:forward runs a SOCKS proxy (port 1080, the CLI's) whose connections go over SSH to
     the dyno's own address only; here to the web process on $PORT (8080)."""
-    local = 20000 + os.getpid() % 5000
+    local = PORTS + 9  # this test process's own (see PORTS)
     forward = subprocess.Popen(
         ["heroku", "ps:forward", f"{local}:8080", "-a", app],
         env=heroku.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -23,7 +23,7 @@ import pytest
 from tests.faults import record
 from tests.livefixtures import LivePlatform
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 PIDFILE = Path("/var/run/docker.pid")
 TINY = Path(__file__).parents[1] / "integration" / "apps" / "tiny"
 

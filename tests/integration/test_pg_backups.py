@@ -1,7 +1,8 @@
 """The verified-backup engine of the ``postgresql`` add-on against a real PostgreSQL.
 
-Each test module run starts its own cluster (a temporary data dir, a free port in
-17432-17499) and stops it at the end; the platform's own cluster is never touched.
+Each test module run starts its own cluster (a temporary data dir, a free port of
+tests.pgscratch.SCRATCH_PORTS) and stops it at the end; the platform's own cluster is never
+touched.
 """
 
 from __future__ import annotations

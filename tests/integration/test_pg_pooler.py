@@ -1,7 +1,8 @@
 """PgBouncer in front of a ``postgresql`` add-on against a real PostgreSQL and pgbouncer.
 
-The module starts its own cluster (a temporary data dir, a free port in 17432-17499) and
-its poolers take ports in 31400-31449; the platform's own cluster is never touched.
+The module starts its own cluster (a temporary data dir, a free port of
+tests.pgscratch.SCRATCH_PORTS) and its poolers take ports in 31400-31449; the platform's own
+cluster is never touched.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ pytestmark = [
     ),
 ]
 
-# Disjoint from a live test platform's ports (tests/livefixtures.py: 17000-19499 for its
-# services, 20000-24999 for its redis add-ons) and below the kernel's ephemeral range.
+# Disjoint from the live test platforms' ports (tests/livefixtures.py PORTS: 10000-19999)
+# and below the kernel's ephemeral range.
 PORTS = range(25600, 25651)
 
 
