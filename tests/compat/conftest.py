@@ -3,8 +3,9 @@
 The CLI only speaks to ``https://api.<HEROKU_HOST>`` and ``registry.<HEROKU_HOST>`` on port
 443 (and its git remotes are ``https://git.<HEROKU_HOST>/<app>.git``), while the test
 platform's edge listens on a free port. So, for the session, this puts
-``api.``/``registry.``/``git.<domain>`` on 127.0.0.2 in /etc/hosts and forwards
-127.0.0.2:443 to the edge (iptables DNAT), as a host's public 443 would be; both are removed
+``api.``/``registry.``/``git.<domain>`` on a loopback address of the test process's own
+(127.0.<slot + 2>.2) in /etc/hosts and forwards its port 443 to the edge (iptables DNAT), as
+a host's public 443 would be, so two workers' sessions never meet; both are removed
 at the end. git, like docker, is told to trust the platform's CA for ``git.<domain>`` only
 (``http.https://git.<domain>/.sslCAInfo``, as the README tells users); and as libcurl
 resolves every ``*.localhost`` name to 127.0.0.1 itself, never reading /etc/hosts, git is
@@ -14,6 +15,7 @@ Both through ``GIT_CONFIG_*``, so the global git config stays the CLI's to write
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -25,11 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.livefixtures import ROOT, LivePlatform
+from tests.livefixtures import ROOT, SLOT, LivePlatform
 
 CACHE = ROOT / ".cache" / "compat"
 HOSTS = Path("/etc/hosts")
-EDGE_IP = "127.0.0.2"
+HOSTS_LOCK = Path("/run/lock/moorage-compat-hosts")
+EDGE_IP = f"127.0.{SLOT + 2}.2"
 
 
 def _node_major(node: str) -> int:
@@ -98,30 +101,35 @@ class HerokuCli:
 
 
 def _forward(platform: LivePlatform, add: bool) -> None:
-    """127.0.0.2:443 -> this platform's edge. A session killed before its teardown leaves
+    """EDGE_IP:443 -> this platform's edge. A session killed before its teardown leaves
     its rule behind, pointing at a port nothing listens on, and ahead of ours: every
     such rule goes first (found when a killed run made the next run's CLI get ECONNREFUSED)."""
     if add:
         listed = subprocess.run(
-            ["iptables", "-t", "nat", "-S", "OUTPUT"], capture_output=True, text=True, check=True
+            ["iptables", "-w", "-t", "nat", "-S", "OUTPUT"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.splitlines()
         for line in listed:
             if f"-d {EDGE_IP}/32" in line and "--dport 443" in line and "DNAT" in line:
                 stale = line.split()[2:]  # "-A OUTPUT <spec>" -> <spec>
-                subprocess.run(["iptables", "-t", "nat", "-D", "OUTPUT", *stale], check=True)
+                subprocess.run(["iptables", "-w", "-t", "nat", "-D", "OUTPUT", *stale], check=True)
     rule = [
         "OUTPUT", "-t", "nat", "-d", f"{EDGE_IP}/32", "-p", "tcp", "--dport", "443",
         "-j", "DNAT", "--to-destination", f"127.0.0.1:{platform.https_port}",
     ]  # fmt: skip
-    subprocess.run(["iptables", "-A" if add else "-D", *rule], check=add, capture_output=True)
+    subprocess.run(["iptables", "-w", "-A" if add else "-D", *rule], check=add, capture_output=True)
 
 
 def _hosts(names: list[str], add: bool) -> None:
-    marker = "# moorage compat test"
-    lines = [ln for ln in HOSTS.read_text().splitlines() if marker not in ln]
-    if add:
-        lines.append(f"{EDGE_IP} {' '.join(names)} {marker}")
-    HOSTS.write_text("\n".join(lines) + "\n")
+    marker = f"# moorage compat test {EDGE_IP}"
+    with open(HOSTS_LOCK, "w") as lock:  # another worker's session may edit it meanwhile
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lines = [ln for ln in HOSTS.read_text().splitlines() if marker not in ln]
+        if add:
+            lines.append(f"{EDGE_IP} {' '.join(names)} {marker}")
+        HOSTS.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="session")

@@ -28,11 +28,11 @@ def block_link_local() -> bool:
     if iptables is None:
         log.warning("no iptables: dynos can reach link-local addresses (cloud metadata)")
         return False
-    check = subprocess.run([iptables, "-C", CHAIN, *RULE], capture_output=True, check=False)
+    check = subprocess.run([iptables, "-w", "-C", CHAIN, *RULE], capture_output=True, check=False)
     if check.returncode == 0:
         return True
     add = subprocess.run(
-        [iptables, "-I", CHAIN, "1", *RULE], capture_output=True, text=True, check=False
+        [iptables, "-w", "-I", CHAIN, "1", *RULE], capture_output=True, text=True, check=False
     )
     if add.returncode != 0:
         log.warning("cannot block link-local addresses from dynos: %s", add.stderr.strip())
