@@ -6,11 +6,14 @@ import time
 from collections.abc import Iterable
 from ipaddress import IPv4Network
 from pathlib import Path
+from types import SimpleNamespace
 
+import docker.errors
 import pytest
+from docker.types import IPAMConfig
 
 from moorage.errors import AddressesExhausted
-from moorage.runtime.subnets import SubnetPool, host_routes
+from moorage.runtime.subnets import SubnetPool, ensure_network, host_routes
 from moorage.settings import Settings
 
 N = IPv4Network
@@ -63,6 +66,35 @@ def test_a_network_made_again_gets_its_block_again(routes: Path) -> None:
     first = pool.subnet_for("a", {})
     pool.subnet_for("b", {"a": [first]})
     assert pool.subnet_for("a", {}) == first  # not made yet, or made again after a crash
+
+
+class ReservingEngine:
+    """Docker's network calls as another platform's pending create leaves them: the engine
+    refuses the ``reserved`` blocks as overlapping but does not list them yet."""
+
+    def __init__(self, reserved: list[str]) -> None:
+        self.reserved = [N(b) for b in reserved]
+        self.made: list[str] = []
+        self.networks = self
+
+    def list(self, names: list[str] | None = None) -> list[object]:
+        return []
+
+    def create(self, name: str, ipam: IPAMConfig, **options: object) -> SimpleNamespace:
+        block = N(ipam["Config"][0]["Subnet"])
+        if any(block.overlaps(r) for r in self.reserved):
+            raise docker.errors.APIError(
+                "403 Client Error: Forbidden (Pool overlaps with other one on this address space)"
+            )
+        self.made.append(str(block))
+        return SimpleNamespace(id=f"id-{name}")
+
+
+def test_a_block_the_engine_refuses_is_not_tried_again(routes: Path) -> None:
+    pool = SubnetPool(N("10.192.0.0/16"), 24, DictLedger(), routes)
+    engine = ReservingEngine(["10.192.0.0/24", "10.192.2.0/24"])
+    assert ensure_network(engine, pool, "app") == "id-app"  # type: ignore[arg-type]
+    assert engine.made == ["10.192.3.0/24"]  # .1 is the host's LAN (ROUTES)
 
 
 def test_stale_records_are_released(routes: Path) -> None:

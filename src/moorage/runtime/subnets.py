@@ -35,6 +35,8 @@ from docker.types import IPAMConfig, IPAMPool
 
 from moorage.errors import AddressesExhausted, RuntimeFailure
 
+ATTEMPTS = 20
+"""Blocks :func:`ensure_network` tries before it gives up (each refused one is skipped)."""
 STALE_SECONDS = 60.0
 """A record whose network is missing for this long is released."""
 
@@ -61,9 +63,15 @@ class SubnetPool:
     routes: Path = Path("/proc/net/route")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def subnet_for(self, name: str, existing: dict[str, list[IPv4Network]]) -> IPv4Network:
+    def subnet_for(
+        self,
+        name: str,
+        existing: dict[str, list[IPv4Network]],
+        refused: Iterable[IPv4Network] = (),
+    ) -> IPv4Network:
         """The block for network ``name``, given the engine's ``existing`` networks
-        (name -> subnets); recorded before it is returned."""
+        (name -> subnets) and the blocks the engine ``refused`` it just now; recorded before
+        it is returned."""
         with self._lock:
             rows = self.ledger.recorded()
             now = time.time()
@@ -76,6 +84,7 @@ class SubnetPool:
             taken = [s for n, nets in existing.items() if n != name for s in nets]
             taken += [_parse(c) for n, (c, _) in rows.items() if n != name and n not in stale]
             taken += host_routes(self.routes)
+            taken += refused
             mine = rows.get(name)
             if mine is not None:
                 block = _parse(mine[0])
@@ -118,8 +127,13 @@ def ensure_network(
 ) -> str:
     """The id of network ``name``, made with ``options`` (driver, labels...) and a block of
     ``pool`` if there is none yet (without a pool: Docker's own default pools). The oldest
-    wins if two were made at once. Callers serialise calls for the same name."""
-    for _ in range(5):
+    wins if two were made at once. Callers serialise calls for the same name.
+
+    Another platform on this engine may be making a network in the block chosen: Docker
+    reserves the block at once but lists the network only when it is made, so a block the
+    engine refuses is not tried again (the same block was refused five times in a row)."""
+    refused: list[IPv4Network] = []
+    for _ in range(ATTEMPTS):
         # every dyno start asks: look the name up alone, list all networks only to make it
         named = [n for n in client.networks.list(names=[name]) if n.name == name]
         if named:
@@ -127,14 +141,15 @@ def ensure_network(
         nets = client.networks.list()
         ipam = None
         if pool is not None:
-            block = pool.subnet_for(name, {str(n.name): _subnets(n.attrs) for n in nets})
+            block = pool.subnet_for(name, {str(n.name): _subnets(n.attrs) for n in nets}, refused)
             ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(block))])
         try:
             return str(client.networks.create(name, ipam=ipam, **options).id)
         except docker.errors.APIError as exc:
             if "overlap" not in str(exc):
                 raise
-            # another platform on this engine took the block meanwhile: pick again
+            if ipam is not None:  # another platform on this engine took it: pick another
+                refused.append(block)
     raise RuntimeFailure(f"Cannot create network {name}: every subnet tried was taken meanwhile")
 
 
