@@ -3,11 +3,12 @@
 tests/swarm run only in the swarm pass of ./bin/test (``MOORAGE_TEST_RUNTIME=swarm``), which
 builds a swarm of engines on this machine for them.
 
-./bin/test runs the suite on two pytest-xdist workers (``--dist loadfile``: a module's tests
-on one worker, so its fixtures are made once), each with a platform of its own
-(tests/livefixtures.py gives every worker its own ports and loopback addresses). Tests
-marked ``alone`` (Docker Engine restarted under the platform) run afterwards, with nothing
-beside them.
+The suite can run on pytest-xdist workers (``-n 2 --dist loadfile -m "not alone"``, then
+``-m alone``: the test that restarts Docker Engine), each with a platform of its own
+(tests/livefixtures.py gives every worker its own ports and loopback addresses). ./bin/test
+does not yet: some modules still use fixed app and group names (``shop``, ``catalog``, the
+voting app's ``redis``/``worker``) that another module on the same worker's platform may
+have left, which the serial order keeps apart.
 """
 
 import os
