@@ -15,6 +15,7 @@ writing as fast as it can costs one file write per batch, not per line.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,9 @@ from moorage.spec.status import DynoState
 log = logging.getLogger("moorage.logs")
 
 
+_MARGIN_NS = 1_000_000
+
+
 class PlatformLog:
     """The platform's own lines: ``moorage[<process>]: message``."""
 
@@ -54,13 +58,21 @@ class PlatformLog:
 def parse_docker_time(ts: str) -> tuple[float, int]:
     """``2026-11-26T10:00:00.123456789Z`` -> (epoch seconds, nanoseconds as an int key)."""
     head, _, frac = ts.rstrip("Z").partition(".")
-    try:
-        base = datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
-    except ValueError:
+    base = _epoch(head)
+    if base is None:
         now = datetime.now(UTC).timestamp()
         return now, int(now * 1e9)
     nanos = int((frac + "000000000")[:9]) if frac.isdigit() else 0
-    return base + nanos / 1e9, int(base) * 1_000_000_000 + nanos
+    return base + nanos / 1e9, base * 1_000_000_000 + nanos
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch(head: str) -> int | None:
+    """``2026-11-26T10:00:00`` -> epoch seconds (a fast writer's lines share a few: cached)."""
+    try:
+        return int(datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        return None
 
 
 class DynoOutput(Protocol):
@@ -156,7 +168,10 @@ class DynoLogPump:
         """Queue the lines after ``done`` from one log stream; the key of the last one."""
         process = d.label
         last, run, newest = 0, 0, done
-        since = max(done[0] / 1e9 - 1, 0)
+        # from the last stored line's time (less a millisecond for the float's rounding), not
+        # a second before it: a fast writer's whole output may lie within that second, and
+        # each pass would read it all again (services take whole seconds anyway)
+        since = max((done[0] - _MARGIN_NS) / 1e9, 0)
         async for ts, raw in self.output.log_stream(d.id, since=since):
             seconds, key = parse_docker_time(ts)
             last, run = key, (run + 1 if key == last else 1)
