@@ -3,12 +3,11 @@
 tests/swarm run only in the swarm pass of ./bin/test (``MOORAGE_TEST_RUNTIME=swarm``), which
 builds a swarm of engines on this machine for them.
 
-The suite can run on pytest-xdist workers (``-n 2 --dist loadfile -m "not alone"``, then
-``-m alone``: the test that restarts Docker Engine), each with a platform of its own
-(tests/livefixtures.py gives every worker its own ports and loopback addresses). ./bin/test
-does not yet: some modules still use fixed app and group names (``shop``, ``catalog``, the
-voting app's ``redis``/``worker``) that another module on the same worker's platform may
-have left, which the serial order keeps apart.
+./bin/test runs the docker pass on two pytest-xdist workers (``-n 2 --dist loadfile -m "not
+alone"``, then ``-m alone``: the test that restarts Docker Engine), each with a platform of
+its own (tests/livefixtures.py gives every worker its own ports and loopback addresses). A
+worker's modules share its platform one after another in no set order, so a test that makes
+apps or groups under fixed names (the corpus imports, the shop) removes them when it ends.
 """
 
 import os

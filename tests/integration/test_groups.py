@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -48,12 +49,13 @@ def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlat
     frontend = _tiny(platform, "frontend")
     outsider = _tiny(platform, "outsider")
     ids = {app: _ids(platform, app) for app in (backend, frontend)}
-    platform.moor("apps:join", "shop", "-a", backend, "--alias", "catalog")
+    group = f"shop{os.urandom(3).hex()}"  # its own: other tests import the shop group
+    platform.moor("apps:join", group, "-a", backend, "--alias", "catalog")
     try:
-        platform.moor("apps:join", "shop", "-a", frontend)
+        platform.moor("apps:join", group, "-a", frontend)
         info = platform.json("apps:info", "-a", backend)
         assert info["moorage"] == {
-            "group": "shop",
+            "group": group,
             "aliases": ["catalog"],
             "internal_host": f"{backend}.internal",
             "origin": None,
@@ -65,9 +67,7 @@ def test_group_members_reach_each_other_by_app_name_and_alias(platform: LivePlat
             assert code == 0 and "tiny v1" in output, output
         code, output = _fetch(platform, outsider, "http://catalog:8080/")
         assert code != 0 and "tiny v1" not in output
-        clash = platform.moor(
-            "apps:join", "shop", "-a", outsider, "--alias", "catalog", check=False
-        )
+        clash = platform.moor("apps:join", group, "-a", outsider, "--alias", "catalog", check=False)
         assert clash.returncode == 5 and backend in clash.stderr
         bad = platform.moor("apps:join", "Shop!", "-a", outsider, check=False)
         assert bad.returncode == 2 and "DNS" in bad.stderr

@@ -15,6 +15,7 @@ from tests.standin import StandIn
 pytestmark = pytest.mark.integration
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
+SHOP_APPS = ("catalog", "storefront", "worker", "redis")
 
 
 def test_actors_runs_after_import_of_the_articles_image_without_a_push(
@@ -61,32 +62,39 @@ def test_shop_runs_after_import_with_services_on_the_private_network(
     for app in ("catalog", "storefront", "worker"):
         standin.build(f"registry.example.com/shop/{app}:1.0.0", SHOP / app)
     standin.redis("redis:7")  # kept as it was: the apps reach it by host and port alone
-    out = platform.moor("k8s:import", str(SHOP / "k8s")).stdout
-    platform.apps.update({"catalog", "storefront", "worker", "redis"})
-    assert "group shop" in out
-    assert "set the release phase: python migrate.py" in out  # from the Job catalog-migrate
-    assert "release web from registry.example.com/shop/catalog:1.0.0" in out
-    # only the release phase creates the products table; the CLI shows its output
-    assert "products table ready (5 products added)" in out
-    # storefront lists the products it fetched from catalog at http://catalog:8080
-    platform.wait_for("storefront", "Earl Grey tea", timeout=180)
-    assert _post_order(platform).status_code in (201, 202)
-    # catalog had a ClusterIP Service only: private, off the router, reached in the group
-    assert platform.get("catalog", "/orders/count").status_code == 404
-    count_url = "http://catalog:8080/orders/count"
-    read = f"import urllib.request; print(urllib.request.urlopen({count_url!r}).read().decode())"
-    deadline = time.monotonic() + 60
-    count = -1
-    while time.monotonic() < deadline:
-        code, said = in_pty(platform, "ps:exec", "-a", "storefront", "--", "python3", "-c", read)
-        found = re.search(r'"count":\s*(\d+)', said)
-        if code == 0 and found and int(found[1]) >= 1:
-            count = int(found[1])
-            break
-        time.sleep(1)
-    assert count >= 1, "the worker never stored the order"
-    again = platform.moor("k8s:import", str(SHOP / "k8s"))
-    assert "Nothing to change" in again.stdout
+    try:
+        out = platform.moor("k8s:import", str(SHOP / "k8s")).stdout
+        assert "group shop" in out
+        assert "set the release phase: python migrate.py" in out  # from the Job catalog-migrate
+        assert "release web from registry.example.com/shop/catalog:1.0.0" in out
+        # only the release phase creates the products table; the CLI shows its output
+        assert "products table ready (5 products added)" in out
+        # storefront lists the products it fetched from catalog at http://catalog:8080
+        platform.wait_for("storefront", "Earl Grey tea", timeout=180)
+        assert _post_order(platform).status_code in (201, 202)
+        # catalog had a ClusterIP Service only: private, off the router, reached in the group
+        assert platform.get("catalog", "/orders/count").status_code == 404
+        count_url = "http://catalog:8080/orders/count"
+        read = (
+            f"import urllib.request; print(urllib.request.urlopen({count_url!r}).read().decode())"
+        )
+        deadline = time.monotonic() + 60
+        count = -1
+        while time.monotonic() < deadline:
+            code, said = in_pty(
+                platform, "ps:exec", "-a", "storefront", "--", "python3", "-c", read
+            )
+            found = re.search(r'"count":\s*(\d+)', said)
+            if code == 0 and found and int(found[1]) >= 1:
+                count = int(found[1])
+                break
+            time.sleep(1)
+        assert count >= 1, "the worker never stored the order"
+        again = platform.moor("k8s:import", str(SHOP / "k8s"))
+        assert "Nothing to change" in again.stdout
+    finally:  # the names (and the group shop) are free for the corpus and group tests
+        for app in SHOP_APPS:
+            platform.moor("apps:destroy", "-a", app, "--confirm", app, check=False)
 
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"  # ../shared/corpus/k8s, copied
