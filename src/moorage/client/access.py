@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.access import Collaborator
 
-_COLLABORATORS = TypeAdapter(list[Collaborator])
+_COLLABORATORS = Shape(list[Collaborator])
 
 
 def collaborators(c: Client, app: str) -> list[Collaborator]:

@@ -3,9 +3,8 @@ credentials, and ``pg:psql``'s one-off dyno."""
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.addons import (
     Addon,
     AddonCreate,
@@ -16,10 +15,11 @@ from moorage.schemas.addons import (
 )
 from moorage.schemas.releases import Dyno, Release
 
-_ADDONS = TypeAdapter(list[Addon])
-_RELEASES = TypeAdapter(list[Release])
+_ADDONS = Shape(list[Addon])
+_RELEASES = Shape(list[Release])
 
-_ATTACHMENTS = TypeAdapter(list[Attachment])
+_ATTACHMENTS = Shape(list[Attachment])
+_FACTS = Shape(dict[str, str])
 
 
 def addon_path(app: str, addon: str) -> str:
@@ -38,9 +38,7 @@ def addon(c: Client, app: str, name: str) -> Addon:
 
 def facts(c: Client, app: str, name: str) -> dict[str, str]:
     """What the add-on's server reports (``pg:info``): label -> value."""
-    return TypeAdapter(dict[str, str]).validate_python(
-        c.request("GET", addon_path(app, name) + "/facts")
-    )
+    return _FACTS.validate_python(c.request("GET", addon_path(app, name) + "/facts"))
 
 
 def addon_create(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.apps import App, AppCreate, AppExtensionBody, AppUpdate
 
-_APPS = TypeAdapter(list[App])
+_APPS = Shape(list[App])
 
 
 def apps(c: Client) -> list[App]:

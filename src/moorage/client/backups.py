@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import TypeAdapter
-
 from moorage.client.addons import addon_path
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.addons import Addon
 from moorage.schemas.backups import Backup, Restored, RestoreRequest, ScheduleRequest
 
-_BACKUPS = TypeAdapter(list[Backup])
+_BACKUPS = Shape(list[Backup])
 
 
 def _backup_path(app: str, addon: str, backup: str) -> str:

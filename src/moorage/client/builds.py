@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.builds import Build
 
-_BUILDS = TypeAdapter(list[Build])
+_BUILDS = Shape(list[Build])
 
 
 def builds(c: Client, app: str) -> list[Build]:

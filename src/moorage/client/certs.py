@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.certs import SniEndpoint, SniEndpointCreate
 
-_ENDPOINTS = TypeAdapter(list[SniEndpoint])
+_ENDPOINTS = Shape(list[SniEndpoint])
 
 
 def sni_endpoints(c: Client, app: str) -> list[SniEndpoint]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.config import ConfigVars
 
-_CONFIG = TypeAdapter(ConfigVars)
+_CONFIG = Shape(ConfigVars)
 
 
 def config_vars(c: Client, app: str) -> ConfigVars:

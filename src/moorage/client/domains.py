@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.domains import Domain, DomainCreate
 
-_DOMAINS = TypeAdapter(list[Domain])
+_DOMAINS = Shape(list[Domain])
 
 
 def domains(c: Client, app: str) -> list[Domain]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.drains import Drain, DrainCreate
 
-_DRAINS = TypeAdapter(list[Drain])
+_DRAINS = Shape(list[Drain])
 
 
 def drains(c: Client, app: str) -> list[Drain]:

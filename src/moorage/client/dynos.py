@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.releases import Dyno, DynoCreate
 
-_DYNOS = TypeAdapter(list[Dyno])
+_DYNOS = Shape(list[Dyno])
 
 
 def dynos(c: Client, app: str) -> list[Dyno]:

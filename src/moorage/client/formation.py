@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.releases import Formation, FormationBatch, FormationUpdate
 
-_FORMATION = TypeAdapter(list[Formation])
+_FORMATION = Shape(list[Formation])
 
 
 def formation(c: Client, app: str) -> list[Formation]:

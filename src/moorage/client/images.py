@@ -3,9 +3,8 @@ credentials an app pulls them with (``/apps/{app}/registry-logins``)."""
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.images import (
     ImageRelease,
     ImageReleaseCreate,
@@ -16,9 +15,9 @@ from moorage.schemas.images import (
 )
 from moorage.schemas.registry import PushFailure
 
-_LOGINS = TypeAdapter(list[RegistryLogin])
+_LOGINS = Shape(list[RegistryLogin])
 
-_FAILURES = TypeAdapter(list[PushFailure])
+_FAILURES = Shape(list[PushFailure])
 
 
 def start_image_release(c: Client, app: str, updates: list[ImageUpdate]) -> ImageRelease:

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.pipelines import (
     Coupling,
     CouplingCreate,
@@ -19,9 +18,9 @@ from moorage.schemas.pipelines import (
     TargetIn,
 )
 
-_PIPELINES = TypeAdapter(list[Pipeline])
-_COUPLINGS = TypeAdapter(list[Coupling])
-_TARGETS = TypeAdapter(list[PromotionTarget])
+_PIPELINES = Shape(list[Pipeline])
+_COUPLINGS = Shape(list[Coupling])
+_TARGETS = Shape(list[PromotionTarget])
 
 
 def pipelines(c: Client) -> list[Pipeline]:

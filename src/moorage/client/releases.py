@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.releases import Release, ReleaseRollback
 
-_RELEASES = TypeAdapter(list[Release])
+_RELEASES = Shape(list[Release])
 
 
 def releases(c: Client, app: str) -> list[Release]:

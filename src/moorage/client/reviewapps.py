@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.reviewapps import (
     ReviewApp,
     ReviewAppConfig,
@@ -12,7 +11,7 @@ from moorage.schemas.reviewapps import (
     ReviewAppCreate,
 )
 
-_LIST = TypeAdapter(list[ReviewApp])
+_LIST = Shape(list[ReviewApp])
 
 
 def enable(c: Client, pipeline: str, body: ReviewAppConfigBody) -> ReviewAppConfig:

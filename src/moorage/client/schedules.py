@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.schedules import Schedule, ScheduleCreate
 
-_SCHEDULES = TypeAdapter(list[Schedule])
+_SCHEDULES = Shape(list[Schedule])
 
 
 def schedules(c: Client, app: str) -> list[Schedule]:

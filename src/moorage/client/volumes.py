@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import TypeAdapter
-
 from moorage.client.api import Client, path
+from moorage.client.shapes import Shape
 from moorage.schemas.volumes import Imported, Volume, VolumeCreate, VolumeUpdate
 
-_VOLUMES = TypeAdapter(list[Volume])
+_VOLUMES = Shape(list[Volume])
 
 
 def _volume_path(app: str, name: str) -> str:

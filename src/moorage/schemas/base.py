@@ -7,6 +7,9 @@ from typing import Annotated, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
+# defer_build: a model's validator is built when first used, not when its module is imported
+# (``moor apps`` imports the schemas of add-ons, releases and volumes and uses one of them)
+
 
 class Body(BaseModel):
     """A request body. Keys it does not name are ignored, as the API always did (the
@@ -15,7 +18,7 @@ class Body(BaseModel):
     ``hint`` says what to send; a body that does not validate is answered with
     ``invalid_params``, what was wrong and where, then the hint (server/app.py)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     hint: ClassVar[str] = ""
 
 
@@ -23,7 +26,7 @@ class Resource(BaseModel):
     """A response body. It serializes exactly its fields, in their order; a client keeps
     keys a newer server added (``extra="allow"``), so an older CLI still reads them."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class Named(Protocol):
