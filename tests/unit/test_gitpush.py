@@ -237,3 +237,17 @@ def test_only_a_running_build_can_be_cancelled(api: TestClient, platform: Platfo
     )
     missing = api.post("/apps/built/builds/nope/actions/cancel")
     assert missing.status_code == 404 and "built has no build nope" in missing.json()["message"]
+
+
+def test_builds_made_within_one_second_list_in_the_order_they_were_made(
+    platform: Platform,
+) -> None:
+    """Two quick pushes: the store keeps times finer than the API's seconds, so `builds`
+    lists the superseded build before the one that replaced it."""
+    from moorage.server.services import apps, auth
+
+    with platform.store.session() as s:
+        user = auth.ensure_user(s, "quick@example.test")
+        app = apps.create(s, user, "quick-pushes")
+        made = [builds_service.create(s, app, user, f"sum{i}", f"v{i}").id for i in range(5)]
+        assert [b.id for b in builds_service.list_for(s, app)] == made
