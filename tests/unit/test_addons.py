@@ -117,3 +117,26 @@ def test_backup_schedule_times_and_retention() -> None:
     statuses = ["completed", "failed", "completed", "completed", "failed"]
     addon.backups = [Backup(num=i + 1, status=st) for i, st in enumerate(statuses)]
     assert [b.num for b in backups.expired(addon)] == [1, 2]
+
+
+def test_an_addon_made_in_a_change_that_rolls_back_is_deprovisioned(
+    platform: Platform, provider: FakeProvider
+) -> None:
+    """A review app's second add-on fails after its first was made: the rows roll back,
+    and the first database does not stay on the server unlisted."""
+    from moorage.server.services import apps, auth
+
+    with platform.store.session() as s:
+        user = auth.ensure_user(s, "two@example.test")
+        apps.create(s, user, "kept")
+    with pytest.raises(RuntimeError), platform.store.session() as s:
+        user = auth.ensure_user(s, "two@example.test")
+        app = apps.create(s, user, "rolled-back")
+        service.create(s, app, user, "postgresql", platform.providers)
+        assert len(provider.resources) == 1
+        raise RuntimeError("the second add-on failed")
+    assert provider.resources == {}
+    with platform.store.session() as s:
+        user = auth.ensure_user(s, "two@example.test")
+        service.create(s, apps.get(s, user, "kept"), user, "postgresql", platform.providers)
+    assert len(provider.resources) == 1  # committed: kept

@@ -6,11 +6,12 @@ its dynos with the new URL the zero-downtime way.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from moorage.addons.base import Provider
@@ -24,6 +25,7 @@ ALIASES = {"heroku-postgresql": "postgresql", "postgres": "postgresql", "heroku-
 ATTACHMENT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
 ADDON_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,58}$")
 FREE = schema.Price(cents=0, unit="month")  # self-hosted: no per-add-on price
+log = logging.getLogger(__name__)
 
 
 def view(ad: Addon) -> schema.Addon:
@@ -184,6 +186,7 @@ def create(
         url = provider.provision(resource, full_plan)
     else:
         url = databases.provision(provider, resource, full_plan, made_from)
+    _undo_on_rollback(session, provider, resource)
     addon = Addon(
         app_id=app.id,
         name=name or f"{provider.service}-{app.name}-{suffix}",
@@ -200,6 +203,33 @@ def create(
         session, app, user, f"{att_name}_URL", url, f"Attach {att_name} ({addon.name})"
     )
     return addon, release
+
+
+_PENDING, _HOOKED = "moorage.provisioned", "moorage.provision_hooks"  # keys of session.info
+
+
+def _undo_on_rollback(session: Session, provider: Provider, resource: str) -> None:
+    """Deprovision ``resource`` if ``session``'s transaction rolls back: its row is gone
+    then (a review app's second add-on failed, the store refused the commit), and the
+    database or Redis made for it would stay on the shared server, unlisted."""
+    pending: list[tuple[Provider, str]] = session.info.setdefault(_PENDING, [])
+    if not pending and not session.info.get(_HOOKED):
+        event.listen(session, "after_commit", _forget_pending)
+        event.listen(session, "after_rollback", _deprovision_pending)
+        session.info[_HOOKED] = True
+    pending.append((provider, resource))
+
+
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _deprovision_pending(session: Session) -> None:
+    for provider, resource in session.info.pop(_PENDING, []):
+        try:
+            provider.deprovision(resource)
+        except Exception:  # the failure being rolled back is the one to report
+            log.exception("cannot remove %s, made for a change that was rolled back", resource)
 
 
 def check_free(session: Session, app: App, att_name: str) -> None:
