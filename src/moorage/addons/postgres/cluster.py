@@ -11,6 +11,7 @@ import os
 import pwd
 import secrets
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from moorage.errors import ComponentFailed
 OS_USER = "postgres"
 DOCKER_POOLS = ("172.16.0.0/12", "192.168.0.0/16")
 """Docker's default address pools: networks made before the platform's own pool use them."""
+
+
+_STARTING: dict[str, threading.Lock] = {}
 
 
 def find_bin_dir() -> Path:
@@ -127,9 +131,16 @@ class Cluster:
             return False
 
     def ensure_running(self) -> bool:
-        """Start the cluster unless it answers; True when it had to be started."""
-        if self.running():
-            return False
+        """Start the cluster unless it answers; True when it had to be started. One start
+        at a time per data directory: the supervisor and the add-on keeper both look after
+        the shared cluster, and both would see it down and start it, one over the other."""
+        with _STARTING.setdefault(str(self.data), threading.Lock()):
+            if self.running():
+                return False
+            self._start()
+            return True
+
+    def _start(self) -> None:
         self.init()
         bindir = find_bin_dir()
         self._run(
@@ -148,7 +159,6 @@ class Cluster:
             ],
             "start",
         )
-        return True
 
     def refresh(self) -> None:
         """Start the cluster, or give a running one our current settings and pg_hba."""
