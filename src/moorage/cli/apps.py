@@ -8,9 +8,6 @@ import click
 
 from moorage.cli.base import app_option, cli, client, json_option, out, print_json, table
 from moorage.client import apps as api
-from moorage.client.addons import addons as addons_of
-from moorage.client.formation import formation as formation_of
-from moorage.client.volumes import volumes as volumes_of
 from moorage.errors import InvalidParams
 from moorage.schemas.apps import App
 
@@ -43,6 +40,11 @@ def apps_create(name: str, as_json: bool) -> None:
 @json_option
 def apps_info(app: str, as_json: bool) -> None:
     """Show an app's details."""
+    # here, not at the top: `moor apps` starts without the add-on, release and volume shapes
+    from moorage.client.addons import addons as addons_of
+    from moorage.client.formation import formation as formation_of
+    from moorage.client.volumes import volumes as volumes_of
+
     c = client()
     info = api.app(c, app)
     formation = [f.model_dump(mode="json") for f in formation_of(c, app)]
