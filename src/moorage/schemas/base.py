@@ -7,8 +7,10 @@ from typing import Annotated, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
-# defer_build: a model's validator is built when first used, not when its module is imported
-# (``moor apps`` imports the schemas of add-ons, releases and volumes and uses one of them)
+# Resource's defer_build: a model's validator is built when first used, not when its module is
+# imported (``moor apps`` reads one response shape of those its modules define). Not for
+# Body: FastAPI's body parameters over deferred models make pydantic warn, at every route,
+# of an ``alias`` it ignores; request bodies are few, so they are built at import.
 
 
 class Body(BaseModel):
@@ -18,7 +20,7 @@ class Body(BaseModel):
     ``hint`` says what to send; a body that does not validate is answered with
     ``invalid_params``, what was wrong and where, then the hint (server/app.py)."""
 
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    model_config = ConfigDict(extra="ignore")
     hint: ClassVar[str] = ""
 
 
