@@ -19,6 +19,7 @@ connection with the same key, so a grant serves its key until it has been idle f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import secrets
@@ -39,6 +40,7 @@ with warnings.catch_warnings():  # asyncssh still imports DSA, which cryptograph
 
 log = logging.getLogger("moorage.sshgate")
 GRANT_SECONDS = 60.0
+CLOSE_GRACE = 0.5  # seconds an exec's channel stays open for the client's last input
 LOCAL_NAMES = ("0.0.0.0", "127.0.0.1", "localhost", "::", "::1")  # the dyno itself
 MAX_FILE = 256 * 2**20  # the largest file ps:copy reads
 SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
@@ -202,6 +204,8 @@ async def _relay(process: asyncssh.SSHServerProcess[bytes], session: TtySession)
     """Client <-> the command in the dyno, then its exit status; always closes the session."""
     loop = asyncio.get_running_loop()
 
+    heard = asyncio.Event()  # the client sent input or its end
+
     async def feed() -> None:
         while True:
             try:
@@ -211,6 +215,7 @@ async def _relay(process: asyncssh.SSHServerProcess[bytes], session: TtySession)
                 continue
             except (asyncssh.BreakReceived, asyncssh.SignalReceived):
                 continue
+            heard.set()
             if not data:
                 await loop.run_in_executor(None, session.close_stdin)
                 return
@@ -220,7 +225,13 @@ async def _relay(process: asyncssh.SSHServerProcess[bytes], session: TtySession)
     try:
         while data := await loop.run_in_executor(None, session.read, CHUNK):
             process.stdout.write(data)
+        heard.clear()
         code = await loop.run_in_executor(None, session.exit_code)
+        # the Heroku CLI starts reading its stdin at the first output and, without a
+        # terminal, writes ^D once that ends: a channel closed before that write makes it
+        # crash ("write after end"), so the close waits for it, a moment at most
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(heard.wait(), CLOSE_GRACE)
     except MoorageError as exc:
         process.stderr.write(f"{exc.message}\r\n".encode())
         code = 1
