@@ -213,7 +213,7 @@ def _undo_on_rollback(session: Session, provider: Provider, resource: str) -> No
     then (a review app's second add-on failed, the store refused the commit), and the
     database or Redis made for it would stay on the shared server, unlisted."""
     pending: list[tuple[Provider, str]] = session.info.setdefault(_PENDING, [])
-    if not pending and not session.info.get(_HOOKED):
+    if not session.info.get(_HOOKED):  # listeners once per session
         event.listen(session, "after_commit", _forget_pending)
         event.listen(session, "after_rollback", _deprovision_pending)
         session.info[_HOOKED] = True
