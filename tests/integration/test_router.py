@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from moorage.logs.routerfiles import render
 from moorage.router.nginx import NginxRouter
 from moorage.spec.dyno import Route
 
@@ -135,3 +136,34 @@ def test_a_restarted_nginx_serves_the_saved_table(router: NginxRouter, backends:
     fresh.reload()  # starts nginx
     resp = httpx.get(f"http://127.0.0.1:{router.port}/", headers={"Host": "a.test"})
     assert resp.text == "two"
+
+
+def test_log_lines_request_ids_and_counters(router: NginxRouter, backends: list[str]) -> None:
+    router.apply([Route("a", ("a.test",), (backends[0],)), Route("idle", ("idle.test",), ())])
+    url = f"http://127.0.0.1:{router.port}/"
+    with httpx.Client() as client:
+        for _ in range(3):
+            assert client.get(url, headers={"Host": "a.test"}).status_code == 200
+        assert client.get(url, headers={"Host": "idle.test"}).status_code == 503
+        assert client.get(url, headers={"Host": "nobody.test"}).status_code == 404
+    router.reload()  # a new request id prefix: nginx counts connections from 1 again
+    time.sleep(1)
+    assert httpx.get(url, headers={"Host": "a.test"}).status_code == 200
+    log = router.root / "logs" / "access.log"
+    deadline = time.monotonic() + 10
+    while len(log.read_text().splitlines()) < 6:  # nginx writes its buffer once a second
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    lines = log.read_text().splitlines()
+    apps = [line.split()[1] for line in lines]
+    assert apps == ["a", "a", "a", "idle", "-", "a"]
+    ids = [line.split("request_id=")[1].split()[0] for line in lines]
+    assert len(set(ids)) == 6 and ids[0].split("-")[0] != ids[5].split("-")[0]
+    assert "at=error code=H10 desc=" in lines[3] and "status=503" in lines[3]
+    h10 = render(lines[3].split(" ", 2)[0] + " " + lines[3].split(" ", 2)[2])
+    assert h10 is not None and ' code=H10 desc="App crashed" method=GET' in h10
+    assert " dyno= connect= service= status=503 " in h10
+    stats = router.stats()
+    assert stats["a"]["2xx"] == 4 and stats["idle"]["5xx"] == 1
+    assert sum(v for k, v in stats["a"].items() if k.startswith("b")) == 4
+    assert not any(k.startswith("b") for k in stats["idle"])  # an H10 has no response time

@@ -52,6 +52,22 @@ def test_a_line_renders_as_its_line_object_would() -> None:
         assert render(junk) is None and line_object(junk) is None
 
 
+def test_an_h10_line_names_no_dyno_as_heroku_s_router_does() -> None:
+    raw = (
+        r'1790000003.5 at=error code=H10 desc=\x22App crashed\x22 method=GET path="/" host=shop.x '
+        'request_id=ab-1-1 fwd="10.0.0.9" dyno=unix:/var/lib/moorage/router/run/503.sock '
+        "connect=0.000s service=0.001s status=503 bytes=0 protocol=http"
+    )
+    text = render(raw)
+    line = line_object(raw)
+    assert text is not None and line is not None
+    assert " dyno= connect= service= status=503 " in text and "unix:" not in text
+    assert 'code=H10 desc="App crashed" method=GET' in text
+    assert line.message == text.split(": ", 1)[1]
+    ok = "1790000003.6 at=info method=GET dyno=10.0.0.2:5000 connect=0.001s service=0.002s"
+    assert "dyno=10.0.0.2:5000 connect=0.001s service=0.002s" in (render(ok) or "")
+
+
 def test_history_merges_the_apps_router_lines_in_time_order(tmp_path: Path) -> None:
     store, router = _store(tmp_path)
     between = datetime.fromtimestamp(1790000001, UTC)  # the two router lines' times

@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 
 from moorage.router.certs import ensure_edge_certs
-from moorage.router.nginx import MODULES, NGINX, Edge, ensure_worker_user, render, render_table
+from moorage.router.nginx import (
+    MODULES,
+    NGINX,
+    Edge,
+    ensure_worker_user,
+    render,
+    render_table,
+    write_request_ids,
+)
 from moorage.spec.dyno import HostCert, Route
 
 
@@ -16,6 +24,21 @@ def test_the_config_names_no_app_so_deploys_never_change_it(tmp_path: Path) -> N
     assert "balancer_by_lua_block" in conf and "keepalive 64;" in conf
     assert "proxy_set_header X-Request-Id $moorage_request_id;" in conf
     assert "error_page 502 503 504 /503.html;" in conf
+    # no Lua before the balancer: it routes, and nginx itself makes the request id
+    assert "set_by_lua" not in conf and "access_by_lua" not in conf
+    assert f"include {tmp_path}/request_id.conf;" in conf
+    assert f"listen unix:{tmp_path}/run/404.sock" in conf
+    assert f"listen unix:{tmp_path}/run/503.sock" in conf
+
+
+def test_request_ids_get_a_new_prefix_each_time_nginx_starts(tmp_path: Path) -> None:
+    write_request_ids(tmp_path)
+    first = (tmp_path / "request_id.conf").read_text()
+    write_request_ids(tmp_path)
+    second = (tmp_path / "request_id.conf").read_text()
+    assert first != second
+    assert second.startswith("set $moorage_request_id ")
+    assert second.rstrip().endswith("-$connection-$connection_requests;")
 
 
 def test_table_lists_hosts_and_sorted_backends() -> None:
@@ -58,6 +81,8 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path, with_edge: bool) -> N
     ensure_worker_user()
     for sub in ("temp/body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi", "private"):
         (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    write_request_ids(tmp_path)
     (tmp_path / "logs").mkdir()
     shutil.copytree(Path(__file__).parents[2] / "src/moorage/router/lua", tmp_path / "lua")
     edge = None

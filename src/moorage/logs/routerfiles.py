@@ -59,12 +59,27 @@ def stamp(msec: str) -> str | None:
     return f"{base}.{fraction:0<6}+00:00"
 
 
+_H10_PEER = re.compile(r" dyno=unix:\S+ connect=\S+ service=\S+ ")
+
+
+def _message(message: str) -> str:
+    """An H10 line as Heroku's router writes it: ``desc="App crashed"`` (nginx escapes the
+    quotes of the value the router set), no dyno, connect or service time (nginx names the
+    router's own 503 server there)."""
+    if message.startswith("at=error code=H10 "):
+        at, sep, rest = message.partition(" method=")
+        message = at.replace("\\x22", '"') + sep + rest
+        return _H10_PEER.sub(" dyno= connect= service= ", message, count=1)
+    return message
+
+
 def render(raw: str) -> str | None:
     """``<msec> <message>`` as the log store renders lines; None if it is not one."""
     msec, _, message = raw.partition(" ")
     when = stamp(msec) if message else None
     if when is None:
         return None
+    message = _message(message)
     if "\r" in message or "\n" in message:  # nginx escapes them; one line, whatever comes
         message = message.replace("\r", "\ufffd").replace("\n", "\ufffd")
     return f"{when} moorage[router]: {message}"
@@ -80,7 +95,7 @@ def line_object(raw: str) -> LogLine | None:
     msec, _, message = raw.partition(" ")
     if not message or stamp(msec) is None:
         return None
-    return LogLine(datetime.fromtimestamp(float(msec), UTC), "router", "router", message)
+    return LogLine(datetime.fromtimestamp(float(msec), UTC), "router", "router", _message(message))
 
 
 def merge(first: list[str], second: list[str]) -> list[str]:

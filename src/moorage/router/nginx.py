@@ -16,6 +16,7 @@ import hashlib
 import os
 import pwd
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,9 @@ PAGES = Path(__file__).parent / "pages"
 LUA = Path(__file__).parent / "lua"
 TABLE_MAX_BYTES = 4 << 20
 NGINX = "/usr/sbin/nginx"
-LOG_FORMAT = (  # read by app only when asked (moorage.logs.routerfiles)
+# read by app only when asked (moorage.logs.routerfiles, which shows an H10 line's dyno,
+# the router's own 503 server, as none: a map here cost 1,500 instructions a request)
+LOG_FORMAT = (
     '\'$msec $moorage_app $moorage_at method=$request_method path="$request_uri" host=$host '
     'request_id=$moorage_request_id fwd="$remote_addr" dyno=$upstream_addr '
     "connect=${upstream_connect_time}s service=${upstream_response_time}s "
@@ -78,6 +81,28 @@ def control_socket(root: Path) -> Path:
     return root / "private" / "control.sock"
 
 
+def run_dir(root: Path) -> Path:
+    """The router's own page servers' sockets (see :func:`_page_servers`)."""
+    return root / "run"
+
+
+def request_ids(root: Path) -> Path:
+    """The file that makes request ids: ``set $moorage_request_id <prefix>-$connection-
+    $connection_requests;``. nginx counts connections from 1 again at every start and
+    reload, so :meth:`NginxRouter.reload` writes a new random prefix first; an id is
+    unique as a trace id must be, not secret (OpenSSL's 16 random bytes per request, nginx's
+    ``$request_id``, cost 6,600 instructions a request, more than the router's Lua)."""
+    return root / "request_id.conf"
+
+
+def write_request_ids(root: Path) -> None:
+    prefix = secrets.token_hex(8)
+    text = f"set $moorage_request_id {prefix}-$connection-$connection_requests;\n"
+    staged = root / "request_id.conf.new"
+    staged.write_text(text)
+    os.replace(staged, request_ids(root))
+
+
 @dataclass(frozen=True)
 class Edge:
     """HTTPS at the edge: ``api.<domain>`` and ``registry.<domain>`` proxied to the
@@ -93,32 +118,45 @@ class Edge:
     proof: str = ""
 
 
-def _app_locations(pages: Path) -> list[str]:
+def _app_locations(root: Path) -> list[str]:
     """The locations of a server that routes to apps by host.
 
-    ``/.well-known/acme-challenge/`` answers from ``<root>/acme`` when the file is there
-    (an ACME client's webroot, see docs/tls.md) and goes to the app otherwise."""
+    The balancer routes (see lua/moorage_router.lua): it sets ``$moorage_app``, and
+    ``$moorage_at`` for an app with no web dyno up (H10). ``/.well-known/acme-challenge/``
+    answers from ``<root>/acme`` when the file is there (an ACME client's webroot, see
+    docs/tls.md) and goes to the app otherwise."""
+    pages = root / "pages"
     to_app = [
-        "      set $moorage_at at=info; set $moorage_request_id -;",
-        '      set_by_lua_block $moorage_app { return require("moorage_router").app() }',
-        '      if ($moorage_app = "-") { return 404; }',
-        '      if ($moorage_at != "at=info") { return 503; }',  # H10: no web dyno up
+        "      set $moorage_app -; set $moorage_at at=info;",
+        f"      include {request_ids(root)};",
         "      proxy_pass http://moorage_dynos; }",
     ]
     return [
         # counted for every request of an app, H10 pages included (see moorage_router.lua)
-        '    log_by_lua_block { require("moorage_router").record() }',
-        "    error_page 404 /404.html;",
+        "    log_by_lua_block { moorage.record() }",
         "    error_page 502 503 504 /503.html;",
-        f"    location = /404.html {{ internal; root {pages}; }}",
         f"    location = /503.html {{ internal; root {pages}; }}",
         "    location ^~ /.well-known/acme-challenge/ {",
-        f"      root {pages.parent / 'acme'}; try_files $uri @moorage_app; }}",
+        f"      root {root / 'acme'}; try_files $uri @moorage_app; }}",
         "    location @moorage_app {",
         *to_app,
         "    location / {",
         *to_app,
         "  }",
+    ]
+
+
+def _page_servers(root: Path) -> list[str]:
+    """The router's own answers for a host with no app (404) and an app with no web dyno
+    up (503, H10), on unix sockets the balancer sends those requests to."""
+    return [
+        line
+        for status in (404, 503)
+        for line in (
+            f"  server {{ listen unix:{run_dir(root)}/{status}.sock; access_log off;",
+            f"    error_page {status} /{status}.html; location / {{ return {status}; }}",
+            f"    location = /{status}.html {{ internal; root {root / 'pages'}; }} }}",
+        )
     ]
 
 
@@ -161,7 +199,7 @@ _TO_DYNOS = [
 ]
 
 
-def _edge_servers(edge: Edge, pages: Path) -> list[str]:
+def _edge_servers(edge: Edge, root: Path) -> list[str]:
     """``api.``, ``git.`` and ``registry.``: long-lived, unbuffered streams (logs, pushes,
     exec).
 
@@ -205,8 +243,8 @@ def _edge_servers(edge: Edge, pages: Path) -> list[str]:
         '      proxy_set_header Connection ""; } }',
         f"  server {{ listen {edge.port} ssl default_server; server_name _;",
         f"    ssl_certificate {edge.certs.cert}; ssl_certificate_key {edge.certs.key};",
-        '    ssl_certificate_by_lua_block { require("moorage_router").certificate() }',
-        *_app_locations(pages),
+        "    ssl_certificate_by_lua_block { moorage.certificate() }",
+        *_app_locations(root),
     ]
 
 
@@ -216,7 +254,6 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
     The config names no app: host names and dyno addresses live in a table inside nginx
     (see ``lua/moorage_router.lua`` and :func:`render_table`), so deploys never reload it.
     """
-    pages = root / "pages"
     lines = [
         # a new router module (an upgrade) changes nginx.conf too, so nginx reloads with it
         f"# moorage_router.lua {_lua_version()}",
@@ -242,23 +279,25 @@ def render(*, port: int, root: Path, edge: Edge | None = None) -> str:
         f"  lua_shared_dict moorage_routes {TABLE_MAX_BYTES // (1 << 20) * 2}m;",
         "  lua_shared_dict moorage_stats 16m;",  # ~18 counters an app
         f'  lua_package_path "{root}/lua/?.lua;;";',
-        f'  init_by_lua_block {{ require("moorage_router").load("{root}/routes") }}',
-        '  init_worker_by_lua_block { require("moorage_router").start() }',
+        # a global: the hot handlers below call moorage.record() without a require call
+        f'  init_by_lua_block {{ moorage = require("moorage_router"); moorage.init("{root}") }}',
+        "  init_worker_by_lua_block { moorage.start() }",
         "  upstream moorage_dynos {",
         "    server 0.0.0.1;",  # never used: the balancer picks the dyno
-        '    balancer_by_lua_block { require("moorage_router").balance() }',
+        "    balancer_by_lua_block { moorage.balance() }",
         "    keepalive 64;",
         "  }",
         f"  server {{ listen unix:{control_socket(root)}; access_log off;",
         f"    client_max_body_size {TABLE_MAX_BYTES}; client_body_buffer_size {TABLE_MAX_BYTES};",
         "    location = /routes {",
-        '      content_by_lua_block { require("moorage_router").serve_replace() } }',
+        "      content_by_lua_block { moorage.serve_replace() } }",
         "    location = /stats {",
-        '      content_by_lua_block { require("moorage_router").serve_stats() } }',
+        "      content_by_lua_block { moorage.serve_stats() } }",
         "    location / { return 404; } }",
+        *_page_servers(root),
         f"  server {{ listen {port} default_server; server_name _;",
-        *_app_locations(pages),
-        *(_edge_servers(edge, pages) if edge else []),
+        *_app_locations(root),
+        *(_edge_servers(edge, root) if edge else []),
         "}",
     ]
     return "\n".join(lines) + "\n"
@@ -384,6 +423,8 @@ class NginxRouter:
         private.mkdir(mode=0o700, exist_ok=True)
         private.chmod(0o700)
         (self.root / "control.sock").unlink(missing_ok=True)  # where earlier versions kept it
+        run_dir(self.root).mkdir(mode=0o755, exist_ok=True)  # workers connect to the pages
+        write_request_ids(self.root)
         # nginx workers read the pages and code from our root
         shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         shutil.copytree(LUA, self.root / "lua", dirs_exist_ok=True)
@@ -443,14 +484,18 @@ class NginxRouter:
         return out
 
     def reload(self) -> None:
-        """Graceful reload, or start nginx when none runs."""
+        """Graceful reload, or start nginx when none runs; either way with a new request
+        id prefix (see :func:`request_ids`)."""
+        write_request_ids(self.root)
         pid = self._pid()
         if pid is not None:
             os.kill(pid, signal.SIGHUP)
             return
-        # an nginx that died (kill -9, power loss) leaves its socket behind, and a new one
-        # cannot bind while the file is there
+        # an nginx that died (kill -9, power loss) leaves its sockets behind, and a new one
+        # cannot bind while the files are there
         control_socket(self.root).unlink(missing_ok=True)
+        for status in (404, 503):
+            (run_dir(self.root) / f"{status}.sock").unlink(missing_ok=True)
         proc = subprocess.run(
             [
                 NGINX,

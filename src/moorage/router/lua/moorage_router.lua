@@ -18,13 +18,22 @@
 --
 -- Request metrics are counted here too (log_by_lua), so the platform reads a few numbers
 -- per app every few seconds instead of parsing a log line per request: "<app>
--- <2xx|3xx|4xx|5xx>" requests, "<app> b<i>" response times in the buckets of
--- moorage.server.background.metrics.BUCKETS, "<app> sum" their total seconds. Each worker adds them up
--- in a table of its own and moves them into the shared dict moorage_stats once a second
--- (a shared-dict write takes a lock shared by all workers). GET /stats on the control
--- socket lists them; counters only grow (until nginx restarts).
+-- <2xx|3xx|4xx|5xx>" requests, "<app> b<i>" response times (the router's whole request
+-- time) in the buckets of moorage.server.background.metrics.BUCKETS, "<app> sum" their
+-- total seconds. Each worker adds them up in a table of its own and moves them into the
+-- shared dict moorage_stats once a second (a shared-dict write takes a lock shared by all
+-- workers). GET /stats on the control socket lists them; counters only grow (until nginx
+-- restarts).
+--
+-- A request enters Lua twice: in the balancer, which routes it (host -> app -> dyno), and
+-- in the log phase, which counts it. Every entry costs (measured with callgrind: a third
+-- entry that routed before the balancer, and the request ids made here, were 4,000 of the
+-- router's 45,000 instructions a request), so the request id comes from nginx itself (see
+-- moorage.router.nginx) and a host with no app, or an app with no web dyno up (H10), is
+-- sent to one of two small servers of the router's own on unix sockets, which answer 404
+-- and 503 with the platform's pages. nginx.conf names the module `moorage` (a global set
+-- in init_by_lua): a `require` call per request keeps LuaJIT from compiling the handler.
 local balancer = require "ngx.balancer"
-local bit = require "bit"
 local ssl = require "ngx.ssl"
 
 local _M = {}
@@ -38,7 +47,8 @@ local checked = 0 -- per worker: when (ngx.now(), cached per event loop turn) it
 local hosts, peers_of = {}, {} -- per worker: host -> app, app -> { { ip, port }, ... }
 local pending = {} -- per worker: stats key -> what to add at the next flush
 local H10 = 'at=error code=H10 desc="App crashed"'
-local id_prefix, id_count = nil, 0 -- per worker: request ids are <24 random hex><8 hex count>
+local not_found, no_dyno -- the router's own 404 and 503 servers (see _M.init)
+local floor, now, start_time = math.floor, ngx.now, ngx.req.start_time
 
 local function parse(text)
   local tables = { h = {}, a = {}, c = {} }
@@ -90,13 +100,15 @@ end
 
 -- log_by_lua: count the request under its app (see the header). A worker's counts of an
 -- app are an array: [1..4] requests by class 2xx..5xx, [5..] the buckets, [SUM] seconds.
+-- An H10 answer is counted without a response time.
 local SUM = 5 + #BUCKETS + 1
 function _M.record()
   local app = ngx.var.moorage_app
   if app == nil or app == "-" then
     return
   end
-  local class = math.floor(ngx.status / 100)
+  local status = ngx.status
+  local class = floor(status / 100)
   if class < 2 or class > 5 then
     return
   end
@@ -109,24 +121,19 @@ function _M.record()
     pending[app] = counts
   end
   counts[class - 1] = counts[class - 1] + 1
-  local spent = ngx.var.upstream_response_time -- "0.001"; "0.001, 0.004" after a retry
-  local took = spent and tonumber(spent)
-  if spent and not took then
-    for v in spent:gmatch("[%d.]+") do -- string.gmatch is not compiled: the rare case only
-      took = (took or 0) + (tonumber(v) or 0)
+  if status == 503 and ngx.var.moorage_at ~= "at=info" then
+    return
+  end
+  local took = now() - start_time()
+  local i = #BUCKETS
+  for k = 1, #BUCKETS do
+    if took <= BUCKETS[k] then
+      i = k - 1
+      break
     end
   end
-  if took then
-    local i = #BUCKETS
-    for k = 1, #BUCKETS do
-      if took <= BUCKETS[k] then
-        i = k - 1
-        break
-      end
-    end
-    counts[5 + i] = counts[5 + i] + 1
-    counts[SUM] = counts[SUM] + took
-  end
+  counts[5 + i] = counts[5 + i] + 1
+  counts[SUM] = counts[SUM] + took
 end
 
 local function name(k) -- the stats key of index k of an app's counts
@@ -155,27 +162,6 @@ function _M.flush()
   end
 end
 
--- 24 hex digits from the kernel's random source (a worker's request id prefix).
-local function random_hex()
-  local file = io.open("/dev/urandom", "rb")
-  local bytes = file:read(12)
-  file:close()
-  return (bytes:gsub(".", function(c)
-    return string.format("%02x", c:byte())
-  end))
-end
-
--- The request's id (X-Request-Id, request_id= in the router log line): 32 hex digits, like
--- nginx's $request_id, without asking OpenSSL for 16 random bytes per request (that took
--- 7 % of the router's throughput); unique, as a trace id must be, not secret.
-local function request_id()
-  if id_count == 0 or id_count >= 0xffffffff then
-    id_prefix, id_count = random_hex(), 0
-  end
-  id_count = id_count + 1
-  return id_prefix .. bit.tohex(id_count, 8)
-end
-
 -- init_worker_by_lua: start the worker's flush timer.
 function _M.start()
   local ok, err = ngx.timer.every(1, _M.flush)
@@ -196,8 +182,11 @@ function _M.serve_stats()
   ngx.print(table.concat(out, "\n"), "\n")
 end
 
--- init_by_lua: load the table the platform saved last.
-function _M.load(path)
+-- init_by_lua: where the router's own 404 and 503 servers listen, and the table the
+-- platform saved last.
+function _M.init(root)
+  not_found, no_dyno = "unix:" .. root .. "/run/404.sock", "unix:" .. root .. "/run/503.sock"
+  local path = root .. "/routes"
   local file = io.open(path, "r")
   if not file then
     return
@@ -239,31 +228,24 @@ local function peers(app)
   return found
 end
 
--- set_by_lua ($moorage_app): the app the host belongs to, or "-" (nginx answers 404);
--- an app with no web dyno up gets $moorage_at set to H10 (nginx answers 503). set_by_lua
--- runs on the worker's main Lua thread, without the coroutine access_by_lua would start
--- for every request.
-function _M.app()
-  local now = ngx.now() -- the table version is read once per millisecond a worker serves
-  if now ~= checked then
-    checked = now
+-- The app `host` belongs to, or nil. The table version is read once per millisecond a
+-- worker serves (ngx.now() is cached per event loop turn).
+local function route(host)
+  local t = now()
+  if t ~= checked then
+    checked = t
     local version = routes:get("v")
     if version ~= seen then
       hosts, peers_of, seen = {}, {}, version
     end
   end
-  ngx.var.moorage_request_id = request_id()
-  local host = ngx.var.host
   local app = hosts[host]
   if app == nil then -- only known hosts are kept: a stranger's names cannot fill memory
     app = routes:get("h:" .. host)
     if not app then
-      return "-"
+      return nil
     end
     hosts[host] = app
-  end
-  if #peers(app) == 0 then
-    ngx.var.moorage_at = H10
   end
   return app
 end
@@ -313,15 +295,30 @@ function _M.certificate()
   end
 end
 
--- balancer_by_lua: round robin over the app's dynos; a failed try moves to the next dyno
--- (the index is kept in ngx.ctx only for apps with more than one dyno).
+local function set_peer(host, port)
+  local ok, err = balancer.set_current_peer(host, port)
+  if not ok then
+    ngx.log(ngx.ERR, "moorage router: ", err)
+    return ngx.exit(ngx.ERROR)
+  end
+end
+
+-- balancer_by_lua: route the request by its host and pick the dyno, round robin over the
+-- app's dynos; a failed try moves to the next dyno (the index is kept in ngx.ctx only for
+-- apps with more than one dyno). $moorage_app (the log line, the metrics) is set here; a
+-- host with no app goes to the 404 server, an app with no web dyno up to the 503 one (H10).
 function _M.balance()
-  local app = ngx.var.moorage_app
+  local app = route(ngx.var.host)
+  if app == nil then
+    return set_peer(not_found)
+  end
+  ngx.var.moorage_app = app
   local found = peers(app)
   local n = #found
   local i
-  if n == 0 then -- the table changed since the request was routed
-    return ngx.exit(502)
+  if n == 0 then
+    ngx.var.moorage_at = H10
+    return set_peer(no_dyno)
   elseif n == 1 then
     i = 1
   elseif balancer.get_last_failure() == nil then -- the first try
@@ -333,11 +330,7 @@ function _M.balance()
     i = ngx.ctx.index % n + 1
     ngx.ctx.index = i
   end
-  local ok, err = balancer.set_current_peer(found[i][1], found[i][2])
-  if not ok then
-    ngx.log(ngx.ERR, "moorage router: ", err)
-    return ngx.exit(502)
-  end
+  return set_peer(found[i][1], found[i][2])
 end
 
 return _M

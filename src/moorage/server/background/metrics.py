@@ -352,7 +352,7 @@ class Exposition:
                 requests.add_metric([app, klass], n)
         yield requests
         latency = HistogramMetricFamily(
-            "moorage_router_response_seconds", "Dyno response time", labels=["app"]
+            "moorage_router_response_seconds", "Response time through the router", labels=["app"]
         )
         for app, hist in sorted(r.hist_total.items()):
             if app in apps:
