@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from router_overhead import PROXY_PARAMS, free_port
+from router_overhead import SetupError, free_port, plain_nginx_conf
 
 from moorage.router.nginx import NGINX, NginxRouter
 from moorage.spec.dyno import Route
@@ -50,23 +50,6 @@ http {{
     location / {{ return 200 "hello\\n"; }} }}
 }}
 """
-PLAIN_CONF = """master_process off;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  {log} client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
-  upstream dyno {{ server {backend}; keepalive 64; }}
-  server {{ listen 127.0.0.1:{port};
-    location / {{ proxy_pass http://dyno; proxy_http_version 1.1;
-      proxy_set_header Connection ""; {headers} }} }}
-}}
-"""
-
-
-class SetupError(Exception):
-    pass
 
 
 def start_backend(root: Path) -> tuple[str, int]:
@@ -80,13 +63,12 @@ def start_backend(root: Path) -> tuple[str, int]:
 
 
 def plain_conf(root: Path, backend: str, port: int, *, bare: bool) -> Path:
+    """``router_overhead.py``'s baseline (HTTP only) as one process."""
     root.mkdir()
-    log = "access_log off;" if bare else f"access_log {root}/access.log combined;"
-    headers = "proxy_set_header Host $host;" if bare else PROXY_PARAMS
+    host, _, backend_port = backend.rpartition(":")
+    text = plain_nginx_conf(root, (host, int(backend_port)), (port, None), bare=bare)
     conf = root / "nginx.conf"
-    conf.write_text(
-        PLAIN_CONF.format(root=root, log=log, backend=backend, port=port, headers=headers)
-    )
+    conf.write_text("master_process off;\ndaemon off;\n" + text)
     return conf
 
 

@@ -192,16 +192,22 @@ PROXY_PARAMS = """proxy_set_header Host $http_host; proxy_set_header X-Real-IP $
 
 
 def plain_nginx_conf(
-    root: Path, dyno: tuple[str, int], ports: tuple[int, int], *, bare: bool
+    root: Path, dyno: tuple[str, int], ports: tuple[int, int | None], *, bare: bool
 ) -> str:
     """``bare``: no access log and only ``Host`` passed, the least nginx can do as a proxy;
     otherwise nginx's defaults (its access log, ``combined``, unbuffered) and Debian's
-    ``proxy_params`` headers."""
+    ``proxy_params`` headers. HTTPS on ``ports[1]`` with the edge certificate, if given."""
     temps = " ".join(f"{k}_temp_path {root}/{k};" for k in ("client_body", "proxy", "fastcgi"))
     temps += f" uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;"
     tls = "/var/lib/moorage/tls/edge"
     logs = "access_log off;" if bare else f"access_log {root}/access.log combined;"
     headers = "proxy_set_header Host $host;" if bare else PROXY_PARAMS
+    https = (
+        f"listen 127.0.0.1:{ports[1]} ssl; ssl_certificate {tls}.crt; "
+        f"ssl_certificate_key {tls}.key;"
+        if ports[1] is not None
+        else ""
+    )
     return f"""worker_processes auto;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
@@ -210,8 +216,7 @@ http {{
   {logs} {temps}
   upstream dyno {{ server {dyno[0]}:{dyno[1]}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{ports[0]}; listen 127.0.0.1:{ports[1]} ssl;
-    ssl_certificate {tls}.crt; ssl_certificate_key {tls}.key;
+    listen 127.0.0.1:{ports[0]}; {https}
     location / {{ proxy_pass http://dyno; proxy_http_version 1.1;
       proxy_set_header Connection ""; {headers} }}
   }}

@@ -81,9 +81,13 @@ def control_socket(root: Path) -> Path:
     return root / "private" / "control.sock"
 
 
-def run_dir(root: Path) -> Path:
-    """The router's own page servers' sockets (see :func:`_page_servers`)."""
-    return root / "run"
+PAGE_STATUSES = (404, 503)  # the router's own answers: a host with no app, H10
+
+
+def page_socket(root: Path, status: int) -> Path:
+    """The socket of the router's own server answering ``status`` (see
+    :func:`_page_servers`; lua/moorage_router.lua names the same paths)."""
+    return root / "run" / f"{status}.sock"
 
 
 def request_ids(root: Path) -> Path:
@@ -151,9 +155,9 @@ def _page_servers(root: Path) -> list[str]:
     up (503, H10), on unix sockets the balancer sends those requests to."""
     return [
         line
-        for status in (404, 503)
+        for status in PAGE_STATUSES
         for line in (
-            f"  server {{ listen unix:{run_dir(root)}/{status}.sock; access_log off;",
+            f"  server {{ listen unix:{page_socket(root, status)}; access_log off;",
             f"    error_page {status} /{status}.html; location / {{ return {status}; }}",
             f"    location = /{status}.html {{ internal; root {root / 'pages'}; }} }}",
         )
@@ -423,8 +427,10 @@ class NginxRouter:
         private.mkdir(mode=0o700, exist_ok=True)
         private.chmod(0o700)
         (self.root / "control.sock").unlink(missing_ok=True)  # where earlier versions kept it
-        run_dir(self.root).mkdir(mode=0o755, exist_ok=True)  # workers connect to the pages
-        write_request_ids(self.root)
+        # workers connect to the page servers' sockets
+        page_socket(self.root, 404).parent.mkdir(mode=0o755, exist_ok=True)
+        if not request_ids(self.root).exists():  # nginx -t reads it; reload() renews it
+            write_request_ids(self.root)
         # nginx workers read the pages and code from our root
         shutil.copytree(PAGES, self.root / "pages", dirs_exist_ok=True)
         shutil.copytree(LUA, self.root / "lua", dirs_exist_ok=True)
@@ -494,8 +500,8 @@ class NginxRouter:
         # an nginx that died (kill -9, power loss) leaves its sockets behind, and a new one
         # cannot bind while the files are there
         control_socket(self.root).unlink(missing_ok=True)
-        for status in (404, 503):
-            (run_dir(self.root) / f"{status}.sock").unlink(missing_ok=True)
+        for status in PAGE_STATUSES:
+            page_socket(self.root, status).unlink(missing_ok=True)
         proc = subprocess.run(
             [
                 NGINX,
