@@ -133,7 +133,21 @@ class LivePlatform:
             time.sleep(0.5)
         raise AssertionError(
             f"{app} never served {text!r}; last answer: "
-            f"{last and last.status_code} {last and last.text[:300]}"
+            f"{last and last.status_code} {last and last.text[:300]}\n{self.diagnostics(app)}"
+        )
+
+    def diagnostics(self, app: str) -> str:
+        """What explains an app that does not serve: its last log lines and the end of the
+        shared PostgreSQL's log (a test's failure message, read once the test has failed)."""
+        logs = self.moor("logs", "-n", "40", "-a", app, check=False)
+        pg_log = self.data / "postgres" / "postgres.log"
+        try:
+            pg_tail = pg_log.read_text(errors="replace").splitlines()[-25:]
+        except OSError as exc:
+            pg_tail = [f"({pg_log}: {exc.strerror})"]
+        return (
+            f"moor logs -a {app}:\n{logs.stdout[-6000:]}{logs.stderr[-1000:]}\n"
+            "the shared PostgreSQL's log ends:\n" + "\n".join(pg_tail)
         )
 
     def start_server(self) -> None:
