@@ -44,3 +44,17 @@ def test_help_lists_every_command_once() -> None:
     listed = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ")]
     assert "apps:create" in listed and "k8s:import" in listed
     assert len(listed) == len(set(listed))
+
+
+def test_a_client_command_loads_no_unused_http_command_line_or_plugins() -> None:
+    code = (
+        "import sys; from moorage.main import main\n"
+        "sys.argv = ['moor', 'apps', '--help']\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
+        "import pydantic.plugin._loader as plugins\n"
+        "print('httpx' in sys.modules, 'httpx._main' in sys.modules and sys.modules['httpx._main'],"
+        " 'pygments' in sys.modules, plugins.get_plugins())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "True None False ()", out.stdout
