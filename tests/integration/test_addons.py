@@ -159,6 +159,12 @@ def test_credential_rotation_under_load_fails_no_request(
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     assert requests > 100
     assert platform.get(actors).status_code == 200
+    # a rollback to the deploy before the rotation keeps the credentials that work
+    releases = platform.json("releases", "-a", actors)
+    deploy = max(r["version"] for r in releases if r["description"].startswith("Deploy"))
+    platform.moor("releases:rollback", f"v{deploy}", "-a", actors)
+    assert _config(platform, actors, "DATABASE_URL") == new
+    platform.wait_for(actors, "Meryl Streep")
 
 
 def test_redis_addon_survives_a_server_restart(platform: LivePlatform) -> None:

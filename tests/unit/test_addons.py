@@ -140,3 +140,27 @@ def test_an_addon_made_in_a_change_that_rolls_back_is_deprovisioned(
         user = auth.ensure_user(s, "two@example.test")
         service.create(s, apps.get(s, user, "kept"), user, "postgresql", platform.providers)
     assert len(provider.resources) == 1  # committed: kept
+
+
+def test_a_rollback_keeps_the_addons_variables_of_now(
+    api: TestClient, platform: Platform, provider: FakeProvider
+) -> None:
+    api.post("/apps", json={"name": "rollbk"})
+    api.post("/apps/rollbk/addons", json={"plan": "postgresql"})
+    image = platform.registry.push("rollbk", "web", 1)  # type: ignore[attr-defined]
+    api.patch("/apps/rollbk/formation", json={"updates": [{"type": "web", "docker_image": image}]})
+    listed = api.get("/apps/rollbk/releases")
+    assert listed.status_code == 200, listed.text
+    deploy = max(r["version"] for r in listed.json())
+    api.patch("/apps/rollbk/config-vars", json={"GREETING": "hello"})
+    old = _config(api, "rollbk")["DATABASE_URL"]
+    api.post("/apps/rollbk/addons/DATABASE/actions/rotate-credentials")
+    api.post("/apps/rollbk/addons", json={"plan": "redis"})
+    now = _config(api, "rollbk")
+    assert now["DATABASE_URL"] != old
+    back = api.post("/apps/rollbk/releases", json={"release": str(deploy)})
+    assert back.status_code == 201, back.text
+    config = _config(api, "rollbk")
+    assert "GREETING" not in config  # the user's config is the deploy's
+    assert config["DATABASE_URL"] == now["DATABASE_URL"]  # not the rotated-away credentials
+    assert config["REDIS_URL"] == now["REDIS_URL"]  # nor is the add-on attached since lost

@@ -12,7 +12,7 @@ from moorage.errors import InvalidParams, NotFound
 from moorage.schemas import releases as shapes
 from moorage.schemas.base import Ref
 from moorage.server.services import apps
-from moorage.server.store.models import ApiToken, App, Release, User, now
+from moorage.server.store.models import AddonAttachment, ApiToken, App, Release, User, now
 from moorage.spec.status import ReleaseStatus
 
 VERSION_RE = re.compile(r"v?([0-9]{1,9})")
@@ -124,7 +124,10 @@ def list_for(session: Session, app: App) -> list[Release]:
 
 
 def rollback(session: Session, app: App, user: User, ident: str) -> Release:
-    """A new release with ``ident``'s images, config and commands (the app's config too)."""
+    """A new release with ``ident``'s images, config and commands (the app's config too).
+    The add-ons' variables keep their values of now (Heroku's rule): a rollback brings back
+    code and config, not credentials rotated or databases promoted since, which no longer
+    work, nor does it detach an add-on attached since."""
     target = get(session, app, ident)
     if target.status == ReleaseStatus.FAILED:
         raise InvalidParams(
@@ -133,7 +136,7 @@ def rollback(session: Session, app: App, user: User, ident: str) -> Release:
         )
     if not target.images:
         raise InvalidParams(f"v{target.version} has no image to roll back to.")
-    app.config = dict(target.config)
+    app.config = _with_addons_of_now(session, app, target.config)
     prev = current(session, app)
     rel = create(
         session,
@@ -150,6 +153,11 @@ def rollback(session: Session, app: App, user: User, ident: str) -> Release:
     if prev is not None and not target.release_command:
         rel.release_command = None
     return rel
+
+
+def _with_addons_of_now(session: Session, app: App, config: dict[str, str]) -> dict[str, str]:
+    attached = session.scalars(select(AddonAttachment).where(AddonAttachment.app_id == app.id))
+    return {**config, **{att.config_var: att.value for att in attached}}
 
 
 def output_allowed(session: Session, rel: Release, token_id: str, grace: dt.timedelta) -> bool:
