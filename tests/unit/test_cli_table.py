@@ -1,25 +1,50 @@
-"""`moor`'s tables: rich lays out small ones; big ones are padded by hand the same way."""
+"""`moor`'s tables: padded by hand the way rich lays out a table without borders."""
+
+import subprocess
+import sys
 
 import pytest
+from rich.console import Console
+from rich.table import Table
 
 from moorage.cli import base
 
 
-def test_a_long_table_is_laid_out_like_a_short_one(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [("a-1", "https://a-1.example/", None), ("bbbbbb", "u", "2026-12-06T17:00:00Z")]
-    base.table(["name", "web url", "released"], rows)
-    by_rich = capsys.readouterr().out
-    base._plain_table(["name", "web url", "released"], [[a, b, c or ""] for a, b, c in rows])
-    assert capsys.readouterr().out == by_rich
+def _by_rich(columns: list[str], rows: list[tuple[str, ...]]) -> str:
+    t = Table(show_edge=False, box=None, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*r)
+    console = Console(width=200, no_color=True, force_terminal=False)
+    with console.capture() as captured:
+        console.print(t)
+    return captured.get()
 
 
-def test_more_rows_than_rich_is_asked_to_lay_out(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [(f"app-{i}", f"https://app-{i}.example/") for i in range(base.PLAIN_ROWS + 1)]
+def test_a_table_is_laid_out_as_rich_lays_it_out(capsys: pytest.CaptureFixture[str]) -> None:
+    columns = ["name", "web url", "released"]
+    rows = [("a-1", "https://a-1.example/", ""), ("bbbbbb", "u", "2026-12-06T17:00:00Z")]
+    wide = [*rows, ("名前-app", "https://x.example/", "")]
+    for shown in (rows, wide, []):
+        base.table(columns, shown)
+        assert capsys.readouterr().out == _by_rich(columns, shown)
+
+
+def test_a_thousand_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [(f"app-{i}", f"https://app-{i}.example/") for i in range(1000)]
     base.table(["name", "web url"], rows)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == base.PLAIN_ROWS + 2
+    assert len(lines) == 1001
     assert lines[0].split() == ["name", "web", "url"]
-    assert lines[-1].split() == [
-        f"app-{base.PLAIN_ROWS}",
-        f"https://app-{base.PLAIN_ROWS}.example/",
-    ]
+    assert lines[-1].split() == ["app-999", "https://app-999.example/"]
+
+
+def test_a_table_of_plain_text_does_not_load_rich() -> None:
+    code = (
+        "import sys; from moorage.cli import base\n"
+        "base.table(['name'], [('web',)])\n"
+        "print([m for m in sys.modules if m.startswith('rich')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
-from moorage.cli.base import app_option, cli, client, err, out
+from moorage.cli.base import app_option, cli, client, err, out, real_console
 from moorage.cli.images import image_args, release_images
 from moorage.cli.progress import wait_release
 from moorage.client import apps
@@ -69,7 +69,7 @@ def container_login() -> None:
 def _push(d: LocalDocker, repo: str, token: str) -> None:
     """Push with a progress bar per layer on stderr."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=real_console(err)
     ) as bar:
         tasks: dict[str, TaskID] = {}
         for step in d.push(repo, token):
