@@ -12,7 +12,7 @@ from moorage.errors import InvalidParams, NotFound
 from moorage.schemas import releases as shapes
 from moorage.schemas.base import Ref
 from moorage.server.services import apps
-from moorage.server.store.models import AddonAttachment, ApiToken, App, Release, User, now
+from moorage.server.store.models import ApiToken, App, Release, User, now
 from moorage.spec.status import ReleaseStatus
 
 VERSION_RE = re.compile(r"v?([0-9]{1,9})")
@@ -156,7 +156,9 @@ def rollback(session: Session, app: App, user: User, ident: str) -> Release:
 
 
 def _with_addons_of_now(session: Session, app: App, config: dict[str, str]) -> dict[str, str]:
-    attached = session.scalars(select(AddonAttachment).where(AddonAttachment.app_id == app.id))
+    from moorage.server.services import addons  # addons makes releases: imported on use
+
+    attached = addons.attachments_of(session, app)
     return {**config, **{att.config_var: att.value for att in attached}}
 
 
